@@ -1,0 +1,28 @@
+//! mediaproxy.so — NAT traversal for OpenSIPS, as a native module written in Rust.
+//!
+//! Layers (dependencies point downwards only; the pure core never knows it runs in a proxy):
+//!
+//! | module | what |
+//! |---|---|
+//! | [`host`] | the only FFI code: the `exports` table, safe views of host objects, logging, panic guard |
+//! | [`sip`] | pure scanning of SIP messages as bytes |
+//! | [`sdp`] | pure SDP parsing into borrowed spans and byte-preserving rewrites |
+//! | [`nat`] | pure NAT decisions: `client_nat_test` bits, `fix_contact`, asymmetric client lists |
+//! | [`control`] | MediaProxy's dispatcher protocol: codec, client, server |
+//! | [`relay`] | session table, port pool, latching, timeouts, worker threads, socket I/O |
+//! | [`config`] | validated module settings |
+//!
+//! Process and thread rules: no thread is started in the attendant (mod_init); the relay's
+//! threads start in the module's own relay process after fork, with every signal blocked, and
+//! never call into the host.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod control;
+#[allow(unsafe_code)]
+pub mod host;
+pub mod media;
+pub mod nat;
+pub mod relay;
+pub mod sdp;
+pub mod sip;
