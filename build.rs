@@ -1,3 +1,195 @@
+//! Build script: learns the exact OpenSIPS this module is built for, picks the struct layout
+//! for that series, generates the bindings from `opensips-headers/` and compiles the C shim.
+//!
+//! Inputs, in order of precedence:
+//! - `MPX_OPENSIPS_VERSION`, `MPX_OPENSIPS_FLAGS`, `MPX_OPENSIPS_SCM_TYPE`, `MPX_OPENSIPS_SCM_REV`:
+//!   override each string that the core's `version_control()` compares;
+//! - `opensips -V` of the binary named by `OPENSIPS_BIN`, else of `opensips` on `PATH`;
+//! - with neither, the documented default: OpenSIPS 4.0.1 built with the default flags, and an
+//!   empty revision (the core compares revisions as a prefix, so an empty one always passes).
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const DEFAULT_VERSION: &str = "opensips 4.0.1 (x86_64/linux)";
+const DEFAULT_FLAGS: &str = "STATS: On, DISABLE_NAGLE, USE_MCAST, SHM_MMAP, PKG_MALLOC, Q_MALLOC, \
+F_MALLOC, HP_MALLOC, F_PARALLEL_MALLOC, DBG_MALLOC, FAST_LOCK-ADAPTIVE_WAIT";
+const SUPPORTED: &str = "4.0.x and 3.6.x";
+
+#[derive(Default)]
+struct HostVersion {
+    version: Option<String>,
+    flags: Option<String>,
+    scm_type: Option<String>,
+    scm_rev: Option<String>,
+}
+
+fn find_opensips() -> Option<PathBuf> {
+    if let Some(bin) = env::var_os("OPENSIPS_BIN") {
+        if !bin.is_empty() {
+            return Some(PathBuf::from(bin));
+        }
+    }
+    let path = env::var_os("PATH")?;
+    env::split_paths(&path)
+        .map(|d| d.join("opensips"))
+        .find(|p| p.is_file())
+}
+
+/// Parses the lines of `opensips -V` that hold the version-control strings.
+fn parse_dash_v(out: &str) -> HostVersion {
+    let mut v = HostVersion::default();
+    for line in out.lines() {
+        let line = line.trim_end();
+        if let Some(rest) = line.strip_prefix("version: ") {
+            v.version = Some(rest.to_string());
+        } else if let Some(rest) = line.strip_prefix("flags: ") {
+            v.flags = Some(rest.to_string());
+        } else if let Some((kind, rev)) = line.split_once(" revision: ") {
+            if !kind.contains(' ') {
+                v.scm_type = Some(kind.to_string());
+                v.scm_rev = Some(rev.trim().to_string());
+            }
+        }
+    }
+    v
+}
+
+fn series_of(version: &str) -> Result<u32, String> {
+    // "opensips 4.0.1 (x86_64/linux)"
+    let num = version
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| format!("cannot read a version number from {version:?}"))?;
+    let mut parts = num.split('.');
+    let major = parts.next().unwrap_or("");
+    let minor = parts.next().unwrap_or("");
+    match (major, minor) {
+        ("4", "0") => Ok(40),
+        ("3", "6") => Ok(36),
+        _ => Err(format!(
+            "OpenSIPS {num} is not supported by mediaproxy.so; supported versions: {SUPPORTED}. \
+             Point OPENSIPS_BIN at a supported opensips binary, or set MPX_OPENSIPS_VERSION."
+        )),
+    }
+}
+
 fn main() {
+    for var in [
+        "OPENSIPS_BIN",
+        "PATH",
+        "MPX_OPENSIPS_VERSION",
+        "MPX_OPENSIPS_FLAGS",
+        "MPX_OPENSIPS_SCM_TYPE",
+        "MPX_OPENSIPS_SCM_REV",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=opensips-headers");
+    println!("cargo::rustc-check-cfg=cfg(opensips_40)");
+    println!("cargo::rustc-check-cfg=cfg(opensips_36)");
+
+    let mut host = HostVersion::default();
+    let mut source = "the documented default".to_string();
+    if let Some(bin) = find_opensips() {
+        println!("cargo:rerun-if-changed={}", bin.display());
+        match Command::new(&bin).arg("-V").output() {
+            Ok(out) => {
+                let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr);
+                host = parse_dash_v(&text);
+                if host.version.is_none() {
+                    panic!(
+                        "`{} -V` printed no `version:` line; set OPENSIPS_BIN to an opensips \
+                         binary or set MPX_OPENSIPS_VERSION/MPX_OPENSIPS_FLAGS",
+                        bin.display()
+                    );
+                }
+                source = format!("`{} -V`", bin.display());
+            }
+            Err(e) => {
+                if env::var_os("OPENSIPS_BIN").is_some() {
+                    panic!(
+                        "OPENSIPS_BIN={} cannot be run: {e}; unset it to build for the default",
+                        bin.display()
+                    );
+                }
+            }
+        }
+    }
+    let pick = |var: &str, found: Option<String>, default: &str| -> String {
+        env::var(var)
+            .ok()
+            .or(found)
+            .unwrap_or_else(|| default.to_string())
+    };
+    let version = pick("MPX_OPENSIPS_VERSION", host.version, DEFAULT_VERSION);
+    let flags = pick("MPX_OPENSIPS_FLAGS", host.flags, DEFAULT_FLAGS);
+    let scm_type = pick("MPX_OPENSIPS_SCM_TYPE", host.scm_type, "git");
+    let scm_rev = pick("MPX_OPENSIPS_SCM_REV", host.scm_rev, "");
+
+    let series = match series_of(&version) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let allocators = ["Q_MALLOC", "F_MALLOC", "HP_MALLOC", "F_PARALLEL_MALLOC"]
+        .iter()
+        .filter(|a| flags.split(", ").any(|f| f == **a))
+        .count();
+    if allocators < 2 {
+        panic!(
+            "OpenSIPS compile flags {flags:?} select a single memory allocator (INLINE_ALLOC); \
+             mediaproxy.so supports builds with several allocators, as the default Makefile.conf"
+        );
+    }
+    let dbg_malloc = flags.split(", ").any(|f| f == "DBG_MALLOC");
+
+    println!("cargo:rustc-env=MPX_OPENSIPS_VERSION={version}");
+    println!("cargo:rustc-env=MPX_OPENSIPS_FLAGS={flags}");
+    println!("cargo:rustc-env=MPX_OPENSIPS_SCM_TYPE={scm_type}");
+    println!("cargo:rustc-env=MPX_OPENSIPS_SCM_REV={scm_rev}");
+    println!("cargo:rustc-env=MPX_OPENSIPS_SERIES={series}");
+    println!("cargo:rustc-cfg=opensips_{series}");
+    if source == "the documented default" {
+        println!(
+            "cargo:warning=no opensips binary found (OPENSIPS_BIN, PATH): building for \
+             {version} with the default flags"
+        );
+    }
+
+    let headers = Path::new("opensips-headers");
+    let series_def = format!("-DMPX_OPENSIPS_SERIES={series}");
+
+    let mut shim = cc::Build::new();
+    shim.file(headers.join("mpx_shim.c"))
+        .include(headers)
+        .define("MPX_OPENSIPS_SERIES", series.to_string().as_str())
+        .flag_if_supported("-fvisibility=hidden")
+        .warnings(true);
+    if dbg_malloc {
+        shim.define("MPX_DBG_MALLOC", None);
+    }
+    shim.compile("mpx_shim");
+
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let bindings = bindgen::Builder::default()
+        .header(headers.join("mpx_shim.h").to_string_lossy())
+        .clang_arg(series_def)
+        .clang_arg(format!("-I{}", headers.display()))
+        .allowlist_function("mpx_.*")
+        .allowlist_type("sip_msg|module_exports|cmd_export_t|param_export_t|proc_export_t")
+        .allowlist_type("dep_export_t|module_dependency_t|modparam_dependency_t|cmd_param")
+        .allowlist_type("str|ip_addr|receive_info|mpx_.*")
+        .allowlist_var("MPX_.*")
+        .default_enum_style(bindgen::EnumVariation::Consts)
+        .prepend_enum_name(false)
+        .layout_tests(true)
+        .derive_default(true)
+        .generate()
+        .unwrap_or_else(|e| panic!("bindgen failed on opensips-headers/: {e}"));
+    bindings
+        .write_to_file(out.join("opensips_sys.rs"))
+        .unwrap_or_else(|e| panic!("cannot write bindings: {e}"));
 }

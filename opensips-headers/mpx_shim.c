@@ -1,0 +1,188 @@
+/*
+ * mediaproxy.so — C shim for the host's macros and inline functions. See mpx_shim.h.
+ *
+ * Every core symbol is declared weak: inside OpenSIPS (which exports its symbols with -E)
+ * they resolve at dlopen time; in the crate's test binaries they stay NULL and are never
+ * called (mpx_host_available() tells).
+ */
+#include <time.h>
+#include <string.h>
+#include "mpx_shim.h"
+
+#define WEAK __attribute__((weak))
+
+/* ---- core symbols (see the project's ABI notes, §6, §7, §11) ---- */
+extern void dprint(int level, int facility, const char *module, const char *func,
+                   char *stderr_fmt, char *syslog_fmt, char *format, ...) WEAK;
+extern int dp_my_pid(void) WEAK;
+extern int *log_level WEAK;
+extern char *log_prefix WEAK;
+extern int log_facility WEAK;
+extern int route_type WEAK;
+extern void *mem_block WEAK;
+#ifdef MPX_DBG_MALLOC
+extern void *(*gen_pkg_malloc)(void *blk, unsigned long size, const char *file,
+                               const char *func, unsigned int line) WEAK;
+extern void (*gen_pkg_free)(void *blk, void *p, const char *file, const char *func,
+                            unsigned int line) WEAK;
+#else
+extern void *(*gen_pkg_malloc)(void *blk, unsigned long size) WEAK;
+extern void (*gen_pkg_free)(void *blk, void *p) WEAK;
+#endif
+extern int parse_headers_aux(struct sip_msg *msg, unsigned long long flags, int next,
+                             int sip_well_known_parse) WEAK;
+extern struct lump *del_lump(struct sip_msg *msg, unsigned int offset, unsigned int len,
+                             int type) WEAK;
+extern struct lump *anchor_lump(struct sip_msg *msg, unsigned int offset, int type) WEAK;
+extern struct lump *insert_new_lump_after(struct lump *after, char *s, unsigned int len,
+                                          int type) WEAK;
+extern struct lump *insert_new_lump_before(struct lump *before, char *s, unsigned int len,
+                                           int type) WEAK;
+extern int reactor_proc_init(char *name) WEAK;
+extern int reactor_proc_add_fd(int fd, mpx_reactor_cb func, void *param) WEAK;
+extern int reactor_proc_loop(void) WEAK;
+
+int mpx_host_available(void)
+{
+	return dprint != NULL && &log_level != NULL && parse_headers_aux != NULL;
+}
+
+/* ---- logging ---- */
+
+int mpx_log_enabled(int level)
+{
+	if (&log_level == NULL || log_level == NULL)
+		return 0;
+	return *log_level >= level;
+}
+
+static const char *level_text(int level)
+{
+	switch (level) {
+	case MPX_L_ALERT: return "ALERT";
+	case MPX_L_CRIT: return "CRITICAL";
+	case MPX_L_ERR: return "ERROR";
+	case MPX_L_WARN: return "WARNING";
+	case MPX_L_NOTICE: return "NOTICE";
+	case MPX_L_INFO: return "INFO";
+	default: return "DBG";
+	}
+}
+
+void mpx_log(int level, const char *func, const char *msg)
+{
+	char tbuf[32];
+	char stderr_fmt[64];
+	char syslog_fmt[64];
+	time_t now;
+	const char *prefix;
+
+	if (dprint == NULL || !mpx_log_enabled(level))
+		return;
+	/* what the core's dp_time() does, in a buffer of our own: "Nov 21 13:04:47" */
+	now = time(NULL);
+	if (ctime_r(&now, tbuf) == NULL)
+		strcpy(tbuf, "??? ??? ?? ??:??:?? ????");
+	tbuf[19] = '\0';
+	/* the user's text always goes through a constant "%s": no '%' of ours reaches printf */
+	strcpy(stderr_fmt, "%s [%d] %s");
+	strcat(stderr_fmt, level_text(level));
+	strcat(stderr_fmt, ":mediaproxy:%s: %s");
+	strcpy(syslog_fmt, "%s");
+	strcat(syslog_fmt, level_text(level));
+	strcat(syslog_fmt, ":mediaproxy:%s: %s");
+	prefix = (&log_prefix != NULL && log_prefix != NULL) ? log_prefix : "";
+	dprint(level, (&log_facility != NULL) ? log_facility : 0, "mediaproxy", func,
+	       stderr_fmt, syslog_fmt, "%s", tbuf + 4, dp_my_pid ? dp_my_pid() : 0, prefix, func,
+	       msg);
+}
+
+/* ---- pkg memory ---- */
+
+void *mpx_pkg_malloc(unsigned long size)
+{
+	if (&gen_pkg_malloc == NULL || gen_pkg_malloc == NULL)
+		return NULL;
+#ifdef MPX_DBG_MALLOC
+	return gen_pkg_malloc(mem_block, size, "mediaproxy", "mpx_pkg_malloc", 0);
+#else
+	return gen_pkg_malloc(mem_block, size);
+#endif
+}
+
+void mpx_pkg_free(void *p)
+{
+	if (p == NULL || &gen_pkg_free == NULL || gen_pkg_free == NULL)
+		return;
+#ifdef MPX_DBG_MALLOC
+	gen_pkg_free(mem_block, p, "mediaproxy", "mpx_pkg_free", 0);
+#else
+	gen_pkg_free(mem_block, p);
+#endif
+}
+
+/* ---- parsing and lumps ---- */
+
+int mpx_parse_headers(struct sip_msg *msg, unsigned long long flags)
+{
+	if (parse_headers_aux == NULL)
+		return -1;
+	return parse_headers_aux(msg, flags, 0, 1);
+}
+
+struct lump *mpx_del_lump(struct sip_msg *msg, unsigned int offset, unsigned int len)
+{
+	if (del_lump == NULL || offset > msg->len || offset + len > msg->len)
+		return NULL;
+	return del_lump(msg, offset, len, 0);
+}
+
+struct lump *mpx_anchor_lump(struct sip_msg *msg, unsigned int offset)
+{
+	if (anchor_lump == NULL || offset > msg->len)
+		return NULL;
+	return anchor_lump(msg, offset, 0);
+}
+
+struct lump *mpx_insert_new_lump_after(struct lump *after, char *s, unsigned int len)
+{
+	if (insert_new_lump_after == NULL)
+		return NULL;
+	return insert_new_lump_after(after, s, len, 0);
+}
+
+struct lump *mpx_insert_new_lump_before(struct lump *before, char *s, unsigned int len)
+{
+	if (insert_new_lump_before == NULL)
+		return NULL;
+	return insert_new_lump_before(before, s, len, 0);
+}
+
+/* ---- reactor ---- */
+
+int mpx_reactor_init(char *name)
+{
+	return reactor_proc_init ? reactor_proc_init(name) : -1;
+}
+
+int mpx_reactor_add_fd(int fd, mpx_reactor_cb cb, void *param)
+{
+	return reactor_proc_add_fd ? reactor_proc_add_fd(fd, cb, param) : -1;
+}
+
+int mpx_reactor_loop(void)
+{
+	return reactor_proc_loop ? reactor_proc_loop() : -1;
+}
+
+/* ---- process information ---- */
+
+int mpx_my_pid(void)
+{
+	return dp_my_pid ? dp_my_pid() : 0;
+}
+
+int mpx_route_type(void)
+{
+	return (&route_type != NULL) ? route_type : 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * mediaproxy.so — the C shim's interface: the host's macros and inline functions (logging,
+ * pkg memory, header parsing, lumps, the process reactor) as plain functions with the `mpx_`
+ * prefix. Rust calls only these; the shim is the only code that names core symbols, and it
+ * names them weakly, so the crate's own tests link without an OpenSIPS core.
+ */
+#ifndef MPX_SHIM_H
+#define MPX_SHIM_H
+
+#include "mpx_types.h"
+
+/* 1 when running inside an OpenSIPS core whose symbols resolved, 0 otherwise (tests). */
+int mpx_host_available(void);
+
+/* Logging through the core logger. `msg` is NUL-terminated and should end in "\n". */
+int mpx_log_enabled(int level);
+void mpx_log(int level, const char *func, const char *msg);
+
+/* pkg (per-process) memory; lump contents must come from here. */
+void *mpx_pkg_malloc(unsigned long size);
+void mpx_pkg_free(void *p);
+
+/* parse_headers(msg, flags, 0); 0 on success, -1 on error. */
+int mpx_parse_headers(struct sip_msg *msg, unsigned long long flags);
+
+/* Lumps. Offsets are relative to msg->buf and must be range-checked by the caller. */
+struct lump *mpx_del_lump(struct sip_msg *msg, unsigned int offset, unsigned int len);
+struct lump *mpx_anchor_lump(struct sip_msg *msg, unsigned int offset);
+struct lump *mpx_insert_new_lump_after(struct lump *after, char *s, unsigned int len);
+struct lump *mpx_insert_new_lump_before(struct lump *before, char *s, unsigned int len);
+
+/* The module-process reactor (PROC_FLAG_HAS_IPC processes must serve IPC through it). */
+typedef int (*mpx_reactor_cb)(int fd, void *param, int was_timeout);
+int mpx_reactor_init(char *name);
+int mpx_reactor_add_fd(int fd, mpx_reactor_cb cb, void *param);
+int mpx_reactor_loop(void);
+
+/* Process information. */
+int mpx_my_pid(void);
+int mpx_route_type(void);
+
+#endif /* MPX_SHIM_H */

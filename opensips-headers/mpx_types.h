@@ -1,0 +1,253 @@
+/*
+ * mediaproxy.so — declarations of the OpenSIPS host ABI that this module uses.
+ *
+ * Written for this project from the facts in the project's ABI notes (offsets checked with
+ * offsetof/gdb against OpenSIPS 4.0.1 and 3.6.8, x86_64, default Makefile.conf flags). Only
+ * what the module touches is declared; everything else is opaque padding. The layout is picked
+ * by MPX_OPENSIPS_SERIES (40 = 4.0.x, 36 = 3.6.x), set by build.rs from `opensips -V`.
+ * Every offset the module relies on is checked below with _Static_assert, and again in Rust.
+ */
+#ifndef MPX_TYPES_H
+#define MPX_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#ifndef MPX_OPENSIPS_SERIES
+#error "MPX_OPENSIPS_SERIES must be 40 or 36"
+#endif
+#if MPX_OPENSIPS_SERIES != 40 && MPX_OPENSIPS_SERIES != 36
+#error "unsupported MPX_OPENSIPS_SERIES"
+#endif
+
+/* ---- basic types ---------------------------------------------------------------------- */
+
+typedef struct _str { char *s; int len; } str;                 /* 16 B, not NUL-terminated */
+
+struct ip_addr {                                                 /* 24 B, all versions */
+	unsigned int af;                                             /* AF_INET / AF_INET6 */
+	unsigned int len;                                            /* 4 or 16 */
+	union { unsigned long addrl[2]; unsigned int addr32[4];
+	        unsigned short addr16[8]; unsigned char addr[16]; } u; /* network byte order */
+};
+
+union sockaddr_union {                                           /* 28 B */
+	struct sockaddr s;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+struct socket_info;
+struct lump;
+struct hdr_field;
+struct via_body;
+
+struct receive_info {
+	struct ip_addr src_ip;                                       /* 0 */
+	struct ip_addr dst_ip;                                       /* 24 */
+	unsigned short src_port;                                     /* 48, host order */
+	unsigned short dst_port;                                     /* 50 */
+	int proto;                                                   /* 52 */
+	unsigned int proto_reserved1;                                /* 56 */
+	unsigned int proto_reserved2;                                /* 60 */
+	union sockaddr_union src_su;                                 /* 64 */
+	const struct socket_info *bind_address;                      /* 96 */
+#if MPX_OPENSIPS_SERIES == 40
+	unsigned char real_ep[64];                                   /* 104: PROXY protocol endpoint */
+#endif
+};
+
+struct msg_start {
+	int type;                                                    /* SIP_REQUEST 1, SIP_REPLY 2 */
+	int len;
+	union {
+		struct { str method; str uri; str version; int method_value; } request;
+		struct { str version; str status; str reason; unsigned int statuscode; } reply;
+	} u;
+};
+
+/* struct sip_msg: only the fields this module reads; the rest is padding. */
+struct sip_msg {
+	unsigned int id;                                             /* 0 */
+	struct msg_start first_line;                                 /* 8 */
+	struct via_body *via1;                                       /* 72 */
+	struct via_body *via2;                                       /* 80 */
+	struct hdr_field *headers;                                   /* 88 */
+	struct hdr_field *last_header;                               /* 96 */
+	unsigned long long parsed_flag;                              /* 104 */
+	struct hdr_field *h_via1;                                    /* 112 */
+	struct hdr_field *callid;                                    /* 120 */
+	struct hdr_field *to;                                        /* 128 */
+	struct hdr_field *cseq;                                      /* 136 */
+	struct hdr_field *from;                                      /* 144 */
+	struct hdr_field *contact;                                   /* 152 */
+	unsigned char _hdrs_160[472 - 160];                          /* other header pointers */
+	void *body;                                                  /* 472 */
+	void *sdp_ops;                                               /* 480: SDP-ops body, not in buf */
+	char *eoh;                                                   /* 488 */
+	char *unparsed;                                              /* 496 */
+	struct receive_info rcv;                                     /* 504 */
+	char *buf;                                                   /* 672 (4.0) / 608 (3.6) */
+	unsigned int len;                                            /* 680 / 616 */
+	unsigned char _pad_len[1720 - 4];                            /* new_uri … */
+	struct lump *add_rm;                                         /* 2400 / 2336 */
+	struct lump *body_lumps;                                     /* 2408 / 2344 */
+	void *reply_lump;                                            /* 2416 / 2352 */
+	unsigned char _pad_lumps[64];                                /* add_to_branch … */
+	unsigned int hash_index;                                     /* 2488 / 2424 */
+	unsigned int flags;                                          /* 2492 / 2428 */
+	unsigned int msg_flags;                                      /* 2496 / 2432 */
+	unsigned char _pad_tail[60];                                 /* … time, msg_cb */
+};
+
+/* ---- module interface tables (identical layouts in 3.6 and 4.0) ------------------------ */
+
+typedef int (*cmd_function)(struct sip_msg *, void *, void *, void *, void *, void *, void *,
+                            void *, void *);
+typedef int (*fixup_function)(void **param);
+typedef int (*free_fixup_function)(void **param);
+
+struct cmd_param {
+	int flags;
+	fixup_function fixup;
+	free_fixup_function free_fixup;
+};
+
+#define MPX_MAX_CMD_PARAMS 8
+typedef struct cmd_export_ {
+	const char *name;
+	cmd_function function;
+	struct cmd_param params[MPX_MAX_CMD_PARAMS + 1];
+	int flags;
+} cmd_export_t;
+
+typedef unsigned int modparam_t;
+typedef struct param_export_ {
+	const char *name;
+	modparam_t type;
+	void *param_pointer;
+} param_export_t;
+
+typedef struct proc_export_ {
+	const char *name;
+	int (*pre_fork_function)(void);
+	int (*post_fork_function)(void);
+	void (*function)(int rank);
+	unsigned int no;
+	unsigned int flags;
+} proc_export_t;
+
+typedef struct module_dependency {
+	int mod_type;                                                /* enum module_type */
+	char *mod_name;
+	unsigned int type;                                           /* DEP_* */
+} module_dependency_t;
+
+typedef struct modparam_dependency {
+	char *script_param;
+	module_dependency_t *(*get_deps_f)(const param_export_t *param);
+} modparam_dependency_t;
+
+#define MPX_MAX_MOD_DEPS 10
+/* dep_export_t with room for exactly one (terminating) modparam dependency */
+typedef struct dep_export_ {
+	module_dependency_t md[MPX_MAX_MOD_DEPS];
+	modparam_dependency_t mpd[1];
+} dep_export_t;
+
+struct module_exports {
+	const char *name;                                            /* 0 */
+	int type;                                                    /* 8: MOD_TYPE_DEFAULT = 1 */
+	const char *version;                                         /* 16 */
+	const char *compile_flags;                                   /* 24 */
+	const char *scm_type;                                        /* 32 */
+	const char *scm_rev;                                         /* 40 */
+	unsigned int dlflags;                                        /* 48 */
+	int (*load_f)(void);                                         /* 56 */
+	const dep_export_t *deps;                                    /* 64 */
+	const cmd_export_t *cmds;                                    /* 72 */
+	const void *acmds;                                           /* 80 */
+	const param_export_t *params;                                /* 88 */
+	const void *stats;                                           /* 96 */
+	const void *mi_cmds;                                         /* 104 */
+	const void *items;                                           /* 112 */
+	const void *trans;                                           /* 120 */
+	const proc_export_t *procs;                                  /* 128 */
+	int (*preinit_f)(void);                                      /* 136 */
+	int (*init_f)(void);                                         /* 144 */
+	int (*response_f)(struct sip_msg *);                         /* 152 */
+	void (*destroy_f)(void);                                     /* 160 */
+	int (*init_child_f)(int rank);                               /* 168 */
+	int (*reload_ack_f)(void);                                   /* 176 */
+};
+
+/* ---- constants ------------------------------------------------------------------------- */
+
+enum mpx_route_flags {
+	MPX_REQUEST_ROUTE = 1, MPX_FAILURE_ROUTE = 2, MPX_ONREPLY_ROUTE = 4, MPX_BRANCH_ROUTE = 8,
+	MPX_ERROR_ROUTE = 16, MPX_LOCAL_ROUTE = 32, MPX_STARTUP_ROUTE = 64, MPX_TIMER_ROUTE = 128,
+	MPX_EVENT_ROUTE = 256
+};
+enum mpx_cmd_param_flags {
+	MPX_CMD_PARAM_INT = 1, MPX_CMD_PARAM_STR = 2, MPX_CMD_PARAM_VAR = 4, MPX_CMD_PARAM_REGEX = 8,
+	MPX_CMD_PARAM_OPT = 16, MPX_CMD_PARAM_FIX_NULL = 32, MPX_CMD_PARAM_NO_EXPAND = 64,
+	MPX_CMD_PARAM_STATIC = 128
+};
+enum mpx_param_types { MPX_STR_PARAM = 1, MPX_INT_PARAM = 2 };
+enum mpx_proc_flags { MPX_PROC_FLAG_INITCHILD = 1, MPX_PROC_FLAG_HAS_IPC = 2 };
+enum mpx_dep_flags { MPX_DEP_SILENT = 1, MPX_DEP_WARN = 2, MPX_DEP_ABORT = 4 };
+enum mpx_module_type { MPX_MOD_TYPE_NULL = 0, MPX_MOD_TYPE_DEFAULT = 1 };
+enum mpx_msg_type { MPX_SIP_REQUEST = 1, MPX_SIP_REPLY = 2 };
+enum mpx_log_level {
+	MPX_L_ALERT = -3, MPX_L_CRIT = -2, MPX_L_ERR = -1, MPX_L_WARN = 1, MPX_L_NOTICE = 2,
+	MPX_L_INFO = 3, MPX_L_DBG = 4
+};
+enum mpx_child_rank { MPX_PROC_MAIN = 0, MPX_PROC_TIMER = -1, MPX_PROC_MODULE = -2,
+	MPX_PROC_TCP_MAIN = -4 };
+enum mpx_msg_flags { MPX_FL_SDP_IP_AFS = 8, MPX_FL_SDP_PORT_AFS = 16, MPX_FL_SHM_CLONE = 32,
+	MPX_FL_USE_MEDIA_PROXY = 2048 };
+/* hdr_flags_t bits for parse_headers */
+enum mpx_hdr_flags { MPX_HDR_VIA1_F = 2, MPX_HDR_TO_F = 8, MPX_HDR_FROM_F = 16, MPX_HDR_CSEQ_F = 32,
+	MPX_HDR_CALLID_F = 64, MPX_HDR_CONTACT_F = 128 };
+#define MPX_HDR_EOH_F (~0ULL)
+
+/* ---- layout checks --------------------------------------------------------------------- */
+#define MPX_CHECK(t, f, off) _Static_assert(offsetof(t, f) == (off), #t "." #f)
+MPX_CHECK(struct sip_msg, first_line, 8);
+MPX_CHECK(struct sip_msg, first_line.u.request.method_value, 64);
+MPX_CHECK(struct sip_msg, via1, 72);
+MPX_CHECK(struct sip_msg, parsed_flag, 104);
+MPX_CHECK(struct sip_msg, callid, 120);
+MPX_CHECK(struct sip_msg, contact, 152);
+MPX_CHECK(struct sip_msg, body, 472);
+MPX_CHECK(struct sip_msg, sdp_ops, 480);
+MPX_CHECK(struct sip_msg, eoh, 488);
+MPX_CHECK(struct sip_msg, rcv, 504);
+MPX_CHECK(struct sip_msg, rcv.src_port, 552);
+MPX_CHECK(struct sip_msg, rcv.proto, 556);
+MPX_CHECK(struct sip_msg, rcv.src_su, 568);
+MPX_CHECK(struct sip_msg, rcv.bind_address, 600);
+#if MPX_OPENSIPS_SERIES == 40
+MPX_CHECK(struct sip_msg, buf, 672);
+MPX_CHECK(struct sip_msg, len, 680);
+MPX_CHECK(struct sip_msg, add_rm, 2400);
+MPX_CHECK(struct sip_msg, hash_index, 2488);
+MPX_CHECK(struct sip_msg, msg_flags, 2496);
+_Static_assert(sizeof(struct sip_msg) == 2560, "sizeof(struct sip_msg)");
+#else
+MPX_CHECK(struct sip_msg, buf, 608);
+MPX_CHECK(struct sip_msg, len, 616);
+MPX_CHECK(struct sip_msg, add_rm, 2336);
+MPX_CHECK(struct sip_msg, hash_index, 2424);
+MPX_CHECK(struct sip_msg, msg_flags, 2432);
+_Static_assert(sizeof(struct sip_msg) == 2496, "sizeof(struct sip_msg)");
+#endif
+_Static_assert(sizeof(struct module_exports) == 184, "sizeof(struct module_exports)");
+_Static_assert(sizeof(cmd_export_t) == 240, "sizeof(cmd_export_t)");
+_Static_assert(sizeof(param_export_t) == 24, "sizeof(param_export_t)");
+_Static_assert(sizeof(proc_export_t) == 40, "sizeof(proc_export_t)");
+_Static_assert(offsetof(dep_export_t, mpd) == 240, "dep_export_t.mpd");
+_Static_assert(sizeof(struct ip_addr) == 24, "sizeof(struct ip_addr)");
+
+#endif /* MPX_TYPES_H */

@@ -1,0 +1,34 @@
+//! Raw bindings, generated at build time from `opensips-headers/` for the OpenSIPS series
+//! `build.rs` detected. Never edited by hand: fix the headers or the allow lists instead.
+#![allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code,
+    unnecessary_transmutes,
+    clippy::all,
+    clippy::pedantic
+)]
+
+include!(concat!(env!("OUT_DIR"), "/opensips_sys.rs"));
+
+/// The version-control strings compiled into `exports` (what `opensips -V` printed at build time).
+pub const OPENSIPS_VERSION: &str = env!("MPX_OPENSIPS_VERSION");
+pub const OPENSIPS_FLAGS: &str = env!("MPX_OPENSIPS_FLAGS");
+pub const OPENSIPS_SCM_TYPE: &str = env!("MPX_OPENSIPS_SCM_TYPE");
+pub const OPENSIPS_SCM_REV: &str = env!("MPX_OPENSIPS_SCM_REV");
+
+// Layout assumptions, checked again on the Rust side (the C header has _Static_asserts too).
+const _: () = assert!(std::mem::size_of::<module_exports>() == 184);
+const _: () = assert!(std::mem::size_of::<cmd_export_t>() == 240);
+const _: () = assert!(std::mem::size_of::<param_export_t>() == 24);
+const _: () = assert!(std::mem::size_of::<proc_export_t>() == 40);
+const _: () = assert!(std::mem::offset_of!(sip_msg, rcv) == 504);
+#[cfg(opensips_40)]
+const _: () = assert!(std::mem::offset_of!(sip_msg, buf) == 672);
+#[cfg(opensips_40)]
+const _: () = assert!(std::mem::size_of::<sip_msg>() == 2560);
+#[cfg(opensips_36)]
+const _: () = assert!(std::mem::offset_of!(sip_msg, buf) == 608);
+#[cfg(opensips_36)]
+const _: () = assert!(std::mem::size_of::<sip_msg>() == 2496);
