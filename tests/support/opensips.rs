@@ -1,0 +1,311 @@
+//! Running a real OpenSIPS with the module this crate just built.
+//!
+//! The binary comes from `OPENSIPS_BIN`, else `opensips` on `PATH`. Without one, every test
+//! that needs it prints a loud SKIPPED line straight to the terminal (not captured) and returns.
+//! The module directory of the other modules is `OPENSIPS_MODULES_DIR`, else found beside the
+//! binary (`<prefix>/lib64/opensips/modules`, `<prefix>/lib/opensips/modules`) or in Debian's
+//! place.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Host {
+    pub bin: PathBuf,
+    pub modules_dir: PathBuf,
+    pub module_so: PathBuf,
+    pub version: String,
+}
+
+/// Prints past the test harness's output capture, so a skip is always seen.
+pub fn loud(msg: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
+fn find_bin() -> Option<PathBuf> {
+    if let Some(b) = std::env::var_os("OPENSIPS_BIN").filter(|b| !b.is_empty()) {
+        return Some(PathBuf::from(b));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("opensips"))
+        .find(|p| p.is_file())
+}
+
+/// The built cdylib: `target/<profile>/libmediaproxy.so`, beside this test's `deps/` folder.
+pub fn module_so() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    profile_dir.join("libmediaproxy.so")
+}
+
+fn dash_v(bin: &Path) -> String {
+    let out = Command::new(bin)
+        .arg("-V")
+        .output()
+        .expect("run opensips -V");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("version: "))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// The OpenSIPS to test against, or `None` (after a loud SKIPPED line) when there is none.
+pub fn host(test: &str) -> Option<Host> {
+    let Some(bin) = find_bin() else {
+        loud(&format!(
+            "SKIPPED {test}: no OpenSIPS binary (set OPENSIPS_BIN or put opensips on PATH)"
+        ));
+        return None;
+    };
+    let version = dash_v(&bin);
+    assert_eq!(
+        version,
+        mediaproxy::host::sys::OPENSIPS_VERSION,
+        "{} is {version:?} but the module was built for {:?}: build with the same OPENSIPS_BIN",
+        bin.display(),
+        mediaproxy::host::sys::OPENSIPS_VERSION
+    );
+    let modules_dir = match std::env::var_os("OPENSIPS_MODULES_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let prefix = bin
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("/usr"));
+            [
+                prefix.join("lib64/opensips/modules"),
+                prefix.join("lib/opensips/modules"),
+                PathBuf::from("/usr/lib/x86_64-linux-gnu/opensips/modules"),
+            ]
+            .into_iter()
+            .find(|d| d.join("tm.so").is_file())
+            .unwrap_or_else(|| panic!("no OpenSIPS module dir found; set OPENSIPS_MODULES_DIR"))
+        }
+    };
+    let module_so = module_so();
+    assert!(
+        module_so.is_file(),
+        "{} missing: the cdylib is built with the lib target",
+        module_so.display()
+    );
+    Some(Host {
+        bin,
+        modules_dir,
+        module_so,
+        version,
+    })
+}
+
+/// Per-test settings substituted into the example config.
+pub struct Site {
+    pub dir: PathBuf,
+    pub sip_port: u16,
+    pub port_range: (u16, u16),
+}
+
+impl Site {
+    pub fn new(name: &str, sip_port: u16, port_range: (u16, u16)) -> Site {
+        let dir = std::env::temp_dir().join(format!("mpx-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test dir");
+        Site {
+            dir,
+            sip_port,
+            port_range,
+        }
+    }
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.join("run/dispatcher.sock")
+    }
+    pub fn cfg_path(&self) -> PathBuf {
+        self.dir.join("opensips.cfg")
+    }
+}
+
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "the example config no longer contains {from:?}; update the test's substitutions"
+    );
+    text.replacen(from, to, 1)
+}
+
+/// `cfg-examples/opensips.cfg` with this test's paths and ports, plus `extra` lines appended
+/// after the module parameters.
+pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/cfg-examples/opensips.cfg"
+    ))
+    .expect("read cfg-examples/opensips.cfg");
+    let mut cfg = src;
+    cfg = replace_once(
+        &cfg,
+        "mpath=\"/usr/lib/x86_64-linux-gnu/opensips/modules/\"",
+        &format!("mpath=\"{}/\"", host.modules_dir.display()),
+    );
+    cfg = replace_once(
+        &cfg,
+        "loadmodule \"mediaproxy.so\"",
+        &format!("loadmodule \"{}\"", host.module_so.display()),
+    );
+    cfg = replace_once(
+        &cfg,
+        "socket=udp:127.0.0.1:5060",
+        &format!("socket=udp:127.0.0.1:{}", site.sip_port),
+    );
+    cfg = replace_once(
+        &cfg,
+        "\"/run/mediaproxy/dispatcher.sock\"",
+        &format!("\"{}\"", site.control_socket().display()),
+    );
+    cfg = replace_once(
+        &cfg,
+        "\"/tmp/opensips_fifo\"",
+        &format!("\"{}\"", site.dir.join("fifo").display()),
+    );
+    cfg = replace_once(
+        &cfg,
+        "\"40000-49999\"",
+        &format!("\"{}-{}\"", site.port_range.0, site.port_range.1),
+    );
+    if !extra.is_empty() {
+        cfg = replace_once(
+            &cfg,
+            "####### Routing logic #########",
+            &format!("{extra}\n\n####### Routing logic #########"),
+        );
+    }
+    let path = site.cfg_path();
+    std::fs::write(&path, cfg).expect("write cfg");
+    path
+}
+
+/// `opensips -c -f cfg`.
+pub fn check_config(host: &Host, cfg: &Path) -> Output {
+    Command::new(&host.bin)
+        .args(["-c", "-f"])
+        .arg(cfg)
+        .output()
+        .expect("run opensips -c")
+}
+
+/// OpenSIPS in the foreground (`-F`), logging to a file in the site directory.
+pub struct Running {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+pub fn start(host: &Host, site: &Site, cfg: &Path) -> Running {
+    let log = site.dir.join("opensips.log");
+    let logf = std::fs::File::create(&log).expect("log file");
+    let child = Command::new(&host.bin)
+        .args(["-F", "-m", "64", "-M", "16", "-w"])
+        .arg(&site.dir)
+        .arg("-P")
+        .arg(site.dir.join("opensips.pid"))
+        .arg("-f")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().expect("dup log"))
+        .stderr(logf)
+        .spawn()
+        .expect("start opensips");
+    Running { child, log }
+}
+
+impl Running {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (bounded) for the process to exit by itself; returns its exit status code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn terminate(&mut self) {
+        let pid = self.child.id() as i32;
+        // SIGTERM to the main (attendant) process: OpenSIPS's own shutdown sequence
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Every process whose parent is `pid` (from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let ppid = after.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+pub fn alive(pid: u32) -> bool {
+    // a zombie still has a /proc entry; count it as gone
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rfind(')')
+            .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
