@@ -42,6 +42,11 @@ extern int reactor_proc_init(char *name) WEAK;
 extern int reactor_proc_add_fd(int fd, mpx_reactor_cb func, void *param) WEAK;
 extern int reactor_proc_loop(void) WEAK;
 
+typedef struct { str rs; int ri; int flags; } mpx_pv_value;
+extern char *pv_parse_spec(const str *in, struct mpx_pv_spec *sp) WEAK;
+extern int pv_get_spec_value(struct sip_msg *msg, struct mpx_pv_spec *sp, mpx_pv_value *v) WEAK;
+extern cmd_function find_export(const char *name, int flags) WEAK;
+
 int mpx_host_available(void)
 {
 	return dprint != NULL && &log_level != NULL && parse_headers_aux != NULL;
@@ -156,6 +161,59 @@ struct lump *mpx_insert_new_lump_before(struct lump *before, char *s, unsigned i
 	if (insert_new_lump_before == NULL)
 		return NULL;
 	return insert_new_lump_before(before, s, len, 0);
+}
+
+/* ---- pseudo-variables ---- */
+
+#define MPX_PV_VAL_NULL 1
+#define MPX_PV_VAL_STR 4
+#define MPX_PV_VAL_INT 8
+
+int mpx_pv_parse(const char *s, int len, struct mpx_pv_spec *out)
+{
+	str in;
+	if (pv_parse_spec == NULL)
+		return -1;
+	in.s = (char *)s;
+	in.len = len;
+	memset(out, 0, sizeof *out);
+	return pv_parse_spec(&in, out) == NULL ? -1 : 0;
+}
+
+int mpx_pv_get(struct sip_msg *msg, struct mpx_pv_spec *spec, char **s, int *len, int *n)
+{
+	mpx_pv_value v;
+	if (pv_get_spec_value == NULL)
+		return -1;
+	memset(&v, 0, sizeof v);
+	if (pv_get_spec_value(msg, spec, &v) != 0)
+		return -1;
+	if (v.flags & MPX_PV_VAL_NULL)
+		return 0;
+	if (v.flags & MPX_PV_VAL_STR) {
+		*s = v.rs.s;
+		*len = v.rs.len;
+		return 1;
+	}
+	if (v.flags & MPX_PV_VAL_INT) {
+		*n = v.ri;
+		return 2;
+	}
+	return 0;
+}
+
+/* ---- dialog API ---- */
+
+int mpx_load_dlg_api(struct dlg_binds *out)
+{
+	int (*load_dlg)(struct dlg_binds *);
+	if (find_export == NULL)
+		return -1;
+	load_dlg = (int (*)(struct dlg_binds *))(void *)find_export("load_dlg", 0);
+	if (load_dlg == NULL)
+		return -1;
+	memset(out, 0, sizeof *out);
+	return load_dlg(out) == -1 ? -1 : 0;
 }
 
 /* ---- reactor ---- */

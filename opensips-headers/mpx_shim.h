@@ -35,6 +35,15 @@ int mpx_reactor_init(char *name);
 int mpx_reactor_add_fd(int fd, mpx_reactor_cb cb, void *param);
 int mpx_reactor_loop(void);
 
+/* Pseudo-variables: parse a spec once (attendant; `s` must outlive the module), read it per
+ * message. mpx_pv_get returns 1 with a string in s and len, 2 with an integer in n, 0 when the
+ * variable is unset/null, -1 on error. */
+int mpx_pv_parse(const char *s, int len, struct mpx_pv_spec *out);
+int mpx_pv_get(struct sip_msg *msg, struct mpx_pv_spec *spec, char **s, int *len, int *n);
+
+/* The dialog API (load_dlg through find_export); 0 on success, -1 when dialog is not loaded. */
+int mpx_load_dlg_api(struct dlg_binds *out);
+
 /* Process information. */
 int mpx_my_pid(void);
 int mpx_route_type(void);

@@ -182,6 +182,59 @@ struct module_exports {
 	int (*reload_ack_f)(void);                                   /* 176 */
 };
 
+/* ---- pseudo-variables (pv_spec_t is 112 B in 3.6 and 4.0; opaque here) ---------------- */
+
+struct mpx_pv_spec { unsigned long long opaque[14]; };
+
+/* ---- dialog module API (struct dlg_binds, identical in 3.6.8 and 4.0.1) ----------------- */
+
+struct dlg_cell;
+struct dlg_cb_params {
+	struct sip_msg *msg;                                         /* may be FAKED_REPLY (-1) or NULL */
+	unsigned int direction;
+	int dst_leg;
+	unsigned int is_active;
+	void *dlg_data;
+	void **param;
+};
+typedef void (mpx_dialog_cb)(struct dlg_cell *dlg, int type, struct dlg_cb_params *params);
+typedef void (mpx_param_free_cb)(void *param);
+
+struct dlg_binds {
+	int (*register_dlgcb)(struct dlg_cell *dlg, int cb_types, mpx_dialog_cb f, void *param,
+	                      mpx_param_free_cb ff);                 /* 0 */
+	int (*create_dlg)(struct sip_msg *req, int flags);           /* 8 */
+	struct dlg_cell *(*get_dlg)(void);                           /* 16 */
+	void *_profiles_values[7];                                   /* 24 .. 80 */
+	int (*terminate_dlg)(const str *callid, unsigned int h_entry, unsigned int h_id,
+	                     const str *reason);                     /* 80 */
+	void *_match_to_direction[8];                                /* 88 .. 152 */
+	str *(*get_dlg_did)(struct dlg_cell *dlg);                   /* 152 */
+	void *_rest[14];                                             /* 160 .. 272 */
+};
+
+/* the fields of struct dlg_cell this module reads (same offsets in 3.6.8 and 4.0.1) */
+struct mpx_dlg_cell_head {
+	unsigned char _pad0[24];
+	unsigned int h_id;                                           /* 24 */
+	unsigned int h_entry;                                        /* 28 */
+	unsigned int state;                                          /* 32 */
+	unsigned char _pad36[160 - 36];
+	str callid;                                                  /* 160 */
+	str from_uri;                                                /* 176 */
+	str to_uri;                                                  /* 192 */
+	void *legs;                                                  /* 208: struct dlg_leg[], 1272 B each */
+	unsigned char legs_no[4];                                    /* 216 */
+};
+#define MPX_DLG_LEG_SIZE 1272
+#define MPX_DLG_LEG_TAG_OFFSET 8
+
+enum mpx_dlgcb_types {
+	MPX_DLGCB_FAILED = 4, MPX_DLGCB_CONFIRMED = 8, MPX_DLGCB_REQ_WITHIN = 16,
+	MPX_DLGCB_TERMINATED = 32, MPX_DLGCB_EXPIRED = 64, MPX_DLGCB_EARLY = 128,
+	MPX_DLGCB_RESPONSE_FWDED = 256, MPX_DLGCB_RESPONSE_WITHIN = 512, MPX_DLGCB_DESTROY = 2048
+};
+
 /* ---- constants ------------------------------------------------------------------------- */
 
 enum mpx_route_flags {
@@ -210,7 +263,7 @@ enum mpx_msg_flags { MPX_FL_SDP_IP_AFS = 8, MPX_FL_SDP_PORT_AFS = 16, MPX_FL_SHM
 /* hdr_flags_t bits for parse_headers */
 enum mpx_hdr_flags { MPX_HDR_VIA1_F = 2, MPX_HDR_TO_F = 8, MPX_HDR_FROM_F = 16, MPX_HDR_CSEQ_F = 32,
 	MPX_HDR_CALLID_F = 64, MPX_HDR_CONTACT_F = 128 };
-#define MPX_HDR_EOH_F (~0ULL)
+/* HDR_EOH_F is all bits set: pass ~0ULL */
 
 /* ---- layout checks --------------------------------------------------------------------- */
 #define MPX_CHECK(t, f, off) _Static_assert(offsetof(t, f) == (off), #t "." #f)
@@ -249,5 +302,11 @@ _Static_assert(sizeof(param_export_t) == 24, "sizeof(param_export_t)");
 _Static_assert(sizeof(proc_export_t) == 40, "sizeof(proc_export_t)");
 _Static_assert(offsetof(dep_export_t, mpd) == 240, "dep_export_t.mpd");
 _Static_assert(sizeof(struct ip_addr) == 24, "sizeof(struct ip_addr)");
+_Static_assert(sizeof(struct dlg_binds) == 272, "sizeof(struct dlg_binds)");
+_Static_assert(offsetof(struct dlg_binds, terminate_dlg) == 80, "dlg_binds.terminate_dlg");
+_Static_assert(offsetof(struct dlg_binds, get_dlg_did) == 152, "dlg_binds.get_dlg_did");
+_Static_assert(offsetof(struct mpx_dlg_cell_head, callid) == 160, "dlg_cell.callid");
+_Static_assert(offsetof(struct mpx_dlg_cell_head, legs_no) == 216, "dlg_cell.legs_no");
+_Static_assert(sizeof(struct mpx_pv_spec) == 112, "pv_spec_t");
 
 #endif /* MPX_TYPES_H */

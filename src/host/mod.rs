@@ -24,5 +24,6 @@ pub mod sys;
 
 mod functions;
 mod init;
+pub mod msg;
 mod params;
 mod relay_proc;
