@@ -11,4 +11,6 @@ else
   echo "test.sh: *** no OpenSIPS binary (OPENSIPS_BIN unset, none on PATH): the tests that load"
   echo "test.sh: *** the module into a real OpenSIPS will print SKIPPED and do nothing ***"
 fi
+# the real-OpenSIPS tests load target/debug/libmediaproxy.so: `cargo test` alone builds only the rlib
+cargo build --lib
 cargo test --all-targets "$@"

@@ -93,15 +93,49 @@ pub fn host(test: &str) -> Option<Host> {
     let module_so = module_so();
     assert!(
         module_so.is_file(),
-        "{} missing: the cdylib is built with the lib target",
+        "{} missing: `cargo test` builds only the rlib; run `cargo build --lib` first with the \
+         same OPENSIPS_BIN (scripts/test.sh does)",
         module_so.display()
     );
+    let built = std::fs::metadata(&module_so)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    if let Some(newer) = newest_source_after(built) {
+        panic!(
+            "{} is older than {}: run `cargo build --lib` first (scripts/test.sh does)",
+            module_so.display(),
+            newer.display()
+        );
+    }
     Some(Host {
         bin,
         modules_dir,
         module_so,
         version,
     })
+}
+
+/// A source file changed after the module was built, if any.
+fn newest_source_after(built: std::time::SystemTime) -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stack = vec![
+        root.join("src"),
+        root.join("opensips-headers"),
+        root.join("build.rs"),
+    ];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        } else if std::fs::metadata(&p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m > built)
+        {
+            return Some(p);
+        }
+    }
+    None
 }
 
 /// Per-test settings substituted into the example config.
