@@ -123,10 +123,13 @@ pub(crate) fn opt_port(i: &[u8]) -> Res<'_, Option<(&[u8], u16)>> {
     }
 }
 
+/// A parameter as parsed: name (`None` for an empty `;;` slot) and value.
+type RawParam<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// One generic parameter: `SEMI token [ EQUAL gen-value ]` (RFC 3261 §25.1 `generic-param`),
 /// LWS allowed around `;` and `=`. An empty parameter (`;;`, RFC 4475 §3.1.2.1) yields
 /// `None` for the name.
-fn param(i: &[u8]) -> Res<'_, (Option<&[u8]>, Option<&[u8]>)> {
+fn param(i: &[u8]) -> Res<'_, RawParam<'_>> {
     let (i, _) = (lws, char(';'), lws).parse(i)?;
     let (i, name) = opt(token).parse(i)?;
     if name.is_none() {
