@@ -10,7 +10,7 @@
 //!             CSeq: 7 INVITE\r\n\
 //!             m: <sip:alice@192.168.1.5:5062>\r\n\
 //!             c: application/sdp\r\n\
-//!             l: 4\r\n\r\nv=0\r\n";
+//!             l: 5\r\n\r\nv=0\r\n";
 //! let m = SipMsg::scan(msg).unwrap();
 //! assert!(matches!(m.kind(), Kind::Request { method: Method::Invite, .. }));
 //! assert_eq!(m.call_id(), Some(&b"abc@host"[..]));
