@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or the ones named after SECONDS) for SECONDS each (default 20), one
+# after another; a target that finds a crash does not stop the others, the exit status does.
+#   fuzz/run.sh 20                      # CI smoke run
+#   nice -n 10 fuzz/run.sh 600
+#   fuzz/run.sh 60 fuzz_sdp_rewrite     # one target
+# Crashing inputs land in fuzz/artifacts/<target>/.
+# Needs cargo-fuzz (`cargo install cargo-fuzz`). On a stable toolchain RUSTC_BOOTSTRAP=1 lets
+# rustc accept the -Z flags cargo-fuzz passes; if the sanitizer runtime is missing set
+# FUZZ_SANITIZER=none. Seeds: the shared corpus next to the repository, when present.
+set -euo pipefail
+secs="${1:-20}"
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_sip_scan fuzz_sdp_parse fuzz_sdp_rewrite)
+failed=0
+here="$(cd "$(dirname "$0")" && pwd)"
+corpus_src="$here/../../shared/corpus"
+export RUSTC_BOOTSTRAP=1
+san="${FUZZ_SANITIZER:-address}"
+cd "$here/.."
+for t in "${targets[@]}"; do
+    dir="$here/corpus/$t"
+    mkdir -p "$dir"
+    if [ -d "$corpus_src" ]; then
+        case "$t" in
+            fuzz_sip_scan) cp -n "$corpus_src"/sip/* "$dir"/ 2>/dev/null || true ;;
+            fuzz_sdp_parse) cp -n "$corpus_src"/sdp/* "$dir"/ 2>/dev/null || true ;;
+            fuzz_sdp_rewrite)
+                for f in "$corpus_src"/sdp/*; do
+                    out="$dir/$(basename "$f")"
+                    [ -e "$out" ] || { printf '\x00\x4d\x9c\x40\x00\x00\x00\x00'; cat "$f"; } > "$out"
+                done ;;
+        esac
+    fi
+    case "$t" in
+        fuzz_sip_scan) dict="$here/dict/sip.dict" ;;
+        *) dict="$here/dict/sdp.dict" ;;
+    esac
+    echo "== $t: ${secs}s"
+    if ! cargo fuzz run -s "$san" "$t" "$dir" -- \
+        -max_total_time="$secs" -dict="$dict" -print_final_stats=1; then
+        echo "== $t: FAILED (see fuzz/artifacts/$t)"
+        failed=1
+    fi
+done
+exit "$failed"
