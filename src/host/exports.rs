@@ -107,7 +107,7 @@ pub static PROCS: ProcTable = ProcTable(UnsafeCell::new([
         post_fork_function: None,
         function: Some(relay_proc::relay_process),
         no: 0,
-        flags: MPX_PROC_FLAG_HAS_IPC,
+        flags: MPX_PROC_FLAG_HAS_IPC | MPX_PROC_FLAG_INITCHILD,
     },
     proc_export_t {
         name: ptr::null(),

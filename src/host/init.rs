@@ -8,14 +8,23 @@ use std::path::Path;
 
 use once_cell::sync::OnceCell;
 
+use super::avp;
+use super::dialog;
 use super::exports;
 use super::guard::{guard, install_hook};
 use super::log::{mark_host_thread, Level};
 use super::params;
+use super::relay_proc;
 use super::sys;
 use crate::config::{Config, RelayMode};
 
 static CONFIG: OnceCell<Config> = OnceCell::new();
+static ATTENDANT_PID: OnceCell<u32> = OnceCell::new();
+
+/// True in the attendant (the process that ran `mod_init`), false in every forked child.
+pub fn is_attendant() -> bool {
+    ATTENDANT_PID.get() == Some(&std::process::id())
+}
 
 /// The validated configuration (set in `mod_init`, inherited by every forked process).
 pub fn config() -> Option<&'static Config> {
@@ -41,6 +50,7 @@ pub unsafe extern "C" fn mod_init() -> c_int {
     install_hook();
     mark_host_thread();
     guard("mod_init", -1, || {
+        let _ = ATTENDANT_PID.set(std::process::id());
         let raw = params::read_raw();
         let cfg = match Config::from_raw(&raw) {
             Ok(c) => c,
@@ -55,6 +65,21 @@ pub unsafe extern "C" fn mod_init() -> c_int {
                 host_log!(Level::Err, "mod_init", "{e}");
                 return -1;
             }
+        }
+        if let Err(e) = relay_proc::init_counters() {
+            host_log!(Level::Err, "mod_init", "{e}");
+            return -1;
+        }
+        if let Err(e) = avp::init(&cfg) {
+            host_log!(Level::Err, "mod_init", "{e}");
+            return -1;
+        }
+        if !dialog::init() {
+            host_log!(
+                Level::Info,
+                "mod_init",
+                "dialog module not loaded: engage_media_proxy() is unavailable"
+            );
         }
         // SAFETY: mod_init runs in the attendant before the core forks module processes.
         unsafe { exports::set_relay_processes(u32::from(embedded)) };

@@ -22,6 +22,8 @@ pub mod guard;
 pub mod log;
 pub mod sys;
 
+mod avp;
+mod dialog;
 mod functions;
 mod init;
 pub mod msg;

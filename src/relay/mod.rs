@@ -1,1 +1,351 @@
-//! (to be written)
+//! The embedded media relay: session table, port pool, latching, timeouts, worker threads and
+//! socket I/O.
+//!
+//! ```text
+//!   control socket ──► control thread ──(crossbeam channel + eventfd)──► worker 0..N
+//!   (unix stream)      Server + SessionTable                             epoll, recvmmsg/sendmmsg,
+//!                      + RealBackend (port pool, bind)                   latching, per-stream atomics
+//!                            │ ▲ latch notifications (bounded channel)        │
+//!                            ▼ └──────────────────────────────────────────────┘
+//!                      events (logs, expiries) ──(bounded channel + eventfd)──► host reactor
+//! ```
+//!
+//! API used by the host layer in the relay process:
+//! * [`Relay::start`] binds the control socket (0660, replacing a stale file), raises
+//!   `RLIMIT_NOFILE` to fit the port range, and spawns the control thread and the workers with
+//!   every signal blocked;
+//! * [`Relay::event_fd`] becomes readable when [`RelayEvent`]s are queued; the host reads them
+//!   with [`Relay::drain_events`] on its own thread and turns them into log lines and dialog
+//!   ends; relay threads never call into the host;
+//! * [`Relay::shutdown`] stops every thread, closes every socket and removes the socket file.
+//!
+//! Invariants: the per-packet path neither allocates nor locks; the signalling state machine
+//! ([`session`]) and latching ([`latch`]) take time as a parameter and are tested under a fake
+//! clock; `unsafe` lives only in [`sys`].
+//!
+//! Advertised address: `advertised_ip` if set; else `listen_ip` if it is not the wildcard; else
+//! the local address the kernel routes towards the session creator's `signaling_ip` (chosen once
+//! per session).
+
+pub mod counters;
+mod engine;
+pub mod json;
+pub mod latch;
+pub mod packet;
+pub mod pool;
+pub mod session;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod worker;
+
+pub use counters::Counters;
+pub use latch::LatchPolicy;
+pub use session::Timeouts;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use engine::{Engine, RealBackend, WorkerLink};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+use sys::EventFd;
+
+/// Relay settings. `Default` gives the operator defaults: listen on 0.0.0.0, ports
+/// 40000–60000, 2 worker threads, timeouts 90 s (setup) / 60 s (media) / 7200 s (hold).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayConfig {
+    pub listen_ip: IpAddr,
+    pub advertised_ip: Option<IpAddr>,
+    pub port_min: u16,
+    pub port_max: u16,
+    pub threads: usize,
+    /// No media at all since the stream was set up (or last touched by signalling).
+    pub setup_timeout: Duration,
+    /// Media stopped mid-call.
+    pub media_timeout: Duration,
+    /// Either party put the stream on hold.
+    pub hold_timeout: Duration,
+    /// Before latching, accept packets only from the side's signalling (or SDP) IP.
+    pub signaling_source_only: bool,
+    /// How long a released port pair rests before reuse.
+    pub port_quarantine: Duration,
+    /// Largest RTP sequence jump accepted as the same sender after a NAT rebinding.
+    pub rebind_window: u16,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            advertised_ip: None,
+            port_min: 40000,
+            port_max: 60000,
+            threads: 2,
+            setup_timeout: Duration::from_secs(90),
+            media_timeout: Duration::from_secs(60),
+            hold_timeout: Duration::from_secs(7200),
+            signaling_source_only: false,
+            port_quarantine: Duration::from_secs(10),
+            rebind_window: 64,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// What the relay reports to its host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayEvent {
+    Log {
+        level: LogLevel,
+        text: String,
+    },
+    /// A session ended by a media/setup/hold timeout; the host should end its dialog.
+    Expired {
+        call_id: String,
+        from_tag: String,
+        to_tag: String,
+        dialog_id: Option<String>,
+        stats_json: String,
+    },
+}
+
+/// Queue of events towards the host: bounded (never grows without limit when the host is slow;
+/// excess events are counted and dropped) plus an eventfd for the host's reactor.
+#[derive(Clone, Debug)]
+pub struct EventSink {
+    tx: Sender<RelayEvent>,
+    efd: Arc<EventFd>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// Events queued at most towards the host.
+pub const EVENT_QUEUE: usize = 65536;
+
+impl EventSink {
+    fn new() -> io::Result<(EventSink, Receiver<RelayEvent>)> {
+        let (tx, rx) = crossbeam_channel::bounded(EVENT_QUEUE);
+        Ok((
+            EventSink {
+                tx,
+                efd: Arc::new(EventFd::new()?),
+                dropped: Arc::new(AtomicU64::new(0)),
+            },
+            rx,
+        ))
+    }
+
+    pub fn send(&self, ev: RelayEvent) {
+        match self.tx.try_send(ev) {
+            Ok(()) => self.efd.notify(),
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn send_log(&self, level: LogLevel, text: String) {
+        self.send(RelayEvent::Log { level, text });
+    }
+}
+
+/// The running relay (control thread + workers).
+pub struct Relay {
+    control: Option<JoinHandle<()>>,
+    stop: Arc<EventFd>,
+    stopping: Arc<AtomicBool>,
+    events: Receiver<RelayEvent>,
+    sink: EventSink,
+    socket: PathBuf,
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+impl Relay {
+    /// Binds the control socket and starts the control thread and `cfg.threads` workers, all
+    /// with every signal blocked. Errors (bad settings, socket path in use, no eventfd…) are
+    /// reported here, before any thread runs.
+    pub fn start(
+        cfg: RelayConfig,
+        control_socket: &Path,
+        counters: &'static Counters,
+    ) -> io::Result<Relay> {
+        if cfg.threads == 0 || cfg.threads > 64 {
+            return Err(invalid(format!(
+                "threads must be 1..=64, not {}",
+                cfg.threads
+            )));
+        }
+        if let Some(a) = cfg.advertised_ip {
+            if a.is_unspecified() {
+                return Err(invalid(
+                    "advertised_ip must not be the wildcard address".into(),
+                ));
+            }
+        }
+        let pool = pool::PortPool::new(cfg.port_min, cfg.port_max, cfg.port_quarantine)
+            .map_err(|e| invalid(e.to_string()))?;
+        let (sink, events) = EventSink::new()?;
+        let ports = u64::from(cfg.port_max - cfg.port_min) + 1;
+        match sys::raise_nofile(ports + 1000) {
+            Ok(n) if n < ports + 1000 => sink.send_log(
+                LogLevel::Warn,
+                format!("RLIMIT_NOFILE is {n}, below the {ports} ports of the range + 1000: sessions may fail"),
+            ),
+            Ok(_) => {}
+            Err(e) => sink.send_log(LogLevel::Warn, format!("cannot raise RLIMIT_NOFILE: {e}")),
+        }
+        let server = crate::control::server::Server::bind(control_socket)?;
+        let epoch = Instant::now();
+        let policy = LatchPolicy {
+            signaling_source_only: cfg.signaling_source_only,
+            rebind_window: cfg.rebind_window,
+        };
+        let (latch_tx, latch_rx) = crossbeam_channel::bounded(65536);
+        let mut links = Vec::with_capacity(cfg.threads);
+        let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(cfg.threads);
+        let spawn_all =
+            |links: &mut Vec<WorkerLink>, handles: &mut Vec<JoinHandle<()>>| -> io::Result<()> {
+                for id in 0..cfg.threads {
+                    let wake = Arc::new(EventFd::new()?);
+                    let (tx, rx) = crossbeam_channel::unbounded();
+                    let w = worker::Worker::new(
+                        id,
+                        wake.clone(),
+                        rx,
+                        policy,
+                        epoch,
+                        counters,
+                        latch_tx.clone(),
+                        sink.clone(),
+                    )?;
+                    handles.push(sys::spawn_blocked(format!("mp-relay-{id}"), move || {
+                        w.run()
+                    })?);
+                    links.push(WorkerLink {
+                        tx,
+                        wake,
+                        free_slots: Vec::new(),
+                        next_slot: 0,
+                        flows: 0,
+                    });
+                }
+                Ok(())
+            };
+        if let Err(e) = spawn_all(&mut links, &mut handles) {
+            for l in &links {
+                let _ = l.tx.send(worker::Cmd::Stop);
+                l.wake.notify();
+            }
+            for h in handles {
+                let _ = h.join();
+            }
+            return Err(e);
+        }
+        let backend = RealBackend::new(
+            cfg.listen_ip,
+            cfg.advertised_ip,
+            pool,
+            links,
+            counters,
+            epoch,
+            sink.clone(),
+        );
+        let timeouts = Timeouts {
+            setup: cfg.setup_timeout,
+            media: cfg.media_timeout,
+            hold: cfg.hold_timeout,
+        };
+        let table = session::SessionTable::new(
+            backend,
+            timeouts,
+            counters,
+            (Instant::now(), SystemTime::now()),
+        );
+        let summary_ip = cfg.advertised_ip.unwrap_or(cfg.listen_ip).to_string();
+        let engine = Engine::new(table, counters, sink.clone(), summary_ip, latch_rx);
+        let stop = Arc::new(EventFd::new()?);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (stop2, stopping2) = (stop.clone(), stopping.clone());
+        let socket = server.path().to_path_buf();
+        // on failure the closure is dropped: the workers see their channels disconnect and end
+        let control = sys::spawn_blocked("mp-control".into(), move || {
+            engine::control_loop(server, engine, stop2, stopping2, handles)
+        })?;
+        sink.send_log(
+            LogLevel::Info,
+            format!(
+                "media relay started: control socket {}, listen {}, ports {}-{}, {} worker thread(s)",
+                socket.display(),
+                cfg.listen_ip,
+                cfg.port_min,
+                cfg.port_max,
+                cfg.threads
+            ),
+        );
+        Ok(Relay {
+            control: Some(control),
+            stop,
+            stopping,
+            events,
+            sink,
+            socket,
+        })
+    }
+
+    /// Readable when events are queued (for the host's reactor). Level: stays readable until
+    /// [`Relay::drain_events`] is called.
+    pub fn event_fd(&self) -> RawFd {
+        self.sink.efd.as_raw_fd()
+    }
+
+    /// Takes every queued event.
+    pub fn drain_events(&self) -> Vec<RelayEvent> {
+        self.sink.efd.drain();
+        let mut v: Vec<RelayEvent> = self.events.try_iter().collect();
+        let dropped = self.sink.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            v.push(RelayEvent::Log {
+                level: LogLevel::Warn,
+                text: format!("{dropped} relay events dropped (queue full)"),
+            });
+        }
+        v
+    }
+
+    /// The control socket path.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Stops the threads, closes every socket, removes the control socket file.
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+    }
+
+    fn stop_threads(&mut self) {
+        if let Some(h) = self.control.take() {
+            self.stopping.store(true, Ordering::Release);
+            self.stop.notify();
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}

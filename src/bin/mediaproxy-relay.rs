@@ -1,0 +1,159 @@
+//! The media relay without OpenSIPS: the same engine and control socket as the module's relay
+//! process, for tests, benchmarks and as a drop-in MediaProxy dispatcher+relay.
+//!
+//! ```text
+//! mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] [--port-range MIN-MAX]
+//!                  [--threads N] [--setup-timeout S] [--media-timeout S] [--hold-timeout S]
+//!                  [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]
+//! ```
+//! Logs go to stderr. SIGINT/SIGTERM or `--max-seconds` stop it (the socket file is removed).
+
+use mediaproxy::relay::sys::{poll_any, SignalFd};
+use mediaproxy::relay::{Counters, LogLevel, Relay, RelayConfig, RelayEvent};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn usage() -> &'static str {
+    "usage: mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] \
+     [--port-range MIN-MAX] [--threads N] [--setup-timeout S] [--media-timeout S] \
+     [--hold-timeout S] [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]"
+}
+
+struct Args {
+    socket: PathBuf,
+    cfg: RelayConfig,
+    max_seconds: Option<u64>,
+    verbose: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut cfg = RelayConfig::default();
+    let mut socket = None;
+    let mut max_seconds = None;
+    let mut verbose = false;
+    let mut it = std::env::args().skip(1);
+    let secs = |v: &str, name: &str| -> Result<Duration, String> {
+        v.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{name}: not a number of seconds: {v}"))
+    };
+    while let Some(a) = it.next() {
+        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--socket" => socket = Some(PathBuf::from(val("--socket")?)),
+            "--listen-ip" => {
+                let v = val("--listen-ip")?;
+                cfg.listen_ip = v
+                    .parse()
+                    .map_err(|_| format!("--listen-ip: bad address {v}"))?;
+            }
+            "--advertised-ip" => {
+                let v = val("--advertised-ip")?;
+                cfg.advertised_ip = Some(
+                    v.parse()
+                        .map_err(|_| format!("--advertised-ip: bad address {v}"))?,
+                );
+            }
+            "--port-range" => {
+                let v = val("--port-range")?;
+                let (lo, hi) = v
+                    .split_once(['-', ':'])
+                    .ok_or_else(|| format!("--port-range: expected MIN-MAX, got {v}"))?;
+                cfg.port_min = lo
+                    .parse()
+                    .map_err(|_| format!("--port-range: bad port {lo}"))?;
+                cfg.port_max = hi
+                    .parse()
+                    .map_err(|_| format!("--port-range: bad port {hi}"))?;
+            }
+            "--threads" => {
+                let v = val("--threads")?;
+                cfg.threads = v
+                    .parse()
+                    .map_err(|_| format!("--threads: not a number: {v}"))?;
+            }
+            "--setup-timeout" => cfg.setup_timeout = secs(&val(&a)?, &a)?,
+            "--media-timeout" => cfg.media_timeout = secs(&val(&a)?, &a)?,
+            "--hold-timeout" => cfg.hold_timeout = secs(&val(&a)?, &a)?,
+            "--quarantine" => cfg.port_quarantine = secs(&val(&a)?, &a)?,
+            "--max-seconds" => max_seconds = Some(secs(&val(&a)?, &a)?.as_secs()),
+            "--signaling-source-only" => cfg.signaling_source_only = true,
+            "--verbose" | "-v" => verbose = true,
+            "--help" | "-h" => return Err(usage().to_string()),
+            other => return Err(format!("unknown argument {other}\n{}", usage())),
+        }
+    }
+    let socket = socket.ok_or_else(|| format!("--socket is required\n{}", usage()))?;
+    Ok(Args {
+        socket,
+        cfg,
+        max_seconds,
+        verbose,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // block SIGINT/SIGTERM before any thread exists; they arrive on a descriptor instead
+    let signals = match SignalFd::termination() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mediaproxy-relay: signalfd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let relay = match Relay::start(args.cfg, &args.socket, Counters::leak()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mediaproxy-relay: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let deadline = args
+        .max_seconds
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    loop {
+        let wait = deadline.map_or(Duration::from_secs(1), |d| {
+            d.saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1))
+        });
+        let _ = poll_any(
+            &[(relay.event_fd(), false), (signals.as_raw_fd(), false)],
+            wait,
+        );
+        for ev in relay.drain_events() {
+            match ev {
+                RelayEvent::Log { level, text } => {
+                    if level != LogLevel::Debug || args.verbose {
+                        eprintln!("mediaproxy-relay: {level:?}: {text}");
+                    }
+                }
+                RelayEvent::Expired {
+                    call_id,
+                    stats_json,
+                    ..
+                } => {
+                    eprintln!("mediaproxy-relay: session {call_id} expired: {stats_json}");
+                }
+            }
+        }
+        if let Some(sig) = signals.read() {
+            eprintln!("mediaproxy-relay: signal {sig}, stopping");
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            eprintln!("mediaproxy-relay: --max-seconds reached, stopping");
+            break;
+        }
+    }
+    relay.shutdown();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,883 @@
+//! MediaProxy's dispatcher protocol as bytes: request framing, parsing and encoding, reply
+//! encoding and validating reply parsing. No I/O here.
+//!
+//! Wire format (`prior-art.md` §1.2–1.3, §1.7): CRLF lines; a request is a command line,
+//! `name: value` header lines and an empty line; a reply is one line.
+//!
+//! * `update` headers, in the C module's order: `type`, `dialog_id`, `call_id`, `cseq`,
+//!   `from_uri`, `to_uri`, `from_tag`, `to_tag`, `user_agent`, `signaling_ip`, `media_relay`,
+//!   `media` (only when there is SDP). Reply: `<ip> <port>…` (one port per `media` entry) or
+//!   `error`.
+//! * `remove` headers: `call_id`, `from_tag`, `to_tag`. Reply: `removed` or `error`.
+//! * management one-liners: `sessions`, `summary` (one JSON line each), `version`; `quit` and
+//!   `exit` close the connection.
+//!
+//! Parsing rules kept from the dispatcher: a header line whose value is empty (`to_tag: `) is
+//! dropped; header names are lower-case and matched exactly; duplicated headers: the last wins;
+//! unknown headers are ignored. Mandatory `update` headers are MediaProxy's: `type`, `call_id`,
+//! `cseq`, `from_uri`, `to_uri`, `from_tag`, `user_agent`; `remove` needs `call_id` and
+//! `from_tag`. Leniencies: a bare LF ends a line too; `signaling_ip` may be absent (MediaProxy
+//! 4.1 raises); an unknown command is answered `error` at its terminating empty line.
+//!
+//! Additive extensions (a client that does not use them sees the original protocol):
+//! * IPv6 media addresses are written in brackets: `audio:[2001:db8::1]:4000:sendrecv:ice=no`.
+//!   The decoder also accepts an unbracketed IPv6 address (everything between the media type
+//!   and the port), which is what the original C module would send.
+//! * stream parameter `asymmetric=yes`: the client is RTP-asymmetric (the relay sends to its SDP
+//!   address and never latches it).
+//! * the reply IP may be IPv6, written unbracketed: `2001:db8::10 40000 40002`.
+//! * `remove` header `stats: yes`: the reply becomes `removed <session JSON>` (one line). Without
+//!   it the reply is plain `removed`, as MediaProxy's dispatcher answers.
+
+use crate::media::{Direction, RelayAnswer, StreamDesc};
+use std::fmt;
+use std::net::IpAddr;
+
+/// Longest line accepted (the dispatcher's `LineOnlyReceiver` limit on the OpenSIPS leg).
+pub const MAX_LINE: usize = 16 * 1024;
+/// Most header lines accepted in one request.
+pub const MAX_HEADERS: usize = 64;
+
+/// `type` header of an `update`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MessageType {
+    /// The SDP travels in a SIP request.
+    #[default]
+    Request,
+    /// The SDP travels in a SIP reply.
+    Reply,
+}
+
+impl MessageType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Request => "request",
+            MessageType::Reply => "reply",
+        }
+    }
+}
+
+/// One `update` command. Text fields are empty when absent (the encoder then writes
+/// `name: ` which the dispatcher drops, exactly like the C module).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct UpdateRequest {
+    pub kind: MessageType,
+    pub dialog_id: String,
+    pub call_id: String,
+    pub cseq: u32,
+    pub from_uri: String,
+    pub to_uri: String,
+    pub from_tag: String,
+    pub to_tag: String,
+    pub user_agent: String,
+    pub signaling_ip: String,
+    pub media_relay: String,
+    /// Streams in SDP order; empty for a body-less 200 OK (no `media` header).
+    pub media: Vec<StreamDesc>,
+    /// Extension: the user agent is RTP-asymmetric (`asymmetric=yes` on its streams).
+    pub asymmetric: bool,
+}
+
+/// One `remove` command.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct RemoveRequest {
+    pub call_id: String,
+    pub from_tag: String,
+    pub to_tag: String,
+    /// Extension: answer `removed <json>` instead of `removed`.
+    pub want_stats: bool,
+}
+
+/// Everything a client can ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Update(UpdateRequest),
+    Remove(RemoveRequest),
+    Sessions,
+    Summary,
+    Version,
+    /// `quit` / `exit`: close the connection.
+    Quit,
+}
+
+/// Why a request or a reply could not be understood.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodecError {
+    UnknownCommand(String),
+    MissingHeader(&'static str),
+    BadHeaderLine(String),
+    BadValue {
+        header: &'static str,
+        value: String,
+    },
+    BadMedia(String),
+    LineTooLong,
+    TooManyHeaders,
+    /// A header value would break the framing (CR or LF inside).
+    Unencodable(&'static str),
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::UnknownCommand(c) => write!(f, "unknown command {:?}", excerpt(c)),
+            CodecError::MissingHeader(h) => write!(f, "missing header {h}"),
+            CodecError::BadHeaderLine(l) => write!(f, "bad header line {:?}", excerpt(l)),
+            CodecError::BadValue { header, value } => {
+                write!(f, "bad value for {header}: {:?}", excerpt(value))
+            }
+            CodecError::BadMedia(m) => write!(f, "bad media entry {:?}", excerpt(m)),
+            CodecError::LineTooLong => write!(f, "line longer than {MAX_LINE} bytes"),
+            CodecError::TooManyHeaders => write!(f, "more than {MAX_HEADERS} header lines"),
+            CodecError::Unencodable(h) => write!(f, "value of {h} contains CR or LF"),
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+fn excerpt(s: &str) -> &str {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// media header
+
+/// Encodes one `media` header value (`type:ip:port:direction:ice=yes|no[:asymmetric=yes]`,
+/// comma separated). IPv6 addresses are bracketed.
+pub fn encode_media(media: &[StreamDesc], asymmetric: bool) -> String {
+    let mut out = String::with_capacity(media.len() * 48);
+    for (i, s) in media.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&s.media_type);
+        out.push(':');
+        if s.addr.contains(':') && !s.addr.starts_with('[') {
+            out.push('[');
+            out.push_str(&s.addr);
+            out.push(']');
+        } else {
+            out.push_str(&s.addr);
+        }
+        out.push(':');
+        out.push_str(&s.port.to_string());
+        out.push(':');
+        out.push_str(s.direction.as_str());
+        out.push_str(if s.ice { ":ice=yes" } else { ":ice=no" });
+        if asymmetric {
+            out.push_str(":asymmetric=yes");
+        }
+    }
+    out
+}
+
+/// Decodes a `media` header value. Returns the streams and whether any carried
+/// `asymmetric=yes`.
+pub fn decode_media(value: &str) -> Result<(Vec<StreamDesc>, bool), CodecError> {
+    let mut streams = Vec::new();
+    let mut asymmetric = false;
+    for entry in value.split(',') {
+        let (s, asym) = decode_stream(entry.trim())?;
+        asymmetric |= asym;
+        streams.push(s);
+    }
+    Ok((streams, asymmetric))
+}
+
+fn decode_stream(entry: &str) -> Result<(StreamDesc, bool), CodecError> {
+    let bad = || CodecError::BadMedia(entry.to_string());
+    let (media_type, rest) = entry.split_once(':').ok_or_else(bad)?;
+    if media_type.is_empty() || media_type.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    // Address: bracketed, or everything up to the port (unbracketed IPv6 has colons).
+    let (addr, tail): (&str, &str) = if let Some(r) = rest.strip_prefix('[') {
+        let (a, t) = r.split_once(']').ok_or_else(bad)?;
+        (a, t.strip_prefix(':').ok_or_else(bad)?)
+    } else {
+        let parts: Vec<&str> = rest.split(':').collect();
+        // params are the trailing parts holding '='; before them direction, before it port.
+        let nparams = parts.iter().rev().take_while(|p| p.contains('=')).count();
+        if parts.len() < nparams + 3 {
+            return Err(bad());
+        }
+        let port_idx = parts.len() - nparams - 2;
+        let addr_len: usize = parts[..port_idx].iter().map(|p| p.len() + 1).sum::<usize>() - 1;
+        (&rest[..addr_len], &rest[addr_len + 1..])
+    };
+    if addr.is_empty() {
+        return Err(bad());
+    }
+    let mut fields = tail.split(':');
+    let port: u16 = fields.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let direction = fields
+        .next()
+        .and_then(|d| Direction::parse(d.as_bytes()))
+        .ok_or_else(bad)?;
+    let mut ice = false;
+    let mut asymmetric = false;
+    for p in fields {
+        let (k, v) = p.split_once('=').ok_or_else(bad)?;
+        match k {
+            "ice" => ice = v == "yes",
+            "asymmetric" => asymmetric = v == "yes",
+            _ => {}
+        }
+    }
+    Ok((
+        StreamDesc {
+            media_type: media_type.to_string(),
+            addr: addr.to_string(),
+            port,
+            direction,
+            ice,
+        },
+        asymmetric,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// request encoding (client side)
+
+fn header(out: &mut String, name: &'static str, value: &str) -> Result<(), CodecError> {
+    if value.contains(['\r', '\n']) {
+        return Err(CodecError::Unencodable(name));
+    }
+    out.push_str(name);
+    out.push_str(": ");
+    out.push_str(value);
+    out.push_str("\r\n");
+    Ok(())
+}
+
+/// Encodes an `update` exactly as the C module does: every header in its order, empty ones
+/// as `name: `, `media` only when there are streams, then the empty line.
+pub fn encode_update(r: &UpdateRequest) -> Result<String, CodecError> {
+    let mut s = String::with_capacity(512);
+    s.push_str("update\r\n");
+    header(&mut s, "type", r.kind.as_str())?;
+    header(&mut s, "dialog_id", &r.dialog_id)?;
+    header(&mut s, "call_id", &r.call_id)?;
+    header(&mut s, "cseq", &r.cseq.to_string())?;
+    header(&mut s, "from_uri", &r.from_uri)?;
+    header(&mut s, "to_uri", &r.to_uri)?;
+    header(&mut s, "from_tag", &r.from_tag)?;
+    header(&mut s, "to_tag", &r.to_tag)?;
+    header(&mut s, "user_agent", &r.user_agent)?;
+    header(&mut s, "signaling_ip", &r.signaling_ip)?;
+    header(&mut s, "media_relay", &r.media_relay)?;
+    if !r.media.is_empty() {
+        for m in &r.media {
+            let ok_token = |t: &str| !t.is_empty() && !t.contains([',', ':', '\r', '\n', ' ']);
+            let addr = m.addr.trim_start_matches('[').trim_end_matches(']');
+            if !ok_token(&m.media_type) || addr.is_empty() || addr.contains([',', '\r', '\n', ' '])
+            {
+                return Err(CodecError::Unencodable("media"));
+            }
+        }
+        header(&mut s, "media", &encode_media(&r.media, r.asymmetric))?;
+    }
+    s.push_str("\r\n");
+    Ok(s)
+}
+
+/// Encodes a `remove` (`call_id`, `from_tag`, `to_tag`, plus `stats: yes` when asked).
+pub fn encode_remove(r: &RemoveRequest) -> Result<String, CodecError> {
+    let mut s = String::with_capacity(128);
+    s.push_str("remove\r\n");
+    header(&mut s, "call_id", &r.call_id)?;
+    header(&mut s, "from_tag", &r.from_tag)?;
+    header(&mut s, "to_tag", &r.to_tag)?;
+    if r.want_stats {
+        header(&mut s, "stats", "yes")?;
+    }
+    s.push_str("\r\n");
+    Ok(s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// request parsing (server side)
+
+/// Parses one complete request: `command` is the command line, `headers` the header lines
+/// (without line ends, without the terminating empty line).
+pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, CodecError> {
+    let cmd = command.trim();
+    match cmd {
+        "sessions" => return Ok(Request::Sessions),
+        "summary" => return Ok(Request::Summary),
+        "version" => return Ok(Request::Version),
+        "quit" | "exit" => return Ok(Request::Quit),
+        "update" | "remove" => {}
+        _ => return Err(CodecError::UnknownCommand(cmd.to_string())),
+    }
+    if headers.len() > MAX_HEADERS {
+        return Err(CodecError::TooManyHeaders);
+    }
+    let mut h: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
+    for line in headers {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| CodecError::BadHeaderLine(line.clone()))?;
+        let value = value.strip_prefix(' ').unwrap_or(value).trim_end();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(CodecError::BadHeaderLine(line.clone()));
+        }
+        if value.is_empty() {
+            continue; // the dispatcher drops "name: " lines
+        }
+        h.push((name, value));
+    }
+    let get = |name: &str| h.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    let need = |name: &'static str| get(name).ok_or(CodecError::MissingHeader(name));
+    if cmd == "remove" {
+        return Ok(Request::Remove(RemoveRequest {
+            call_id: need("call_id")?.to_string(),
+            from_tag: need("from_tag")?.to_string(),
+            to_tag: get("to_tag").unwrap_or_default().to_string(),
+            want_stats: get("stats") == Some("yes"),
+        }));
+    }
+    let kind = match need("type")? {
+        "request" => MessageType::Request,
+        "reply" => MessageType::Reply,
+        v => {
+            return Err(CodecError::BadValue {
+                header: "type",
+                value: v.to_string(),
+            })
+        }
+    };
+    let cseq_text = need("cseq")?;
+    let cseq: u32 = cseq_text.parse().map_err(|_| CodecError::BadValue {
+        header: "cseq",
+        value: cseq_text.to_string(),
+    })?;
+    let (media, asymmetric) = match get("media") {
+        Some(m) => decode_media(m)?,
+        None => (Vec::new(), false),
+    };
+    Ok(Request::Update(UpdateRequest {
+        kind,
+        dialog_id: get("dialog_id").unwrap_or_default().to_string(),
+        call_id: need("call_id")?.to_string(),
+        cseq,
+        from_uri: need("from_uri")?.to_string(),
+        to_uri: need("to_uri")?.to_string(),
+        from_tag: need("from_tag")?.to_string(),
+        to_tag: get("to_tag").unwrap_or_default().to_string(),
+        user_agent: need("user_agent")?.to_string(),
+        signaling_ip: get("signaling_ip").unwrap_or_default().to_string(),
+        media_relay: get("media_relay").unwrap_or_default().to_string(),
+        media,
+        asymmetric,
+    }))
+}
+
+/// Splits a byte stream into requests. Feed bytes with [`RequestReader::push`], take requests
+/// with [`RequestReader::next_request`]. Every request (good or bad) yields exactly one item,
+/// so a client reading one reply per request stays in step.
+#[derive(Debug, Default)]
+pub struct RequestReader {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already scanned for a line end.
+    scanned: usize,
+    /// A line longer than [`MAX_LINE`] is being skipped up to its end.
+    skipping: bool,
+    block: Option<Block>,
+}
+
+#[derive(Debug, Default)]
+struct Block {
+    command: String,
+    headers: Vec<String>,
+    error: Option<CodecError>,
+}
+
+impl RequestReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes buffered but not yet consumed.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn next_line(&mut self) -> Option<Result<String, CodecError>> {
+        loop {
+            let start = self.scanned;
+            match self.buf[start..].iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    let end = start + i;
+                    let mut line_end = end;
+                    if line_end > 0 && self.buf[line_end - 1] == b'\r' {
+                        line_end -= 1;
+                    }
+                    let too_long = line_end > MAX_LINE;
+                    let line = if too_long {
+                        String::new()
+                    } else {
+                        String::from_utf8_lossy(&self.buf[..line_end]).into_owned()
+                    };
+                    self.buf.drain(..=end);
+                    self.scanned = 0;
+                    if self.skipping || too_long {
+                        self.skipping = false;
+                        return Some(Err(CodecError::LineTooLong));
+                    }
+                    return Some(Ok(line));
+                }
+                None => {
+                    if self.buf.len() > MAX_LINE {
+                        self.buf.clear();
+                        self.scanned = 0;
+                        self.skipping = true;
+                        continue;
+                    }
+                    self.scanned = self.buf.len();
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The next complete request, if any. `Err` items are malformed requests that must be
+    /// answered `error`.
+    pub fn next_request(&mut self) -> Option<Result<Request, CodecError>> {
+        while let Some(line) = self.next_line() {
+            match self.block.as_mut() {
+                None => match line {
+                    Ok(l) => {
+                        let cmd = l.trim();
+                        match cmd {
+                            "" => continue,
+                            "sessions" | "summary" | "version" | "quit" | "exit" => {
+                                return Some(parse_request(cmd, &[]));
+                            }
+                            _ => {
+                                self.block = Some(Block {
+                                    command: cmd.to_string(),
+                                    ..Block::default()
+                                })
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.block = Some(Block {
+                            error: Some(e),
+                            ..Block::default()
+                        })
+                    }
+                },
+                Some(block) => match line {
+                    Ok(l) if l.is_empty() => {
+                        let b = self.block.take().unwrap_or_default();
+                        return Some(match b.error {
+                            Some(e) => Err(e),
+                            None => parse_request(&b.command, &b.headers),
+                        });
+                    }
+                    Ok(l) => {
+                        if block.headers.len() >= MAX_HEADERS {
+                            block.error.get_or_insert(CodecError::TooManyHeaders);
+                        } else {
+                            block.headers.push(l);
+                        }
+                    }
+                    Err(e) => {
+                        block.error.get_or_insert(e);
+                    }
+                },
+            }
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// replies
+
+/// Encodes an update reply: `ip port…` (IPv6 unbracketed), without the line end.
+pub fn encode_answer(a: &RelayAnswer) -> String {
+    let mut s = a.ip.to_string();
+    for p in &a.ports {
+        s.push(' ');
+        s.push_str(&p.to_string());
+    }
+    s
+}
+
+/// Why an update reply was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyError {
+    /// The relay said `error` (or `halting`).
+    Relay,
+    /// Anything that is not `<ip> <port>×expected` (for example MediaProxy's `None`).
+    Malformed(String),
+}
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::Relay => f.write_str("relay answered error"),
+            ReplyError::Malformed(l) => write!(f, "malformed relay reply {:?}", excerpt(l)),
+        }
+    }
+}
+
+impl std::error::Error for ReplyError {}
+
+/// Parses and validates an update reply: the first token must be an IP literal and exactly
+/// `expected_ports` port numbers must follow. Anything else is an error; in particular
+/// MediaProxy's `None` never gets through.
+pub fn parse_update_reply(line: &str, expected_ports: usize) -> Result<RelayAnswer, ReplyError> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let mut tokens = line.split_ascii_whitespace();
+    let first = tokens.next().unwrap_or("");
+    if first == "error" || first == "halting" {
+        return Err(ReplyError::Relay);
+    }
+    let malformed = || ReplyError::Malformed(line.to_string());
+    let ip_text = first.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = ip_text.parse().map_err(|_| malformed())?;
+    if ip.is_unspecified() {
+        return Err(malformed());
+    }
+    let mut ports = Vec::with_capacity(expected_ports);
+    for t in tokens {
+        ports.push(t.parse::<u16>().map_err(|_| malformed())?);
+    }
+    if ports.len() != expected_ports {
+        return Err(malformed());
+    }
+    Ok(RelayAnswer { ip, ports })
+}
+
+/// Parses a `remove` reply: `removed` (optionally followed by the session JSON, our extension)
+/// → `Ok(json)`; `error` and anything else → `Err`.
+pub fn parse_remove_reply(line: &str) -> Result<Option<String>, ReplyError> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line == "error" {
+        return Err(ReplyError::Relay);
+    }
+    match line.strip_prefix("removed") {
+        Some("") => Ok(None),
+        Some(rest) if rest.starts_with(' ') => Ok(Some(rest.trim().to_string())),
+        _ => Err(ReplyError::Malformed(line.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sd(t: &str, a: &str, p: u16, d: Direction, ice: bool) -> StreamDesc {
+        StreamDesc {
+            media_type: t.into(),
+            addr: a.into(),
+            port: p,
+            direction: d,
+            ice,
+        }
+    }
+
+    fn sample() -> UpdateRequest {
+        UpdateRequest {
+            kind: MessageType::Request,
+            dialog_id: "15174680485658".into(),
+            call_id: "a84b4c76e66710@pc33".into(),
+            cseq: 314159,
+            from_uri: "alice@example.com".into(),
+            to_uri: "bob@example.net".into(),
+            from_tag: "1928301774".into(),
+            to_tag: String::new(),
+            user_agent: "Foo/1.0".into(),
+            signaling_ip: "198.51.100.7".into(),
+            media_relay: String::new(),
+            media: vec![
+                sd("audio", "10.0.0.5", 49170, Direction::SendRecv, false),
+                sd("video", "10.0.0.5", 51372, Direction::SendRecv, false),
+            ],
+            asymmetric: false,
+        }
+    }
+
+    #[test]
+    fn update_encodes_like_the_c_module() {
+        let s = encode_update(&sample()).unwrap();
+        assert_eq!(
+            s,
+            "update\r\ntype: request\r\ndialog_id: 15174680485658\r\ncall_id: a84b4c76e66710@pc33\r\n\
+             cseq: 314159\r\nfrom_uri: alice@example.com\r\nto_uri: bob@example.net\r\n\
+             from_tag: 1928301774\r\nto_tag: \r\nuser_agent: Foo/1.0\r\nsignaling_ip: 198.51.100.7\r\n\
+             media_relay: \r\nmedia: audio:10.0.0.5:49170:sendrecv:ice=no,video:10.0.0.5:51372:sendrecv:ice=no\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn update_roundtrips_through_the_reader() {
+        let mut req = sample();
+        req.media
+            .push(sd("audio", "2001:db8::1", 4000, Direction::SendOnly, true));
+        req.asymmetric = true;
+        let wire = encode_update(&req).unwrap();
+        assert!(wire.contains("audio:[2001:db8::1]:4000:sendonly:ice=yes:asymmetric=yes"));
+        let mut r = RequestReader::new();
+        r.push(wire.as_bytes());
+        assert_eq!(r.next_request(), Some(Ok(Request::Update(req))));
+        assert_eq!(r.next_request(), None);
+        assert_eq!(r.pending(), 0);
+    }
+
+    #[test]
+    fn bodyless_update_has_no_media_header() {
+        let mut req = sample();
+        req.media.clear();
+        let s = encode_update(&req).unwrap();
+        assert!(!s.contains("media:"));
+        assert!(s.ends_with("media_relay: \r\n\r\n"));
+    }
+
+    #[test]
+    fn values_with_line_ends_are_refused() {
+        let mut req = sample();
+        req.user_agent = "evil\r\nmedia: x".into();
+        assert_eq!(
+            encode_update(&req),
+            Err(CodecError::Unencodable("user_agent"))
+        );
+        let mut req = sample();
+        req.media[0].media_type = "au:dio".into();
+        assert_eq!(encode_update(&req), Err(CodecError::Unencodable("media")));
+    }
+
+    #[test]
+    fn remove_encodes_in_order() {
+        let r = RemoveRequest {
+            call_id: "c".into(),
+            from_tag: "f".into(),
+            to_tag: String::new(),
+            want_stats: false,
+        };
+        assert_eq!(
+            encode_remove(&r).unwrap(),
+            "remove\r\ncall_id: c\r\nfrom_tag: f\r\nto_tag: \r\n\r\n"
+        );
+        let r = RemoveRequest {
+            want_stats: true,
+            ..r
+        };
+        assert!(encode_remove(&r)
+            .unwrap()
+            .ends_with("to_tag: \r\nstats: yes\r\n\r\n"));
+    }
+
+    #[test]
+    fn media_decoding_variants() {
+        let (m, asym) = decode_media(
+            "audio:10.0.0.1:4000:sendrecv:ice=no,video:10.0.0.1:4002:recvonly:ice=yes",
+        )
+        .unwrap();
+        assert!(!asym);
+        assert_eq!(
+            m[0],
+            sd("audio", "10.0.0.1", 4000, Direction::SendRecv, false)
+        );
+        assert_eq!(
+            m[1],
+            sd("video", "10.0.0.1", 4002, Direction::RecvOnly, true)
+        );
+        // bracketed and unbracketed IPv6
+        let (m, _) = decode_media("audio:[2001:db8::1]:4000:inactive:ice=no").unwrap();
+        assert_eq!(m[0].addr, "2001:db8::1");
+        let (m, _) = decode_media("audio:2001:db8::1:4000:sendonly:ice=no").unwrap();
+        assert_eq!(m[0].addr, "2001:db8::1");
+        assert_eq!(m[0].port, 4000);
+        assert_eq!(m[0].direction, Direction::SendOnly);
+        // no params at all, unknown params ignored
+        let (m, asym) = decode_media("image:192.0.2.1:0:sendrecv:foo=bar:asymmetric=yes").unwrap();
+        assert_eq!(m[0].port, 0);
+        assert!(asym);
+        let (m, _) = decode_media("audio:192.0.2.1:5000:sendrecv").unwrap();
+        assert!(!m[0].ice);
+        // hold address and FQDN pass as text
+        let (m, _) = decode_media("audio:0.0.0.0:5000:sendrecv:ice=no").unwrap();
+        assert_eq!(m[0].addr, "0.0.0.0");
+    }
+
+    #[test]
+    fn bad_media_is_an_error() {
+        for bad in [
+            "",
+            "audio",
+            "audio:1.2.3.4",
+            "audio:1.2.3.4:port:sendrecv:ice=no",
+            "audio:1.2.3.4:70000:sendrecv:ice=no",
+            "audio:1.2.3.4:4000:sideways:ice=no",
+            "audio:[2001:db8::1:4000:sendrecv",
+            "audio::4000:sendrecv",
+            ":1.2.3.4:4000:sendrecv",
+            "audio:1.2.3.4:4000:sendrecv:ice",
+            "audio:1.2.3.4:4000:sendrecv,",
+        ] {
+            assert!(decode_media(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    fn read_all(input: &[u8]) -> Vec<Result<Request, CodecError>> {
+        let mut r = RequestReader::new();
+        // byte by byte: framing must not depend on read boundaries
+        let mut out = Vec::new();
+        for b in input {
+            r.push(std::slice::from_ref(b));
+            while let Some(x) = r.next_request() {
+                out.push(x);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn empty_values_are_dropped_and_mandatory_headers_checked() {
+        let out = read_all(
+            b"update\r\ntype: reply\r\ncall_id: c1\r\ncseq: 2\r\nfrom_uri: a\r\nto_uri: b\r\n\
+              from_tag: f\r\nto_tag: \r\nuser_agent: ua\r\nmedia_relay: \r\n\r\n",
+        );
+        match &out[..] {
+            [Ok(Request::Update(u))] => {
+                assert_eq!(u.kind, MessageType::Reply);
+                assert_eq!(u.to_tag, "");
+                assert_eq!(u.cseq, 2);
+                assert!(u.media.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+        let out = read_all(b"update\r\ntype: request\r\ncall_id: \r\n\r\n");
+        assert!(matches!(out[..], [Err(CodecError::MissingHeader(_))]));
+    }
+
+    #[test]
+    fn every_request_gets_exactly_one_item() {
+        let input = b"garbage\r\n\r\nsessions\r\n\r\nupdate\r\nno colon here\r\n\r\n\
+            remove\r\ncall_id: x\r\nfrom_tag: y\r\n\r\nupdate\r\ntype: sideways\r\n\r\nsummary\nquit\r\n";
+        let out = read_all(input);
+        assert_eq!(out.len(), 7, "{out:?}");
+        assert!(matches!(out[0], Err(CodecError::UnknownCommand(_))));
+        assert_eq!(out[1], Ok(Request::Sessions));
+        assert!(matches!(out[2], Err(CodecError::BadHeaderLine(_))));
+        assert_eq!(
+            out[3],
+            Ok(Request::Remove(RemoveRequest {
+                call_id: "x".into(),
+                from_tag: "y".into(),
+                to_tag: String::new(),
+                want_stats: false
+            }))
+        );
+        assert!(matches!(
+            out[4],
+            Err(CodecError::BadValue { header: "type", .. })
+        ));
+        assert_eq!(out[5], Ok(Request::Summary));
+        assert_eq!(out[6], Ok(Request::Quit));
+    }
+
+    #[test]
+    fn overlong_line_is_one_error_and_the_stream_recovers() {
+        let mut input = b"update\r\nuser_agent: ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE * 2));
+        input.extend_from_slice(b"\r\n\r\nsessions\r\n");
+        let mut r = RequestReader::new();
+        r.push(&input);
+        assert_eq!(r.next_request(), Some(Err(CodecError::LineTooLong)));
+        assert_eq!(r.next_request(), Some(Ok(Request::Sessions)));
+        assert_eq!(r.next_request(), None);
+    }
+
+    #[test]
+    fn non_utf8_and_binary_garbage_is_an_error() {
+        let out = read_all(b"\xff\xfe\x00\x01\r\nx: \xc3\r\n\r\n");
+        assert_eq!(out.len(), 1);
+        assert!(out[0].is_err());
+    }
+
+    #[test]
+    fn cseq_must_be_a_number() {
+        let out = read_all(
+            b"update\r\ntype: request\r\ncall_id: c\r\ncseq: 1a\r\nfrom_uri: a\r\nto_uri: b\r\n\
+              from_tag: f\r\nuser_agent: u\r\n\r\n",
+        );
+        assert!(matches!(
+            out[0],
+            Err(CodecError::BadValue { header: "cseq", .. })
+        ));
+    }
+
+    #[test]
+    fn reply_parsing_is_strict() {
+        assert_eq!(
+            parse_update_reply("203.0.113.10 40002 40006\r\n", 2),
+            Ok(RelayAnswer {
+                ip: "203.0.113.10".parse().unwrap(),
+                ports: vec![40002, 40006]
+            })
+        );
+        assert_eq!(
+            parse_update_reply("2001:db8::10 40000", 1).map(|a| a.ip),
+            Ok("2001:db8::10".parse().unwrap())
+        );
+        assert_eq!(parse_update_reply("error", 1), Err(ReplyError::Relay));
+        assert_eq!(parse_update_reply("halting", 1), Err(ReplyError::Relay));
+        for bad in [
+            "None",
+            "None 40000",
+            "",
+            "203.0.113.10",
+            "203.0.113.10 40000 40002",
+            "203.0.113.10 x",
+            "203.0.113.10 70000",
+            "0.0.0.0 40000",
+            "example.com 40000",
+        ] {
+            assert!(
+                matches!(parse_update_reply(bad, 1), Err(ReplyError::Malformed(_))),
+                "{bad:?} accepted"
+            );
+        }
+        assert_eq!(
+            parse_update_reply("192.0.2.1", 0).map(|a| a.ports.len()),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn remove_reply_parsing() {
+        assert_eq!(parse_remove_reply("removed\r\n"), Ok(None));
+        assert_eq!(
+            parse_remove_reply("removed {\"a\":1}"),
+            Ok(Some("{\"a\":1}".into()))
+        );
+        assert_eq!(parse_remove_reply("error"), Err(ReplyError::Relay));
+        assert!(parse_remove_reply("None").is_err());
+        assert!(parse_remove_reply("removedx").is_err());
+    }
+
+    #[test]
+    fn answer_encoding() {
+        let a = RelayAnswer {
+            ip: "2001:db8::10".parse().unwrap(),
+            ports: vec![40000, 0],
+        };
+        assert_eq!(encode_answer(&a), "2001:db8::10 40000 0");
+        assert_eq!(parse_update_reply(&encode_answer(&a), 2), Ok(a));
+    }
+}

@@ -1,0 +1,72 @@
+//! Relay-wide counters: plain atomics in a `#[repr(C)]` struct so the host can place it in
+//! memory shared between processes (`MAP_SHARED`) and read it from any process (statistics,
+//! MI). Every field is an `AtomicU64` updated with `Relaxed` ordering: they are statistics, not
+//! synchronisation. Workers add their per-packet numbers in batches, not per packet.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sessions_active: AtomicU64,
+    pub sessions_created: AtomicU64,
+    pub sessions_ended: AtomicU64,
+    pub sessions_timed_out: AtomicU64,
+    pub streams_active: AtomicU64,
+    pub packets_relayed: AtomicU64,
+    pub bytes_relayed: AtomicU64,
+    /// Packets from a source other than the latched one (strict source).
+    pub packets_dropped_strict: AtomicU64,
+    /// Packets that had nowhere to go (the other side has no address yet) or could not be sent.
+    pub packets_dropped_no_session: AtomicU64,
+    pub ports_in_use: AtomicU64,
+    pub ports_free: AtomicU64,
+    /// `update`s refused because the port range was exhausted.
+    pub port_exhaustion: AtomicU64,
+    /// Malformed control requests and failed control operations.
+    pub control_errors: AtomicU64,
+}
+
+impl Counters {
+    pub const fn new() -> Counters {
+        Counters {
+            sessions_active: AtomicU64::new(0),
+            sessions_created: AtomicU64::new(0),
+            sessions_ended: AtomicU64::new(0),
+            sessions_timed_out: AtomicU64::new(0),
+            streams_active: AtomicU64::new(0),
+            packets_relayed: AtomicU64::new(0),
+            bytes_relayed: AtomicU64::new(0),
+            packets_dropped_strict: AtomicU64::new(0),
+            packets_dropped_no_session: AtomicU64::new(0),
+            ports_in_use: AtomicU64::new(0),
+            ports_free: AtomicU64::new(0),
+            port_exhaustion: AtomicU64::new(0),
+            control_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// A leaked, zeroed instance (tests and the standalone binary).
+    pub fn leak() -> &'static Counters {
+        Box::leak(Box::new(Counters::new()))
+    }
+
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        if n != 0 {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn sub(c: &AtomicU64, n: u64) {
+        if n != 0 {
+            // saturating: never wrap below zero even if a caller miscounts
+            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+        }
+    }
+
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}

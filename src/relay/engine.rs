@@ -1,0 +1,517 @@
+//! The relay's control side: the real [`Backend`] (port pool, sockets, hand-over to workers),
+//! the [`Handler`] that answers control requests, and the control thread's loop.
+
+use super::counters::Counters;
+use super::latch::SideConfig;
+use super::pool::PortPool;
+use super::session::{Backend, OpenError, Party, SessionTable, Snapshot, StreamHandle, TableError};
+use super::sys::{self, EventFd};
+use super::worker::{Cmd, FlowInit, LatchEvent, StreamShared};
+use super::{EventSink, LogLevel, RelayEvent};
+use crate::control::codec::{encode_answer, CodecError, Request};
+use crate::control::server::{Handler, Server};
+use crossbeam_channel::{Receiver, Sender};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub(crate) struct WorkerLink {
+    pub tx: Sender<Cmd>,
+    pub wake: Arc<EventFd>,
+    pub free_slots: Vec<u32>,
+    pub next_slot: u32,
+    pub flows: usize,
+}
+
+impl WorkerLink {
+    fn alloc_slot(&mut self) -> u32 {
+        self.flows += 1;
+        self.free_slots.pop().unwrap_or_else(|| {
+            self.next_slot += 1;
+            self.next_slot - 1
+        })
+    }
+
+    fn send(&self, cmd: Cmd) {
+        // a closed channel means the worker is gone (shutdown): nothing to do
+        let _ = self.tx.send(cmd);
+        self.wake.notify();
+    }
+}
+
+struct RealStream {
+    shared: Arc<StreamShared>,
+    worker: usize,
+    /// Worker slots of the RTP and RTCP flows.
+    slots: [u32; 2],
+    /// Even port of the caller-facing and the callee-facing pair.
+    bases: [u16; 2],
+    remote: [Option<SocketAddr>; 2],
+}
+
+pub(crate) struct RealBackend {
+    listen_ip: IpAddr,
+    advertised_ip: Option<IpAddr>,
+    pool: PortPool,
+    workers: Vec<WorkerLink>,
+    streams: HashMap<u64, RealStream>,
+    next_id: u64,
+    counters: &'static Counters,
+    epoch: Instant,
+    log: EventSink,
+}
+
+impl RealBackend {
+    pub fn new(
+        listen_ip: IpAddr,
+        advertised_ip: Option<IpAddr>,
+        pool: PortPool,
+        workers: Vec<WorkerLink>,
+        counters: &'static Counters,
+        epoch: Instant,
+        log: EventSink,
+    ) -> RealBackend {
+        let b = RealBackend {
+            listen_ip,
+            advertised_ip,
+            pool,
+            workers,
+            streams: HashMap::new(),
+            next_id: 0,
+            counters,
+            epoch,
+            log,
+        };
+        b.update_port_counters();
+        b
+    }
+
+    pub fn update_port_counters(&self) {
+        self.counters
+            .ports_in_use
+            .store(2 * self.pool.in_use_pairs() as u64, Ordering::Relaxed);
+        self.counters
+            .ports_free
+            .store(2 * self.pool.free_pairs() as u64, Ordering::Relaxed);
+    }
+
+    pub fn wake_pool(&mut self, now: Instant) {
+        // moves rested pairs to the free list so the counters show them
+        if let Some(p) = self.pool.allocate(now) {
+            self.pool.unallocate(p);
+        }
+        self.update_port_counters();
+    }
+
+    fn udp(&self, port: u16) -> io::Result<UdpSocket> {
+        let addr = SocketAddr::new(self.listen_ip, port);
+        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() && self.listen_ip.is_unspecified() {
+            s.set_only_v6(false)?;
+        }
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        Ok(s.into())
+    }
+
+    /// Allocates a pair and binds both ports; pairs that fail to bind are skipped.
+    fn bind_pair(&mut self, now: Instant) -> Result<(u16, UdpSocket, UdpSocket), OpenError> {
+        let attempts = self.pool.free_pairs().clamp(1, 64);
+        let mut last_err = None;
+        for _ in 0..attempts {
+            let Some(base) = self.pool.allocate(now) else {
+                break;
+            };
+            match self.udp(base).and_then(|a| Ok((a, self.udp(base + 1)?))) {
+                Ok((rtp, rtcp)) => return Ok((base, rtp, rtcp)),
+                Err(e) => {
+                    self.pool.skip(base);
+                    last_err = Some(e);
+                }
+            }
+        }
+        match last_err {
+            Some(e) => {
+                self.log.send_log(
+                    LogLevel::Warn,
+                    format!("cannot bind a relay port pair: {e}"),
+                );
+                Err(OpenError::Io(e))
+            }
+            None => Err(OpenError::Exhausted),
+        }
+    }
+
+    pub fn drain_latches(&mut self, rx: &Receiver<LatchEvent>) {
+        while let Ok(ev) = rx.try_recv() {
+            if ev.rtcp {
+                continue;
+            }
+            if let Some(s) = self.streams.get_mut(&ev.stream_id) {
+                if let Some(r) = s.remote.get_mut(ev.party) {
+                    *r = Some(ev.addr);
+                }
+            }
+        }
+    }
+
+    pub fn stop_workers(&mut self) {
+        for w in &self.workers {
+            w.send(Cmd::Stop);
+        }
+    }
+}
+
+impl Backend for RealBackend {
+    fn relay_ip(&mut self, signaling_ip: Option<IpAddr>) -> io::Result<IpAddr> {
+        if let Some(ip) = self.advertised_ip {
+            return Ok(ip);
+        }
+        if !self.listen_ip.is_unspecified() {
+            return Ok(self.listen_ip);
+        }
+        match signaling_ip {
+            Some(peer) => sys::local_ip_towards(peer),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "listening on the wildcard address with no advertised address and no signaling_ip: cannot choose an address to advertise",
+            )),
+        }
+    }
+
+    fn open(&mut self, now: Instant) -> Result<StreamHandle, OpenError> {
+        let (a, a_rtp, a_rtcp) = self.bind_pair(now)?;
+        let (b, b_rtp, b_rtcp) = match self.bind_pair(now) {
+            Ok(p) => p,
+            Err(e) => {
+                self.pool.unallocate(a);
+                return Err(e);
+            }
+        };
+        self.next_id += 1;
+        let id = self.next_id;
+        let widx = self
+            .workers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, w)| w.flows)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let shared = Arc::new(StreamShared::default());
+        let v6 = self.listen_ip.is_ipv6();
+        let Some(w) = self.workers.get_mut(widx) else {
+            return Err(OpenError::Io(io::Error::other("no relay worker")));
+        };
+        let rtp_slot = w.alloc_slot();
+        let rtcp_slot = w.alloc_slot();
+        w.send(Cmd::Add {
+            slot: rtp_slot,
+            flow: Box::new(FlowInit {
+                socks: [a_rtp, b_rtp],
+                shared: shared.clone(),
+                stream_id: id,
+                rtcp: false,
+                v6,
+            }),
+        });
+        w.send(Cmd::Add {
+            slot: rtcp_slot,
+            flow: Box::new(FlowInit {
+                socks: [a_rtcp, b_rtcp],
+                shared: shared.clone(),
+                stream_id: id,
+                rtcp: true,
+                v6,
+            }),
+        });
+        self.streams.insert(
+            id,
+            RealStream {
+                shared,
+                worker: widx,
+                slots: [rtp_slot, rtcp_slot],
+                bases: [a, b],
+                remote: [None, None],
+            },
+        );
+        self.update_port_counters();
+        Ok(StreamHandle { id, ports: [a, b] })
+    }
+
+    fn configure(&mut self, h: &StreamHandle, party: Party, cfg: SideConfig) {
+        let Some(s) = self.streams.get(&h.id) else {
+            return;
+        };
+        let Some(w) = self.workers.get(s.worker) else {
+            return;
+        };
+        let rtcp_cfg = SideConfig {
+            sdp: cfg
+                .sdp
+                .and_then(|a| a.port().checked_add(1).map(|p| SocketAddr::new(a.ip(), p))),
+            ..cfg
+        };
+        w.send(Cmd::Configure {
+            slot: s.slots[0],
+            party: party.idx(),
+            cfg,
+        });
+        w.send(Cmd::Configure {
+            slot: s.slots[1],
+            party: party.idx(),
+            cfg: rtcp_cfg,
+        });
+    }
+
+    fn close(&mut self, h: &StreamHandle, now: Instant) {
+        let Some(s) = self.streams.remove(&h.id) else {
+            return;
+        };
+        if let Some(w) = self.workers.get_mut(s.worker) {
+            for slot in s.slots {
+                w.send(Cmd::Remove { slot });
+                w.free_slots.push(slot);
+                w.flows = w.flows.saturating_sub(1);
+            }
+        }
+        for b in s.bases {
+            self.pool.release(b, now);
+        }
+        self.update_port_counters();
+    }
+
+    fn snapshot(&self, h: &StreamHandle) -> Snapshot {
+        let Some(s) = self.streams.get(&h.id) else {
+            return Snapshot::default();
+        };
+        let sh = &s.shared;
+        let t = |ms: u64| (ms > 0).then(|| self.epoch + Duration::from_millis(ms - 1));
+        let mut snap = Snapshot {
+            remote: s.remote,
+            ..Snapshot::default()
+        };
+        for i in 0..2 {
+            snap.packets[i] = sh.packets[i].load(Ordering::Relaxed);
+            snap.bytes[i] = sh.bytes[i].load(Ordering::Relaxed);
+            snap.first_media[i] = t(sh.first_ms[i].load(Ordering::Relaxed));
+            snap.last_media[i] = t(sh.last_ms[i].load(Ordering::Relaxed));
+            let c = sh.codec[i].load(Ordering::Relaxed);
+            snap.codec[i] = (c > 0).then(|| u8::try_from(c - 1).unwrap_or(0));
+        }
+        snap
+    }
+}
+
+/// Answers control requests; lives on the control thread.
+pub(crate) struct Engine {
+    pub table: SessionTable<RealBackend>,
+    pub counters: &'static Counters,
+    pub events: EventSink,
+    pub started: Instant,
+    pub summary_ip: String,
+    pub latch_rx: Receiver<LatchEvent>,
+    bps: u64,
+    bps_mark: (Instant, u64),
+}
+
+const BPS_PERIOD: Duration = Duration::from_secs(15);
+
+impl Engine {
+    pub fn new(
+        table: SessionTable<RealBackend>,
+        counters: &'static Counters,
+        events: EventSink,
+        summary_ip: String,
+        latch_rx: Receiver<LatchEvent>,
+    ) -> Engine {
+        let now = Instant::now();
+        Engine {
+            table,
+            counters,
+            events,
+            started: now,
+            summary_ip,
+            latch_rx,
+            bps: 0,
+            bps_mark: (now, Counters::get(&counters.bytes_relayed)),
+        }
+    }
+
+    pub fn tick(&mut self, now: Instant) {
+        self.table.backend_mut().drain_latches(&self.latch_rx);
+        for e in self.table.tick(now) {
+            self.events.send_log(
+                LogLevel::Info,
+                format!(
+                    "session {} (from_tag {}) expired: {}",
+                    e.call_id, e.from_tag, e.stats_json
+                ),
+            );
+            self.events.send(RelayEvent::Expired {
+                call_id: e.call_id,
+                from_tag: e.from_tag,
+                to_tag: e.to_tag,
+                dialog_id: e.dialog_id,
+                stats_json: e.stats_json,
+            });
+        }
+        self.table.backend_mut().wake_pool(now);
+        let elapsed = now.saturating_duration_since(self.bps_mark.0);
+        if elapsed >= BPS_PERIOD {
+            let bytes = Counters::get(&self.counters.bytes_relayed);
+            self.bps =
+                (bytes.saturating_sub(self.bps_mark.1) as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+            self.bps_mark = (now, bytes);
+        }
+    }
+
+    fn summary(&self, now: Instant) -> String {
+        use super::json::Obj;
+        let mut counts = String::from("{");
+        for (i, (k, v)) in self.table.stream_counts().iter().enumerate() {
+            if i > 0 {
+                counts.push(',');
+            }
+            super::json::string(&mut counts, k);
+            counts.push(':');
+            counts.push_str(&v.to_string());
+        }
+        counts.push('}');
+        let c = self.counters;
+        let mut out = String::from("[");
+        let mut o = Obj::new(&mut out);
+        o.str("ip", &self.summary_ip)
+            .str("version", env!("CARGO_PKG_VERSION"))
+            .str("status", "active")
+            .u64(
+                "uptime",
+                now.saturating_duration_since(self.started).as_secs(),
+            )
+            .u64("session_count", self.table.session_count() as u64)
+            .raw("stream_count", &counts)
+            .u64("bps_relayed", self.bps)
+            // additions (not in MediaProxy)
+            .u64("packets_relayed", Counters::get(&c.packets_relayed))
+            .u64(
+                "packets_dropped_strict",
+                Counters::get(&c.packets_dropped_strict),
+            )
+            .u64(
+                "packets_dropped_no_session",
+                Counters::get(&c.packets_dropped_no_session),
+            )
+            .u64("ports_in_use", Counters::get(&c.ports_in_use))
+            .u64("ports_free", Counters::get(&c.ports_free))
+            .u64("port_exhaustion", Counters::get(&c.port_exhaustion))
+            .u64("sessions_timed_out", Counters::get(&c.sessions_timed_out));
+        o.finish();
+        out.push(']');
+        out
+    }
+}
+
+impl Handler for Engine {
+    fn handle(&mut self, req: Request) -> String {
+        let now = Instant::now();
+        self.table.backend_mut().drain_latches(&self.latch_rx);
+        match req {
+            Request::Update(u) => match self.table.update(&u, now) {
+                Ok(a) => encode_answer(&a),
+                Err(e) => {
+                    Counters::add(&self.counters.control_errors, 1);
+                    if matches!(e, TableError::NoPorts) {
+                        Counters::add(&self.counters.port_exhaustion, 1);
+                    }
+                    self.events.send_log(
+                        LogLevel::Warn,
+                        format!(
+                            "update for {} (from_tag {}) failed: {e}",
+                            u.call_id, u.from_tag
+                        ),
+                    );
+                    "error".into()
+                }
+            },
+            Request::Remove(r) => {
+                match self.table.remove(&r.call_id, &r.from_tag, &r.to_tag, now) {
+                    Some(json) => {
+                        if r.want_stats {
+                            format!("removed {json}")
+                        } else {
+                            "removed".into()
+                        }
+                    }
+                    None => {
+                        Counters::add(&self.counters.control_errors, 1);
+                        self.events.send_log(
+                            LogLevel::Info,
+                            format!(
+                                "remove for unknown session {} (from_tag {})",
+                                r.call_id, r.from_tag
+                            ),
+                        );
+                        "error".into()
+                    }
+                }
+            }
+            Request::Sessions => self.table.sessions_json(now),
+            Request::Summary => self.summary(now),
+            Request::Version => env!("CARGO_PKG_VERSION").to_string(),
+            Request::Quit => String::new(),
+        }
+    }
+
+    fn malformed(&mut self, err: &CodecError) {
+        Counters::add(&self.counters.control_errors, 1);
+        self.events
+            .send_log(LogLevel::Warn, format!("malformed control request: {err}"));
+    }
+}
+
+/// The control thread: serves the socket, ticks timers, ends on `stop`.
+pub(crate) fn control_loop(
+    mut server: Server,
+    mut engine: Engine,
+    stop: Arc<EventFd>,
+    stopping: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+) {
+    let mut next_tick = Instant::now();
+    loop {
+        let mut fds = server.poll_fds();
+        fds.push((stop.as_raw_fd(), false));
+        let wait = next_tick
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(250));
+        let _ = sys::poll_any(&fds, wait);
+        if stopping.load(Ordering::Acquire) {
+            break;
+        }
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            server.service(&mut engine);
+            let now = Instant::now();
+            if now >= next_tick {
+                engine.tick(now);
+                next_tick = now + Duration::from_secs(1);
+            }
+        }));
+        if r.is_err() {
+            engine.events.send_log(
+                LogLevel::Error,
+                "relay control thread: panic while serving a request, continuing".into(),
+            );
+        }
+    }
+    drop(server); // removes the socket file
+    engine.table.clear(Instant::now());
+    engine.table.backend_mut().stop_workers();
+    for w in workers {
+        let _ = w.join();
+    }
+}

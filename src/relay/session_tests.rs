@@ -1,0 +1,655 @@
+//! Signalling state machine under a fake clock and a fake backend.
+
+use super::*;
+use crate::media::StreamDesc;
+use std::collections::HashMap;
+
+#[derive(Default)]
+struct Fake {
+    next_base: u16,
+    limit: usize,
+    open: HashMap<u64, StreamHandle>,
+    configs: Vec<(u64, Party, SideConfig)>,
+    snaps: HashMap<u64, Snapshot>,
+    closed: Vec<u64>,
+    next_id: u64,
+}
+
+impl Backend for Fake {
+    fn relay_ip(&mut self, _: Option<IpAddr>) -> io::Result<IpAddr> {
+        Ok("192.0.2.100".parse().unwrap())
+    }
+    fn open(&mut self, _now: Instant) -> Result<StreamHandle, OpenError> {
+        if self.open.len() >= self.limit {
+            return Err(OpenError::Exhausted);
+        }
+        self.next_id += 1;
+        let base = 40000 + self.next_base;
+        self.next_base += 4;
+        let h = StreamHandle {
+            id: self.next_id,
+            ports: [base, base + 2],
+        };
+        self.open.insert(h.id, h);
+        Ok(h)
+    }
+    fn configure(&mut self, h: &StreamHandle, party: Party, cfg: SideConfig) {
+        self.configs.push((h.id, party, cfg));
+    }
+    fn close(&mut self, h: &StreamHandle, _now: Instant) {
+        assert!(self.open.remove(&h.id).is_some(), "double close");
+        self.closed.push(h.id);
+    }
+    fn snapshot(&self, h: &StreamHandle) -> Snapshot {
+        self.snaps.get(&h.id).copied().unwrap_or_default()
+    }
+}
+
+fn table(limit: usize) -> (SessionTable<Fake>, Instant, &'static Counters) {
+    let t0 = Instant::now();
+    let c = Counters::leak();
+    let fake = Fake {
+        limit,
+        ..Fake::default()
+    };
+    (
+        SessionTable::new(fake, Timeouts::default(), c, (t0, SystemTime::now())),
+        t0,
+        c,
+    )
+}
+
+fn audio(addr: &str, port: u16) -> StreamDesc {
+    StreamDesc {
+        media_type: "audio".into(),
+        addr: addr.into(),
+        port,
+        direction: Direction::SendRecv,
+        ice: false,
+    }
+}
+
+fn msg(
+    kind: MessageType,
+    cseq: u32,
+    from: &str,
+    to: &str,
+    media: Vec<StreamDesc>,
+) -> UpdateRequest {
+    UpdateRequest {
+        kind,
+        call_id: "call-1".into(),
+        cseq,
+        from_uri: "alice@a".into(),
+        to_uri: "bob@b".into(),
+        from_tag: from.into(),
+        to_tag: to.into(),
+        user_agent: if kind == MessageType::Request {
+            "UA-A"
+        } else {
+            "UA-B"
+        }
+        .into(),
+        signaling_ip: "198.51.100.1".into(),
+        media,
+        ..UpdateRequest::default()
+    }
+}
+
+use MessageType::{Reply, Request};
+
+fn sec(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn last_cfg(t: &SessionTable<Fake>, id: u64, party: Party) -> Option<SocketAddr> {
+    t.backend()
+        .configs
+        .iter()
+        .rev()
+        .find(|(i, p, _)| *i == id && *p == party)
+        .and_then(|(_, _, c)| c.sdp)
+}
+
+#[test]
+fn offer_answer_directions_and_remove() {
+    let (mut t, t0, c) = table(10);
+    // caller's INVITE: the answer carries the callee-facing port
+    let a = t
+        .update(
+            &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(a.ip, "192.0.2.100".parse::<IpAddr>().unwrap());
+    assert_eq!(a.ports, vec![40002]);
+    // callee's 200 OK: the caller-facing port
+    let b = t
+        .update(
+            &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(b.ports, vec![40000]);
+    assert_eq!(t.backend().open.len(), 1);
+    assert_eq!(
+        last_cfg(&t, 1, Party::Caller),
+        Some("10.0.0.1:4000".parse().unwrap())
+    );
+    assert_eq!(
+        last_cfg(&t, 1, Party::Callee),
+        Some("10.0.0.2:5000".parse().unwrap())
+    );
+    // callee's re-INVITE (its own CSeq space) is an offer towards the caller
+    let r = t
+        .update(
+            &msg(Request, 7, "tt", "ft", vec![audio("10.0.0.2", 5000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(r.ports, vec![40000]);
+    let r = t
+        .update(
+            &msg(Reply, 7, "tt", "ft", vec![audio("10.0.0.1", 4000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(r.ports, vec![40002]);
+    assert_eq!(t.backend().open.len(), 1, "re-INVITE keeps the ports");
+    assert_eq!(Counters::get(&c.sessions_active), 1);
+    assert_eq!(Counters::get(&c.streams_active), 1);
+    // remove with the callee's tags (BYE from the callee) finds it too
+    let json = t.remove("call-1", "tt", "ft", t0 + sec(5)).unwrap();
+    assert!(json.contains("\"call_id\":\"call-1\""), "{json}");
+    assert!(json.contains("\"to_tag\":\"tt\""));
+    assert!(json.contains("\"caller_ua\":\"UA-A\""));
+    assert!(json.contains("\"callee_ua\":\"UA-B\""));
+    assert!(json.contains("\"duration\":5"));
+    assert!(json.contains("\"status\":\"closed\""));
+    assert!(json.contains("\"caller_local\":\"192.0.2.100:40000\""));
+    assert_eq!(t.backend().closed, vec![1]);
+    assert_eq!(Counters::get(&c.sessions_active), 0);
+    assert_eq!(Counters::get(&c.sessions_ended), 1);
+    assert_eq!(Counters::get(&c.streams_active), 0);
+    assert!(t.remove("call-1", "ft", "tt", t0).is_none());
+}
+
+#[test]
+fn late_offer_in_200_answer_in_ack() {
+    let (mut t, t0, _) = table(10);
+    // INVITE without SDP never reaches the relay; the 200 OK offers
+    let a = t
+        .update(
+            &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(
+        a.ports,
+        vec![40000],
+        "callee's SDP goes to the caller: caller-facing port"
+    );
+    let b = t
+        .update(
+            &msg(Request, 1, "ft", "tt", vec![audio("10.0.0.1", 4000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(b.ports, vec![40002]);
+    assert_eq!(t.backend().open.len(), 1);
+    assert_eq!(
+        last_cfg(&t, 1, Party::Caller),
+        Some("10.0.0.1:4000".parse().unwrap())
+    );
+}
+
+#[test]
+fn answer_in_prack_is_not_a_new_offer() {
+    let (mut t, t0, _) = table(10);
+    // INVITE (CSeq 1) without SDP; reliable 183 offers; PRACK (CSeq 2) answers
+    let a = t
+        .update(
+            &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+            t0,
+        )
+        .unwrap();
+    let b = t
+        .update(
+            &msg(Request, 2, "ft", "tt", vec![audio("10.0.0.1", 4000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!((a.ports[0], b.ports[0]), (40000, 40002));
+    assert_eq!(
+        t.backend().open.len(),
+        1,
+        "no fresh ports for the PRACK answer"
+    );
+    // the 200 OK of the INVITE repeats the offer: same ports
+    let c = t
+        .update(
+            &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(c.ports, vec![40000]);
+    // a later UPDATE from the caller is a real offer (previous one answered)
+    let d = t
+        .update(
+            &msg(Request, 3, "ft", "tt", vec![audio("10.0.0.1", 4100)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(d.ports, vec![40002]);
+    assert_eq!(
+        last_cfg(&t, 1, Party::Caller),
+        Some("10.0.0.1:4100".parse().unwrap())
+    );
+    let e = t
+        .update(
+            &msg(Reply, 3, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(e.ports, vec![40000]);
+    assert_eq!(t.backend().open.len(), 1);
+}
+
+#[test]
+fn forked_early_media_last_answer_wins() {
+    let (mut t, t0, _) = table(10);
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    // two branches answer in 183s (the C module sends an empty To tag for 1xx; other
+    // clients send theirs)
+    let a = t
+        .update(
+            &msg(Reply, 1, "ft", "branchA", vec![audio("10.1.0.1", 6000)]),
+            t0,
+        )
+        .unwrap();
+    let b = t
+        .update(
+            &msg(
+                Reply,
+                1,
+                "ft",
+                "branchB",
+                vec![audio("10.2.0.1", 7000), audio("10.2.0.1", 7002)],
+            ),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(a.ports, vec![40000]);
+    assert_eq!(
+        b.ports,
+        vec![40000, 0],
+        "an extra answered stream gets port 0, never None"
+    );
+    assert_eq!(
+        last_cfg(&t, 1, Party::Callee),
+        Some("10.2.0.1:7000".parse().unwrap())
+    );
+    let c = t
+        .update(
+            &msg(Reply, 1, "ft", "branchA", vec![audio("10.1.0.1", 6000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(c.ports, vec![40000]);
+    assert_eq!(
+        last_cfg(&t, 1, Party::Callee),
+        Some("10.1.0.1:6000".parse().unwrap())
+    );
+    assert_eq!(t.backend().open.len(), 1);
+    let json = t.session_stats("call-1", "ft", "", t0).unwrap();
+    assert!(json.contains("\"to_tag\":\"branchA\""), "{json}");
+}
+
+#[test]
+fn reinvite_adds_changes_and_removes_streams() {
+    let (mut t, t0, c) = table(10);
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    t.update(
+        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+        t0,
+    )
+    .unwrap();
+    // add video, change the audio port
+    let mut video = audio("10.0.0.1", 4002);
+    video.media_type = "video".into();
+    let r = t
+        .update(
+            &msg(
+                Request,
+                2,
+                "ft",
+                "tt",
+                vec![audio("10.0.0.1", 4010), video.clone()],
+            ),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(r.ports, vec![40002, 40006]);
+    assert_eq!(Counters::get(&c.streams_active), 2);
+    assert_eq!(
+        last_cfg(&t, 1, Party::Caller),
+        Some("10.0.0.1:4010".parse().unwrap())
+    );
+    let mut vb = audio("10.0.0.2", 5002);
+    vb.media_type = "video".into();
+    let r = t
+        .update(
+            &msg(Reply, 2, "ft", "tt", vec![audio("10.0.0.2", 5000), vb]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(r.ports, vec![40000, 40004]);
+    // drop video again (port 0 in the offer), then a stale old-CSeq message
+    let mut v0 = video.clone();
+    v0.port = 0;
+    let r = t
+        .update(
+            &msg(Request, 3, "ft", "tt", vec![audio("10.0.0.1", 4010), v0]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(r.ports, vec![40002, 0]);
+    assert_eq!(t.backend().closed, vec![2]);
+    assert_eq!(Counters::get(&c.streams_active), 1);
+    let old = t
+        .update(
+            &msg(Request, 2, "ft", "tt", vec![audio("10.0.0.1", 4010), video]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(
+        old.ports,
+        vec![40002, 0],
+        "old CSeq: current ports, no change"
+    );
+    assert_eq!(t.backend().open.len(), 1);
+    // a stream with another media type at the same index gets fresh ports
+    let mut image = audio("10.0.0.1", 4020);
+    image.media_type = "image".into();
+    let r = t
+        .update(&msg(Request, 4, "ft", "tt", vec![image]), t0)
+        .unwrap();
+    assert_eq!(r.ports, vec![40010]);
+    assert_eq!(t.backend().closed, vec![2, 1]);
+}
+
+#[test]
+fn port_zero_offer_and_rejected_answer() {
+    let (mut t, t0, c) = table(10);
+    let mut v = audio("10.0.0.1", 0);
+    v.media_type = "video".into();
+    let r = t
+        .update(
+            &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000), v]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(r.ports, vec![40002, 0]);
+    assert_eq!(t.backend().open.len(), 1);
+    // callee rejects the audio too
+    let r = t
+        .update(
+            &msg(
+                Reply,
+                1,
+                "ft",
+                "tt",
+                vec![audio("10.0.0.2", 0), audio("10.0.0.2", 0)],
+            ),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(r.ports, vec![0, 0]);
+    assert_eq!(t.backend().open.len(), 0);
+    assert_eq!(Counters::get(&c.streams_active), 0);
+    // a session without live streams still expires (setup timeout since the last signalling)
+    assert!(t.tick(t0 + sec(89)).is_empty());
+    assert_eq!(t.tick(t0 + sec(90)).len(), 1);
+}
+
+#[test]
+fn exhaustion_is_an_error_and_leaves_nothing_behind() {
+    let (mut t, t0, c) = table(1);
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    let mut m = msg(Request, 1, "ft2", "", vec![audio("10.0.0.3", 4000)]);
+    m.call_id = "call-2".into();
+    assert!(matches!(t.update(&m, t0), Err(TableError::NoPorts)));
+    assert_eq!(t.session_count(), 1);
+    assert_eq!(Counters::get(&c.sessions_active), 1);
+    // a two-stream offer that cannot get its second stream leaves the first one closed
+    t.remove("call-1", "ft", "", t0).unwrap();
+    let mut two = msg(
+        Request,
+        1,
+        "ft2",
+        "",
+        vec![audio("10.0.0.3", 4000), audio("10.0.0.3", 4002)],
+    );
+    two.call_id = "call-2".into();
+    assert!(matches!(t.update(&two, t0), Err(TableError::NoPorts)));
+    assert_eq!(t.backend().open.len(), 0);
+    assert_eq!(t.session_count(), 0);
+    assert_eq!(t.update(&m, t0).unwrap().ports.len(), 1);
+}
+
+#[test]
+fn bodyless_200_for_unknown_session_is_an_error() {
+    let (mut t, t0, _) = table(1);
+    assert!(matches!(
+        t.update(&msg(Reply, 1, "ft", "tt", vec![]), t0),
+        Err(TableError::NotFound)
+    ));
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    let r = t
+        .update(&msg(Reply, 1, "ft", "tt", vec![]), t0 + sec(2))
+        .unwrap();
+    assert!(r.ports.is_empty());
+    let json = t.session_stats("call-1", "ft", "", t0 + sec(3)).unwrap();
+    assert!(json.contains("\"duration\":1"), "{json}");
+}
+
+fn snap_media(t: &mut SessionTable<Fake>, id: u64, at: Instant) {
+    let s = t.backend_mut().snaps.entry(id).or_default();
+    s.packets = [s.packets[0] + 1, s.packets[1] + 1];
+    s.bytes = [172 * s.packets[0], 172 * s.packets[1]];
+    s.first_media[0].get_or_insert(at);
+    s.first_media[1].get_or_insert(at);
+    s.last_media = [Some(at), Some(at)];
+    s.codec = [Some(0), Some(101)];
+    s.remote = [Some("203.0.113.1:4000".parse().unwrap()), None];
+}
+
+#[test]
+fn setup_timeout_without_media() {
+    let (mut t, t0, c) = table(10);
+    let mut m = msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]);
+    m.dialog_id = "1234".into();
+    t.update(&m, t0).unwrap();
+    assert!(t.tick(t0 + sec(89)).is_empty());
+    let e = t.tick(t0 + sec(90));
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].call_id, "call-1");
+    assert_eq!(e[0].dialog_id.as_deref(), Some("1234"));
+    assert!(e[0].stats_json.contains("\"timed_out\":true"));
+    assert_eq!(Counters::get(&c.sessions_timed_out), 1);
+    assert_eq!(Counters::get(&c.sessions_active), 0);
+    assert_eq!(t.backend().open.len(), 0);
+    // the BYE's remove afterwards is still answered (from the tombstone)
+    let j = t.remove("call-1", "ft", "", t0 + sec(100)).unwrap();
+    assert_eq!(j, e[0].stats_json);
+    assert!(t.remove("call-1", "ft", "", t0 + sec(100)).is_none());
+}
+
+#[test]
+fn media_timeout_counts_from_the_last_packet() {
+    let (mut t, t0, _) = table(10);
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    t.update(
+        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+        t0 + sec(1),
+    )
+    .unwrap();
+    // media flows until t0+200 s
+    for s in (2..=200).step_by(20) {
+        snap_media(&mut t, 1, t0 + sec(s));
+        assert!(t.tick(t0 + sec(s)).is_empty());
+    }
+    let last = t0 + sec(182);
+    assert!(t.tick(last + sec(59)).is_empty());
+    let e = t.tick(last + sec(60));
+    assert_eq!(e.len(), 1);
+    let j = &e[0].stats_json;
+    assert!(j.contains("\"status\":\"no-traffic timeout\""), "{j}");
+    assert!(j.contains("\"caller_codec\":\"G711u\""));
+    assert!(j.contains("\"callee_codec\":\"Dynamic(101)\""));
+    assert!(j.contains("\"caller_packets\":10"));
+    assert!(j.contains("\"caller_remote\":\"203.0.113.1:4000\""));
+    assert!(j.contains("\"callee_remote\":\"Unknown\""));
+    assert!(j.contains("\"post_dial_delay\":2.000"), "{j}");
+}
+
+#[test]
+fn hold_gets_the_long_timeout() {
+    let (mut t, t0, _) = table(10);
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    t.update(
+        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+        t0,
+    )
+    .unwrap();
+    snap_media(&mut t, 1, t0 + sec(10));
+    // caller puts the call on hold (sendonly), callee answers recvonly; media stops
+    let mut hold = audio("10.0.0.1", 4000);
+    hold.direction = Direction::SendOnly;
+    let h0 = t0 + sec(20);
+    t.update(&msg(Request, 2, "ft", "tt", vec![hold]), h0)
+        .unwrap();
+    let mut ro = audio("10.0.0.2", 5000);
+    ro.direction = Direction::RecvOnly;
+    t.update(&msg(Reply, 2, "ft", "tt", vec![ro]), h0).unwrap();
+    let j = t.sessions_json(h0);
+    assert!(j.contains("\"status\":\"on hold\""), "{j}");
+    assert!(j.contains("\"timeout_wait\":7200"));
+    assert!(
+        t.tick(h0 + sec(3600)).is_empty(),
+        "60 s media timeout must not apply on hold"
+    );
+    assert!(t.tick(h0 + sec(7199)).is_empty());
+    let e = t.tick(h0 + sec(7200));
+    assert_eq!(e.len(), 1);
+    assert!(e[0].stats_json.contains("\"status\":\"on hold timeout\""));
+}
+
+#[test]
+fn old_style_hold_with_zero_address() {
+    let (mut t, t0, _) = table(10);
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    t.update(
+        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+        t0,
+    )
+    .unwrap();
+    let n = t.backend().configs.len();
+    t.update(
+        &msg(Request, 2, "ft", "tt", vec![audio("0.0.0.0", 4000)]),
+        t0,
+    )
+    .unwrap();
+    // 0.0.0.0 is not an address to send to, and does not re-latch
+    assert_eq!(t.backend().configs[n].2.sdp, None);
+    assert!(t.tick(t0 + sec(1000)).is_empty());
+}
+
+#[test]
+fn same_call_id_different_from_tags_are_different_sessions() {
+    let (mut t, t0, _) = table(10);
+    t.update(
+        &msg(Request, 1, "ft1", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    let r = t
+        .update(
+            &msg(Request, 1, "ft2", "", vec![audio("10.0.0.1", 4000)]),
+            t0,
+        )
+        .unwrap();
+    assert_eq!(r.ports, vec![40006]);
+    assert_eq!(t.session_count(), 2);
+    let all = t.sessions_json(t0);
+    assert_eq!(all.matches("\"call_id\":\"call-1\"").count(), 2);
+    assert!(t.remove("call-1", "ft2", "", t0).is_some());
+    assert_eq!(t.session_count(), 1);
+}
+
+#[test]
+fn sessions_json_lists_only_answered_streams() {
+    let (mut t, t0, _) = table(10);
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    let j = t.sessions_json(t0);
+    assert!(j.contains("\"streams\":[]"), "{j}");
+    assert!(j.contains("\"start_time\":null"));
+    t.update(
+        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+        t0,
+    )
+    .unwrap();
+    let j = t.sessions_json(t0);
+    for f in [
+        "media_type",
+        "status",
+        "timeout_wait",
+        "caller_codec",
+        "callee_codec",
+        "start_time",
+        "end_time",
+        "post_dial_delay",
+        "caller_bytes",
+        "callee_bytes",
+        "caller_packets",
+        "callee_packets",
+        "caller_local",
+        "callee_local",
+        "caller_remote",
+        "callee_remote",
+    ] {
+        assert!(j.contains(&format!("\"{f}\":")), "{f} missing in {j}");
+    }
+}
