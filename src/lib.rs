@@ -10,6 +10,7 @@
 //! | [`nat`] | pure NAT decisions: `client_nat_test` bits, `fix_contact`, asymmetric client lists |
 //! | [`control`] | MediaProxy's dispatcher protocol: codec, client, server |
 //! | [`relay`] | session table, port pool, latching, timeouts, worker threads, socket I/O |
+//! | [`script`] | what the script functions do, for any host (behind a `Message` trait) |
 //! | [`config`] | validated module settings |
 //!
 //! Process and thread rules: no thread is started in the attendant (mod_init); the relay's
@@ -24,5 +25,6 @@ pub mod host;
 pub mod media;
 pub mod nat;
 pub mod relay;
+pub mod script;
 pub mod sdp;
 pub mod sip;

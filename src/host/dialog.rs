@@ -9,13 +9,14 @@ use std::ffi::{c_int, c_void};
 
 use once_cell::sync::OnceCell;
 
-use super::functions::{media_proxy, remove_session, Ctx};
+use super::functions::{media_proxy, HostLog};
 use super::guard::guard;
 use super::init::{config, is_attendant};
 use super::log::Level;
 use super::msg::FAKED_REPLY;
 use super::sys::{self, dlg_binds, dlg_cb_params, mpx_dlg_cell_head, sip_msg, str_};
 use crate::config::IceCandidate;
+use crate::script::{remove_session, Ctx};
 
 struct Api(dlg_binds);
 // SAFETY: a table of function pointers filled by the dialog module in the attendant; read-only.
@@ -163,7 +164,7 @@ unsafe extern "C" fn on_end(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_p
         }
         let Some(cfg) = config() else { return };
         let (call_id, from_tag, to_tag) = ids(dlg);
-        remove_session(cfg, &call_id, &from_tag, &to_tag);
+        remove_session(&HostLog, cfg, &call_id, &from_tag, &to_tag);
     })
 }
 

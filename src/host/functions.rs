@@ -1,576 +1,162 @@
-//! The script functions. Each entry is guarded; `disable=1` makes every one return -1.
-//!
-//! Return codes (OpenSIPS: >0 true, <0 false, 0 would stop the script and is never used):
-//! `use_media_proxy` 1 changed, -1 error, -2 no SDP; `end_media_session` 1 / -1;
-//! `engage_media_proxy` 1 / -1; `client_nat_test` 1 behind NAT / -1 not (or bad argument);
-//! `fix_contact` 1 done / -1 error.
+//! The script functions' OpenSIPS entry points. What they do is in [`crate::script`]; here is
+//! only the OpenSIPS side: the message view, its AVPs, its logger, and the dialog hooks.
+//! Each entry is guarded; `disable=1` makes every one return -1.
 
-use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
+use std::fmt;
 use std::net::IpAddr;
-use std::time::Instant;
 
 use super::avp;
 use super::dialog;
 use super::guard::guard;
 use super::init::config;
-use super::log::Level;
-use super::msg::{BufEdit, SipMsg as HostMsg};
+use super::log::{self, Level};
+use super::msg::SipMsg;
 use super::sys::{self, sip_msg};
-use crate::config::{Config, IceCandidate};
-use crate::control::client::{Client, ClientConfig};
-use crate::control::{MessageType, UpdateRequest};
-use crate::nat::asymmetric::{AsymmetricList, Reload};
-use crate::nat::{self, NatView};
-use crate::sdp::{self, IcePriority, RewriteOptions};
-use crate::sip::{self, Kind, Method};
+use crate::script::{self, Avp, BufEdit, Ctx, Logger, Message};
 
-/// Per-process state: the lazily opened control connection and the asymmetric-client lists.
-struct ProcState {
-    client: Option<Client>,
-    sip_asym: Option<AsymmetricList>,
-    rtp_asym: Option<AsymmetricList>,
+/// The host logger as the script layer sees it.
+pub struct HostLog;
+
+impl Logger for HostLog {
+    fn log(&self, level: script::Level, func: &str, args: fmt::Arguments<'_>) {
+        let level = match level {
+            script::Level::Err => Level::Err,
+            script::Level::Warn => Level::Warn,
+            script::Level::Notice => Level::Notice,
+            script::Level::Info => Level::Info,
+            script::Level::Dbg => Level::Dbg,
+        };
+        log::log(level, func, args);
+    }
 }
 
-thread_local! {
-    static STATE: RefCell<ProcState> = const {
-        RefCell::new(ProcState { client: None, sip_asym: None, rtp_asym: None })
-    };
+/// An OpenSIPS message as a [`Message`].
+pub struct OsMsg<'m> {
+    raw: *mut sip_msg,
+    msg: SipMsg<'m>,
 }
 
-fn with_client<R>(cfg: &Config, f: impl FnOnce(&mut Client) -> R) -> R {
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        let client = s.client.get_or_insert_with(|| {
-            Client::new(ClientConfig {
-                socket: cfg.mediaproxy_socket.clone(),
-                timeout: cfg.mediaproxy_timeout,
-                ..ClientConfig::default()
-            })
-        });
-        f(client)
-    })
+impl<'m> OsMsg<'m> {
+    /// # Safety
+    /// As [`SipMsg::from_ptr`].
+    pub unsafe fn new(raw: *mut sip_msg) -> Option<OsMsg<'m>> {
+        // SAFETY: per the function contract.
+        let msg = unsafe { SipMsg::from_ptr(raw) }?;
+        Some(OsMsg { raw, msg })
+    }
+
+    pub fn set_engaged(&mut self) {
+        self.msg.set_msg_flags(sys::MPX_FL_USE_MEDIA_PROXY);
+    }
+
+    pub fn engaged(&self) -> bool {
+        self.msg.msg_flags() & sys::MPX_FL_USE_MEDIA_PROXY != 0
+    }
 }
 
-fn list_matches(
-    which: &'static str,
-    slot: impl Fn(&mut ProcState) -> &mut Option<AsymmetricList>,
-    path: Option<&std::path::Path>,
-    ua: Option<&[u8]>,
-) -> bool {
-    let (Some(path), Some(ua)) = (path, ua) else {
-        return false;
-    };
-    STATE.with(|s| {
-        let mut s = s.borrow_mut();
-        let list = slot(&mut s).get_or_insert_with(|| AsymmetricList::new(path));
-        match list.refresh(Instant::now()) {
-            Reload::Unchanged => {}
-            Reload::Loaded { patterns, bad } => {
-                for b in bad {
-                    host_log!(
-                        Level::Err,
-                        which,
-                        "{}:{}: skipped {:?}: {}",
-                        path.display(),
-                        b.line,
-                        b.text,
-                        b.error
-                    );
-                }
-                host_log!(
-                    Level::Dbg,
-                    which,
-                    "{}: {patterns} pattern(s)",
-                    path.display()
-                );
-            }
-            Reload::Failed(e) => {
-                host_log!(Level::Warn, which, "cannot read {e}; keeping the old list")
-            }
+impl Logger for OsMsg<'_> {
+    fn log(&self, level: script::Level, func: &str, args: fmt::Arguments<'_>) {
+        HostLog.log(level, func, args)
+    }
+}
+
+const REWRITTEN: u32 = sys::MPX_FL_SDP_IP_AFS | sys::MPX_FL_SDP_PORT_AFS;
+
+impl Message for OsMsg<'_> {
+    fn buf(&self) -> &[u8] {
+        self.msg.buf()
+    }
+    fn source(&self) -> Option<(IpAddr, u16)> {
+        self.msg.source()
+    }
+    fn frozen(&self) -> Option<&'static str> {
+        self.msg
+            .is_shm_clone()
+            .then_some("it is a transaction's stored copy")
+    }
+    fn sdp_rewritten(&self) -> bool {
+        self.msg.msg_flags() & REWRITTEN != 0
+    }
+    fn mark_sdp_rewritten(&mut self) {
+        self.msg.set_msg_flags(REWRITTEN);
+    }
+    fn foreign_sdp_changes(&self) -> bool {
+        self.msg.has_sdp_ops()
+    }
+    fn prepare_edits(&mut self) -> bool {
+        self.msg.parse_all_headers()
+    }
+    fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), String> {
+        self.msg.apply(edits).map_err(|e| e.to_string())
+    }
+    fn avp(&self, which: Avp) -> Option<String> {
+        match which {
+            Avp::SignalingIp => avp::signaling_ip(self.raw),
+            Avp::MediaRelay => avp::media_relay(self.raw),
+            Avp::IceCandidate => avp::ice_candidate(self.raw),
         }
-        list.matches(ua)
-    })
-}
-
-fn sip_asymmetric(cfg: &Config, ua: Option<&[u8]>) -> bool {
-    list_matches(
-        "sip_asymmetrics",
-        |s| &mut s.sip_asym,
-        cfg.sip_asymmetrics.as_deref(),
-        ua,
-    )
-}
-
-fn rtp_asymmetric(cfg: &Config, ua: Option<&[u8]>) -> bool {
-    list_matches(
-        "rtp_asymmetrics",
-        |s| &mut s.rtp_asym,
-        cfg.rtp_asymmetrics.as_deref(),
-        ua,
-    )
-}
-
-fn text(b: Option<&[u8]>) -> String {
-    b.map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default()
-}
-
-/// The URI as the C module sends it: a leading `sip:` removed (case-insensitive), cut at `;`.
-fn short_uri(uri: Option<&[u8]>) -> String {
-    let Some(u) = uri else {
-        return "unknown".to_string();
-    };
-    let u = if u.len() >= 4 && u[..4].eq_ignore_ascii_case(b"sip:") {
-        &u[4..]
-    } else {
-        u
-    };
-    let end = u.iter().position(|&c| c == b';').unwrap_or(u.len());
-    String::from_utf8_lossy(&u[..end]).into_owned()
-}
-
-fn ip_text(ip: IpAddr) -> String {
-    ip.to_string()
-}
-
-/// What the caller adds: the dialog id (engaged calls) and the ICE choice.
-#[derive(Clone, Debug, Default)]
-pub struct Ctx {
-    pub dialog_id: Option<String>,
-    pub ice: Option<IceCandidate>,
-}
-
-fn ice_priority(c: IceCandidate) -> IcePriority {
-    match c {
-        IceCandidate::None => IcePriority::None,
-        IceCandidate::LowPriority => IcePriority::Low,
-        IceCandidate::HighPriority => IcePriority::High,
     }
 }
 
-/// The ICE choice for a message: `ice_candidate_avp` when set and valid, else the modparam.
-pub fn ice_choice(cfg: &Config, msg: *mut sip_msg) -> IceCandidate {
-    match avp::ice_candidate(msg) {
-        Some(v) => IceCandidate::parse(&v).unwrap_or_else(|| {
-            host_log!(
-                Level::Warn,
-                "use_media_proxy",
-                "ignoring ice_candidate_avp value {v:?} (none, low-priority, high-priority)"
-            );
-            cfg.ice_candidate
-        }),
-        None => cfg.ice_candidate,
-    }
-}
-
-const FN: &str = "use_media_proxy";
-
-/// `use_media_proxy()` and the engaged dialog's hooks: ask the relay, rewrite the SDP.
+/// `use_media_proxy` for a message (also the engaged dialog's hook).
 pub fn media_proxy(raw: *mut sip_msg, ctx: &Ctx) -> c_int {
     let Some(cfg) = config() else { return -1 };
-    if cfg.disable {
-        return -1;
-    }
     // SAFETY: raw is the message the core runs this route or callback for.
-    let Some(mut hm) = (unsafe { HostMsg::from_ptr(raw) }) else {
+    let Some(mut m) = (unsafe { OsMsg::new(raw) }) else {
         return -1;
     };
-    if hm.is_shm_clone() {
-        host_log!(
-            Level::Err,
-            FN,
-            "cannot change a transaction's stored copy of a request"
-        );
-        return -1;
-    }
-    if hm.msg_flags() & (sys::MPX_FL_SDP_IP_AFS | sys::MPX_FL_SDP_PORT_AFS) != 0 {
-        host_log!(
-            Level::Err,
-            FN,
-            "the SDP of this message was already rewritten; not again"
-        );
-        return -1;
-    }
-    if !hm.parse_all_headers() {
-        host_log!(Level::Err, FN, "cannot parse the message headers");
-        return -1;
-    }
-    let buf = hm.buf();
-    let msg = match sip::SipMsg::scan(buf) {
-        Ok(m) => m,
-        Err(e) => {
-            host_log!(Level::Err, FN, "malformed SIP message: {e}");
-            return -1;
-        }
-    };
-    let Some(call_id) = msg.call_id() else {
-        host_log!(Level::Err, FN, "no Call-ID");
-        return -1;
-    };
-    let (kind, status) = match msg.kind() {
-        Kind::Request { .. } => (MessageType::Request, 0),
-        Kind::Reply { status, .. } => (MessageType::Reply, status),
-    };
-    let cseq = msg.cseq();
-    let invite = cseq.is_some_and(|(_, m)| m.eq_ignore_ascii_case(b"INVITE"));
-    let body = msg.sdp_body();
-    if body.is_some() && hm.has_sdp_ops() {
-        host_log!(
-            Level::Err,
-            FN,
-            "the script changed this SDP with the core's SDP operations; cannot rewrite it"
-        );
-        return -1;
-    }
-    let ua = msg.user_agent();
-    let mut req = UpdateRequest {
-        kind,
-        dialog_id: ctx.dialog_id.clone().unwrap_or_default(),
-        call_id: text(Some(call_id)),
-        cseq: cseq.map(|(n, _)| n).unwrap_or(0),
-        from_uri: short_uri(msg.from_uri()),
-        to_uri: short_uri(msg.to_uri()),
-        from_tag: text(msg.from_tag()),
-        to_tag: if kind == MessageType::Reply && status < 200 {
-            String::new()
-        } else {
-            text(msg.to_tag())
-        },
-        user_agent: ua
-            .map(|u| String::from_utf8_lossy(u).trim().to_string())
-            .unwrap_or_else(|| "unknown agent".to_string()),
-        signaling_ip: avp::signaling_ip(raw)
-            .or_else(|| hm.source().map(|(ip, _)| ip_text(ip)))
-            .unwrap_or_default(),
-        media_relay: avp::media_relay(raw).unwrap_or_default(),
-        media: Vec::new(),
-        asymmetric: rtp_asymmetric(cfg, ua),
-    };
-
-    let Some((body_off, body)) = body else {
-        // a 200 OK to an INVITE without SDP still tells the relay the call was answered
-        if kind == MessageType::Reply && status == 200 && invite {
-            return match with_client(cfg, |c| c.update(&req)) {
-                Ok(_) => 1,
-                Err(e) => {
-                    host_log!(Level::Err, FN, "relay: {e} (Call-ID {})", req.call_id);
-                    -1
-                }
-            };
-        }
-        return -2;
-    };
-    let parsed = match sdp::Sdp::parse(body) {
-        Ok(p) => p,
-        Err(e) => {
-            host_log!(
-                Level::Err,
-                FN,
-                "malformed SDP (Call-ID {}): {e}",
-                req.call_id
-            );
-            return -1;
-        }
-    };
-    let sdp = parsed.sdp;
-    if kind == MessageType::Request && sdp.has_remote_candidates() {
-        // an ICE re-offer naming the selected candidates: left as it is (as the original)
-        host_log!(
-            Level::Dbg,
-            FN,
-            "ICE re-offer with a=remote-candidates left untouched"
-        );
-        return -1;
-    }
-    req.media = sdp.relay_streams();
-    if req.media.is_empty() {
-        return 1;
-    }
-    let answer = match with_client(cfg, |c| c.update(&req)) {
-        Ok(a) => a,
-        Err(e) => {
-            host_log!(Level::Err, FN, "relay: {e} (Call-ID {})", req.call_id);
-            return -1;
-        }
-    };
-    let ice = ctx.ice.unwrap_or_else(|| ice_choice(cfg, raw));
-    let edits = match sdp.plan(
-        &answer,
-        &RewriteOptions {
-            ice_candidate: ice_priority(ice),
-        },
-    ) {
-        Ok(e) => e,
-        Err(e) => {
-            host_log!(
-                Level::Err,
-                FN,
-                "cannot rewrite the SDP (Call-ID {}): {e}",
-                req.call_id
-            );
-            return -1;
-        }
-    };
-    let buf_edits: Vec<BufEdit<'_>> = edits
-        .iter()
-        .map(|e| BufEdit {
-            offset: body_off + e.offset,
-            delete: e.delete,
-            insert: &e.insert,
-        })
-        .collect();
-    if let Err(e) = hm.apply(&buf_edits) {
-        host_log!(
-            Level::Err,
-            FN,
-            "cannot change the message (Call-ID {}): {e}",
-            req.call_id
-        );
-        return -1;
-    }
-    hm.set_msg_flags(sys::MPX_FL_SDP_IP_AFS | sys::MPX_FL_SDP_PORT_AFS);
-    1
-}
-
-/// Sends `remove` for a session; 1 on success, -1 otherwise.
-pub fn remove_session(cfg: &Config, call_id: &str, from_tag: &str, to_tag: &str) -> c_int {
-    match with_client(cfg, |c| c.remove(call_id, from_tag, to_tag)) {
-        Ok(stats) => {
-            if let Some(s) = stats {
-                host_log!(Level::Info, "end_media_session", "Call-ID {call_id}: {s}");
-            }
-            1
-        }
-        Err(e) => {
-            host_log!(
-                Level::Err,
-                "end_media_session",
-                "relay: {e} (Call-ID {call_id})"
-            );
-            -1
-        }
-    }
-}
-
-fn end_session(raw: *mut sip_msg) -> c_int {
-    let Some(cfg) = config() else { return -1 };
-    if cfg.disable {
-        return -1;
-    }
-    // SAFETY: raw is the message the core runs this route for.
-    let Some(hm) = (unsafe { HostMsg::from_ptr(raw) }) else {
-        return -1;
-    };
-    let msg = match sip::SipMsg::scan(hm.buf()) {
-        Ok(m) => m,
-        Err(e) => {
-            host_log!(
-                Level::Err,
-                "end_media_session",
-                "malformed SIP message: {e}"
-            );
-            return -1;
-        }
-    };
-    let Some(call_id) = msg.call_id() else {
-        host_log!(Level::Err, "end_media_session", "no Call-ID");
-        return -1;
-    };
-    remove_session(
-        cfg,
-        &text(Some(call_id)),
-        &text(msg.from_tag()),
-        &text(msg.to_tag()),
-    )
+    script::use_media_proxy(&mut m, cfg, ctx)
 }
 
 fn engage(raw: *mut sip_msg) -> c_int {
     let Some(cfg) = config() else { return -1 };
-    if cfg.disable {
-        return -1;
-    }
     // SAFETY: raw is the message the core runs this route for.
-    let Some(mut hm) = (unsafe { HostMsg::from_ptr(raw) }) else {
+    let Some(mut m) = (unsafe { OsMsg::new(raw) }) else {
         return -1;
     };
-    let msg = match sip::SipMsg::scan(hm.buf()) {
-        Ok(m) => m,
-        Err(e) => {
-            host_log!(
-                Level::Err,
-                "engage_media_proxy",
-                "malformed SIP message: {e}"
-            );
-            return -1;
-        }
-    };
-    if msg.method() != Some(Method::Invite) || msg.to_tag().is_some() {
-        host_log!(
-            Level::Err,
-            "engage_media_proxy",
-            "only an initial INVITE (no To tag) can engage the media proxy"
-        );
+    if !script::can_engage(&m, cfg) {
         return -1;
     }
-    if hm.msg_flags() & sys::MPX_FL_USE_MEDIA_PROXY != 0 {
+    if m.engaged() {
         return 1;
     }
-    let ice = ice_choice(cfg, raw);
+    let ice = script::ice_choice(&m, cfg);
     let Some(did) = dialog::engage(raw, ice) else {
         return -1;
     };
-    hm.set_msg_flags(sys::MPX_FL_USE_MEDIA_PROXY);
-    match media_proxy(
-        raw,
-        &Ctx {
-            dialog_id: Some(did),
-            ice: Some(ice),
-        },
-    ) {
+    m.set_engaged();
+    let ctx = Ctx {
+        dialog_id: Some(did),
+        ice: Some(ice),
+    };
+    match script::use_media_proxy(&mut m, cfg, &ctx) {
         // an INVITE without SDP (late offer) is fine: the 200 OK and ACK carry it
         -2 => 1,
         rc => rc,
     }
 }
 
-fn nat_test(raw: *mut sip_msg, p0: *mut c_void) -> c_int {
-    let Some(cfg) = config() else { return -1 };
-    if cfg.disable {
-        return -1;
+fn str_arg(p0: *mut c_void) -> String {
+    if p0.is_null() {
+        return String::new();
     }
-    let arg = if p0.is_null() {
-        String::new()
-    } else {
-        // SAFETY: the core passes a `str*` for a CMD_PARAM_STR parameter.
-        let s = unsafe { &*(p0 as *const sys::str_) };
-        if s.s.is_null() || s.len < 0 {
-            String::new()
-        } else {
-            // SAFETY: s.s points to s.len bytes for the duration of the call.
-            let b = unsafe { std::slice::from_raw_parts(s.s as *const u8, s.len as usize) };
-            String::from_utf8_lossy(b).into_owned()
-        }
-    };
-    let tests = match nat::parse_tests(&arg) {
-        Ok(t) => t,
-        Err(e) => {
-            host_log!(Level::Err, "client_nat_test", "{e}");
-            return -1;
-        }
-    };
-    // SAFETY: raw is the message the core runs this route for.
-    let Some(hm) = (unsafe { HostMsg::from_ptr(raw) }) else {
-        return -1;
-    };
-    let msg = match sip::SipMsg::scan(hm.buf()) {
-        Ok(m) => m,
-        Err(e) => {
-            host_log!(Level::Err, "client_nat_test", "malformed SIP message: {e}");
-            return -1;
-        }
-    };
-    let via = msg.top_via();
-    let contact = msg.first_contact().filter(|c| !c.star);
-    let mut view = NatView {
-        src_ip: hm.source().map(|(ip, _)| ip),
-        src_port: hm.source().map(|(_, p)| p).unwrap_or(0),
-        via_host: via.map(|v| v.host.bytes),
-        via_port: via.and_then(|v| v.port),
-        contact_host: contact.and_then(|c| c.host.map(|h| h.bytes)),
-        contact_port: contact.and_then(|c| c.port_value),
-        sdp_addrs: Vec::new(),
-        sip_asymmetric: tests & (nat::DIFF_IP_SRC_VIA | nat::DIFF_PORT_SRC_VIA) != 0
-            && sip_asymmetric(cfg, msg.user_agent()),
-    };
-    if tests & nat::PRIVATE_SDP != 0 {
-        if let Some((_, body)) = msg.sdp_body() {
-            if let Ok(p) = sdp::Sdp::parse(body) {
-                let sdp = p.sdp;
-                if let Some(c) = &sdp.session.connection {
-                    view.sdp_addrs.push(c.addr.text);
-                }
-                for m in &sdp.media {
-                    view.sdp_addrs
-                        .extend(m.connections.iter().map(|c| c.addr.text));
-                }
-            }
-        }
+    // SAFETY: the core passes a `str*` for a CMD_PARAM_STR parameter.
+    let s = unsafe { &*(p0 as *const sys::str_) };
+    if s.s.is_null() || s.len < 0 {
+        return String::new();
     }
-    if nat::client_nat_test(tests, &view) {
-        1
-    } else {
-        -1
-    }
+    // SAFETY: s.s points to s.len bytes for the duration of the call.
+    let b = unsafe { std::slice::from_raw_parts(s.s as *const u8, s.len as usize) };
+    String::from_utf8_lossy(b).into_owned()
 }
 
-fn fix(raw: *mut sip_msg) -> c_int {
+fn with_msg(raw: *mut sip_msg, f: impl FnOnce(&mut OsMsg<'_>, &crate::config::Config) -> c_int) -> c_int {
     let Some(cfg) = config() else { return -1 };
-    if cfg.disable {
-        return -1;
-    }
     // SAFETY: raw is the message the core runs this route for.
-    let Some(mut hm) = (unsafe { HostMsg::from_ptr(raw) }) else {
-        return -1;
-    };
-    if hm.is_shm_clone() {
-        host_log!(
-            Level::Err,
-            "fix_contact",
-            "cannot change a transaction's stored request"
-        );
-        return -1;
-    }
-    let Some((src_ip, src_port)) = hm.source() else {
-        return -1;
-    };
-    let buf = hm.buf();
-    let msg = match sip::SipMsg::scan(buf) {
-        Ok(m) => m,
-        Err(e) => {
-            host_log!(Level::Err, "fix_contact", "malformed SIP message: {e}");
-            return -1;
-        }
-    };
-    let Some(contact) = msg.first_contact().filter(|c| !c.star) else {
-        host_log!(Level::Dbg, "fix_contact", "no Contact to fix");
-        return -1;
-    };
-    let Some(host) = contact.host else {
-        host_log!(
-            Level::Err,
-            "fix_contact",
-            "the Contact URI is not a sip: URI"
-        );
-        return -1;
-    };
-    let asym = sip_asymmetric(cfg, msg.user_agent());
-    let Some(new) = nat::fix_contact(host.bytes, contact.port_value, src_ip, src_port, asym) else {
-        return 1;
-    };
-    let end = match contact.port {
-        Some(p) => p.offset + p.bytes.len(),
-        None => host.offset + host.bytes.len(),
-    };
-    let edit = BufEdit {
-        offset: host.offset,
-        delete: end - host.offset,
-        insert: new.as_bytes(),
-    };
-    if !hm.parse_all_headers() {
-        host_log!(
-            Level::Err,
-            "fix_contact",
-            "cannot parse the message headers"
-        );
-        return -1;
-    }
-    match hm.apply(&[edit]) {
-        Ok(()) => 1,
-        Err(e) => {
-            host_log!(Level::Err, "fix_contact", "cannot change the Contact: {e}");
-            -1
-        }
+    match unsafe { OsMsg::new(raw) } {
+        Some(mut m) => f(&mut m, cfg),
+        None => -1,
     }
 }
 
@@ -593,10 +179,13 @@ macro_rules! entry {
 }
 
 entry!(engage_media_proxy, |msg, _p0| engage(msg));
-entry!(use_media_proxy, |msg, _p0| media_proxy(
-    msg,
-    &Ctx::default()
-));
-entry!(end_media_session, |msg, _p0| end_session(msg));
-entry!(client_nat_test, |msg, p0| nat_test(msg, p0));
-entry!(fix_contact, |msg, _p0| fix(msg));
+entry!(use_media_proxy, |msg, _p0| media_proxy(msg, &Ctx::default()));
+entry!(end_media_session, |msg, _p0| with_msg(msg, |m, cfg| {
+    script::end_media_session(m, cfg)
+}));
+entry!(client_nat_test, |msg, p0| with_msg(msg, |m, cfg| {
+    script::client_nat_test(m, cfg, &str_arg(p0))
+}));
+entry!(fix_contact, |msg, _p0| with_msg(msg, |m, cfg| {
+    script::fix_contact(m, cfg)
+}));

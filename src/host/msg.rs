@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::sys::{self, sip_msg};
+use crate::script::BufEdit;
 
 /// `FAKED_REPLY` in the core: `(struct sip_msg *)-1`.
 pub const FAKED_REPLY: usize = usize::MAX;
@@ -40,14 +41,6 @@ impl std::fmt::Display for EditError {
     }
 }
 
-/// One byte edit relative to the start of `msg->buf`: delete `delete` bytes at `offset`, then
-/// insert `insert` there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BufEdit<'a> {
-    pub offset: usize,
-    pub delete: usize,
-    pub insert: &'a [u8],
-}
 
 pub struct SipMsg<'m> {
     raw: &'m mut sip_msg,
