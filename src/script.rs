@@ -238,7 +238,11 @@ pub fn use_media_proxy(m: &mut dyn Message, cfg: &Config, ctx: &Ctx) -> i32 {
         fail!(m, FN, "cannot change this message: {why}");
     }
     if m.sdp_rewritten() {
-        fail!(m, FN, "the SDP of this message was already rewritten; not again");
+        fail!(
+            m,
+            FN,
+            "the SDP of this message was already rewritten; not again"
+        );
     }
     if !m.prepare_edits() {
         fail!(m, FN, "cannot parse the message headers");
@@ -272,8 +276,11 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
         m.log(Level::Err, FN, args);
         -1
     };
-    let msg = sip::SipMsg::scan(m.buf()).map_err(|e| err(format_args!("malformed SIP message: {e}")))?;
-    let call_id = msg.call_id().ok_or_else(|| err(format_args!("no Call-ID")))?;
+    let msg =
+        sip::SipMsg::scan(m.buf()).map_err(|e| err(format_args!("malformed SIP message: {e}")))?;
+    let call_id = msg
+        .call_id()
+        .ok_or_else(|| err(format_args!("no Call-ID")))?;
     let (kind, status) = match msg.kind() {
         Kind::Request { .. } => (MessageType::Request, 0),
         Kind::Reply { status, .. } => (MessageType::Reply, status),

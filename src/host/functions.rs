@@ -151,7 +151,10 @@ fn str_arg(p0: *mut c_void) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn with_msg(raw: *mut sip_msg, f: impl FnOnce(&mut OsMsg<'_>, &crate::config::Config) -> c_int) -> c_int {
+fn with_msg(
+    raw: *mut sip_msg,
+    f: impl FnOnce(&mut OsMsg<'_>, &crate::config::Config) -> c_int,
+) -> c_int {
     let Some(cfg) = config() else { return -1 };
     // SAFETY: raw is the message the core runs this route for.
     match unsafe { OsMsg::new(raw) } {
@@ -179,7 +182,10 @@ macro_rules! entry {
 }
 
 entry!(engage_media_proxy, |msg, _p0| engage(msg));
-entry!(use_media_proxy, |msg, _p0| media_proxy(msg, &Ctx::default()));
+entry!(use_media_proxy, |msg, _p0| media_proxy(
+    msg,
+    &Ctx::default()
+));
 entry!(end_media_session, |msg, _p0| with_msg(msg, |m, cfg| {
     script::end_media_session(m, cfg)
 }));

@@ -41,7 +41,6 @@ impl std::fmt::Display for EditError {
     }
 }
 
-
 pub struct SipMsg<'m> {
     raw: &'m mut sip_msg,
 }
