@@ -68,10 +68,10 @@ pub fn host(test: &str) -> Option<Host> {
     let version = dash_v(&bin);
     assert_eq!(
         version,
-        mediaproxy::host::sys::OPENSIPS_VERSION,
+        mediaproxy::host::opensips::sys::OPENSIPS_VERSION,
         "{} is {version:?} but the module was built for {:?}: build with the same OPENSIPS_BIN",
         bin.display(),
-        mediaproxy::host::sys::OPENSIPS_VERSION
+        mediaproxy::host::opensips::sys::OPENSIPS_VERSION
     );
     let modules_dir = match std::env::var_os("OPENSIPS_MODULES_DIR") {
         Some(d) => PathBuf::from(d),
