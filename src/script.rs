@@ -12,10 +12,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::config::{Config, IceCandidate};
-use crate::control::client::{Client, ClientConfig};
+use crate::control::client::{Client, ClientConfig, ClientError};
 use crate::control::{MessageType, UpdateRequest};
 use crate::nat::asymmetric::{AsymmetricList, Reload};
 use crate::nat::{self, NatView};
@@ -79,6 +80,38 @@ pub struct Ctx {
     pub ice: Option<IceCandidate>,
 }
 
+/// Control-connection counters, shared by every process when the host places them in shared
+/// memory ([`set_client_stats`]).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    pub timeouts: AtomicU64,
+}
+
+static CLIENT_STATS: once_cell::sync::OnceCell<&'static ClientStats> =
+    once_cell::sync::OnceCell::new();
+
+/// Where to count control requests (set once by the host before it forks).
+pub fn set_client_stats(s: &'static ClientStats) {
+    let _ = CLIENT_STATS.set(s);
+}
+
+fn count<T>(r: &Result<T, ClientError>) {
+    let Some(s) = CLIENT_STATS.get() else { return };
+    s.requests.fetch_add(1, Ordering::Relaxed);
+    match r {
+        Ok(_) => {}
+        Err(ClientError::Timeout) => {
+            s.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {
+            s.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Per-process state: the lazily opened control connection and the asymmetric-client lists.
 struct ProcState {
     client: Option<Client>,
@@ -104,6 +137,12 @@ fn with_client<R>(cfg: &Config, f: impl FnOnce(&mut Client) -> R) -> R {
         });
         f(client)
     })
+}
+
+fn update(cfg: &Config, req: &UpdateRequest) -> Result<crate::media::RelayAnswer, ClientError> {
+    let r = with_client(cfg, |c| c.update(req));
+    count(&r);
+    r
 }
 
 fn list_matches(
@@ -323,7 +362,7 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
     let Some((body_off, body)) = body else {
         // a 200 OK to an INVITE without SDP still tells the relay the call was answered
         if kind == MessageType::Reply && status == 200 && invite {
-            return match with_client(cfg, |c| c.update(&req)) {
+            return match update(cfg, &req) {
                 Ok(_) => Ok(Rewrite { edits: Vec::new() }),
                 Err(e) => Err(err(format_args!("relay: {e} (Call-ID {})", req.call_id))),
             };
@@ -346,8 +385,8 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
     if req.media.is_empty() {
         return Ok(Rewrite { edits: Vec::new() });
     }
-    let answer = with_client(cfg, |c| c.update(&req))
-        .map_err(|e| err(format_args!("relay: {e} (Call-ID {})", req.call_id)))?;
+    let answer =
+        update(cfg, &req).map_err(|e| err(format_args!("relay: {e} (Call-ID {})", req.call_id)))?;
     let ice = ctx.ice.unwrap_or_else(|| ice_choice(m, cfg));
     let opts = RewriteOptions {
         ice_candidate: ice_priority(ice),
@@ -374,7 +413,9 @@ pub fn remove_session(
     from_tag: &str,
     to_tag: &str,
 ) -> i32 {
-    match with_client(cfg, |c| c.remove(call_id, from_tag, to_tag)) {
+    let r = with_client(cfg, |c| c.remove(call_id, from_tag, to_tag));
+    count(&r);
+    match r {
         Ok(stats) => {
             if let Some(s) = stats {
                 log.log(

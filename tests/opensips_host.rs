@@ -71,6 +71,42 @@ fn runs_the_relay_process_and_stops_cleanly() {
             .collect::<Vec<_>>()
     );
 
+    // statistics: every process reads the counters the relay process keeps in shared memory
+    let stats = os::mi(
+        &site,
+        "get_statistics",
+        "{\"statistics\":[\"mediaproxy:\"]}",
+    )
+    .expect("get_statistics");
+    assert!(
+        stats.contains("\"mediaproxy:active_sessions\":0"),
+        "{stats}"
+    );
+    let mut s = UnixStream::connect(&sock).expect("control socket");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"update\r\ntype: request\r\ncall_id: stats-1\r\ncseq: 1\r\nfrom_uri: a@x\r\n\
+          to_uri: b@x\r\nfrom_tag: ft\r\nto_tag: \r\nuser_agent: t\r\nsignaling_ip: 127.0.0.1\r\n\
+          media: audio:127.0.0.1:4000:sendrecv:ice=no\r\n\r\n",
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    assert!(line.starts_with("127.0.0.1 "), "update answer: {line:?}");
+    let stats = os::mi(
+        &site,
+        "get_statistics",
+        "{\"statistics\":[\"mediaproxy:\"]}",
+    )
+    .expect("get_statistics");
+    for want in [
+        "\"mediaproxy:active_sessions\":1",
+        "\"mediaproxy:created_sessions\":1",
+        "\"mediaproxy:ports_in_use\":4",
+    ] {
+        assert!(stats.contains(want), "{want} not in {stats}");
+    }
+
     run.terminate();
     let code = run.wait_exit(Duration::from_secs(20));
     assert!(

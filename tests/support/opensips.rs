@@ -343,3 +343,46 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// One MI command through mi_fifo (`:reply_fifo:{json-rpc}`); returns the JSON reply text.
+pub fn mi(site: &Site, method: &str, params: &str) -> Result<String, String> {
+    use std::io::Read;
+    let fifo = site.dir.join("fifo");
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let reply_name = format!("mpx_reply_{}_{n}", std::process::id());
+    let reply = Path::new("/tmp").join(&reply_name);
+    let _ = std::fs::remove_file(&reply);
+    let ok = Command::new("mkfifo")
+        .arg("-m")
+        .arg("0666")
+        .arg(&reply)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !ok.success() {
+        return Err("mkfifo failed".into());
+    }
+    let req = format!(
+        ":{reply_name}:{{\"jsonrpc\":\"2.0\",\"method\":\"{method}\",\"params\":{params},\"id\":1}}\n"
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .map_err(|e| format!("open {}: {e}", fifo.display()))?;
+    f.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    drop(f);
+    // the reply fifo: open blocks until OpenSIPS opens it for writing; bound it with a thread
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = reply.clone();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let r = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut s));
+        let _ = tx.send(r.map(|_| s));
+    });
+    let out = rx
+        .recv_timeout(Duration::from_secs(5))
+        .map_err(|_| "no MI reply within 5 s".to_string())?
+        .map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&reply);
+    out
+}

@@ -10,6 +10,7 @@ use super::functions;
 use super::init;
 use super::params::PARAMS;
 use super::relay_proc;
+use super::stats::STATS;
 use super::sys::*;
 
 /// `version_control()` compares these with the running core's strings (ABI notes §1.3).
@@ -192,7 +193,7 @@ pub static exports: Exports = Exports(module_exports {
     cmds: &CMDS.0 as *const _ as *const cmd_export_t,
     acmds: ptr::null(),
     params: &PARAMS.0 as *const _ as *const param_export_t,
-    stats: ptr::null(),
+    stats: &STATS.0 as *const _ as *const std::ffi::c_void,
     mi_cmds: ptr::null(),
     items: ptr::null(),
     trans: ptr::null(),

@@ -29,3 +29,4 @@ mod init;
 pub mod msg;
 mod params;
 mod relay_proc;
+mod stats;

@@ -22,16 +22,22 @@ use super::log::Level;
 use super::sys;
 use crate::config::Config;
 use crate::relay::{Counters, LogLevel, Relay, RelayConfig, RelayEvent};
+use crate::script::{self, ClientStats};
 
-static COUNTERS: OnceCell<SharedCounters> = OnceCell::new();
+static SHARED: OnceCell<&'static Shared> = OnceCell::new();
 static RELAY: Mutex<Option<Relay>> = Mutex::new(None);
 
-struct SharedCounters(&'static Counters);
+/// Counters every OpenSIPS process sees: the relay's and the control clients'.
+#[repr(C)]
+pub struct Shared {
+    pub relay: Counters,
+    pub client: ClientStats,
+}
 
-/// Places the relay counters in memory shared by every OpenSIPS process (attendant, before
-/// any fork), so that any process can read them.
+/// Places the counters in memory shared by every OpenSIPS process (attendant, before any
+/// fork), so that any process can read them (statistics, MI).
 pub fn init_counters() -> Result<(), String> {
-    let size = std::mem::size_of::<Counters>();
+    let size = std::mem::size_of::<Shared>();
     // SAFETY: an anonymous shared mapping; no file, no aliasing with other memory.
     let p = unsafe {
         libc::mmap(
@@ -49,20 +55,29 @@ pub fn init_counters() -> Result<(), String> {
             std::io::Error::last_os_error()
         ));
     }
-    let c = p as *mut Counters;
+    let c = p as *mut Shared;
     // SAFETY: p is a fresh, page-aligned, writable mapping of at least size bytes; it is never
     // unmapped, so the reference is valid for the rest of the process (and its children).
-    let counters: &'static Counters = unsafe {
-        c.write(Counters::new());
+    let shared: &'static Shared = unsafe {
+        c.write(Shared {
+            relay: Counters::new(),
+            client: ClientStats::default(),
+        });
         &*c
     };
-    let _ = COUNTERS.set(SharedCounters(counters));
+    script::set_client_stats(&shared.client);
+    let _ = SHARED.set(shared);
     Ok(())
 }
 
 /// The shared counters (any process, after `mod_init`).
+pub fn shared() -> Option<&'static Shared> {
+    SHARED.get().copied()
+}
+
+/// The relay's counters (any process, after `mod_init`).
 pub fn counters() -> Option<&'static Counters> {
-    COUNTERS.get().map(|c| c.0)
+    shared().map(|s| &s.relay)
 }
 
 fn relay_config(cfg: &Config) -> RelayConfig {
