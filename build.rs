@@ -181,7 +181,9 @@ fn main() {
         .allowlist_function("mpx_.*")
         .allowlist_type("sip_msg|module_exports|cmd_export_t|param_export_t|proc_export_t")
         .allowlist_type("dep_export_t|module_dependency_t|modparam_dependency_t|cmd_param")
-        .allowlist_type("str|ip_addr|receive_info|mpx_.*|dlg_binds|dlg_cb_params")
+        .allowlist_type(
+            "str|ip_addr|receive_info|mpx_.*|dlg_binds|dlg_cb_params|mi_export_t|mi_recipe_t",
+        )
         .allowlist_var("MPX_.*")
         .default_enum_style(bindgen::EnumVariation::Consts)
         .prepend_enum_name(false)

@@ -47,6 +47,20 @@ extern char *pv_parse_spec(const str *in, struct mpx_pv_spec *sp) WEAK;
 extern int pv_get_spec_value(struct sip_msg *msg, struct mpx_pv_spec *sp, mpx_pv_value *v) WEAK;
 extern cmd_function find_export(const char *name, int flags) WEAK;
 
+extern mi_response_t *init_mi_result_object(mi_item_t **obj_out) WEAK;
+extern mi_response_t *init_mi_result_array(mi_item_t **arr_out) WEAK;
+extern mi_response_t *init_mi_error_extra(int code, const char *msg, int msg_len,
+                                          const char *details, int details_len) WEAK;
+extern mi_item_t *add_mi_object(mi_item_t *to, char *name, int name_len) WEAK;
+extern mi_item_t *add_mi_array(mi_item_t *to, char *name, int name_len) WEAK;
+extern int add_mi_string(mi_item_t *to, char *name, int name_len, const char *value,
+                         int value_len) WEAK;
+extern int add_mi_number(mi_item_t *to, char *name, int name_len, double value) WEAK;
+extern int add_mi_bool(mi_item_t *to, char *name, int name_len, int b) WEAK;
+extern int add_mi_null(mi_item_t *to, char *name, int name_len) WEAK;
+extern int get_mi_string_param(const mi_params_t *params, char *name, char **value,
+                               int *value_len) WEAK;
+
 int mpx_host_available(void)
 {
 	return dprint != NULL && &log_level != NULL && parse_headers_aux != NULL;
@@ -214,6 +228,60 @@ int mpx_load_dlg_api(struct dlg_binds *out)
 		return -1;
 	memset(out, 0, sizeof *out);
 	return load_dlg(out) == -1 ? -1 : 0;
+}
+
+/* ---- MI ---- */
+
+mi_response_t *mpx_mi_result_object(mi_item_t **out)
+{
+	return init_mi_result_object ? init_mi_result_object(out) : NULL;
+}
+
+mi_response_t *mpx_mi_result_array(mi_item_t **out)
+{
+	return init_mi_result_array ? init_mi_result_array(out) : NULL;
+}
+
+mi_response_t *mpx_mi_error(int code, const char *msg, int len)
+{
+	return init_mi_error_extra ? init_mi_error_extra(code, msg, len, NULL, 0) : NULL;
+}
+
+mi_item_t *mpx_mi_add_object(mi_item_t *to, const char *name, int nlen)
+{
+	return add_mi_object ? add_mi_object(to, (char *)name, nlen) : NULL;
+}
+
+mi_item_t *mpx_mi_add_array(mi_item_t *to, const char *name, int nlen)
+{
+	return add_mi_array ? add_mi_array(to, (char *)name, nlen) : NULL;
+}
+
+int mpx_mi_add_string(mi_item_t *to, const char *name, int nlen, const char *v, int vlen)
+{
+	return add_mi_string ? add_mi_string(to, (char *)name, nlen, v, vlen) : -1;
+}
+
+int mpx_mi_add_number(mi_item_t *to, const char *name, int nlen, double v)
+{
+	return add_mi_number ? add_mi_number(to, (char *)name, nlen, v) : -1;
+}
+
+int mpx_mi_add_bool(mi_item_t *to, const char *name, int nlen, int v)
+{
+	return add_mi_bool ? add_mi_bool(to, (char *)name, nlen, v) : -1;
+}
+
+int mpx_mi_add_null(mi_item_t *to, const char *name, int nlen)
+{
+	return add_mi_null ? add_mi_null(to, (char *)name, nlen) : -1;
+}
+
+int mpx_mi_string_param(const mi_params_t *params, const char *name, char **s, int *len)
+{
+	if (get_mi_string_param == NULL)
+		return -1;
+	return get_mi_string_param(params, (char *)name, s, len) == 0 ? 0 : -1;
 }
 
 /* ---- reactor ---- */

@@ -44,6 +44,19 @@ int mpx_pv_get(struct sip_msg *msg, struct mpx_pv_spec *spec, char **s, int *len
 /* The dialog API (load_dlg through find_export); 0 on success, -1 when dialog is not loaded. */
 int mpx_load_dlg_api(struct dlg_binds *out);
 
+/* MI replies. Names are (pointer, length); a NULL name adds an array element. */
+mi_response_t *mpx_mi_result_object(mi_item_t **out);
+mi_response_t *mpx_mi_result_array(mi_item_t **out);
+mi_response_t *mpx_mi_error(int code, const char *msg, int len);
+mi_item_t *mpx_mi_add_object(mi_item_t *to, const char *name, int nlen);
+mi_item_t *mpx_mi_add_array(mi_item_t *to, const char *name, int nlen);
+int mpx_mi_add_string(mi_item_t *to, const char *name, int nlen, const char *v, int vlen);
+int mpx_mi_add_number(mi_item_t *to, const char *name, int nlen, double v);
+int mpx_mi_add_bool(mi_item_t *to, const char *name, int nlen, int v);
+int mpx_mi_add_null(mi_item_t *to, const char *name, int nlen);
+/* 0 with the value in s/len; -1 when absent or not a string */
+int mpx_mi_string_param(const mi_params_t *params, const char *name, char **s, int *len);
+
 /* Process information. */
 int mpx_my_pid(void);
 int mpx_route_type(void);

@@ -235,6 +235,33 @@ enum mpx_dlgcb_types {
 	MPX_DLGCB_RESPONSE_FWDED = 256, MPX_DLGCB_RESPONSE_WITHIN = 512, MPX_DLGCB_DESTROY = 2048
 };
 
+/* ---- MI (mi_export_t differs: 20 params per recipe and aliases in 4.0, 10 in 3.6) -------- */
+
+typedef struct mpx_mi_item mi_item_t;                       /* cJSON, opaque here */
+typedef struct mpx_mi_item mi_response_t;
+typedef struct mpx_mi_params mi_params_t;
+typedef mi_response_t *(mpx_mi_cmd_f)(const mi_params_t *params, void *async_hdl);
+#if MPX_OPENSIPS_SERIES == 40
+#define MPX_MI_PARAMS 20
+#else
+#define MPX_MI_PARAMS 10
+#endif
+#define MPX_MI_RECIPES 48
+typedef struct mi_recipe_ {
+	mpx_mi_cmd_f *cmd;
+	char *params[MPX_MI_PARAMS];
+} mi_recipe_t;
+typedef struct mi_export_ {
+	char *name;
+	char *help;
+	unsigned int flags;
+	int (*init_f)(void);
+	mi_recipe_t recipes[MPX_MI_RECIPES];
+#if MPX_OPENSIPS_SERIES == 40
+	const char *aliases[4];
+#endif
+} mi_export_t;
+
 /* ---- constants ------------------------------------------------------------------------- */
 
 enum mpx_route_flags {
@@ -308,5 +335,10 @@ _Static_assert(offsetof(struct dlg_binds, get_dlg_did) == 152, "dlg_binds.get_dl
 _Static_assert(offsetof(struct mpx_dlg_cell_head, callid) == 160, "dlg_cell.callid");
 _Static_assert(offsetof(struct mpx_dlg_cell_head, legs_no) == 216, "dlg_cell.legs_no");
 _Static_assert(sizeof(struct mpx_pv_spec) == 112, "pv_spec_t");
+#if MPX_OPENSIPS_SERIES == 40
+_Static_assert(sizeof(mi_export_t) == 8128, "sizeof(mi_export_t)");
+#else
+_Static_assert(sizeof(mi_export_t) == 4256, "sizeof(mi_export_t)");
+#endif
 
 #endif /* MPX_TYPES_H */

@@ -578,3 +578,33 @@ pub fn fix_contact(m: &mut dyn Message, cfg: &Config) -> i32 {
         Err(e) => fail!(m, F, "cannot change the Contact: {e}"),
     }
 }
+
+/// A management command to the relay (`sessions`, `summary`): its one JSON line.
+pub fn relay_command(cfg: &Config, cmd: &str) -> Result<String, String> {
+    let r = with_client(cfg, |c| c.command(cmd));
+    count(&r);
+    r.map_err(|e| e.to_string())
+}
+
+/// Ends every relay session of a Call-ID (MI): finds their tags in `sessions`, sends `remove`.
+/// Returns how many were ended.
+pub fn end_sessions_by_call_id(
+    log: &dyn Logger,
+    cfg: &Config,
+    call_id: &str,
+) -> Result<usize, String> {
+    let text = relay_command(cfg, "sessions")?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("relay sent bad JSON: {e}"))?;
+    let mut ended = 0;
+    for s in v.as_array().into_iter().flatten() {
+        if s.get("call_id").and_then(|c| c.as_str()) != Some(call_id) {
+            continue;
+        }
+        let tag = |k: &str| s.get(k).and_then(|t| t.as_str()).unwrap_or("").to_string();
+        if remove_session(log, cfg, call_id, &tag("from_tag"), &tag("to_tag")) == 1 {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}

@@ -107,6 +107,41 @@ fn runs_the_relay_process_and_stops_cleanly() {
         assert!(stats.contains(want), "{want} not in {stats}");
     }
 
+    // MI: the session is listed, then ended by Call-ID, which frees its ports
+    let v40 = host.version.contains(" 4.0.");
+    let name = |c: &str| {
+        if v40 {
+            format!("mediaproxy:{c}")
+        } else {
+            format!("mediaproxy_{c}")
+        }
+    };
+    let sessions = os::mi(&site, &name("sessions"), "{}").expect("MI sessions");
+    assert!(
+        sessions.contains("\"call_id\":\"stats-1\"") && sessions.contains("\"streams\""),
+        "{sessions}"
+    );
+    let summary = os::mi(&site, &name("summary"), "{}").expect("MI summary");
+    assert!(summary.contains("\"session_count\":1"), "{summary}");
+    let ended =
+        os::mi(&site, &name("terminate"), "{\"callid\":\"stats-1\"}").expect("MI terminate");
+    assert!(ended.contains("\"ended\":1"), "{ended}");
+    let missing = os::mi(&site, &name("terminate"), "{\"callid\":\"nope\"}").expect("MI terminate");
+    assert!(missing.contains("\"error\""), "{missing}");
+    let stats = os::mi(
+        &site,
+        "get_statistics",
+        "{\"statistics\":[\"mediaproxy:\"]}",
+    )
+    .expect("get_statistics");
+    for want in [
+        "\"mediaproxy:active_sessions\":0",
+        "\"mediaproxy:ended_sessions\":1",
+        "\"mediaproxy:ports_in_use\":0",
+    ] {
+        assert!(stats.contains(want), "{want} not in {stats}");
+    }
+
     run.terminate();
     let code = run.wait_exit(Duration::from_secs(20));
     assert!(

@@ -8,6 +8,7 @@ use std::ptr;
 
 use super::functions;
 use super::init;
+use super::mi::MI_CMDS;
 use super::params::PARAMS;
 use super::relay_proc;
 use super::stats::STATS;
@@ -194,7 +195,7 @@ pub static exports: Exports = Exports(module_exports {
     acmds: ptr::null(),
     params: &PARAMS.0 as *const _ as *const param_export_t,
     stats: &STATS.0 as *const _ as *const std::ffi::c_void,
-    mi_cmds: ptr::null(),
+    mi_cmds: &MI_CMDS.0 as *const _ as *const std::ffi::c_void,
     items: ptr::null(),
     trans: ptr::null(),
     procs: PROCS.0.get() as *const proc_export_t,

@@ -26,6 +26,7 @@ mod avp;
 mod dialog;
 mod functions;
 mod init;
+mod mi;
 pub mod msg;
 mod params;
 mod relay_proc;
