@@ -11,12 +11,11 @@ use once_cell::sync::OnceCell;
 
 use super::functions::{media_proxy, HostLog};
 use super::guard::guard;
-use super::init::{config, is_attendant};
 use super::log::Level;
 use super::msg::FAKED_REPLY;
 use super::sys::{self, dlg_binds, dlg_cb_params, mpx_dlg_cell_head, sip_msg, str_};
 use crate::config::IceCandidate;
-use crate::script::{remove_session, Ctx};
+use crate::host::common::dialog::{ctx, encode, end_once, rewrites_reply};
 
 struct Api(dlg_binds);
 // SAFETY: a table of function pointers filled by the dialog module in the attendant; read-only.
@@ -35,25 +34,6 @@ pub fn init() -> bool {
     }
     let _ = API.set(Api(b));
     true
-}
-
-const ACTIVE: usize = 0x10;
-
-fn encode(ice: IceCandidate) -> usize {
-    ACTIVE
-        | match ice {
-            IceCandidate::None => 1,
-            IceCandidate::LowPriority => 2,
-            IceCandidate::HighPriority => 3,
-        }
-}
-
-fn decode(v: usize) -> IceCandidate {
-    match v & 0xf {
-        2 => IceCandidate::LowPriority,
-        3 => IceCandidate::HighPriority,
-        _ => IceCandidate::None,
-    }
 }
 
 fn str_text(s: *const str_) -> String {
@@ -116,11 +96,7 @@ unsafe extern "C" fn on_request(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_
         if msg.is_null() || msg as usize == FAKED_REPLY {
             return;
         }
-        let ctx = Ctx {
-            dialog_id: Some(did(dlg)),
-            ice: Some(decode(param)),
-        };
-        media_proxy(msg, &ctx);
+        media_proxy(msg, &ctx(did(dlg), param));
     })
 }
 
@@ -133,38 +109,17 @@ unsafe extern "C" fn on_reply(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb
         }
         // SAFETY: a reply message the dialog module forwards.
         let status = unsafe { (*msg).first_line.u.reply.statuscode };
-        if !(101..300).contains(&status) {
+        if !rewrites_reply(status) {
             return;
         }
-        let ctx = Ctx {
-            dialog_id: Some(did(dlg)),
-            ice: Some(decode(param)),
-        };
-        media_proxy(msg, &ctx);
+        media_proxy(msg, &ctx(did(dlg), param));
     })
 }
 
 unsafe extern "C" fn on_end(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_params) {
     guard("dialog end", (), || {
         // SAFETY: param points to the registered value, which we may change in place.
-        let slot = unsafe { (*p).param };
-        if slot.is_null() {
-            return;
-        }
-        // SAFETY: as above.
-        let v = unsafe { *slot } as usize;
-        if v & ACTIVE == 0 {
-            return;
-        }
-        // SAFETY: as above: mark the session removed before asking, so it is asked once.
-        unsafe { *slot = (v & !ACTIVE) as *mut c_void };
-        // DESTROY also runs in the attendant at shutdown, when the relay is gone already
-        if is_attendant() {
-            return;
-        }
-        let Some(cfg) = config() else { return };
-        let (call_id, from_tag, to_tag) = ids(dlg);
-        remove_session(&HostLog, cfg, &call_id, &from_tag, &to_tag);
+        unsafe { end_once((*p).param, &HostLog, || ids(dlg)) };
     })
 }
 

@@ -13,6 +13,8 @@ use super::init::config;
 use super::log::{self, Level};
 use super::msg::SipMsg;
 use super::sys::{self, sip_msg};
+use crate::config::IceCandidate;
+use crate::host::common::dialog::{self as engaged, Engage};
 use crate::script::{self, Avp, BufEdit, Ctx, Logger, Message};
 
 /// The host logger as the script layer sees it.
@@ -45,13 +47,17 @@ impl<'m> OsMsg<'m> {
         let msg = unsafe { SipMsg::from_ptr(raw) }?;
         Some(OsMsg { raw, msg })
     }
+}
 
-    pub fn set_engaged(&mut self) {
+impl Engage for OsMsg<'_> {
+    fn engaged(&self) -> bool {
+        self.msg.msg_flags() & sys::MPX_FL_USE_MEDIA_PROXY != 0
+    }
+    fn set_engaged(&mut self) {
         self.msg.set_msg_flags(sys::MPX_FL_USE_MEDIA_PROXY);
     }
-
-    pub fn engaged(&self) -> bool {
-        self.msg.msg_flags() & sys::MPX_FL_USE_MEDIA_PROXY != 0
+    fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String> {
+        dialog::engage(self.raw, ice)
     }
 }
 
@@ -109,34 +115,6 @@ pub fn media_proxy(raw: *mut sip_msg, ctx: &Ctx) -> c_int {
     script::use_media_proxy(&mut m, cfg, ctx)
 }
 
-fn engage(raw: *mut sip_msg) -> c_int {
-    let Some(cfg) = config() else { return -1 };
-    // SAFETY: raw is the message the core runs this route for.
-    let Some(mut m) = (unsafe { OsMsg::new(raw) }) else {
-        return -1;
-    };
-    if !script::can_engage(&m, cfg) {
-        return -1;
-    }
-    if m.engaged() {
-        return 1;
-    }
-    let ice = script::ice_choice(&m, cfg);
-    let Some(did) = dialog::engage(raw, ice) else {
-        return -1;
-    };
-    m.set_engaged();
-    let ctx = Ctx {
-        dialog_id: Some(did),
-        ice: Some(ice),
-    };
-    match script::use_media_proxy(&mut m, cfg, &ctx) {
-        // an INVITE without SDP (late offer) is fine: the 200 OK and ACK carry it
-        -2 => 1,
-        rc => rc,
-    }
-}
-
 fn str_arg(p0: *mut c_void) -> String {
     if p0.is_null() {
         return String::new();
@@ -181,7 +159,9 @@ macro_rules! entry {
     };
 }
 
-entry!(engage_media_proxy, |msg, _p0| engage(msg));
+entry!(engage_media_proxy, |msg, _p0| with_msg(msg, |m, cfg| {
+    engaged::engage(m, cfg)
+}));
 entry!(use_media_proxy, |msg, _p0| media_proxy(
     msg,
     &Ctx::default()

@@ -3,73 +3,28 @@
 //! `mod_destroy` (attendant, after the children exited: remove the control socket file).
 
 use std::ffi::c_int;
-use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
-
-use once_cell::sync::OnceCell;
 
 use super::avp;
 use super::dialog;
 use super::exports;
 use super::guard::{guard, install_hook};
 use super::log::{mark_host_thread, Level};
-use super::params;
-use super::relay_proc;
 use super::sys;
-use crate::config::{Config, RelayMode};
-
-static CONFIG: OnceCell<Config> = OnceCell::new();
-static ATTENDANT_PID: OnceCell<u32> = OnceCell::new();
-
-/// True in the attendant (the process that ran `mod_init`), false in every forked child.
-pub fn is_attendant() -> bool {
-    ATTENDANT_PID.get() == Some(&std::process::id())
-}
-
-/// The validated configuration (set in `mod_init`, inherited by every forked process).
-pub fn config() -> Option<&'static Config> {
-    CONFIG.get()
-}
-
-fn prepare_socket_dir(path: &Path) -> Result<(), String> {
-    let Some(dir) = path.parent() else {
-        return Ok(());
-    };
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir).map_err(|e| {
-        format!(
-            "cannot create the directory {} for mediaproxy_socket: {e}",
-            dir.display()
-        )
-    })
-}
+use crate::host::common::lifecycle;
+pub use crate::host::common::lifecycle::config;
 
 pub unsafe extern "C" fn mod_init() -> c_int {
     install_hook();
     mark_host_thread();
     guard("mod_init", -1, || {
-        let _ = ATTENDANT_PID.set(std::process::id());
-        let raw = params::read_raw();
-        let cfg = match Config::from_raw(&raw) {
+        let cfg = match lifecycle::prepare() {
             Ok(c) => c,
             Err(e) => {
                 host_log!(Level::Err, "mod_init", "{e}");
                 return -1;
             }
         };
-        let embedded = cfg.relay_mode == RelayMode::Embedded && !cfg.disable;
-        if embedded {
-            if let Err(e) = prepare_socket_dir(&cfg.mediaproxy_socket) {
-                host_log!(Level::Err, "mod_init", "{e}");
-                return -1;
-            }
-        }
-        if let Err(e) = relay_proc::init_counters() {
-            host_log!(Level::Err, "mod_init", "{e}");
-            return -1;
-        }
+        let embedded = lifecycle::embedded(&cfg);
         if let Err(e) = avp::init(&cfg) {
             host_log!(Level::Err, "mod_init", "{e}");
             return -1;
@@ -98,7 +53,7 @@ pub unsafe extern "C" fn mod_init() -> c_int {
             if cfg.disable { " (disabled)" } else { "" },
             cfg.mediaproxy_socket.display()
         );
-        let _ = CONFIG.set(cfg);
+        lifecycle::install(cfg);
         0
     })
 }
@@ -110,22 +65,8 @@ pub unsafe extern "C" fn child_init(_rank: c_int) -> c_int {
 
 pub unsafe extern "C" fn mod_destroy() {
     guard("mod_destroy", (), || {
-        let Some(cfg) = config() else { return };
-        if cfg.relay_mode != RelayMode::Embedded || cfg.disable {
-            return;
-        }
-        let path = &cfg.mediaproxy_socket;
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if meta.file_type().is_socket() {
-                if let Err(e) = std::fs::remove_file(path) {
-                    host_log!(
-                        Level::Warn,
-                        "mod_destroy",
-                        "cannot remove {}: {e}",
-                        path.display()
-                    );
-                }
-            }
+        if let Some(w) = lifecycle::remove_socket_file() {
+            host_log!(Level::Warn, "mod_destroy", "{w}");
         }
     })
 }

@@ -6,11 +6,10 @@
 
 use std::ffi::CString;
 use std::fmt;
-use std::thread::{self, ThreadId};
-
-use once_cell::sync::OnceCell;
 
 use super::sys;
+use crate::host::common::guard::debug_assert_host_thread;
+pub use crate::host::common::guard::mark_host_thread;
 
 /// OpenSIPS log levels (`L_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,14 +22,6 @@ pub enum Level {
     Notice = sys::MPX_L_NOTICE,
     Info = sys::MPX_L_INFO,
     Dbg = sys::MPX_L_DBG,
-}
-
-static HOST_THREAD: OnceCell<ThreadId> = OnceCell::new();
-
-/// Records the calling thread as the one that may call into the host. Called from the
-/// attendant's `mod_init`; forked children keep the same main-thread id.
-pub fn mark_host_thread() {
-    let _ = HOST_THREAD.set(thread::current().id());
 }
 
 /// True when running inside an OpenSIPS whose symbols resolved.
@@ -47,13 +38,7 @@ pub fn enabled(level: Level) -> bool {
 
 /// Logs one line. `func` names the place (as `LM_*` prints `__FUNCTION__`).
 pub fn log(level: Level, func: &str, args: fmt::Arguments<'_>) {
-    if let Some(id) = HOST_THREAD.get() {
-        debug_assert_eq!(
-            *id,
-            thread::current().id(),
-            "host logger called off the host thread"
-        );
-    }
+    debug_assert_host_thread();
     if !host_available() {
         eprintln!("{level:?}:mediaproxy:{func}: {args}");
         return;

@@ -5,41 +5,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::sys::{self, sip_msg};
+pub use crate::host::common::edits::EditError;
+use crate::host::common::edits::{self, Lumps};
 use crate::script::BufEdit;
 
 /// `FAKED_REPLY` in the core: `(struct sip_msg *)-1`.
 pub const FAKED_REPLY: usize = usize::MAX;
-
-/// Why an edit could not be turned into lumps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EditError {
-    OutOfRange {
-        offset: usize,
-        len: usize,
-        msg_len: usize,
-    },
-    Unordered,
-    NoMemory,
-    Refused(&'static str),
-}
-
-impl std::fmt::Display for EditError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EditError::OutOfRange {
-                offset,
-                len,
-                msg_len,
-            } => write!(
-                f,
-                "edit at {offset}+{len} is outside the message ({msg_len} bytes)"
-            ),
-            EditError::Unordered => f.write_str("edits overlap or are not in order"),
-            EditError::NoMemory => f.write_str("out of pkg memory for a lump"),
-            EditError::Refused(why) => f.write_str(why),
-        }
-    }
-}
 
 pub struct SipMsg<'m> {
     raw: &'m mut sip_msg,
@@ -118,61 +89,49 @@ impl<'m> SipMsg<'m> {
         unsafe { sys::mpx_parse_headers(self.raw, u64::MAX) == 0 }
     }
 
-    /// Applies ordered, non-overlapping edits as lumps. Nothing is applied when a range check
-    /// fails; an out-of-memory failure part-way leaves the earlier lumps in place (the message
-    /// is then dropped by the caller's -1).
+    /// Applies ordered, non-overlapping edits as lumps ([`edits::apply`]).
     pub fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), EditError> {
         if self.is_shm_clone() {
             return Err(EditError::Refused("the message is a tm shm clone"));
         }
-        let msg_len = self.raw.len as usize;
-        let mut end = 0usize;
-        for e in edits {
-            let stop = e.offset.checked_add(e.delete).ok_or(EditError::Unordered)?;
-            if stop > msg_len {
-                return Err(EditError::OutOfRange {
-                    offset: e.offset,
-                    len: e.delete,
-                    msg_len,
-                });
-            }
-            if e.offset < end {
-                return Err(EditError::Unordered);
-            }
-            end = stop;
+        edits::apply(self, edits)
+    }
+}
+
+impl Lumps for SipMsg<'_> {
+    type Anchor = *mut sys::lump;
+
+    fn msg_len(&self) -> usize {
+        self.raw.len as usize
+    }
+
+    fn delete(&mut self, offset: usize, len: usize) -> Option<Self::Anchor> {
+        // SAFETY: range checked by edits::apply against msg->len (the shim checks again).
+        let l = unsafe { sys::mpx_del_lump(self.raw, offset as u32, len as u32) };
+        (!l.is_null()).then_some(l)
+    }
+
+    fn anchor(&mut self, offset: usize) -> Option<Self::Anchor> {
+        // SAFETY: as above.
+        let l = unsafe { sys::mpx_anchor_lump(self.raw, offset as u32) };
+        (!l.is_null()).then_some(l)
+    }
+
+    fn insert_after(&mut self, anchor: Self::Anchor, bytes: &[u8]) -> bool {
+        // SAFETY: pkg memory of this process; the lump takes ownership on success.
+        let p = unsafe { sys::mpx_pkg_malloc(bytes.len() as u64) } as *mut u8;
+        if p.is_null() {
+            return false;
         }
-        for e in edits {
-            let off = e.offset as u32;
-            let anchor = if e.delete > 0 {
-                // SAFETY: range checked above against msg->len (the shim checks again).
-                unsafe { sys::mpx_del_lump(self.raw, off, e.delete as u32) }
-            } else {
-                // SAFETY: as above.
-                unsafe { sys::mpx_anchor_lump(self.raw, off) }
-            };
-            if anchor.is_null() {
-                return Err(EditError::NoMemory);
-            }
-            if e.insert.is_empty() {
-                continue;
-            }
-            // SAFETY: pkg memory of this process; the lump takes ownership on success.
-            let p = unsafe { sys::mpx_pkg_malloc(e.insert.len() as u64) } as *mut u8;
-            if p.is_null() {
-                return Err(EditError::NoMemory);
-            }
-            // SAFETY: p has room for insert.len() bytes and does not overlap insert.
-            unsafe { std::ptr::copy_nonoverlapping(e.insert.as_ptr(), p, e.insert.len()) };
-            // SAFETY: anchor is a lump of this message; p is pkg memory of the right length.
-            let l = unsafe {
-                sys::mpx_insert_new_lump_after(anchor, p as *mut _, e.insert.len() as u32)
-            };
-            if l.is_null() {
-                // SAFETY: the lump did not take ownership; p came from mpx_pkg_malloc.
-                unsafe { sys::mpx_pkg_free(p as *mut _) };
-                return Err(EditError::NoMemory);
-            }
+        // SAFETY: p has room for bytes.len() bytes and does not overlap bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+        // SAFETY: anchor is a lump of this message; p is pkg memory of the right length.
+        let l = unsafe { sys::mpx_insert_new_lump_after(anchor, p as *mut _, bytes.len() as u32) };
+        if l.is_null() {
+            // SAFETY: the lump did not take ownership; p came from mpx_pkg_malloc.
+            unsafe { sys::mpx_pkg_free(p as *mut _) };
+            return false;
         }
-        Ok(())
+        true
     }
 }

@@ -13,134 +13,26 @@
 use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
 
-use once_cell::sync::OnceCell;
-
 use super::dialog;
+use super::functions::HostLog;
 use super::guard::guard;
 use super::init::config;
 use super::log::Level;
 use super::sys;
-use crate::config::Config;
-use crate::relay::{Counters, LogLevel, Relay, RelayConfig, RelayEvent};
-use crate::script::{self, ClientStats};
+use crate::host::common::relay;
+pub use crate::host::common::relay::{shared, Shared};
+use crate::relay::Relay;
 
-static SHARED: OnceCell<&'static Shared> = OnceCell::new();
 static RELAY: Mutex<Option<Relay>> = Mutex::new(None);
-
-/// Counters every OpenSIPS process sees: the relay's and the control clients'.
-#[repr(C)]
-pub struct Shared {
-    pub relay: Counters,
-    pub client: ClientStats,
-}
-
-/// Places the counters in memory shared by every OpenSIPS process (attendant, before any
-/// fork), so that any process can read them (statistics, MI).
-pub fn init_counters() -> Result<(), String> {
-    let size = std::mem::size_of::<Shared>();
-    // SAFETY: an anonymous shared mapping; no file, no aliasing with other memory.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(format!(
-            "cannot map shared memory for the relay counters: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    let c = p as *mut Shared;
-    // SAFETY: p is a fresh, page-aligned, writable mapping of at least size bytes; it is never
-    // unmapped, so the reference is valid for the rest of the process (and its children).
-    let shared: &'static Shared = unsafe {
-        c.write(Shared {
-            relay: Counters::new(),
-            client: ClientStats::default(),
-        });
-        &*c
-    };
-    script::set_client_stats(&shared.client);
-    let _ = SHARED.set(shared);
-    Ok(())
-}
-
-/// The shared counters (any process, after `mod_init`).
-pub fn shared() -> Option<&'static Shared> {
-    SHARED.get().copied()
-}
-
-/// The relay's counters (any process, after `mod_init`).
-pub fn counters() -> Option<&'static Counters> {
-    shared().map(|s| &s.relay)
-}
-
-fn relay_config(cfg: &Config) -> RelayConfig {
-    RelayConfig {
-        listen_ip: cfg.listen_ip,
-        advertised_ip: cfg.advertised_ip,
-        port_min: cfg.port_min,
-        port_max: cfg.port_max,
-        threads: cfg.relay_threads,
-        setup_timeout: cfg.setup_timeout,
-        media_timeout: cfg.media_timeout,
-        hold_timeout: cfg.hold_timeout,
-        signaling_source_only: cfg.learn_from_signaling_ip,
-        ..RelayConfig::default()
-    }
-}
 
 fn handle_events() {
     let events = match RELAY.lock() {
         Ok(g) => g.as_ref().map(|r| r.drain_events()).unwrap_or_default(),
         Err(_) => return,
     };
-    for ev in events {
-        match ev {
-            RelayEvent::Log { level, text } => {
-                let level = match level {
-                    LogLevel::Error => Level::Err,
-                    LogLevel::Warn => Level::Warn,
-                    LogLevel::Info => Level::Info,
-                    LogLevel::Debug => Level::Dbg,
-                };
-                host_log!(level, "relay", "{text}");
-            }
-            RelayEvent::Expired {
-                call_id,
-                from_tag,
-                to_tag,
-                dialog_id,
-                stats_json,
-            } => {
-                host_log!(
-                    Level::Notice,
-                    "relay",
-                    "media timeout: Call-ID {call_id} (tags {from_tag}/{to_tag}): {stats_json}"
-                );
-                if dialog_id.is_some() {
-                    if dialog::terminate(&call_id, "Media Timeout") {
-                        host_log!(
-                            Level::Info,
-                            "relay",
-                            "ended dialog {call_id} (media timeout)"
-                        );
-                    } else {
-                        host_log!(
-                            Level::Warn,
-                            "relay",
-                            "cannot end dialog {call_id} after its media timeout"
-                        );
-                    }
-                }
-            }
-        }
-    }
+    relay::dispatch(events, &HostLog, |call_id, _dialog_id| {
+        dialog::terminate(call_id, "Media Timeout")
+    });
 }
 
 unsafe extern "C" fn on_event_fd(_fd: c_int, _param: *mut c_void, _was_timeout: c_int) -> c_int {
@@ -164,10 +56,6 @@ extern "C" fn on_exit() {
 pub unsafe extern "C" fn relay_process(_instance: c_int) {
     guard("relay_process", (), || {
         let Some(cfg) = config() else { return };
-        let Some(counters) = counters() else {
-            host_log!(Level::Crit, "relay_process", "no shared counters");
-            return;
-        };
         // SAFETY: called once, in this module process, right after fork.
         if unsafe { sys::mpx_reactor_init(c"mediaproxy relay".as_ptr() as *mut _) } < 0 {
             host_log!(
@@ -177,15 +65,10 @@ pub unsafe extern "C" fn relay_process(_instance: c_int) {
             );
             return;
         }
-        let relay = match Relay::start(relay_config(cfg), &cfg.mediaproxy_socket, counters) {
+        let relay = match relay::start(cfg) {
             Ok(r) => r,
             Err(e) => {
-                host_log!(
-                    Level::Crit,
-                    "relay_process",
-                    "cannot start the media relay on {}: {e}",
-                    cfg.mediaproxy_socket.display()
-                );
+                host_log!(Level::Crit, "relay_process", "{e}");
                 return;
             }
         };

@@ -1,0 +1,81 @@
+//! The host-neutral part of the module's life cycle: what `mod_init` checks and prepares in
+//! the attendant before any fork, the validated settings every forked process inherits, and
+//! the control socket's clean-up at shutdown.
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+use once_cell::sync::OnceCell;
+
+use super::params;
+use super::relay;
+use crate::config::{Config, RelayMode};
+
+static CONFIG: OnceCell<Config> = OnceCell::new();
+static ATTENDANT_PID: OnceCell<u32> = OnceCell::new();
+
+/// True in the attendant (the process that ran `mod_init`), false in every forked child.
+pub fn is_attendant() -> bool {
+    ATTENDANT_PID.get() == Some(&std::process::id())
+}
+
+/// The validated configuration (set in `mod_init`, inherited by every forked process).
+pub fn config() -> Option<&'static Config> {
+    CONFIG.get()
+}
+
+/// Whether this configuration runs the embedded relay (in a process of the module's own).
+pub fn embedded(cfg: &Config) -> bool {
+    cfg.relay_mode == RelayMode::Embedded && !cfg.disable
+}
+
+fn prepare_socket_dir(path: &Path) -> Result<(), String> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create the directory {} for mediaproxy_socket: {e}",
+            dir.display()
+        )
+    })
+}
+
+/// `mod_init`'s common part, in the attendant: reads every modparam, validates them into a
+/// [`Config`] (the error is the one line to log), creates the control socket's directory for
+/// the embedded relay and maps the counters every process shares. The host finishes its own
+/// initialisation and then calls [`install`].
+pub fn prepare() -> Result<Config, String> {
+    let _ = ATTENDANT_PID.set(std::process::id());
+    let cfg = Config::from_raw(&params::read_raw()).map_err(|e| e.to_string())?;
+    if embedded(&cfg) {
+        prepare_socket_dir(&cfg.mediaproxy_socket)?;
+    }
+    relay::init_counters()?;
+    Ok(cfg)
+}
+
+/// Makes `cfg` the settings of this process and of every process forked after.
+pub fn install(cfg: Config) {
+    let _ = CONFIG.set(cfg);
+}
+
+/// At shutdown (after the relay process ended): removes the control socket file if the
+/// embedded relay left it behind. Returns a warning to log when it cannot.
+pub fn remove_socket_file() -> Option<String> {
+    let cfg = config()?;
+    if !embedded(cfg) {
+        return None;
+    }
+    let path = &cfg.mediaproxy_socket;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_socket() {
+        return None;
+    }
+    std::fs::remove_file(path)
+        .err()
+        .map(|e| format!("cannot remove {}: {e}", path.display()))
+}

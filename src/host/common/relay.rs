@@ -1,0 +1,198 @@
+//! The relay process's host-neutral body: the counters every process shares, the relay's
+//! settings from [`Config`], starting it, and what its events become on the relay process's
+//! host thread (log lines through the host logger, dialogs ended after a media timeout).
+//!
+//! Each host layer supplies only the process around it: OpenSIPS a module process serving its
+//! reactor, the SER family a process forked in `child_init(PROC_MAIN)` with a loop of its own.
+
+use once_cell::sync::OnceCell;
+
+use crate::config::Config;
+use crate::relay::{Counters, LogLevel, Relay, RelayConfig, RelayEvent};
+use crate::script::{self, ClientStats, Level, Logger};
+
+static SHARED: OnceCell<&'static Shared> = OnceCell::new();
+
+/// Counters every process sees: the relay's and the control clients'.
+#[repr(C)]
+pub struct Shared {
+    pub relay: Counters,
+    pub client: ClientStats,
+}
+
+/// Places the counters in memory shared by every process of the proxy (attendant, before any
+/// fork), so that any process can read them (statistics, management commands).
+pub fn init_counters() -> Result<(), String> {
+    if SHARED.get().is_some() {
+        return Ok(());
+    }
+    let size = std::mem::size_of::<Shared>();
+    // SAFETY: an anonymous shared mapping; no file, no aliasing with other memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(format!(
+            "cannot map shared memory for the relay counters: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let c = p as *mut Shared;
+    // SAFETY: p is a fresh, page-aligned, writable mapping of at least size bytes; it is never
+    // unmapped, so the reference is valid for the rest of the process (and its children).
+    let shared: &'static Shared = unsafe {
+        c.write(Shared {
+            relay: Counters::new(),
+            client: ClientStats::default(),
+        });
+        &*c
+    };
+    script::set_client_stats(&shared.client);
+    let _ = SHARED.set(shared);
+    Ok(())
+}
+
+/// The shared counters (any process, after `mod_init`).
+pub fn shared() -> Option<&'static Shared> {
+    SHARED.get().copied()
+}
+
+/// The relay's counters (any process, after `mod_init`).
+pub fn counters() -> Option<&'static Counters> {
+    shared().map(|s| &s.relay)
+}
+
+/// The relay's settings from the module's.
+pub fn relay_config(cfg: &Config) -> RelayConfig {
+    RelayConfig {
+        listen_ip: cfg.listen_ip,
+        advertised_ip: cfg.advertised_ip,
+        port_min: cfg.port_min,
+        port_max: cfg.port_max,
+        threads: cfg.relay_threads,
+        setup_timeout: cfg.setup_timeout,
+        media_timeout: cfg.media_timeout,
+        hold_timeout: cfg.hold_timeout,
+        signaling_source_only: cfg.learn_from_signaling_ip,
+        ..RelayConfig::default()
+    }
+}
+
+/// Starts the relay (control thread and worker threads, every signal blocked) in the calling
+/// process, serving `mediaproxy_socket`. The error is the line to log.
+pub fn start(cfg: &Config) -> Result<Relay, String> {
+    let counters = counters().ok_or_else(|| "no shared counters".to_string())?;
+    Relay::start(relay_config(cfg), &cfg.mediaproxy_socket, counters).map_err(|e| {
+        format!(
+            "cannot start the media relay on {}: {e}",
+            cfg.mediaproxy_socket.display()
+        )
+    })
+}
+
+/// Handles the relay's events on the relay process's host thread: log lines go to the host
+/// logger; a session that timed out is logged and, when it belonged to an engaged dialog,
+/// `end_dialog(call_id, dialog_id)` asks the host's dialog module to end the call.
+pub fn dispatch(
+    events: Vec<RelayEvent>,
+    log: &dyn Logger,
+    end_dialog: impl Fn(&str, &str) -> bool,
+) {
+    const F: &str = "relay";
+    for ev in events {
+        match ev {
+            RelayEvent::Log { level, text } => {
+                let level = match level {
+                    LogLevel::Error => Level::Err,
+                    LogLevel::Warn => Level::Warn,
+                    LogLevel::Info => Level::Info,
+                    LogLevel::Debug => Level::Dbg,
+                };
+                log.log(level, F, format_args!("{text}"));
+            }
+            RelayEvent::Expired {
+                call_id,
+                from_tag,
+                to_tag,
+                dialog_id,
+                stats_json,
+            } => {
+                log.log(
+                    Level::Notice,
+                    F,
+                    format_args!(
+                        "media timeout: Call-ID {call_id} (tags {from_tag}/{to_tag}): {stats_json}"
+                    ),
+                );
+                let Some(did) = dialog_id else { continue };
+                if end_dialog(&call_id, &did) {
+                    log.log(
+                        Level::Info,
+                        F,
+                        format_args!("ended dialog {call_id} (media timeout)"),
+                    );
+                } else {
+                    log.log(
+                        Level::Warn,
+                        F,
+                        format_args!("cannot end dialog {call_id} after its media timeout"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::fmt;
+
+    struct Lines(RefCell<Vec<(Level, String)>>);
+    impl Logger for Lines {
+        fn log(&self, level: Level, _func: &str, args: fmt::Arguments<'_>) {
+            self.0.borrow_mut().push((level, args.to_string()));
+        }
+    }
+
+    #[test]
+    fn events_become_log_lines_and_dialog_ends() {
+        let log = Lines(RefCell::new(Vec::new()));
+        let ended = RefCell::new(Vec::new());
+        let ev = |did: Option<&str>| RelayEvent::Expired {
+            call_id: "c1".into(),
+            from_tag: "f".into(),
+            to_tag: "t".into(),
+            dialog_id: did.map(String::from),
+            stats_json: "{}".into(),
+        };
+        dispatch(
+            vec![
+                RelayEvent::Log {
+                    level: LogLevel::Debug,
+                    text: "hello".into(),
+                },
+                ev(None),
+                ev(Some("1:2")),
+            ],
+            &log,
+            |cid, did| {
+                ended.borrow_mut().push(format!("{cid} {did}"));
+                false
+            },
+        );
+        assert_eq!(*ended.borrow(), ["c1 1:2"]);
+        let lines = log.0.borrow();
+        assert_eq!(lines[0], (Level::Dbg, "hello".to_string()));
+        assert_eq!(lines.iter().filter(|l| l.0 == Level::Notice).count(), 2);
+        assert!(lines.last().is_some_and(|l| l.0 == Level::Warn));
+    }
+}
