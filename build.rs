@@ -1,5 +1,6 @@
 //! Build script: learns the exact OpenSIPS this module is built for, picks the struct layout
 //! for that series, generates the bindings from `opensips-headers/` and compiles the C shim.
+//! With the `kamailio` feature it does the same for Kamailio instead (`build/kamailio.rs`).
 //!
 //! Inputs, in order of precedence:
 //! - `MPX_OPENSIPS_VERSION`, `MPX_OPENSIPS_FLAGS`, `MPX_OPENSIPS_SCM_TYPE`, `MPX_OPENSIPS_SCM_REV`:
@@ -17,6 +18,9 @@ const DEFAULT_FLAGS: &str = "STATS: On, DISABLE_NAGLE, USE_MCAST, SHM_MMAP, PKG_
 F_MALLOC, HP_MALLOC, F_PARALLEL_MALLOC, DBG_MALLOC, FAST_LOCK-ADAPTIVE_WAIT";
 const SUPPORTED: &str = "4.0.x and 3.6.x";
 
+#[path = "build/kamailio.rs"]
+mod kamailio;
+
 #[derive(Default)]
 struct HostVersion {
     version: Option<String>,
@@ -25,16 +29,80 @@ struct HostVersion {
     scm_rev: Option<String>,
 }
 
-fn find_opensips() -> Option<PathBuf> {
-    if let Some(bin) = env::var_os("OPENSIPS_BIN") {
+/// The host binary named by `var`, else `name` on `PATH`.
+fn find_host_bin(var: &str, name: &str) -> Option<PathBuf> {
+    if let Some(bin) = env::var_os(var) {
         if !bin.is_empty() {
             return Some(PathBuf::from(bin));
         }
     }
     let path = env::var_os("PATH")?;
     env::split_paths(&path)
-        .map(|d| d.join("opensips"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+/// What `bin arg` prints (stdout and stderr). `None` when it cannot run and `var` (the
+/// variable that names the binary) is unset; a build error when `var` named it.
+fn host_says(var: &str, bin: &Path, arg: &str) -> Option<String> {
+    println!("cargo:rerun-if-changed={}", bin.display());
+    match Command::new(bin).arg(arg).output() {
+        Ok(out) => Some(
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        ),
+        Err(e) if env::var_os(var).is_some() => panic!(
+            "{var}={} cannot be run: {e}; unset it to build for the default",
+            bin.display()
+        ),
+        Err(_) => None,
+    }
+}
+
+/// An override from the environment, else what the host said, else the default.
+fn pick(var: &str, found: Option<String>, default: &str) -> String {
+    env::var(var)
+        .ok()
+        .or(found)
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Compiles `<dir>/mpx_shim.c` with `defines` (hidden visibility: nothing of the shim is
+/// exported) and writes bindgen's output for `<dir>/mpx_shim.h` to `OUT_DIR/<out>`: the shim's
+/// `mpx_*` functions, the `MPX_*` constants and the listed types.
+fn shim_and_bindings(dir: &str, defines: &[(&str, &str)], types: &[&str], out: &str) {
+    let headers = Path::new(dir);
+    let mut shim = cc::Build::new();
+    shim.file(headers.join("mpx_shim.c"))
+        .include(headers)
+        .flag_if_supported("-fvisibility=hidden")
+        .warnings(true);
+    let mut builder = bindgen::Builder::default()
+        .header(headers.join("mpx_shim.h").to_string_lossy())
+        .clang_arg(format!("-I{}", headers.display()));
+    for (name, value) in defines {
+        shim.define(name, (!value.is_empty()).then_some(*value));
+        builder = builder.clang_arg(match value {
+            &"" => format!("-D{name}"),
+            v => format!("-D{name}={v}"),
+        });
+    }
+    shim.compile("mpx_shim");
+    for t in types {
+        builder = builder.allowlist_type(t);
+    }
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    builder
+        .allowlist_function("mpx_.*")
+        .allowlist_var("MPX_.*")
+        .default_enum_style(bindgen::EnumVariation::Consts)
+        .prepend_enum_name(false)
+        .layout_tests(true)
+        .derive_default(true)
+        .generate()
+        .unwrap_or_else(|e| panic!("bindgen failed on {dir}/: {e}"))
+        .write_to_file(out_dir.join(out))
+        .unwrap_or_else(|e| panic!("cannot write bindings: {e}"));
 }
 
 /// Parses the lines of `opensips -V` that hold the version-control strings.
@@ -76,6 +144,14 @@ fn series_of(version: &str) -> Result<u32, String> {
 }
 
 fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo::rustc-check-cfg=cfg(opensips_40)");
+    println!("cargo::rustc-check-cfg=cfg(opensips_36)");
+    println!("cargo::rustc-check-cfg=cfg(kamailio_56)");
+    if env::var_os("CARGO_FEATURE_KAMAILIO").is_some() {
+        kamailio::main();
+        return;
+    }
     for var in [
         "OPENSIPS_BIN",
         "PATH",
@@ -86,45 +162,23 @@ fn main() {
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=opensips-headers");
-    println!("cargo::rustc-check-cfg=cfg(opensips_40)");
-    println!("cargo::rustc-check-cfg=cfg(opensips_36)");
 
     let mut host = HostVersion::default();
     let mut source = "the documented default".to_string();
-    if let Some(bin) = find_opensips() {
-        println!("cargo:rerun-if-changed={}", bin.display());
-        match Command::new(&bin).arg("-V").output() {
-            Ok(out) => {
-                let text = String::from_utf8_lossy(&out.stdout).into_owned()
-                    + &String::from_utf8_lossy(&out.stderr);
-                host = parse_dash_v(&text);
-                if host.version.is_none() {
-                    panic!(
-                        "`{} -V` printed no `version:` line; set OPENSIPS_BIN to an opensips \
-                         binary or set MPX_OPENSIPS_VERSION/MPX_OPENSIPS_FLAGS",
-                        bin.display()
-                    );
-                }
-                source = format!("`{} -V`", bin.display());
+    if let Some(bin) = find_host_bin("OPENSIPS_BIN", "opensips") {
+        if let Some(text) = host_says("OPENSIPS_BIN", &bin, "-V") {
+            host = parse_dash_v(&text);
+            if host.version.is_none() {
+                panic!(
+                    "`{} -V` printed no `version:` line; set OPENSIPS_BIN to an opensips \
+                     binary or set MPX_OPENSIPS_VERSION/MPX_OPENSIPS_FLAGS",
+                    bin.display()
+                );
             }
-            Err(e) => {
-                if env::var_os("OPENSIPS_BIN").is_some() {
-                    panic!(
-                        "OPENSIPS_BIN={} cannot be run: {e}; unset it to build for the default",
-                        bin.display()
-                    );
-                }
-            }
+            source = format!("`{} -V`", bin.display());
         }
     }
-    let pick = |var: &str, found: Option<String>, default: &str| -> String {
-        env::var(var)
-            .ok()
-            .or(found)
-            .unwrap_or_else(|| default.to_string())
-    };
     let version = pick("MPX_OPENSIPS_VERSION", host.version, DEFAULT_VERSION);
     let flags = pick("MPX_OPENSIPS_FLAGS", host.flags, DEFAULT_FLAGS);
     let scm_type = pick("MPX_OPENSIPS_SCM_TYPE", host.scm_type, "git");
@@ -159,39 +213,19 @@ fn main() {
         );
     }
 
-    let headers = Path::new("opensips-headers");
-    let series_def = format!("-DMPX_OPENSIPS_SERIES={series}");
-
-    let mut shim = cc::Build::new();
-    shim.file(headers.join("mpx_shim.c"))
-        .include(headers)
-        .define("MPX_OPENSIPS_SERIES", series.to_string().as_str())
-        .flag_if_supported("-fvisibility=hidden")
-        .warnings(true);
+    let series = series.to_string();
+    let mut defines = vec![("MPX_OPENSIPS_SERIES", series.as_str())];
     if dbg_malloc {
-        shim.define("MPX_DBG_MALLOC", None);
+        defines.push(("MPX_DBG_MALLOC", ""));
     }
-    shim.compile("mpx_shim");
-
-    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let bindings = bindgen::Builder::default()
-        .header(headers.join("mpx_shim.h").to_string_lossy())
-        .clang_arg(series_def)
-        .clang_arg(format!("-I{}", headers.display()))
-        .allowlist_function("mpx_.*")
-        .allowlist_type("sip_msg|module_exports|cmd_export_t|param_export_t|proc_export_t")
-        .allowlist_type("dep_export_t|module_dependency_t|modparam_dependency_t|cmd_param")
-        .allowlist_type(
+    shim_and_bindings(
+        "opensips-headers",
+        &defines,
+        &[
+            "sip_msg|module_exports|cmd_export_t|param_export_t|proc_export_t",
+            "dep_export_t|module_dependency_t|modparam_dependency_t|cmd_param",
             "str|ip_addr|receive_info|mpx_.*|dlg_binds|dlg_cb_params|mi_export_t|mi_recipe_t",
-        )
-        .allowlist_var("MPX_.*")
-        .default_enum_style(bindgen::EnumVariation::Consts)
-        .prepend_enum_name(false)
-        .layout_tests(true)
-        .derive_default(true)
-        .generate()
-        .unwrap_or_else(|e| panic!("bindgen failed on opensips-headers/: {e}"));
-    bindings
-        .write_to_file(out.join("opensips_sys.rs"))
-        .unwrap_or_else(|e| panic!("cannot write bindings: {e}"));
+        ],
+        "opensips_sys.rs",
+    );
 }

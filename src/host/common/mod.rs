@@ -10,11 +10,11 @@
 //! - [`relay`]: the shared counters, the relay settings, starting the relay and turning its
 //!   events into log lines and dialog ends.
 //! - [`dialog`]: what an engaged dialog's callbacks carry and do, and `engage_media_proxy`.
-//! - [`edits`]: turning the script layer's byte edits into a host's lumps.
+//! - [`msg`]: the packet source and the script layer's byte edits as a host's lumps.
 
 pub mod dialog;
-pub mod edits;
 pub mod guard;
 pub mod lifecycle;
+pub mod msg;
 pub mod params;
 pub mod relay;

@@ -2,11 +2,11 @@
 //! ([`SipMsg::from_ptr`]). Accessors hand out bytes borrowed for the message's lifetime; edits
 //! become lumps (delete + insert at original offsets, contents in pkg memory).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::sys::{self, sip_msg};
-pub use crate::host::common::edits::EditError;
-use crate::host::common::edits::{self, Lumps};
+pub use crate::host::common::msg::EditError;
+use crate::host::common::msg::{self as edits, Lumps};
 use crate::script::BufEdit;
 
 /// `FAKED_REPLY` in the core: `(struct sip_msg *)-1`.
@@ -74,12 +74,7 @@ impl<'m> SipMsg<'m> {
         let ip = &self.raw.rcv.src_ip;
         // SAFETY: ip_addr's address union is plain bytes.
         let bytes = unsafe { ip.u.addr };
-        let addr = match (ip.af as i32, ip.len) {
-            (libc::AF_INET, 4) => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
-            (libc::AF_INET6, 16) => IpAddr::V6(Ipv6Addr::from(bytes)),
-            _ => return None,
-        };
-        Some((addr, self.raw.rcv.src_port))
+        edits::source_addr(ip.af, ip.len, bytes, self.raw.rcv.src_port)
     }
 
     /// Parses every header (needed before body lumps: the core files a lump under the body by

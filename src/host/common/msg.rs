@@ -1,7 +1,22 @@
-//! The script layer's byte edits as a host's lumps: range and order checks once, then per
-//! edit a delete (or an anchor) and an insert after it, at offsets of the received buffer.
+//! What every host does alike with its message: the packet's source from the core's
+//! `struct ip_addr` (the same 24-byte layout in OpenSIPS and the SER family), and the script
+//! layer's byte edits as lumps: range and order checks once, then per edit a delete (or an
+//! anchor) and an insert after it, at offsets of the received buffer.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::script::BufEdit;
+
+/// The source address from an `ip_addr`'s family, length and address bytes (network order),
+/// and the port (host order); `None` for anything but IPv4/IPv6.
+pub fn source_addr(af: u32, len: u32, addr: [u8; 16], port: u16) -> Option<(IpAddr, u16)> {
+    let ip = match (af as i32, len) {
+        (libc::AF_INET, 4) => IpAddr::V4(Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3])),
+        (libc::AF_INET6, 16) => IpAddr::V6(Ipv6Addr::from(addr)),
+        _ => return None,
+    };
+    Some((ip, port))
+}
 
 /// Why an edit could not be turned into lumps.
 #[derive(Debug, Clone, PartialEq, Eq)]

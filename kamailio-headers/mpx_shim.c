@@ -1,0 +1,414 @@
+/*
+ * mediaproxy.so — C shim for Kamailio's macros, inline functions and variadic interfaces.
+ * See mpx_shim.h.
+ *
+ * Every core symbol is declared weak: inside Kamailio (whose binary exports its symbols to the
+ * modules it loads) they resolve at dlopen time; in the crate's test binaries they stay NULL
+ * and are never called (mpx_host_available() tells).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mpx_shim.h"
+
+#define WEAK __attribute__((weak))
+#define MPX_MOD "mediaproxy"
+
+/* ---- core symbols (Kamailio 5.6 core) ---- */
+extern int get_debug_level(char *mname, int mnlen) WEAK;
+extern int get_debug_facility(char *mname, int mnlen) WEAK;
+extern int log_stderr WEAK;
+extern int log_color WEAK;
+extern volatile int dprint_crit WEAK;
+extern str *log_prefix_val WEAK;
+extern struct mpx_log_level_info log_level_info[] WEAK;
+extern void (*_km_log_func)(int, const char *, ...) WEAK;
+extern void (*_ksr_slog_func)(struct mpx_logdata *, const char *, ...) WEAK;
+extern void dprint_color(int level) WEAK;
+extern void dprint_color_reset(void) WEAK;
+extern int process_no WEAK;
+extern int my_pid(void) WEAK;
+extern struct mpx_pkg_api _pkg_root WEAK;
+extern int parse_headers(struct sip_msg *msg, unsigned long long flags, int next) WEAK;
+extern struct lump *del_lump(struct sip_msg *msg, int offset, int len, int type) WEAK;
+extern struct lump *anchor_lump(struct sip_msg *msg, int offset, int len, int type) WEAK;
+extern struct lump *insert_new_lump_after(struct lump *after, char *s, int len, int type) WEAK;
+extern int pv_locate_name(str *in) WEAK;
+extern void *pv_cache_get(str *name) WEAK;
+extern int pv_get_spec_value(struct sip_msg *msg, void *sp, struct mpx_pv_value *v) WEAK;
+extern void pv_value_destroy(struct mpx_pv_value *v) WEAK;
+extern int fixup_spve_null(void **param, int param_no) WEAK;
+extern int fixup_free_spve_null(void **param, int param_no) WEAK;
+extern int get_str_fparam(str *dst, struct sip_msg *msg, void *param) WEAK;
+extern cmd_function find_export(char *name, int param_no, int flags) WEAK;
+extern mpx_rpc_export_t *find_rpc_export(char *name, int flags) WEAK;
+extern int register_procs(int no) WEAK;
+extern int fork_process(int child_id, char *desc, int make_sock) WEAK;
+extern int init_child(int rank) WEAK;
+
+int mpx_host_available(void)
+{
+	return get_debug_level != NULL && parse_headers != NULL && &_pkg_root != NULL;
+}
+
+/* ---- logging ---- */
+
+int mpx_log_enabled(int level)
+{
+	if (get_debug_level == NULL)
+		return 0;
+	return get_debug_level(MPX_MOD, sizeof(MPX_MOD) - 1) >= level;
+}
+
+void mpx_log(int level, const char *func, const char *msg)
+{
+	/* what LM_* prints between the level name and the function: the module's LOC_INFO */
+	static const char loc[] = MPX_MOD ": ";
+	char *lname;
+	int syslog_level, facility;
+	str *prefix;
+
+	if (!mpx_host_available() || &log_level_info == NULL || !mpx_log_enabled(level))
+		return;
+	if (&dprint_crit != NULL && dprint_crit != 0)
+		return; /* the core is logging from a signal handler */
+	if (level < MPX_L_ALERT)
+		level = MPX_L_ALERT;
+	if (level > MPX_L_DBG)
+		level = MPX_L_DBG;
+	lname = log_level_info[level - MPX_L_ALERT].name;
+	syslog_level = log_level_info[level - MPX_L_ALERT].syslog_level;
+	facility = get_debug_facility ? get_debug_facility(MPX_MOD, sizeof(MPX_MOD) - 1) : 0;
+	if (&dprint_crit != NULL)
+		dprint_crit++;
+	if (&_ksr_slog_func != NULL && _ksr_slog_func != NULL) {
+		struct mpx_logdata d;
+		memset(&d, 0, sizeof d);
+		d.v_facility = syslog_level | facility;
+		d.v_level = level;
+		d.v_lname = lname;
+		d.v_fname = "mediaproxy.so";
+		d.v_fline = 0;
+		d.v_mname = MPX_MOD;
+		d.v_func = func;
+		d.v_locinfo = loc;
+		_ksr_slog_func(&d, "%s", msg);
+	} else {
+		prefix = (&log_prefix_val != NULL) ? log_prefix_val : NULL;
+		if (&log_stderr != NULL && log_stderr) {
+			int color = (&log_color != NULL) && log_color && dprint_color && dprint_color_reset;
+			if (color)
+				dprint_color(level);
+			/* the user's text always goes through "%s": no '%' of ours reaches printf */
+			fprintf(stderr, "%2d(%d) %s: %.*s%s%s(): %s",
+			        (&process_no != NULL) ? process_no : 0, my_pid ? my_pid() : 0, lname,
+			        prefix ? prefix->len : 0, prefix ? prefix->s : "", loc, func, msg);
+			if (color)
+				dprint_color_reset();
+		} else if (&_km_log_func != NULL && _km_log_func != NULL) {
+			_km_log_func(syslog_level | facility, "%s: %.*s%s%s(): %s", lname,
+			             prefix ? prefix->len : 0, prefix ? prefix->s : "", loc, func, msg);
+		}
+	}
+	if (&dprint_crit != NULL)
+		dprint_crit--;
+}
+
+/* ---- parsing and lumps ---- */
+
+int mpx_parse_headers(struct sip_msg *msg)
+{
+	if (parse_headers == NULL)
+		return -1;
+	return parse_headers(msg, ~0ULL /* HDR_EOH_F */, 0) < 0 ? -1 : 0;
+}
+
+struct lump *mpx_del_lump(struct sip_msg *msg, unsigned int offset, unsigned int len)
+{
+	if (del_lump == NULL || offset > msg->len || len > msg->len - offset)
+		return NULL;
+	return del_lump(msg, (int)offset, (int)len, 0);
+}
+
+struct lump *mpx_anchor_lump(struct sip_msg *msg, unsigned int offset)
+{
+	if (anchor_lump == NULL || offset > msg->len)
+		return NULL;
+	return anchor_lump(msg, (int)offset, 0, 0);
+}
+
+static void *pkg_alloc(unsigned int size)
+{
+#ifdef MPX_SYS_MALLOC
+	return malloc(size);
+#else
+	if (&_pkg_root == NULL || _pkg_root.xmalloc == NULL)
+		return NULL;
+#ifdef MPX_DBG_SR_MEMORY
+	return _pkg_root.xmalloc(_pkg_root.mem_block, size, MPX_MOD ": mpx_shim.c", __func__,
+	                         __LINE__, MPX_MOD);
+#else
+	return _pkg_root.xmalloc(_pkg_root.mem_block, size);
+#endif
+#endif
+}
+
+static void pkg_release(void *p)
+{
+#ifdef MPX_SYS_MALLOC
+	free(p);
+#else
+	if (&_pkg_root == NULL || _pkg_root.xfree == NULL)
+		return;
+#ifdef MPX_DBG_SR_MEMORY
+	_pkg_root.xfree(_pkg_root.mem_block, p, MPX_MOD ": mpx_shim.c", __func__, __LINE__,
+	                MPX_MOD);
+#else
+	_pkg_root.xfree(_pkg_root.mem_block, p);
+#endif
+#endif
+}
+
+int mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len)
+{
+	char *p;
+	if (insert_new_lump_after == NULL || after == NULL || len == 0)
+		return -1;
+	p = pkg_alloc(len);
+	if (p == NULL)
+		return -1;
+	memcpy(p, s, len);
+	if (insert_new_lump_after(after, p, (int)len, 0) == NULL) {
+		pkg_release(p); /* the lump did not take it */
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- pseudo-variables ---- */
+
+#define MPX_PV_VAL_NULL 1
+#define MPX_PV_VAL_STR 4
+#define MPX_PV_VAL_INT 8
+#define MPX_PV_VAL_PKG 32
+#define MPX_PV_VAL_SHM 64
+
+void *mpx_pv_parse(const char *s, int len)
+{
+	str in;
+	if (pv_cache_get == NULL || pv_locate_name == NULL || s == NULL || len <= 0)
+		return NULL;
+	in.s = (char *)s;
+	in.len = len;
+	/* the whole text must be one variable, not "$avp(x)junk" */
+	if (pv_locate_name(&in) != len)
+		return NULL;
+	return pv_cache_get(&in);
+}
+
+int mpx_pv_get(struct sip_msg *msg, void *spec, char *out, int outlen, int *len, int *n)
+{
+	struct mpx_pv_value v;
+	int rc;
+	if (pv_get_spec_value == NULL || spec == NULL)
+		return -1;
+	memset(&v, 0, sizeof v);
+	if (pv_get_spec_value(msg, spec, &v) != 0)
+		return -1;
+	if (v.flags & MPX_PV_VAL_NULL) {
+		rc = 0;
+	} else if (v.flags & MPX_PV_VAL_STR) {
+		if (v.rs.len < 0 || v.rs.len > outlen || (v.rs.len > 0 && v.rs.s == NULL)) {
+			rc = -1;
+		} else {
+			if (v.rs.len > 0)
+				memcpy(out, v.rs.s, (size_t)v.rs.len);
+			*len = v.rs.len;
+			rc = 1;
+		}
+	} else if (v.flags & MPX_PV_VAL_INT) {
+		*n = v.ri;
+		rc = 2;
+	} else {
+		rc = 0;
+	}
+	if ((v.flags & (MPX_PV_VAL_PKG | MPX_PV_VAL_SHM)) && pv_value_destroy != NULL)
+		pv_value_destroy(&v);
+	return rc;
+}
+
+/* ---- script function parameters ---- */
+
+int mpx_fixup_spve(void **param, int param_no)
+{
+	return fixup_spve_null ? fixup_spve_null(param, param_no) : -1;
+}
+
+int mpx_free_fixup_spve(void **param, int param_no)
+{
+	return fixup_free_spve_null ? fixup_free_spve_null(param, param_no) : 0;
+}
+
+int mpx_param_str(struct sip_msg *msg, void *param, char **s, int *len)
+{
+	str v;
+	if (get_str_fparam == NULL || param == NULL)
+		return -1;
+	v.s = NULL;
+	v.len = 0;
+	if (get_str_fparam(&v, msg, param) != 0 || (v.len > 0 && v.s == NULL))
+		return -1;
+	*s = v.s;
+	*len = v.len;
+	return 0;
+}
+
+/* ---- dialog module ---- */
+
+int mpx_load_dlg_api(struct dlg_binds *out)
+{
+	int (*load_dlg)(struct dlg_binds *);
+	if (find_export == NULL)
+		return -1;
+	load_dlg = (int (*)(struct dlg_binds *))(void *)find_export("load_dlg", 0, 0);
+	if (load_dlg == NULL)
+		return -1;
+	memset(out, 0, sizeof *out);
+	return load_dlg(out) == -1 ? -1 : 0;
+}
+
+int mpx_dlg_manage(struct sip_msg *msg)
+{
+	cmd_function f;
+	if (find_export == NULL)
+		return -1;
+	f = find_export("dlg_manage", 0, 0);
+	return f ? f(msg, NULL, NULL) : -1;
+}
+
+/* The RPC context handed to "dlg.end_dlg": its two parameters, and the fault it reports. */
+struct mpx_rpc_ctx {
+	unsigned int params[2];
+	int next;
+	int fault_code;
+	char fault[128];
+};
+
+static void rpc_fault(void *ctx, int code, char *fmt, ...)
+{
+	struct mpx_rpc_ctx *c = ctx;
+	va_list ap;
+	c->fault_code = code ? code : 500;
+	va_start(ap, fmt);
+	vsnprintf(c->fault, sizeof c->fault, fmt, ap);
+	va_end(ap);
+}
+
+static int rpc_send(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static int rpc_ignore(void *ctx, char *fmt, ...)
+{
+	(void)ctx;
+	(void)fmt;
+	return 0;
+}
+
+static int rpc_struct_printf(void *ctx, char *name, char *fmt, ...)
+{
+	(void)ctx;
+	(void)name;
+	(void)fmt;
+	return 0;
+}
+
+/* Hands out the integers for "d"/"u" conversions; anything else (the optional "*S" for extra
+ * headers) is "no more parameters". Returns how many were read, as the core's scan does. */
+static int rpc_scan(void *ctx, char *fmt, ...)
+{
+	struct mpx_rpc_ctx *c = ctx;
+	va_list ap;
+	int read = 0;
+	va_start(ap, fmt);
+	for (; *fmt; fmt++) {
+		if (*fmt == '*' || *fmt == '.')
+			continue;
+		if ((*fmt != 'd' && *fmt != 'u') || c->next >= 2)
+			break;
+		*va_arg(ap, int *) = (int)c->params[c->next++];
+		read++;
+	}
+	va_end(ap);
+	return read;
+}
+
+static int rpc_capabilities(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void *rpc_delayed_new(void *ctx)
+{
+	(void)ctx;
+	return NULL;
+}
+
+static void rpc_delayed_close(void *dctx)
+{
+	(void)dctx;
+}
+
+int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, char *err, int errlen)
+{
+	mpx_rpc_export_t *e;
+	mpx_rpc_t rpc;
+	struct mpx_rpc_ctx c;
+	if (find_rpc_export == NULL)
+		return -1;
+	e = find_rpc_export("dlg.end_dlg", 0);
+	if (e == NULL || e->function == NULL)
+		return -1;
+	memset(&rpc, 0, sizeof rpc);
+	rpc.fault = rpc_fault;
+	rpc.send = rpc_send;
+	rpc.add = rpc_ignore;
+	rpc.scan = rpc_scan;
+	rpc.rpl_printf = rpc_ignore;
+	rpc.struct_add = rpc_ignore;
+	rpc.array_add = rpc_ignore;
+	rpc.struct_scan = rpc_ignore;
+	rpc.struct_printf = rpc_struct_printf;
+	rpc.capabilities = rpc_capabilities;
+	rpc.delayed_ctx_new = rpc_delayed_new;
+	rpc.delayed_ctx_close = rpc_delayed_close;
+	memset(&c, 0, sizeof c);
+	c.params[0] = h_entry;
+	c.params[1] = h_id;
+	e->function(&rpc, &c);
+	if (c.fault_code != 0 && err != NULL && errlen > 0)
+		snprintf(err, (size_t)errlen, "%s", c.fault);
+	return c.fault_code;
+}
+
+/* ---- processes ---- */
+
+int mpx_register_procs(int n)
+{
+	return register_procs ? register_procs(n) : -1;
+}
+
+int mpx_fork_process(const char *desc)
+{
+	/* the core copies desc into its process table */
+	return fork_process ? fork_process(MPX_PROC_NOCHLDINIT, (char *)desc, 1) : -1;
+}
+
+int mpx_init_child_rpc(void)
+{
+	return init_child ? init_child(MPX_PROC_RPC) : -1;
+}

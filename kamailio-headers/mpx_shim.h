@@ -1,0 +1,56 @@
+/*
+ * mediaproxy.so — the C shim's interface for Kamailio: the core's macros, inline functions and
+ * variadic interfaces (logging, pkg memory, the fixup helpers, the RPC context) as plain
+ * functions with the `mpx_` prefix. Rust calls only these; the shim is the only code that
+ * names core symbols, and it names them weakly, so the crate's own tests link without a core.
+ */
+#ifndef MPX_SHIM_H
+#define MPX_SHIM_H
+
+#include "mpx_types.h"
+
+/* 1 when running inside a Kamailio core whose symbols resolved, 0 otherwise (tests). */
+int mpx_host_available(void);
+
+/* Logging as the core's LM_* macros do it (level check, structured logging engine, stderr
+ * with -E, else syslog). `msg` is NUL-terminated and should end in "\n". */
+int mpx_log_enabled(int level);
+void mpx_log(int level, const char *func, const char *msg);
+
+/* parse_headers(msg, HDR_EOH_F, 0); 0 on success, -1 on error. */
+int mpx_parse_headers(struct sip_msg *msg);
+
+/* Lumps. Offsets are relative to msg->buf and must be range-checked by the caller. */
+struct lump *mpx_del_lump(struct sip_msg *msg, unsigned int offset, unsigned int len);
+struct lump *mpx_anchor_lump(struct sip_msg *msg, unsigned int offset);
+/* Inserts a pkg-memory copy of s[0..len) after `after`; 0 on success, -1 when out of memory. */
+int mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len);
+
+/* Pseudo-variables: the core's cached spec for the whole text `s` (attendant), or NULL when
+ * it is not exactly one variable. mpx_pv_get copies a string value into out (at most outlen
+ * bytes) and returns 1 with its length in len, 2 with an integer in n, 0 when the variable is
+ * unset/null, -1 on error or when the value does not fit. */
+void *mpx_pv_parse(const char *s, int len);
+int mpx_pv_get(struct sip_msg *msg, void *spec, char *out, int outlen, int *len, int *n);
+
+/* Script function parameters: a string that may hold variables (fixup_spve_null), and its
+ * value for a message. */
+int mpx_fixup_spve(void **param, int param_no);
+int mpx_free_fixup_spve(void **param, int param_no);
+int mpx_param_str(struct sip_msg *msg, void *param, char **s, int *len);
+
+/* The dialog module: its API (load_dlg, found by find_export); dlg_manage() for a message;
+ * ending a dialog by its ids through its "dlg.end_dlg" RPC (0 on success, else the RPC's
+ * fault code, -1 when the dialog module is not loaded; `err` gets the fault text). */
+int mpx_load_dlg_api(struct dlg_binds *out);
+int mpx_dlg_manage(struct sip_msg *msg);
+int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, char *err, int errlen);
+
+/* Processes: room for `n` more processes (mod_init); fork_process(PROC_NOCHLDINIT, desc, 1)
+ * (child_init of the main process: -1 error, 0 in the child, the child's pid in the parent);
+ * the RPC-process child_init of every module (in the forked child). */
+int mpx_register_procs(int n);
+int mpx_fork_process(const char *desc);
+int mpx_init_child_rpc(void);
+
+#endif /* MPX_SHIM_H */
