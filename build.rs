@@ -124,15 +124,19 @@ fn parse_dash_v(out: &str) -> HostVersion {
     v
 }
 
-fn series_of(version: &str) -> Result<u32, String> {
-    // "opensips 4.0.1 (x86_64/linux)"
+/// The number in a host's version string ("opensips 4.0.1 (x86_64/linux)", "kamailio 5.6.3
+/// (x86_64/linux)") and its major and minor parts.
+fn version_number(version: &str) -> Result<(&str, &str, &str), String> {
     let num = version
         .split_whitespace()
         .nth(1)
         .ok_or_else(|| format!("cannot read a version number from {version:?}"))?;
     let mut parts = num.split('.');
-    let major = parts.next().unwrap_or("");
-    let minor = parts.next().unwrap_or("");
+    Ok((num, parts.next().unwrap_or(""), parts.next().unwrap_or("")))
+}
+
+fn series_of(version: &str) -> Result<u32, String> {
+    let (num, major, minor) = version_number(version)?;
     match (major, minor) {
         ("4", "0") => Ok(40),
         ("3", "6") => Ok(36),

@@ -20,7 +20,7 @@
 //! - with neither, the documented default: Kamailio 5.6.3 as Debian 12 (bookworm) ships it
 //!   (`kamailio 5.6.3-2`), with that package's compile flags.
 
-use super::{find_host_bin, host_says, pick, shim_and_bindings};
+use super::{find_host_bin, host_says, pick, shim_and_bindings, version_number};
 
 const DEFAULT_VERSION: &str = "kamailio 5.6.3 (x86_64/linux)";
 const DEFAULT_FLAGS: &str = "USE_TCP, USE_TLS, USE_SCTP, TLS_HOOKS, USE_RAW_SOCKS, DISABLE_NAGLE, \
@@ -48,15 +48,9 @@ fn parse_dash_v(out: &str) -> (Option<String>, Option<String>) {
 
 /// The layout series (56 for 5.6.x), or why the version is refused.
 fn series_of(version: &str) -> Result<u32, String> {
-    // "kamailio 5.6.3 (x86_64/linux)"
-    let num = version
-        .split_whitespace()
-        .nth(1)
-        .ok_or_else(|| format!("cannot read a version number from {version:?}"))?;
-    let mut parts = num.split('.');
-    match (parts.next(), parts.next()) {
-        (Some("5"), Some("6")) => Ok(56),
-        _ => Err(format!(
+    match version_number(version)? {
+        (_, "5", "6") => Ok(56),
+        (num, _, _) => Err(format!(
             "Kamailio {num} is not supported by mediaproxy.so; supported versions: {SUPPORTED}. \
              Point KAMAILIO_BIN at a supported kamailio binary, or set MPX_KAMAILIO_VERSION."
         )),

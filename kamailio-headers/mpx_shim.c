@@ -124,18 +124,13 @@ int mpx_parse_headers(struct sip_msg *msg)
 	return parse_headers(msg, ~0ULL /* HDR_EOH_F */, 0) < 0 ? -1 : 0;
 }
 
-struct lump *mpx_del_lump(struct sip_msg *msg, unsigned int offset, unsigned int len)
+struct lump *mpx_cut_lump(struct sip_msg *msg, unsigned int offset, unsigned int len)
 {
-	if (del_lump == NULL || offset > msg->len || len > msg->len - offset)
+	if (offset > msg->len || len > msg->len - offset)
 		return NULL;
-	return del_lump(msg, (int)offset, (int)len, 0);
-}
-
-struct lump *mpx_anchor_lump(struct sip_msg *msg, unsigned int offset)
-{
-	if (anchor_lump == NULL || offset > msg->len)
-		return NULL;
-	return anchor_lump(msg, (int)offset, 0, 0);
+	if (len == 0)
+		return anchor_lump ? anchor_lump(msg, (int)offset, 0, 0) : NULL;
+	return del_lump ? del_lump(msg, (int)offset, (int)len, 0) : NULL;
 }
 
 static void *pkg_alloc(unsigned int size)
@@ -305,26 +300,10 @@ static void rpc_fault(void *ctx, int code, char *fmt, ...)
 	va_end(ap);
 }
 
-static int rpc_send(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static int rpc_ignore(void *ctx, char *fmt, ...)
-{
-	(void)ctx;
-	(void)fmt;
-	return 0;
-}
-
-static int rpc_struct_printf(void *ctx, char *name, char *fmt, ...)
-{
-	(void)ctx;
-	(void)name;
-	(void)fmt;
-	return 0;
-}
+/* what dlg.end_dlg never calls: replies, structures, delayed contexts */
+static int rpc_send(void *c) { (void)c; return 0; }
+static int rpc_ignore(void *c, char *fmt, ...) { (void)c; (void)fmt; return 0; }
+static int rpc_struct_printf(void *c, char *n, char *f, ...) { (void)c; (void)n; (void)f; return 0; }
 
 /* Hands out the integers for "d"/"u" conversions; anything else (the optional "*S" for extra
  * headers) is "no more parameters". Returns how many were read, as the core's scan does. */
@@ -346,46 +325,26 @@ static int rpc_scan(void *ctx, char *fmt, ...)
 	return read;
 }
 
-static int rpc_capabilities(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static void *rpc_delayed_new(void *ctx)
-{
-	(void)ctx;
-	return NULL;
-}
-
-static void rpc_delayed_close(void *dctx)
-{
-	(void)dctx;
-}
+static int rpc_capabilities(void *c) { (void)c; return 0; }
+static void *rpc_delayed_new(void *c) { (void)c; return NULL; }
+static void rpc_delayed_close(void *d) { (void)d; }
 
 int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, char *err, int errlen)
 {
+	static mpx_rpc_t rpc = {
+		.fault = rpc_fault, .send = rpc_send, .add = rpc_ignore, .scan = rpc_scan,
+		.rpl_printf = rpc_ignore, .struct_add = rpc_ignore, .array_add = rpc_ignore,
+		.struct_scan = rpc_ignore, .struct_printf = rpc_struct_printf,
+		.capabilities = rpc_capabilities, .delayed_ctx_new = rpc_delayed_new,
+		.delayed_ctx_close = rpc_delayed_close,
+	};
 	mpx_rpc_export_t *e;
-	mpx_rpc_t rpc;
 	struct mpx_rpc_ctx c;
 	if (find_rpc_export == NULL)
 		return -1;
 	e = find_rpc_export("dlg.end_dlg", 0);
 	if (e == NULL || e->function == NULL)
 		return -1;
-	memset(&rpc, 0, sizeof rpc);
-	rpc.fault = rpc_fault;
-	rpc.send = rpc_send;
-	rpc.add = rpc_ignore;
-	rpc.scan = rpc_scan;
-	rpc.rpl_printf = rpc_ignore;
-	rpc.struct_add = rpc_ignore;
-	rpc.array_add = rpc_ignore;
-	rpc.struct_scan = rpc_ignore;
-	rpc.struct_printf = rpc_struct_printf;
-	rpc.capabilities = rpc_capabilities;
-	rpc.delayed_ctx_new = rpc_delayed_new;
-	rpc.delayed_ctx_close = rpc_delayed_close;
 	memset(&c, 0, sizeof c);
 	c.params[0] = h_entry;
 	c.params[1] = h_id;

@@ -20,9 +20,9 @@ void mpx_log(int level, const char *func, const char *msg);
 /* parse_headers(msg, HDR_EOH_F, 0); 0 on success, -1 on error. */
 int mpx_parse_headers(struct sip_msg *msg);
 
-/* Lumps. Offsets are relative to msg->buf and must be range-checked by the caller. */
-struct lump *mpx_del_lump(struct sip_msg *msg, unsigned int offset, unsigned int len);
-struct lump *mpx_anchor_lump(struct sip_msg *msg, unsigned int offset);
+/* Lumps. Offsets are relative to msg->buf and must be range-checked by the caller.
+ * mpx_cut_lump: a delete lump over len bytes at offset, or an anchor there when len is 0. */
+struct lump *mpx_cut_lump(struct sip_msg *msg, unsigned int offset, unsigned int len);
 /* Inserts a pkg-memory copy of s[0..len) after `after`; 0 on success, -1 when out of memory. */
 int mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len);
 

@@ -10,8 +10,8 @@
  * Debian's kamailio 5.6.3-2. The offsets are checked below with _Static_assert, and again in
  * Rust. MPX_KAMAILIO_SERIES (56 = 5.6.x) is set by build.rs from `kamailio -v`.
  */
-#ifndef MPX_TYPES_H
-#define MPX_TYPES_H
+#ifndef MPX_KAM_TYPES_H
+#define MPX_KAM_TYPES_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,12 +27,9 @@
 
 typedef struct _str { char *s; int len; } str;                 /* 16 B, not NUL-terminated */
 
-struct ip_addr {                                                 /* 24 B */
-	unsigned int af;                                             /* AF_INET / AF_INET6 */
-	unsigned int len;                                            /* 4 or 16 */
-	union { unsigned long addrl[2]; unsigned int addr32[4];
-	        unsigned short addr16[8]; unsigned char addr[16]; } u; /* network byte order */
-};
+/* struct ip_addr (24 B): family, length (4 or 16), the address in network byte order in a
+ * union that also holds it as longs (hence 8-byte aligned) */
+struct ip_addr { unsigned int af, len; union { unsigned long addrl[2]; unsigned char addr[16]; } u; };
 
 struct receive_info {                                            /* 208 B */
 	struct ip_addr src_ip;                                       /* 0 */
@@ -48,9 +45,8 @@ struct msg_start {                                               /* 64 B */
 	short type;                                                  /* SIP_REQUEST 1, SIP_REPLY 2 */
 	short flags;
 	int len;
-	union {
-		struct { str method; str uri; str version; int method_value; } request;
-		struct { str version; str status; str reason; unsigned int statuscode; } reply;
+	union {                                                      /* request: 3 str + method id */
+		struct { str version, status, reason; unsigned int statuscode; } reply;
 	} u;
 };
 
@@ -58,9 +54,7 @@ struct msg_start {                                               /* 64 B */
 struct sip_msg {
 	unsigned char _head[32];                /* 0: id, pid, tval, fwd/rpl send flags */
 	struct msg_start first_line;            /* 32 */
-	unsigned char _hdrs[496 - 96];          /* 96: via1 ... body */
-	char *eoh;                              /* 496 */
-	char *unparsed;                         /* 504 */
+	unsigned char _hdrs[512 - 96];          /* 96: via1 ... body, eoh, unparsed */
 	struct receive_info rcv;                /* 512 */
 	char *buf;                              /* 720 */
 	unsigned int len;                       /* 728 */
@@ -128,10 +122,9 @@ struct dlg_binds {                                               /* 72 B */
 
 /* the fields of struct dlg_cell this module reads */
 struct mpx_dlg_cell_head {
-	unsigned char _pad0[24];                                     /* ref, next, prev */
-	unsigned int h_id;                                           /* 24 */
-	unsigned int h_entry;                                        /* 28 */
-	unsigned int state;                                          /* 32 */
+	volatile int ref;                                            /* 0 */
+	void *next, *prev;                                           /* 8, 16 */
+	unsigned int h_id, h_entry, state;                           /* 24, 28, 32 */
 	unsigned char _pad36[120 - 36];
 	str callid;                                                  /* 120 */
 	str from_uri;                                                /* 136 */
@@ -229,60 +222,41 @@ enum mpx_child_rank { MPX_PROC_MAIN = 0, MPX_PROC_TIMER = -1, MPX_PROC_RPC = -2,
 enum mpx_msg_flags { MPX_FL_SDP_IP_AFS = 4, MPX_FL_SDP_PORT_AFS = 8, MPX_FL_SHM_CLONE = 16,
 	MPX_FL_USE_MEDIA_PROXY = 1 << 30 };
 
-/* ---- layout checks --------------------------------------------------------------------- */
-#define MPX_CHECK(t, f, off) _Static_assert(offsetof(t, f) == (off), #t "." #f)
-MPX_CHECK(struct sip_msg, first_line, 32);
-MPX_CHECK(struct sip_msg, first_line.u.reply.statuscode, 88);
-MPX_CHECK(struct sip_msg, first_line.u.request.method_value, 88);
-MPX_CHECK(struct sip_msg, eoh, 496);
-MPX_CHECK(struct sip_msg, rcv, 512);
-MPX_CHECK(struct sip_msg, rcv.src_port, 560);
-MPX_CHECK(struct sip_msg, buf, 720);
-MPX_CHECK(struct sip_msg, len, 728);
-MPX_CHECK(struct sip_msg, msg_flags, 1644);
-_Static_assert(sizeof(struct sip_msg) == 2008, "sizeof(struct sip_msg)");
-_Static_assert(sizeof(struct msg_start) == 64, "sizeof(struct msg_start)");
-_Static_assert(sizeof(struct receive_info) == 208, "sizeof(struct receive_info)");
-_Static_assert(sizeof(struct ip_addr) == 24, "sizeof(struct ip_addr)");
-_Static_assert(sizeof(struct module_exports) == 80, "sizeof(struct module_exports)");
-MPX_CHECK(struct module_exports, cmds, 16);
-MPX_CHECK(struct module_exports, params, 24);
-MPX_CHECK(struct module_exports, init_mod_f, 56);
-MPX_CHECK(struct module_exports, init_child_f, 64);
-MPX_CHECK(struct module_exports, destroy_mod_f, 72);
-_Static_assert(sizeof(cmd_export_t) == 48, "sizeof(cmd_export_t)");
-MPX_CHECK(cmd_export_t, param_no, 16);
-MPX_CHECK(cmd_export_t, fixup, 24);
-MPX_CHECK(cmd_export_t, flags, 40);
-_Static_assert(sizeof(param_export_t) == 24, "sizeof(param_export_t)");
-MPX_CHECK(param_export_t, param_pointer, 16);
-_Static_assert(sizeof(struct dlg_cb_params) == 40, "sizeof(struct dlg_cb_params)");
-MPX_CHECK(struct dlg_cb_params, rpl, 8);
-MPX_CHECK(struct dlg_cb_params, param, 32);
-_Static_assert(sizeof(struct dlg_binds) == 72, "sizeof(struct dlg_binds)");
-MPX_CHECK(struct dlg_binds, terminate_dlg, 8);
-MPX_CHECK(struct dlg_binds, get_dlg, 56);
-MPX_CHECK(struct dlg_binds, release_dlg, 64);
-MPX_CHECK(struct mpx_dlg_cell_head, h_id, 24);
-MPX_CHECK(struct mpx_dlg_cell_head, h_entry, 28);
-MPX_CHECK(struct mpx_dlg_cell_head, callid, 120);
-MPX_CHECK(struct mpx_dlg_cell_head, tag, 184);
-MPX_CHECK(struct mpx_dlg_cell_head, tag[1], 200);
-_Static_assert(sizeof(struct mpx_pkg_api) == 128, "sizeof(sr_pkg_api_t)");
-MPX_CHECK(struct mpx_pkg_api, mem_block, 16);
-MPX_CHECK(struct mpx_pkg_api, xmalloc, 24);
-MPX_CHECK(struct mpx_pkg_api, xfree, 56);
-_Static_assert(sizeof(struct mpx_pv_value) == 24, "sizeof(pv_value_t)");
-MPX_CHECK(struct mpx_pv_value, flags, 20);
-_Static_assert(sizeof(struct mpx_logdata) == 64, "sizeof(ksr_logdata_t)");
-MPX_CHECK(struct mpx_logdata, v_locinfo, 48);
-MPX_CHECK(struct mpx_logdata, v_pidx, 60);
-_Static_assert(sizeof(struct mpx_log_level_info) == 16, "sizeof(struct log_level_info)");
-_Static_assert(sizeof(mpx_rpc_t) == 96, "sizeof(rpc_t)");
-MPX_CHECK(mpx_rpc_t, scan, 24);
-MPX_CHECK(mpx_rpc_t, capabilities, 72);
-MPX_CHECK(mpx_rpc_t, delayed_ctx_close, 88);
-_Static_assert(sizeof(mpx_rpc_export_t) == 32, "sizeof(rpc_export_t)");
-MPX_CHECK(mpx_rpc_export_t, function, 8);
+/* ---- layout checks: one per struct, every offset relied on (Kamailio 5.6.3, x86_64) ---- */
+#define MPX_AT(t, f) offsetof(t, f)
+_Static_assert(sizeof(struct sip_msg) == 2008 && MPX_AT(struct sip_msg, first_line) == 32
+	&& MPX_AT(struct sip_msg, first_line.u.reply.statuscode) == 88
+	&& MPX_AT(struct sip_msg, rcv) == 512 && MPX_AT(struct sip_msg, rcv.src_port) == 560
+	&& MPX_AT(struct sip_msg, buf) == 720 && MPX_AT(struct sip_msg, len) == 728
+	&& MPX_AT(struct sip_msg, msg_flags) == 1644, "struct sip_msg");
+_Static_assert(sizeof(struct msg_start) == 64 && sizeof(struct ip_addr) == 24
+	&& sizeof(struct receive_info) == 208, "struct msg_start, ip_addr, receive_info");
+_Static_assert(sizeof(struct module_exports) == 80 && MPX_AT(struct module_exports, cmds) == 16
+	&& MPX_AT(struct module_exports, params) == 24
+	&& MPX_AT(struct module_exports, init_mod_f) == 56
+	&& MPX_AT(struct module_exports, destroy_mod_f) == 72, "struct module_exports");
+_Static_assert(sizeof(cmd_export_t) == 48 && MPX_AT(cmd_export_t, param_no) == 16
+	&& MPX_AT(cmd_export_t, fixup) == 24 && MPX_AT(cmd_export_t, flags) == 40
+	&& sizeof(param_export_t) == 24 && MPX_AT(param_export_t, param_pointer) == 16,
+	"cmd_export_t, param_export_t");
+_Static_assert(sizeof(struct dlg_cb_params) == 40 && MPX_AT(struct dlg_cb_params, rpl) == 8
+	&& MPX_AT(struct dlg_cb_params, param) == 32 && sizeof(struct dlg_binds) == 72
+	&& MPX_AT(struct dlg_binds, terminate_dlg) == 8 && MPX_AT(struct dlg_binds, get_dlg) == 56
+	&& MPX_AT(struct dlg_binds, release_dlg) == 64, "struct dlg_cb_params, dlg_binds");
+_Static_assert(MPX_AT(struct mpx_dlg_cell_head, h_id) == 24
+	&& MPX_AT(struct mpx_dlg_cell_head, h_entry) == 28
+	&& MPX_AT(struct mpx_dlg_cell_head, callid) == 120
+	&& MPX_AT(struct mpx_dlg_cell_head, tag[1]) == 200, "struct dlg_cell");
+_Static_assert(sizeof(struct mpx_pkg_api) == 128 && MPX_AT(struct mpx_pkg_api, mem_block) == 16
+	&& MPX_AT(struct mpx_pkg_api, xmalloc) == 24 && MPX_AT(struct mpx_pkg_api, xfree) == 56,
+	"sr_pkg_api_t");
+_Static_assert(sizeof(struct mpx_pv_value) == 24 && MPX_AT(struct mpx_pv_value, flags) == 20
+	&& sizeof(struct mpx_logdata) == 64 && MPX_AT(struct mpx_logdata, v_locinfo) == 48
+	&& MPX_AT(struct mpx_logdata, v_pidx) == 60 && sizeof(struct mpx_log_level_info) == 16,
+	"pv_value_t, ksr_logdata_t, struct log_level_info");
+_Static_assert(sizeof(mpx_rpc_t) == 96 && MPX_AT(mpx_rpc_t, scan) == 24
+	&& MPX_AT(mpx_rpc_t, capabilities) == 72 && MPX_AT(mpx_rpc_t, delayed_ctx_close) == 88
+	&& sizeof(mpx_rpc_export_t) == 32 && MPX_AT(mpx_rpc_export_t, function) == 8,
+	"rpc_t, rpc_export_t");
 
-#endif /* MPX_TYPES_H */
+#endif /* MPX_KAM_TYPES_H */

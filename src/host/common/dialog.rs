@@ -7,9 +7,77 @@
 
 use std::ffi::c_void;
 
+use once_cell::sync::OnceCell;
+
+use super::functions::media_proxy;
 use super::lifecycle::{config, is_attendant};
+use super::msg::HostMessage;
 use crate::config::{Config, IceCandidate};
 use crate::script::{self, remove_session, Ctx, Logger, Message};
+
+/// A host's dialog API: the table of functions its dialog module fills in the attendant
+/// (`mod_init`), read-only afterwards.
+pub struct DialogApi<T>(OnceCell<T>);
+
+// SAFETY: filled once in the attendant before any fork, only read afterwards (a table of
+// function pointers into the dialog module).
+unsafe impl<T> Sync for DialogApi<T> {}
+
+impl<T: Default> DialogApi<T> {
+    pub const fn new() -> DialogApi<T> {
+        DialogApi(OnceCell::new())
+    }
+
+    /// Fills the table with the host's loader; false (and unbound) when the loader fails,
+    /// e.g. because the dialog module is not loaded.
+    pub fn bind(&self, load: impl FnOnce(&mut T) -> bool) -> bool {
+        let mut t = T::default();
+        if !load(&mut t) {
+            return false;
+        }
+        let _ = self.0.set(t);
+        true
+    }
+
+    pub fn get(&self) -> Option<&T> {
+        self.0.get()
+    }
+
+    /// The table for `engage_media_proxy()`, or `None` after logging that it needs the
+    /// dialog module.
+    pub fn engaging(&self, log: &dyn Logger) -> Option<&T> {
+        let api = self.get();
+        if api.is_none() {
+            log.log(
+                script::Level::Err,
+                "engage_media_proxy",
+                format_args!(
+                    "engage_media_proxy() needs the dialog module (loadmodule \"dialog.so\")"
+                ),
+            );
+        }
+        api
+    }
+}
+
+/// Registers an engaged dialog's callbacks (`callbacks`: the event types and the callback,
+/// as `dialog_callbacks!` lists them) with the host's `register`; logs and returns false at
+/// the first refusal.
+pub fn register_all<C: Copy>(
+    log: &dyn Logger,
+    callbacks: &[(u32, C)],
+    mut register: impl FnMut(u32, C) -> bool,
+) -> bool {
+    let ok = callbacks.iter().all(|&(types, cb)| register(types, cb));
+    if !ok {
+        log.log(
+            script::Level::Err,
+            "engage_media_proxy",
+            format_args!("cannot register dialog callbacks"),
+        );
+    }
+    ok
+}
 
 /// Set while the media session of the dialog has not been removed yet.
 const ACTIVE: usize = 0x10;
@@ -76,6 +144,90 @@ pub unsafe fn end_once(
     let (call_id, from_tag, to_tag) = ids();
     remove_session(log, cfg, &call_id, &from_tag, &to_tag);
 }
+
+/// An engaged dialog's in-dialog request or reply (`m`; `None` for NULL or `FAKED_REPLY`):
+/// rewrites its SDP with the dialog's id and ICE choice. Replies other than 101-299 pass.
+///
+/// # Safety
+/// `param` is the dialog module's pointer to this callback's registered parameter.
+pub unsafe fn in_dialog<M: HostMessage>(
+    m: Option<M>,
+    param: *mut *mut c_void,
+    dialog_id: impl FnOnce() -> String,
+) {
+    let Some(m) = m else { return };
+    if m.reply_status().is_some_and(|s| !rewrites_reply(s)) || param.is_null() {
+        return;
+    }
+    // SAFETY: per the function contract.
+    let param = unsafe { *param } as usize;
+    media_proxy(Some(m), &ctx(dialog_id(), param));
+}
+
+/// Writes the three callbacks an engaged dialog registers, `on_request`, `on_reply` and
+/// `on_end`, and `CALLBACKS`, the list to register (with the dialog event types: `$types` for
+/// requests, the `MPX_DLGCB_*` of `$sys` for replies and ends), for a host layer: its
+/// bindings (`$sys`, with `dlg_cell`, `dlg_cb_params`, `mpx_dialog_cb`), its guard and logger,
+/// how its callback parameters give the request and the reply, and its functions reading a
+/// dialog's id (`did`) and ids (`ids`: Call-ID, caller tag, callee tag).
+macro_rules! dialog_callbacks {
+    (
+        $sys:ident, $guard:path, $log:expr,
+        request: $types:expr, |$pq:ident| $req:expr,
+        reply: |$pr:ident| $rpl:expr,
+        did: $did:path, ids: $ids:path $(,)?
+    ) => {
+        /// The callbacks to register and their dialog event types.
+        const CALLBACKS: [(u32, $sys::mpx_dialog_cb); 3] = [
+            ($types, Some(on_request)),
+            (
+                $sys::MPX_DLGCB_RESPONSE_FWDED | $sys::MPX_DLGCB_RESPONSE_WITHIN,
+                Some(on_reply),
+            ),
+            (
+                $sys::MPX_DLGCB_TERMINATED
+                    | $sys::MPX_DLGCB_FAILED
+                    | $sys::MPX_DLGCB_EXPIRED
+                    | $sys::MPX_DLGCB_DESTROY,
+                Some(on_end),
+            ),
+        ];
+
+        $crate::host::common::dialog::dialog_callbacks!(@message on_request, "dialog request",
+            $sys, $guard, $did, |$pq| $req);
+        $crate::host::common::dialog::dialog_callbacks!(@message on_reply, "dialog reply",
+            $sys, $guard, $did, |$pr| $rpl);
+
+        unsafe extern "C" fn on_end(
+            dlg: *mut $sys::dlg_cell,
+            _t: std::ffi::c_int,
+            p: *mut $sys::dlg_cb_params,
+        ) {
+            $guard("dialog end", (), || {
+                // SAFETY: param points to the registered value, which we may change in place.
+                unsafe { $crate::host::common::dialog::end_once((*p).param, $log, || $ids(dlg)) }
+            })
+        }
+    };
+    (@message $name:ident, $what:literal, $sys:ident, $guard:path, $did:path,
+        |$p:ident| $msg:expr) => {
+        unsafe extern "C" fn $name(
+            dlg: *mut $sys::dlg_cell,
+            _t: std::ffi::c_int,
+            $p: *mut $sys::dlg_cb_params,
+        ) {
+            $guard($what, (), || {
+                // SAFETY: the dialog module passes valid params for this callback, with the
+                // message it runs for.
+                unsafe {
+                    let m = SipMsg::from_ptr($msg);
+                    $crate::host::common::dialog::in_dialog(m, (*$p).param, || $did(dlg))
+                }
+            })
+        }
+    };
+}
+pub(crate) use dialog_callbacks;
 
 /// A host's message that can engage its dialog.
 pub trait Engage: Message {

@@ -2,11 +2,14 @@
 //! the attendant before any fork, the validated settings every forked process inherits, and
 //! the control socket's clean-up at shutdown.
 
+use std::ffi::c_int;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use once_cell::sync::OnceCell;
 
+use super::guard::{install_hook, mark_host_thread};
+use super::log::{emit, guard, HostLogger, Level};
 use super::params;
 use super::relay;
 use crate::config::{Config, RelayMode};
@@ -78,4 +81,65 @@ pub fn remove_socket_file() -> Option<String> {
     std::fs::remove_file(path)
         .err()
         .map(|e| format!("cannot remove {}: {e}", path.display()))
+}
+
+/// What a host's own part of `mod_init` found.
+pub struct HostInit {
+    /// The dialog module's API is bound (`engage_media_proxy()` works).
+    pub dialog: bool,
+    /// The host this module runs in, for the start-up line.
+    pub host: String,
+}
+
+/// `mod_init` for every host (attendant / main process, before any fork): validates and
+/// prepares ([`prepare`]), runs the host's own part (AVPs, dialog API, the relay's process),
+/// logs the start-up line and installs the settings. A failure is one error line and -1,
+/// which stops the proxy.
+pub fn mod_init<H: HostLogger>(
+    log: &H,
+    host: impl FnOnce(&Config) -> Result<HostInit, String>,
+) -> c_int {
+    install_hook();
+    mark_host_thread();
+    guard(log, "mod_init", -1, || {
+        let (cfg, init) = match prepare().and_then(|cfg| host(&cfg).map(|i| (cfg, i))) {
+            Ok(r) => r,
+            Err(e) => {
+                emit(log, Level::Err, "mod_init", format_args!("{e}"));
+                return -1;
+            }
+        };
+        if !init.dialog {
+            emit(
+                log,
+                Level::Info,
+                "mod_init",
+                format_args!("dialog module not loaded: engage_media_proxy() is unavailable"),
+            );
+        }
+        emit(
+            log,
+            Level::Info,
+            "mod_init",
+            format_args!(
+                "mediaproxy.so {} for {}: relay_mode={:?}{}, socket {}",
+                env!("CARGO_PKG_VERSION"),
+                init.host,
+                cfg.relay_mode,
+                if cfg.disable { " (disabled)" } else { "" },
+                cfg.mediaproxy_socket.display()
+            ),
+        );
+        install(cfg);
+        0
+    })
+}
+
+/// `mod_destroy` for every host (after the children exited): the socket clean-up.
+pub fn mod_destroy<H: HostLogger>(log: &H) {
+    guard(log, "mod_destroy", (), || {
+        if let Some(w) = remove_socket_file() {
+            emit(log, Level::Warn, "mod_destroy", format_args!("{w}"));
+        }
+    })
 }

@@ -2,19 +2,59 @@
 //! each host's ABI. Nothing here names a host symbol; each host layer adapts it to its own
 //! logger, tables and processes.
 //!
-//! - [`guard`]: the panic guard at every `extern "C"` entry point, and the host-thread marker.
+//! - [`guard`], [`log`]: the panic guard at every `extern "C"` entry point, the host-thread
+//!   marker, log levels and one line's formatting over a host's logger.
+//! - [`avp`]: the three AVP modparams parsed by the host and read as text.
 //! - [`params`]: the modparam table (names, storage the core writes into, the mapping to
 //!   [`crate::config::RawParams`]); OpenSIPS and the SER family share `param_export_t`'s shape.
 //! - [`lifecycle`]: `mod_init`'s host-neutral part (validate every modparam, prepare the
 //!   control socket's directory, map the shared counters) and the socket clean-up.
 //! - [`relay`]: the shared counters, the relay settings, starting the relay and turning its
 //!   events into log lines and dialog ends.
+//! - [`functions`]: the five script functions' names, routes and bodies over a host message.
 //! - [`dialog`]: what an engaged dialog's callbacks carry and do, and `engage_media_proxy`.
-//! - [`msg`]: the packet source and the script layer's byte edits as a host's lumps.
+//! - [`msg`]: a host's message as the script layer's `Message` (one safe view of the fields of
+//!   `struct sip_msg` both hosts declare alike; edits as lumps).
+//!
+//! The macros here (`sip_msg_view!`, `script_functions!`, `dialog_callbacks!`, `bindings!`)
+//! take a host layer's own generated bindings (`sys`) and write the code that would read the
+//! same in both layers once.
 
+pub mod avp;
 pub mod dialog;
+pub mod functions;
 pub mod guard;
 pub mod lifecycle;
+pub mod log;
 pub mod msg;
 pub mod params;
 pub mod relay;
+
+/// Includes a host layer's bindgen output (`OUT_DIR/$file`) under the lints generated code
+/// needs; never edited by hand: fix the host's headers or allow lists instead.
+macro_rules! bindings {
+    ($file:literal) => {
+        #[allow(
+            non_camel_case_types,
+            non_snake_case,
+            non_upper_case_globals,
+            dead_code,
+            unnecessary_transmutes,
+            clippy::all,
+            clippy::pedantic
+        )]
+        mod generated {
+            include!(concat!(env!("OUT_DIR"), "/", $file));
+        }
+        pub use generated::*;
+    };
+}
+pub(crate) use bindings;
+
+/// A static the host reads through a pointer: a table of pointers to literals, functions and
+/// other statics of this module, never written after start-up.
+#[repr(transparent)]
+pub struct HostStatic<T>(pub T);
+
+// SAFETY: read-only after start-up (the host reads it; the module never writes it).
+unsafe impl<T> Sync for HostStatic<T> {}

@@ -1,11 +1,21 @@
-//! What every host does alike with its message: the packet's source from the core's
-//! `struct ip_addr` (the same 24-byte layout in OpenSIPS and the SER family), and the script
-//! layer's byte edits as lumps: range and order checks once, then per edit a delete (or an
-//! anchor) and an insert after it, at offsets of the received buffer.
+//! A host's message as the script layer's [`Message`], written once for every host.
+//!
+//! OpenSIPS and the SER family declare the fields of `struct sip_msg` this module reads with
+//! the same names (`buf`, `len`, `rcv.src_ip`, `rcv.src_port`, `first_line`, `msg_flags`),
+//! so [`sip_msg_view!`] writes the safe view of them once ([`MsgFields`]); a host adds what
+//! differs ([`HostMessage`]: its flag bits, header parsing, AVPs, dialog, lumps) and
+//! [`HostMsg`] turns that into a [`Message`] and an [`Engage`].
+//!
+//! Edits become lumps: range and order checks once, then per edit a delete (or an anchor) and
+//! an insert after it, at offsets of the received buffer.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::script::BufEdit;
+use super::dialog::Engage;
+use super::log::HostLogger;
+use crate::config::IceCandidate;
+use crate::script::{self, Avp, BufEdit, Logger, Message};
 
 /// The source address from an `ip_addr`'s family, length and address bytes (network order),
 /// and the port (host order); `None` for anything but IPv4/IPv6.
@@ -49,16 +59,13 @@ impl std::fmt::Display for EditError {
     }
 }
 
-/// A host message's lump operations. Offsets are checked against [`Lumps::msg_len`] before
+/// A host message's lump operations. Offsets are checked against the received buffer before
 /// any is called.
-pub trait Lumps {
+pub trait Lumps: MsgFields {
     type Anchor: Copy;
-    /// Length of the received buffer the offsets refer to.
-    fn msg_len(&self) -> usize;
-    /// A delete lump over `len` bytes at `offset` (None: out of memory).
-    fn delete(&mut self, offset: usize, len: usize) -> Option<Self::Anchor>;
-    /// An anchor lump at `offset` (None: out of memory).
-    fn anchor(&mut self, offset: usize) -> Option<Self::Anchor>;
+    /// A delete lump over `len` bytes at `offset`, or an anchor lump there when `len` is 0
+    /// (None: out of memory).
+    fn cut(&mut self, offset: usize, len: usize) -> Option<Self::Anchor>;
     /// Inserts a copy of `bytes` (in the host's per-process memory) after `anchor`; false when
     /// out of memory.
     fn insert_after(&mut self, anchor: Self::Anchor, bytes: &[u8]) -> bool;
@@ -68,7 +75,7 @@ pub trait Lumps {
 /// fails; an out-of-memory failure part-way leaves the earlier lumps in place (the message is
 /// then dropped by the caller's -1).
 pub fn apply<L: Lumps>(l: &mut L, edits: &[BufEdit<'_>]) -> Result<(), EditError> {
-    let msg_len = l.msg_len();
+    let msg_len = l.buf().len();
     let mut end = 0usize;
     for e in edits {
         let stop = e.offset.checked_add(e.delete).ok_or(EditError::Unordered)?;
@@ -85,17 +92,206 @@ pub fn apply<L: Lumps>(l: &mut L, edits: &[BufEdit<'_>]) -> Result<(), EditError
         end = stop;
     }
     for e in edits {
-        let anchor = if e.delete > 0 {
-            l.delete(e.offset, e.delete)
-        } else {
-            l.anchor(e.offset)
-        }
-        .ok_or(EditError::NoMemory)?;
+        let anchor = l.cut(e.offset, e.delete).ok_or(EditError::NoMemory)?;
         if !e.insert.is_empty() && !l.insert_after(anchor, e.insert) {
             return Err(EditError::NoMemory);
         }
     }
     Ok(())
+}
+
+/// The received bytes `buf[0..len)` of a message.
+///
+/// # Safety
+/// `buf` is NULL or points to `len` bytes that stay valid for `'m`.
+pub unsafe fn raw_bytes<'m>(buf: *const std::ffi::c_char, len: u32) -> &'m [u8] {
+    if buf.is_null() {
+        return &[];
+    }
+    // SAFETY: per the function contract.
+    unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) }
+}
+
+/// A core `str` (`{ char *s; int len; }`, not NUL-terminated) as text; empty for NULL or a
+/// negative length.
+///
+/// # Safety
+/// `s` is NULL or points to `len` bytes valid for the call.
+pub unsafe fn str_text(s: *const std::ffi::c_char, len: std::ffi::c_int) -> String {
+    if s.is_null() || len <= 0 {
+        return String::new();
+    }
+    // SAFETY: per the function contract.
+    let b = unsafe { std::slice::from_raw_parts(s as *const u8, len as usize) };
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `FAKED_REPLY` in both cores: `(struct sip_msg *)-1`.
+pub const FAKED_REPLY: usize = usize::MAX;
+
+/// The fields every host's `struct sip_msg` declares alike, as [`sip_msg_view!`] reads them,
+/// and the `msg_flags` bits both hosts name alike.
+pub trait MsgFields {
+    /// The bits that say the SDP was rewritten (`FL_SDP_IP_AFS | FL_SDP_PORT_AFS`).
+    const SDP_REWRITTEN: u32;
+    /// The bit of a tm request cloned into shared memory (`FL_SHM_CLONE`).
+    const SHM_CLONE: u32;
+    /// The bit `engage_media_proxy()` sets (`FL_USE_MEDIA_PROXY`).
+    const ENGAGED: u32;
+    /// The host's logger.
+    type Log: HostLogger;
+    const LOG: Self::Log;
+    /// The message as received (`msg->buf`, `msg->len`).
+    fn buf(&self) -> &[u8];
+    /// Where the packet came from.
+    fn source(&self) -> Option<(IpAddr, u16)>;
+    /// The status code of a reply, `None` for a request.
+    fn reply_status(&self) -> Option<u32>;
+    /// The core's internal message flags (`FL_*`).
+    fn msg_flags(&self) -> u32;
+    fn set_msg_flags(&mut self, bits: u32);
+}
+
+/// Writes a host's safe view of its `struct sip_msg` (from the host's `sys` bindings, whose
+/// flag constants are `MPX_FL_*`; `$log` is the host's logger, a unit type): the type `SipMsg<'m>`, its
+/// one constructor `from_ptr` and [`MsgFields`].
+macro_rules! sip_msg_view {
+    ($sys:ident, $log:ident) => {
+        /// The one safe view of the core's `struct sip_msg`, created in exactly one place
+        /// ([`SipMsg::from_ptr`]). Accessors hand out bytes borrowed for the message's
+        /// lifetime.
+        pub struct SipMsg<'m> {
+            raw: &'m mut $sys::sip_msg,
+        }
+
+        impl<'m> SipMsg<'m> {
+            /// # Safety
+            /// `p` must be NULL, `FAKED_REPLY`, or the message the core is currently running
+            /// a route or callback for, valid and not used elsewhere for `'m`.
+            pub unsafe fn from_ptr(p: *mut $sys::sip_msg) -> Option<SipMsg<'m>> {
+                if p.is_null() || p as usize == $crate::host::common::msg::FAKED_REPLY {
+                    return None;
+                }
+                // SAFETY: per the contract, p points to a live sip_msg we may use exclusively.
+                Some(SipMsg {
+                    raw: unsafe { &mut *p },
+                })
+            }
+
+            /// The core's message, for the core's functions.
+            pub fn as_ptr(&mut self) -> *mut $sys::sip_msg {
+                self.raw as *mut $sys::sip_msg
+            }
+
+            /// The core's message for the core's functions that take a non-const message
+            /// but only read it (variable lookups; the script API hands out `&self`).
+            pub fn read_ptr(&self) -> *mut $sys::sip_msg {
+                &*self.raw as *const $sys::sip_msg as *mut $sys::sip_msg
+            }
+        }
+
+        impl $crate::host::common::msg::MsgFields for SipMsg<'_> {
+            const SDP_REWRITTEN: u32 = $sys::MPX_FL_SDP_IP_AFS | $sys::MPX_FL_SDP_PORT_AFS;
+            const SHM_CLONE: u32 = $sys::MPX_FL_SHM_CLONE;
+            const ENGAGED: u32 = $sys::MPX_FL_USE_MEDIA_PROXY;
+            type Log = $log;
+            const LOG: $log = $log;
+            fn buf(&self) -> &[u8] {
+                // SAFETY: buf/len describe the received message, alive as long as the message.
+                unsafe { $crate::host::common::msg::raw_bytes(self.raw.buf, self.raw.len) }
+            }
+            fn source(&self) -> Option<(std::net::IpAddr, u16)> {
+                let rcv = &self.raw.rcv;
+                // SAFETY: ip_addr's address union is plain bytes.
+                let addr = unsafe { rcv.src_ip.u.addr };
+                $crate::host::common::msg::source_addr(
+                    rcv.src_ip.af,
+                    rcv.src_ip.len,
+                    addr,
+                    rcv.src_port,
+                )
+            }
+            fn reply_status(&self) -> Option<u32> {
+                let fl = &self.raw.first_line;
+                // SAFETY: the reply member of the union is the one the parser filled for a
+                // reply.
+                (fl.type_ as u32 == $sys::MPX_SIP_REPLY).then(|| unsafe { fl.u.reply.statuscode })
+            }
+            fn msg_flags(&self) -> u32 {
+                self.raw.msg_flags
+            }
+            fn set_msg_flags(&mut self, bits: u32) {
+                self.raw.msg_flags |= bits;
+            }
+        }
+    };
+}
+pub(crate) use sip_msg_view;
+
+/// What differs between hosts for a message.
+pub trait HostMessage: Lumps {
+    /// The script changed the SDP by other means that make byte edits meaningless.
+    fn foreign_sdp_changes(&self) -> bool;
+    /// Parses every header (before body lumps: the core files a lump under the body by
+    /// comparing its offset with `msg->eoh`). False on failure.
+    fn parse_all_headers(&mut self) -> bool;
+    fn avp(&self, which: Avp) -> Option<String>;
+    /// See [`Engage::engage_dialog`].
+    fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String>;
+}
+
+/// A host's message as the script layer's [`Message`].
+pub struct HostMsg<M>(pub M);
+
+impl<M: HostMessage> Logger for HostMsg<M> {
+    fn log(&self, level: script::Level, func: &str, args: fmt::Arguments<'_>) {
+        M::LOG.log(level, func, args)
+    }
+}
+
+impl<M: HostMessage> Message for HostMsg<M> {
+    fn buf(&self) -> &[u8] {
+        self.0.buf()
+    }
+    fn source(&self) -> Option<(IpAddr, u16)> {
+        self.0.source()
+    }
+    fn frozen(&self) -> Option<&'static str> {
+        (self.0.msg_flags() & M::SHM_CLONE != 0).then_some("it is a transaction's stored copy")
+    }
+    fn sdp_rewritten(&self) -> bool {
+        self.0.msg_flags() & M::SDP_REWRITTEN != 0
+    }
+    fn mark_sdp_rewritten(&mut self) {
+        self.0.set_msg_flags(M::SDP_REWRITTEN);
+    }
+    fn foreign_sdp_changes(&self) -> bool {
+        self.0.foreign_sdp_changes()
+    }
+    fn prepare_edits(&mut self) -> bool {
+        self.0.parse_all_headers()
+    }
+    fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), String> {
+        if self.frozen().is_some() {
+            return Err(EditError::Refused("the message is a tm shm clone").to_string());
+        }
+        apply(&mut self.0, edits).map_err(|e| e.to_string())
+    }
+    fn avp(&self, which: Avp) -> Option<String> {
+        self.0.avp(which)
+    }
+}
+
+impl<M: HostMessage> Engage for HostMsg<M> {
+    fn engaged(&self) -> bool {
+        self.0.msg_flags() & M::ENGAGED != 0
+    }
+    fn set_engaged(&mut self) {
+        self.0.set_msg_flags(M::ENGAGED);
+    }
+    fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String> {
+        self.0.engage_dialog(ice)
+    }
 }
 
 #[cfg(test)]
@@ -104,17 +300,44 @@ mod tests {
 
     #[derive(Default)]
     struct Rec(Vec<String>);
+    struct Quiet;
+    impl HostLogger for Quiet {
+        const LEVELS: [i32; 7] = [0; 7];
+        fn available(&self) -> bool {
+            true
+        }
+        fn enabled(&self, _: i32) -> bool {
+            false
+        }
+        fn write(&self, _: i32, _: &std::ffi::CStr, _: &std::ffi::CStr) {}
+    }
+    impl MsgFields for Rec {
+        const SDP_REWRITTEN: u32 = 0;
+        const SHM_CLONE: u32 = 0;
+        const ENGAGED: u32 = 0;
+        type Log = Quiet;
+        const LOG: Quiet = Quiet;
+        fn buf(&self) -> &[u8] {
+            b"0123456789"
+        }
+        fn source(&self) -> Option<(IpAddr, u16)> {
+            None
+        }
+        fn reply_status(&self) -> Option<u32> {
+            None
+        }
+        fn msg_flags(&self) -> u32 {
+            0
+        }
+        fn set_msg_flags(&mut self, _: u32) {}
+    }
     impl Lumps for Rec {
         type Anchor = usize;
-        fn msg_len(&self) -> usize {
-            10
-        }
-        fn delete(&mut self, o: usize, n: usize) -> Option<usize> {
-            self.0.push(format!("del {o}+{n}"));
-            Some(o)
-        }
-        fn anchor(&mut self, o: usize) -> Option<usize> {
-            self.0.push(format!("anchor {o}"));
+        fn cut(&mut self, o: usize, n: usize) -> Option<usize> {
+            self.0.push(match n {
+                0 => format!("anchor {o}"),
+                n => format!("del {o}+{n}"),
+            });
             Some(o)
         }
         fn insert_after(&mut self, a: usize, b: &[u8]) -> bool {
@@ -135,7 +358,10 @@ mod tests {
     #[test]
     fn edits_become_lumps_after_the_checks() {
         let mut r = Rec::default();
-        apply(&mut r, &[e(1, 2, b"x"), e(5, 0, b"y"), e(6, 1, b"")]).unwrap();
+        assert_eq!(
+            apply(&mut r, &[e(1, 2, b"x"), e(5, 0, b"y"), e(6, 1, b"")]),
+            Ok(())
+        );
         assert_eq!(
             r.0,
             ["del 1+2", "ins 1 x", "anchor 5", "ins 5 y", "del 6+1"]

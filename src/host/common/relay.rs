@@ -119,19 +119,17 @@ pub fn dispatch(
             }
             RelayEvent::Expired {
                 call_id,
-                from_tag,
-                to_tag,
-                dialog_id,
-                stats_json,
+                from_tag: ftag,
+                to_tag: ttag,
+                dialog_id: did,
+                stats_json: stats,
             } => {
                 log.log(
                     Level::Notice,
                     F,
-                    format_args!(
-                        "media timeout: Call-ID {call_id} (tags {from_tag}/{to_tag}): {stats_json}"
-                    ),
+                    format_args!("media timeout: Call-ID {call_id} (tags {ftag}/{ttag}): {stats}"),
                 );
-                let Some(did) = dialog_id else { continue };
+                let Some(did) = did else { continue };
                 if end_dialog(&call_id, &did) {
                     log.log(
                         Level::Info,

@@ -11,46 +11,27 @@
 
 use std::ffi::c_int;
 
-use once_cell::sync::OnceCell;
-
-use super::functions::media_proxy;
 use super::log::{guard, HostLog, Level};
-use super::msg::FAKED_REPLY;
-use super::sys::{self, dlg_binds, dlg_cb_params, mpx_dlg_cell_head, sip_msg, str_};
+use super::msg::SipMsg;
+use super::sys::{self, dlg_binds, mpx_dlg_cell_head, sip_msg, str_};
 use crate::config::IceCandidate;
-use crate::host::common::dialog::{ctx, encode, end_once, rewrites_reply};
+use crate::host::common::dialog::{dialog_callbacks, encode, register_all, DialogApi};
+use crate::host::common::msg::str_text;
 
-struct Api(dlg_binds);
-// SAFETY: a table of function pointers filled by the dialog module in the main process;
-// read-only afterwards.
-unsafe impl Send for Api {}
-// SAFETY: as above.
-unsafe impl Sync for Api {}
-
-static API: OnceCell<Api> = OnceCell::new();
+static API: DialogApi<dlg_binds> = DialogApi::new();
 
 /// Binds the dialog API (from `mod_init`). False when the dialog module is not loaded.
 pub fn init() -> bool {
-    let mut b = dlg_binds::default();
-    // SAFETY: fills `b` through the dialog module's own load_dlg(), when it is loaded.
-    if unsafe { sys::mpx_load_dlg_api(&mut b) } != 0
-        || b.register_dlgcb.is_none()
-        || b.get_dlg.is_none()
-        || b.release_dlg.is_none()
-    {
-        return false;
-    }
-    let _ = API.set(Api(b));
-    true
+    API.bind(|b| {
+        // SAFETY: fills `b` through the dialog module's own load_dlg(), when it is loaded.
+        let loaded = unsafe { sys::mpx_load_dlg_api(b) } == 0;
+        loaded && b.register_dlgcb.is_some() && b.get_dlg.is_some() && b.release_dlg.is_some()
+    })
 }
 
-fn str_text(s: &str_) -> String {
-    if s.s.is_null() || s.len <= 0 {
-        return String::new();
-    }
-    // SAFETY: s.s points to s.len bytes of the dialog, alive during the callback.
-    let b = unsafe { std::slice::from_raw_parts(s.s as *const u8, s.len as usize) };
-    String::from_utf8_lossy(b).into_owned()
+fn text(s: &str_) -> String {
+    // SAFETY: a str of the dialog, alive during the callback.
+    unsafe { str_text(s.s, s.len) }
 }
 
 fn head<'a>(dlg: *mut sys::dlg_cell) -> &'a mpx_dlg_cell_head {
@@ -68,45 +49,18 @@ fn did(dlg: *mut sys::dlg_cell) -> String {
 /// Call-ID, caller tag, callee tag.
 fn ids(dlg: *mut sys::dlg_cell) -> (String, String, String) {
     let h = head(dlg);
-    (
-        str_text(&h.callid),
-        str_text(&h.tag[0]),
-        str_text(&h.tag[1]),
-    )
+    (text(&h.callid), text(&h.tag[0]), text(&h.tag[1]))
 }
 
-unsafe extern "C" fn on_request(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_params) {
-    guard("dialog request", (), || {
-        // SAFETY: the dialog module passes valid params for this callback.
-        let (msg, param) = unsafe { ((*p).req, *(*p).param as usize) };
-        if msg.is_null() || msg as usize == FAKED_REPLY {
-            return;
-        }
-        media_proxy(msg, &ctx(did(dlg), param));
-    })
-}
-
-unsafe extern "C" fn on_reply(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_params) {
-    guard("dialog reply", (), || {
-        // SAFETY: as above.
-        let (msg, param) = unsafe { ((*p).rpl, *(*p).param as usize) };
-        if msg.is_null() || msg as usize == FAKED_REPLY {
-            return;
-        }
-        // SAFETY: a reply message the dialog module forwards.
-        let status = unsafe { (*msg).first_line.u.reply.statuscode };
-        if rewrites_reply(status) {
-            media_proxy(msg, &ctx(did(dlg), param));
-        }
-    })
-}
-
-unsafe extern "C" fn on_end(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_params) {
-    guard("dialog end", (), || {
-        // SAFETY: param points to the registered value, which we may change in place.
-        unsafe { end_once((*p).param, &HostLog, || ids(dlg)) };
-    })
-}
+dialog_callbacks!(
+    sys,
+    guard,
+    &HostLog,
+    request: sys::MPX_DLGCB_REQ_WITHIN | sys::MPX_DLGCB_CONFIRMED, |p| (*p).req,
+    reply: |p| (*p).rpl,
+    did: did,
+    ids: ids,
+);
 
 /// The dialog of an initial INVITE, created by the dialog module when the script has not
 /// made it tracked already; referenced (release it with `release_dlg`).
@@ -134,18 +88,11 @@ fn dialog_of(api: &dlg_binds, msg: *mut sip_msg) -> Option<*mut sys::dlg_cell> {
 /// Makes the dialog module track an initial INVITE and registers the callbacks. Returns the
 /// dialog id.
 pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
-    let Some(api) = API.get() else {
-        host_log!(
-            Level::Err,
-            "engage_media_proxy",
-            "engage_media_proxy() needs the dialog module (loadmodule \"dialog.so\")"
-        );
+    let api = API.engaging(&HostLog)?;
+    let (Some(register), Some(release)) = (api.register_dlgcb, api.release_dlg) else {
         return None;
     };
-    let (Some(register), Some(release)) = (api.0.register_dlgcb, api.0.release_dlg) else {
-        return None;
-    };
-    let Some(dlg) = dialog_of(&api.0, msg) else {
+    let Some(dlg) = dialog_of(api, msg) else {
         host_log!(
             Level::Err,
             "engage_media_proxy",
@@ -154,36 +101,10 @@ pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
         return None;
     };
     let param = encode(ice) as *mut std::ffi::c_void;
-    let regs: [(u32, sys::mpx_dialog_cb); 3] = [
-        (
-            sys::MPX_DLGCB_REQ_WITHIN | sys::MPX_DLGCB_CONFIRMED,
-            Some(on_request),
-        ),
-        (
-            sys::MPX_DLGCB_RESPONSE_FWDED | sys::MPX_DLGCB_RESPONSE_WITHIN,
-            Some(on_reply),
-        ),
-        (
-            sys::MPX_DLGCB_TERMINATED
-                | sys::MPX_DLGCB_FAILED
-                | sys::MPX_DLGCB_EXPIRED
-                | sys::MPX_DLGCB_DESTROY,
-            Some(on_end),
-        ),
-    ];
-    let mut ok = true;
-    for (types, cb) in regs {
-        // SAFETY: dlg is live and referenced; the param is a plain integer, nothing to free.
-        if unsafe { register(dlg, types as c_int, cb, param, None) } != 0 {
-            host_log!(
-                Level::Err,
-                "engage_media_proxy",
-                "cannot register dialog callbacks"
-            );
-            ok = false;
-            break;
-        }
-    }
+    // SAFETY: dlg is live and referenced; the param is a plain integer, nothing to free.
+    let ok = register_all(&HostLog, &CALLBACKS, |types, cb| unsafe {
+        register(dlg, types as c_int, cb, param, None) == 0
+    });
     let id = did(dlg);
     // SAFETY: drops the reference get_dlg took.
     unsafe { release(dlg) };

@@ -6,13 +6,15 @@
 //! (MODULE_INTERFACE_VER 4, 80 bytes) whose tables end in a NULL name. These are the only
 //! symbols the shared object exports.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use super::functions;
+use super::functions::entry;
 use super::init;
 use super::sys::*;
+use crate::host::common::functions::{script_functions, Function};
 use crate::host::common::params::{self, ParamExport};
+use crate::host::common::HostStatic;
 
 const fn cstr(s: &'static str) -> *mut c_char {
     s.as_ptr() as *mut c_char
@@ -20,21 +22,15 @@ const fn cstr(s: &'static str) -> *mut c_char {
 const VERSION: &str = concat!(env!("MPX_KAMAILIO_VERSION"), "\0");
 const FLAGS: &str = concat!(env!("MPX_KAMAILIO_FLAGS"), "\0");
 
-/// A `char *` variable the core reads through `dlsym`.
-#[repr(transparent)]
-pub struct CharPtr(pub *mut c_char);
-// SAFETY: points to a string literal; never written.
-unsafe impl Sync for CharPtr {}
-
-/// `SER_FULL_VERSION` of the core this module was built for.
+/// `SER_FULL_VERSION` of the core this module was built for (a `char *` variable).
 #[allow(non_upper_case_globals)]
 #[no_mangle]
-pub static module_version: CharPtr = CharPtr(cstr(VERSION));
+pub static module_version: HostStatic<*mut c_char> = HostStatic(cstr(VERSION));
 
-/// `SER_COMPILE_FLAGS` of the core this module was built for.
+/// `SER_COMPILE_FLAGS` of the core this module was built for (a `char *` variable).
 #[allow(non_upper_case_globals)]
 #[no_mangle]
-pub static module_flags: CharPtr = CharPtr(cstr(FLAGS));
+pub static module_flags: HostStatic<*mut c_char> = HostStatic(cstr(FLAGS));
 
 // ---- script functions ------------------------------------------------------------------
 
@@ -43,50 +39,31 @@ pub static module_flags: CharPtr = CharPtr(cstr(FLAGS));
 pub const MESSAGE_ROUTES: u32 =
     MPX_REQUEST_ROUTE | MPX_ONREPLY_ROUTE | MPX_FAILURE_ROUTE | MPX_BRANCH_ROUTE | MPX_LOCAL_ROUTE;
 
-const fn cmd(name: &'static CStr, f: cmd_function, routes: u32) -> cmd_export_t {
+/// A row of the functions' table: `client_nat_test` takes one parameter, a string that may
+/// hold variables ("3", "$var(tests)"), fixed up by the core's `fixup_spve_null`.
+const fn row(f: cmd_function, which: Function) -> cmd_export_t {
+    let string = which.takes_string();
     cmd_export_t {
-        name: name.as_ptr() as *mut c_char,
+        name: which.c_name().as_ptr() as *mut c_char,
         function: f,
-        param_no: 0,
-        fixup: None,
-        free_fixup: None,
-        flags: routes,
+        param_no: string as c_int,
+        fixup: if string { Some(mpx_fixup_spve) } else { None },
+        free_fixup: if string {
+            Some(mpx_free_fixup_spve)
+        } else {
+            None
+        },
+        flags: if which.request_route_only() {
+            MPX_REQUEST_ROUTE
+        } else {
+            MESSAGE_ROUTES
+        },
     }
 }
 
-#[repr(transparent)]
-pub struct CmdTable(pub [cmd_export_t; 6]);
-// SAFETY: read-only; holds pointers to string literals and functions only.
-unsafe impl Sync for CmdTable {}
-
-pub static CMDS: CmdTable = CmdTable([
-    cmd(
-        c"engage_media_proxy",
-        Some(functions::engage_media_proxy),
-        MPX_REQUEST_ROUTE,
-    ),
-    cmd(
-        c"use_media_proxy",
-        Some(functions::use_media_proxy),
-        MESSAGE_ROUTES,
-    ),
-    cmd(
-        c"end_media_session",
-        Some(functions::end_media_session),
-        MESSAGE_ROUTES,
-    ),
-    // one parameter: a string that may hold variables ("3", "$var(tests)")
-    cmd_export_t {
-        param_no: 1,
-        fixup: Some(mpx_fixup_spve),
-        free_fixup: Some(mpx_free_fixup_spve),
-        ..cmd(
-            c"client_nat_test",
-            Some(functions::client_nat_test),
-            MESSAGE_ROUTES,
-        )
-    },
-    cmd(c"fix_contact", Some(functions::fix_contact), MESSAGE_ROUTES),
+pub static CMDS: HostStatic<[cmd_export_t; 6]> = HostStatic(script_functions!(
+    row,
+    entry,
     cmd_export_t {
         name: ptr::null_mut(),
         function: None,
@@ -94,8 +71,8 @@ pub static CMDS: CmdTable = CmdTable([
         fixup: None,
         free_fixup: None,
         flags: 0,
-    },
-]);
+    }
+));
 
 // ---- modparams: the shared table ------------------------------------------------------
 
@@ -106,15 +83,11 @@ const _: () = assert!(MPX_PARAM_STRING == params::STR_PARAM && MPX_PARAM_INT == 
 
 // ---- exports --------------------------------------------------------------------------------
 
-#[repr(transparent)]
-pub struct Exports(pub module_exports);
-// SAFETY: read-only; every pointer refers to a static of this module.
-unsafe impl Sync for Exports {}
-
-/// The module's interface.
-#[allow(non_upper_case_globals)]
+/// The module's interface (`module_exports_t`; every pointer refers to a static of this
+/// module).
 #[no_mangle]
-pub static exports: Exports = Exports(module_exports {
+#[allow(non_upper_case_globals)]
+pub static exports: HostStatic<module_exports> = HostStatic(module_exports {
     name: c"mediaproxy".as_ptr() as *mut c_char,
     dlflags: 0,
     cmds: &CMDS.0 as *const _ as *mut cmd_export_t,
@@ -130,6 +103,7 @@ pub static exports: Exports = Exports(module_exports {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CStr;
 
     fn name(p: *const c_char) -> String {
         // SAFETY: test-only; every name in these tables is a C string literal.
@@ -145,15 +119,17 @@ mod tests {
     }
 
     #[test]
-    fn functions_and_their_routes() {
-        let t = &CMDS.0;
-        assert!(t[5].name.is_null());
-        let get = |n: &str| t[..5].iter().find(|c| name(c.name) == n).expect(n);
-        assert_eq!(get("engage_media_proxy").flags, 1);
-        assert_eq!(get("use_media_proxy").flags, 1 | 2 | 4 | 8 | 64 | 128);
-        assert_eq!(get("client_nat_test").param_no, 1);
-        assert!(get("client_nat_test").fixup.is_some());
-        assert!(get("client_nat_test").free_fixup.is_some());
-        assert_eq!(get("fix_contact").param_no, 0);
+    fn every_function_has_its_row() {
+        let anywhere = 1 | 2 | 4 | 8 | 64 | 128;
+        for (row, n) in CMDS.0[..5].iter().zip(0u8..) {
+            let f = Function::from_u8(n);
+            assert_eq!(name(row.name), f.name());
+            let routes = if f.request_route_only() { 1 } else { anywhere };
+            assert_eq!(row.flags, routes, "{}", f.name());
+            assert_eq!(row.param_no, c_int::from(f.takes_string()));
+            assert_eq!(row.fixup.is_some(), f.takes_string());
+            assert_eq!(row.free_fixup.is_some(), f.takes_string());
+        }
+        assert!(CMDS.0[5].name.is_null());
     }
 }

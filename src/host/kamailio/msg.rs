@@ -1,105 +1,46 @@
-//! `SipMsg`: the one safe view of Kamailio's `struct sip_msg`, created in exactly one place
-//! ([`SipMsg::from_ptr`]). Accessors hand out bytes borrowed for the message's lifetime; edits
-//! become lumps (delete + insert at original offsets, contents copied into pkg memory by the
-//! shim).
+//! The Kamailio message: the safe view of `struct sip_msg` shared with every host
+//! ([`crate::host::common::msg`]), and what Kamailio does its own way: header parsing, AVPs,
+//! the dialog, and lumps (the shim copies their contents into pkg memory).
 
-use std::net::IpAddr;
+use super::log::HostLog;
+use super::sys;
+use super::{avp, dialog};
+use crate::config::IceCandidate;
+use crate::host::common::msg::{sip_msg_view, HostMessage, Lumps};
+use crate::script::Avp;
 
-use super::sys::{self, sip_msg};
-use crate::host::common::msg::{self as edits, EditError, Lumps};
-use crate::script::BufEdit;
-
-/// `FAKED_REPLY` in the core: `(struct sip_msg *)-1`.
-pub const FAKED_REPLY: usize = usize::MAX;
-
-pub struct SipMsg<'m> {
-    raw: &'m mut sip_msg,
-}
-
-impl<'m> SipMsg<'m> {
-    /// # Safety
-    /// `p` must be NULL, `FAKED_REPLY`, or the message the core is currently running a route
-    /// or callback for, valid and not used elsewhere for `'m`.
-    pub unsafe fn from_ptr(p: *mut sip_msg) -> Option<SipMsg<'m>> {
-        if p.is_null() || p as usize == FAKED_REPLY {
-            return None;
-        }
-        // SAFETY: per the contract, p points to a live sip_msg we may use exclusively.
-        Some(SipMsg {
-            raw: unsafe { &mut *p },
-        })
-    }
-
-    /// The message as received (`msg->buf`, `msg->len`).
-    pub fn buf(&self) -> &'m [u8] {
-        if self.raw.buf.is_null() {
-            return &[];
-        }
-        // SAFETY: buf/len describe the received message, alive for the message's lifetime.
-        unsafe { std::slice::from_raw_parts(self.raw.buf as *const u8, self.raw.len as usize) }
-    }
-
-    pub fn msg_flags(&self) -> u32 {
-        self.raw.msg_flags
-    }
-
-    pub fn set_msg_flags(&mut self, bits: u32) {
-        self.raw.msg_flags |= bits;
-    }
-
-    /// A tm shm-cloned request (`FL_SHM_CLONE`): must be neither parsed nor changed.
-    pub fn is_shm_clone(&self) -> bool {
-        self.raw.msg_flags & sys::MPX_FL_SHM_CLONE != 0
-    }
-
-    /// Where the packet came from.
-    pub fn source(&self) -> Option<(IpAddr, u16)> {
-        let ip = &self.raw.rcv.src_ip;
-        // SAFETY: ip_addr's address union is plain bytes.
-        let bytes = unsafe { ip.u.addr };
-        edits::source_addr(ip.af, ip.len, bytes, self.raw.rcv.src_port)
-    }
-
-    /// Parses every header (needed before body lumps: the core files a lump under the body by
-    /// comparing its offset with `msg->eoh`).
-    pub fn parse_all_headers(&mut self) -> bool {
-        // SAFETY: the message is valid and not an shm clone (checked by callers before edits).
-        unsafe { sys::mpx_parse_headers(self.raw) == 0 }
-    }
-
-    /// Applies ordered, non-overlapping edits as lumps ([`edits::apply`]).
-    pub fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), EditError> {
-        if self.is_shm_clone() {
-            return Err(EditError::Refused("the message is a tm shm clone"));
-        }
-        edits::apply(self, edits)
-    }
-}
+sip_msg_view!(sys, HostLog);
 
 impl Lumps for SipMsg<'_> {
     type Anchor = *mut sys::lump;
 
-    fn msg_len(&self) -> usize {
-        self.raw.len as usize
-    }
-
-    fn delete(&mut self, offset: usize, len: usize) -> Option<Self::Anchor> {
-        // SAFETY: range checked by edits::apply against msg->len (the shim checks again).
-        let l = unsafe { sys::mpx_del_lump(self.raw, offset as u32, len as u32) };
-        (!l.is_null()).then_some(l)
-    }
-
-    fn anchor(&mut self, offset: usize) -> Option<Self::Anchor> {
-        // SAFETY: as above.
-        let l = unsafe { sys::mpx_anchor_lump(self.raw, offset as u32) };
+    fn cut(&mut self, offset: usize, len: usize) -> Option<Self::Anchor> {
+        // SAFETY: range checked against msg->len before (the shim checks again).
+        let l = unsafe { sys::mpx_cut_lump(self.raw, offset as u32, len as u32) };
         (!l.is_null()).then_some(l)
     }
 
     fn insert_after(&mut self, anchor: Self::Anchor, bytes: &[u8]) -> bool {
-        // SAFETY: anchor is a lump of this message; the shim copies the bytes into pkg memory
-        // and hands the copy to the lump.
-        unsafe {
-            sys::mpx_insert_copy_after(anchor, bytes.as_ptr() as *const _, bytes.len() as u32) == 0
-        }
+        let (p, n) = (bytes.as_ptr() as *const _, bytes.len() as u32);
+        // SAFETY: anchor is a lump of this message; the shim copies the n bytes at p into pkg
+        // memory and hands the copy to the lump.
+        unsafe { sys::mpx_insert_copy_after(anchor, p, n) == 0 }
+    }
+}
+
+impl HostMessage for SipMsg<'_> {
+    /// Kamailio's SDP operations (sdpops) change the body with lumps too.
+    fn foreign_sdp_changes(&self) -> bool {
+        false
+    }
+    fn parse_all_headers(&mut self) -> bool {
+        // SAFETY: the message is valid and not an shm clone (checked by callers before edits).
+        unsafe { sys::mpx_parse_headers(self.raw) == 0 }
+    }
+    fn avp(&self, which: Avp) -> Option<String> {
+        avp::get(self.read_ptr(), which)
+    }
+    fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String> {
+        dialog::engage(self.as_ptr(), ice)
     }
 }

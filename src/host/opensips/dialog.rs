@@ -7,55 +7,35 @@
 
 use std::ffi::{c_int, c_void};
 
-use once_cell::sync::OnceCell;
-
-use super::functions::{media_proxy, HostLog};
-use super::guard::guard;
-use super::log::Level;
-use super::msg::FAKED_REPLY;
-use super::sys::{self, dlg_binds, dlg_cb_params, mpx_dlg_cell_head, sip_msg, str_};
+use super::log::{guard, HostLog, Level};
+use super::msg::SipMsg;
+use super::sys::{self, dlg_binds, mpx_dlg_cell_head, sip_msg, str_};
 use crate::config::IceCandidate;
-use crate::host::common::dialog::{ctx, encode, end_once, rewrites_reply};
+use crate::host::common::dialog::{dialog_callbacks, encode, register_all, DialogApi};
+use crate::host::common::msg::str_text;
 
-struct Api(dlg_binds);
-// SAFETY: a table of function pointers filled by the dialog module in the attendant; read-only.
-unsafe impl Send for Api {}
-// SAFETY: as above.
-unsafe impl Sync for Api {}
-
-static API: OnceCell<Api> = OnceCell::new();
+static API: DialogApi<dlg_binds> = DialogApi::new();
 
 /// Binds the dialog API (from `mod_init`). False when the dialog module is not loaded.
 pub fn init() -> bool {
-    let mut b = dlg_binds::default();
     // SAFETY: fills `b` through the dialog module's own load_dlg(), when it is loaded.
-    if unsafe { sys::mpx_load_dlg_api(&mut b) } != 0 || b.register_dlgcb.is_none() {
-        return false;
-    }
-    let _ = API.set(Api(b));
-    true
+    API.bind(|b| unsafe { sys::mpx_load_dlg_api(b) } == 0 && b.register_dlgcb.is_some())
 }
 
-fn str_text(s: *const str_) -> String {
+fn text(s: *const str_) -> String {
     if s.is_null() {
         return String::new();
     }
     // SAFETY: s points to a core `str` that stays valid for this callback.
-    let s = unsafe { &*s };
-    if s.s.is_null() || s.len <= 0 {
-        return String::new();
-    }
-    // SAFETY: s.s points to s.len bytes.
-    let b = unsafe { std::slice::from_raw_parts(s.s as *const u8, s.len as usize) };
-    String::from_utf8_lossy(b).into_owned()
+    unsafe { str_text((*s).s, (*s).len) }
 }
 
 fn did(dlg: *mut sys::dlg_cell) -> String {
-    let Some(f) = API.get().and_then(|a| a.0.get_dlg_did) else {
+    let Some(f) = API.get().and_then(|a| a.get_dlg_did) else {
         return String::new();
     };
     // SAFETY: dlg is a live dialog handed to us by the dialog module.
-    str_text(unsafe { f(dlg) })
+    text(unsafe { f(dlg) })
 }
 
 /// Call-ID, caller tag and callee tag of a dialog (callee: the leg that answered, else the
@@ -80,61 +60,30 @@ fn ids(dlg: *mut sys::dlg_cell) -> (String, String, String) {
         let tag = unsafe {
             leg.add(i * sys::MPX_DLG_LEG_SIZE as usize + sys::MPX_DLG_LEG_TAG_OFFSET as usize)
         } as *const str_;
-        str_text(tag)
+        text(tag)
     };
     let callee = match legs_no[2] {
         0 => 1,
         n => n as usize,
     };
-    (str_text(callid), leg_tag(0), leg_tag(callee))
+    (text(callid), leg_tag(0), leg_tag(callee))
 }
 
-unsafe extern "C" fn on_request(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_params) {
-    guard("dialog request", (), || {
-        // SAFETY: the dialog module passes valid params for this callback.
-        let (msg, param) = unsafe { ((*p).msg, *(*p).param as usize) };
-        if msg.is_null() || msg as usize == FAKED_REPLY {
-            return;
-        }
-        media_proxy(msg, &ctx(did(dlg), param));
-    })
-}
-
-unsafe extern "C" fn on_reply(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_params) {
-    guard("dialog reply", (), || {
-        // SAFETY: as above.
-        let (msg, param) = unsafe { ((*p).msg, *(*p).param as usize) };
-        if msg.is_null() || msg as usize == FAKED_REPLY {
-            return;
-        }
-        // SAFETY: a reply message the dialog module forwards.
-        let status = unsafe { (*msg).first_line.u.reply.statuscode };
-        if !rewrites_reply(status) {
-            return;
-        }
-        media_proxy(msg, &ctx(did(dlg), param));
-    })
-}
-
-unsafe extern "C" fn on_end(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_params) {
-    guard("dialog end", (), || {
-        // SAFETY: param points to the registered value, which we may change in place.
-        unsafe { end_once((*p).param, &HostLog, || ids(dlg)) };
-    })
-}
+dialog_callbacks!(
+    sys,
+    guard,
+    &HostLog,
+    request: sys::MPX_DLGCB_REQ_WITHIN, |p| (*p).msg,
+    reply: |p| (*p).msg,
+    did: did,
+    ids: ids,
+);
 
 /// Creates the dialog for an initial INVITE and registers the callbacks. Returns the dialog id.
 pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
-    let Some(api) = API.get() else {
-        host_log!(
-            Level::Err,
-            "engage_media_proxy",
-            "engage_media_proxy() needs the dialog module (loadmodule \"dialog.so\")"
-        );
-        return None;
-    };
+    let api = API.engaging(&HostLog)?;
     let (Some(create), Some(get), Some(register)) =
-        (api.0.create_dlg, api.0.get_dlg, api.0.register_dlgcb)
+        (api.create_dlg, api.get_dlg, api.register_dlgcb)
     else {
         return None;
     };
@@ -154,37 +103,19 @@ pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
         return None;
     }
     let param = encode(ice) as *mut c_void;
-    let regs: [(c_int, sys::mpx_dialog_cb); 3] = [
-        (sys::MPX_DLGCB_REQ_WITHIN as c_int, Some(on_request)),
-        (
-            (sys::MPX_DLGCB_RESPONSE_FWDED | sys::MPX_DLGCB_RESPONSE_WITHIN) as c_int,
-            Some(on_reply),
-        ),
-        (
-            (sys::MPX_DLGCB_TERMINATED
-                | sys::MPX_DLGCB_FAILED
-                | sys::MPX_DLGCB_EXPIRED
-                | sys::MPX_DLGCB_DESTROY) as c_int,
-            Some(on_end),
-        ),
-    ];
-    for (types, cb) in regs {
-        // SAFETY: dlg is live; the param is a plain integer, nothing to free.
-        if unsafe { register(dlg, types, cb, param, None) } != 0 {
-            host_log!(
-                Level::Err,
-                "engage_media_proxy",
-                "cannot register dialog callbacks"
-            );
-            return None;
-        }
+    // SAFETY: dlg is live; the param is a plain integer, nothing to free.
+    let ok = register_all(&HostLog, &CALLBACKS, |types, cb| unsafe {
+        register(dlg, types as c_int, cb, param, None) == 0
+    });
+    if !ok {
+        return None;
     }
     Some(did(dlg))
 }
 
 /// Ends a dialog by Call-ID (BYE to both sides), after the relay reported a media timeout.
 pub fn terminate(call_id: &str, reason: &str) -> bool {
-    let Some(f) = API.get().and_then(|a| a.0.terminate_dlg) else {
+    let Some(f) = API.get().and_then(|a| a.terminate_dlg) else {
         return false;
     };
     let cid = str_ {

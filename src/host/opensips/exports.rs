@@ -6,13 +6,14 @@ use std::cell::UnsafeCell;
 use std::ffi::{c_int, CStr};
 use std::ptr;
 
-use super::functions;
+use super::functions::entry;
 use super::init;
 use super::mi::MI_CMDS;
 use super::params::PARAMS;
 use super::relay_proc;
 use super::stats::STATS;
 use super::sys::*;
+use crate::host::common::functions::{script_functions, Function};
 
 /// `version_control()` compares these with the running core's strings (ABI notes §1.3).
 const fn cstr(s: &'static str) -> *const std::ffi::c_char {
@@ -31,17 +32,6 @@ const NO_PARAM: cmd_param = cmd_param {
     free_fixup: None,
 };
 
-const fn cmd(name: &'static CStr, f: cmd_function, p0: c_int, routes: c_int) -> cmd_export_t {
-    let mut params = [NO_PARAM; 9];
-    params[0].flags = p0;
-    cmd_export_t {
-        name: name.as_ptr(),
-        function: f,
-        params,
-        flags: routes as c_int,
-    }
-}
-
 /// REQUEST, ONREPLY, FAILURE, BRANCH and LOCAL routes: wherever a message is handled.
 pub const MESSAGE_ROUTES: c_int = (MPX_REQUEST_ROUTE
     | MPX_ONREPLY_ROUTE
@@ -54,44 +44,32 @@ pub struct CmdTable(pub [cmd_export_t; 6]);
 // SAFETY: read-only; holds pointers to string literals and functions only.
 unsafe impl Sync for CmdTable {}
 
-pub static CMDS: CmdTable = CmdTable([
-    cmd(
-        c"engage_media_proxy",
-        Some(functions::engage_media_proxy),
-        0,
-        MPX_REQUEST_ROUTE as c_int,
-    ),
-    cmd(
-        c"use_media_proxy",
-        Some(functions::use_media_proxy),
-        0,
-        MESSAGE_ROUTES,
-    ),
-    cmd(
-        c"end_media_session",
-        Some(functions::end_media_session),
-        0,
-        MESSAGE_ROUTES,
-    ),
-    cmd(
-        c"client_nat_test",
-        Some(functions::client_nat_test),
-        MPX_CMD_PARAM_STR as c_int,
-        MESSAGE_ROUTES,
-    ),
-    cmd(
-        c"fix_contact",
-        Some(functions::fix_contact),
-        0,
-        MESSAGE_ROUTES,
-    ),
+/// A row of the functions' table: the string parameter of `client_nat_test`, the routes.
+const fn row(f: cmd_function, which: Function) -> cmd_export_t {
+    let mut params = [NO_PARAM; 9];
+    if which.takes_string() {
+        params[0].flags = MPX_CMD_PARAM_STR as c_int;
+    }
     cmd_export_t {
-        name: ptr::null(),
-        function: None,
-        params: [NO_PARAM; 9],
-        flags: 0,
-    },
-]);
+        name: which.c_name().as_ptr(),
+        function: f,
+        params,
+        flags: if which.request_route_only() {
+            MPX_REQUEST_ROUTE as c_int
+        } else {
+            MESSAGE_ROUTES
+        },
+    }
+}
+
+const END: cmd_export_t = cmd_export_t {
+    name: ptr::null(),
+    function: None,
+    params: [NO_PARAM; 9],
+    flags: 0,
+};
+
+pub static CMDS: CmdTable = CmdTable(script_functions!(row, entry, END));
 
 // ---- the relay process --------------------------------------------------------------------
 

@@ -8,9 +8,9 @@ use std::ptr;
 
 use serde_json::Value;
 
-use super::functions::HostLog;
 use super::guard::guard;
 use super::init::config;
+use super::log::HostLog;
 use super::sys::{self, mi_export_t, mi_item_t, mi_params_t, mi_recipe_t, mi_response_t};
 use crate::script;
 

@@ -14,9 +14,9 @@ use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
 
 use super::dialog;
-use super::functions::HostLog;
 use super::guard::guard;
 use super::init::config;
+use super::log::HostLog;
 use super::log::Level;
 use super::sys;
 use crate::host::common::relay;

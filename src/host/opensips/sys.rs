@@ -1,16 +1,7 @@
 //! Raw bindings, generated at build time from `opensips-headers/` for the OpenSIPS series
 //! `build.rs` detected. Never edited by hand: fix the headers or the allow lists instead.
-#![allow(
-    non_camel_case_types,
-    non_snake_case,
-    non_upper_case_globals,
-    dead_code,
-    unnecessary_transmutes,
-    clippy::all,
-    clippy::pedantic
-)]
 
-include!(concat!(env!("OUT_DIR"), "/opensips_sys.rs"));
+crate::host::common::bindings!("opensips_sys.rs");
 
 /// The version-control strings compiled into `exports` (what `opensips -V` printed at build time).
 pub const OPENSIPS_VERSION: &str = env!("MPX_OPENSIPS_VERSION");
