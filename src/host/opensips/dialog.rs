@@ -164,7 +164,7 @@ unsafe extern "C" fn on_end(dlg: *mut sys::dlg_cell, _t: c_int, p: *mut dlg_cb_p
         }
         let Some(cfg) = config() else { return };
         let (call_id, from_tag, to_tag) = ids(dlg);
-        remove_session(&HostLog, cfg, &call_id, &from_tag, &to_tag);
+        remove_session(&HostLog, cfg, &call_id, &from_tag, &to_tag, "dialog ended");
     })
 }
 

@@ -10,6 +10,7 @@ use once_cell::sync::OnceCell;
 
 use super::avp;
 use super::dialog;
+use super::event;
 use super::exports;
 use super::guard::{guard, install_hook};
 use super::log::{mark_host_thread, Level};
@@ -70,6 +71,7 @@ pub unsafe extern "C" fn mod_init() -> c_int {
             host_log!(Level::Err, "mod_init", "{e}");
             return -1;
         }
+        crate::script::set_session_end_hook(event::session_ended);
         if let Err(e) = avp::init(&cfg) {
             host_log!(Level::Err, "mod_init", "{e}");
             return -1;
@@ -100,6 +102,20 @@ pub unsafe extern "C" fn mod_init() -> c_int {
         );
         let _ = CONFIG.set(cfg);
         0
+    })
+}
+
+/// `load_f`: runs at `loadmodule`, before the script's routes are parsed, so the event is
+/// published before an `event_route` names it.
+pub unsafe extern "C" fn mod_load() -> c_int {
+    install_hook();
+    mark_host_thread();
+    guard("mod_load", -1, || match event::init() {
+        Ok(()) => 0,
+        Err(e) => {
+            host_log!(Level::Err, "mod_load", "{e}");
+            -1
+        }
     })
 }
 

@@ -123,6 +123,7 @@ fn handle_events() {
                     "relay",
                     "media timeout: Call-ID {call_id} (tags {from_tag}/{to_tag}): {stats_json}"
                 );
+                script::session_ended("media timeout", &stats_json);
                 if dialog_id.is_some() {
                     if dialog::terminate(&call_id, "Media Timeout") {
                         host_log!(
