@@ -191,20 +191,22 @@ impl Worker {
             }
         };
         let now_ms = self.now_ms();
-        let mut woke = false;
+        // Commands first: the control thread queues a command (new peer address, new flow)
+        // before it answers the `update`, so a packet that follows that answer must find it in
+        // force. A packet and the wake-up can come back from the same epoll_wait.
+        if n == 0 || (0..n).any(|i| events.token(i) == WAKE_TOKEN) {
+            self.wake.drain();
+            if !self.commands() {
+                return false;
+            }
+        }
         for i in 0..n {
             let t = events.token(i);
-            if t == WAKE_TOKEN {
-                woke = true;
-            } else {
+            if t != WAKE_TOKEN {
                 self.readable(t, now_ms);
             }
         }
         self.flush_counters();
-        if woke || n == 0 {
-            self.wake.drain();
-            return self.commands();
-        }
         true
     }
 
