@@ -215,10 +215,7 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
         cfg = replace_once(
             &cfg,
             &format!("\"/etc/opensips/{list}\""),
-            &format!(
-                "\"{}/cfg-examples/{list}\"",
-                env!("CARGO_MANIFEST_DIR")
-            ),
+            &format!("\"{}/cfg-examples/{list}\"", env!("CARGO_MANIFEST_DIR")),
         );
     }
     if !extra.is_empty() {
