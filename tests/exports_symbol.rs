@@ -4,7 +4,6 @@
 use std::process::Command;
 
 #[path = "support/opensips.rs"]
-#[allow(dead_code)]
 mod opensips;
 
 #[test]
