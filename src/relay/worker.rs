@@ -190,19 +190,22 @@ impl Worker {
                 return true;
             }
         };
-        let now_ms = self.now_ms();
-        // Commands first: the control thread queues a command (new peer address, new flow)
-        // before it answers the `update`, so a packet that follows that answer must find it in
-        // force. A packet and the wake-up can come back from the same epoll_wait.
-        if n == 0 || (0..n).any(|i| events.token(i) == WAKE_TOKEN) {
+        // Signalling first: a command (new flow, new SDP address) is always queued before the
+        // control reply that lets an endpoint send, so applying every queued command before
+        // reading packets means no packet is judged by stale latching state. The eventfd is
+        // reset before the channel is read, so a command queued meanwhile wakes us again.
+        if (0..n).any(|i| events.token(i) == WAKE_TOKEN) {
             self.wake.drain();
-            if !self.commands() {
-                return false;
-            }
         }
+        if !self.commands() {
+            return false;
+        }
+        let now_ms = self.now_ms();
         for i in 0..n {
             let t = events.token(i);
             if t != WAKE_TOKEN {
+                // a token of a flow removed (and its slot reused) by the commands above only
+                // leads to a receive attempt on the slot's current socket: harmless
                 self.readable(t, now_ms);
             }
         }
