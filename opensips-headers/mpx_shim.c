@@ -61,6 +61,13 @@ extern int add_mi_null(mi_item_t *to, char *name, int name_len) WEAK;
 extern int get_mi_string_param(const mi_params_t *params, char *name, char **value,
                                int *value_len) WEAK;
 
+extern int evi_publish_event(str name) WEAK;
+extern int evi_probe_event(int id) WEAK;
+extern void *evi_get_params(void) WEAK;
+extern int evi_param_add(void *list, const str *name, const void *param, int flags) WEAK;
+extern void evi_free_params(void *list) WEAK;
+extern int evi_raise_event(int id, void *params) WEAK;
+
 int mpx_host_available(void)
 {
 	return dprint != NULL && &log_level != NULL && parse_headers_aux != NULL;
@@ -282,6 +289,51 @@ int mpx_mi_string_param(const mi_params_t *params, const char *name, char **s, i
 	if (get_mi_string_param == NULL)
 		return -1;
 	return get_mi_string_param(params, (char *)name, s, len) == 0 ? 0 : -1;
+}
+
+/* ---- events ---- */
+
+#define MPX_EVI_INT_VAL 1
+#define MPX_EVI_STR_VAL 2
+
+int mpx_evi_publish(const char *name, int len)
+{
+	str s;
+	if (evi_publish_event == NULL)
+		return -1;
+	s.s = (char *)name;
+	s.len = len;
+	return evi_publish_event(s);
+}
+
+int mpx_evi_probe(int id)
+{
+	return (evi_probe_event && id >= 0) ? evi_probe_event(id) : 0;
+}
+
+void *mpx_evi_params(void)
+{
+	return evi_get_params ? evi_get_params() : NULL;
+}
+
+int mpx_evi_add_str(void *list, const str *name, const str *value)
+{
+	return evi_param_add ? evi_param_add(list, name, value, MPX_EVI_STR_VAL) : -1;
+}
+
+int mpx_evi_add_int(void *list, const str *name, int value)
+{
+	return evi_param_add ? evi_param_add(list, name, &value, MPX_EVI_INT_VAL) : -1;
+}
+
+int mpx_evi_raise(int id, void *list)
+{
+	/* a list from evi_get_params() carries EVI_FREE_LIST: the core frees it after raising */
+	if (evi_raise_event && list)
+		return evi_raise_event(id, list);
+	if (evi_free_params && list)
+		evi_free_params(list);
+	return -1;
 }
 
 /* ---- reactor ---- */

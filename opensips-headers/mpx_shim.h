@@ -57,6 +57,15 @@ int mpx_mi_add_null(mi_item_t *to, const char *name, int nlen);
 /* 0 with the value in s/len; -1 when absent or not a string */
 int mpx_mi_string_param(const mi_params_t *params, const char *name, char **s, int *len);
 
+/* Events (the core's event interface). The parameter list is freed by raising it. The
+ * names and values are referenced, not copied, until mpx_evi_raise returns. */
+int mpx_evi_publish(const char *name, int len);
+int mpx_evi_probe(int id);
+void *mpx_evi_params(void);
+int mpx_evi_add_str(void *list, const str *name, const str *value);
+int mpx_evi_add_int(void *list, const str *name, int value);
+int mpx_evi_raise(int id, void *list);
+
 /* Process information. */
 int mpx_my_pid(void);
 int mpx_route_type(void);

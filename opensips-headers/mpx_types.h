@@ -275,7 +275,8 @@ enum mpx_cmd_param_flags {
 	MPX_CMD_PARAM_STATIC = 128
 };
 enum mpx_param_types { MPX_STR_PARAM = 1, MPX_INT_PARAM = 2 };
-enum mpx_proc_flags { MPX_PROC_FLAG_INITCHILD = 1, MPX_PROC_FLAG_HAS_IPC = 2 };
+enum mpx_proc_flags { MPX_PROC_FLAG_INITCHILD = 1, MPX_PROC_FLAG_HAS_IPC = 2,
+	MPX_PROC_FLAG_NEEDS_SCRIPT = 4 };
 enum mpx_dep_flags { MPX_DEP_SILENT = 1, MPX_DEP_WARN = 2, MPX_DEP_ABORT = 4 };
 enum mpx_module_type { MPX_MOD_TYPE_NULL = 0, MPX_MOD_TYPE_DEFAULT = 1 };
 enum mpx_msg_type { MPX_SIP_REQUEST = 1, MPX_SIP_REPLY = 2 };

@@ -405,13 +405,32 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
     })
 }
 
-/// Sends `remove` for a session; 1 on success, -1 otherwise.
+/// Called once per ended session with why it ended and the relay's statistics (JSON), so a
+/// host can raise its own event (set once by the host before it forks).
+pub type SessionEndHook = fn(reason: &str, stats_json: &str);
+
+static SESSION_END: once_cell::sync::OnceCell<SessionEndHook> = once_cell::sync::OnceCell::new();
+
+pub fn set_session_end_hook(h: SessionEndHook) {
+    let _ = SESSION_END.set(h);
+}
+
+/// Reports an ended session to the host's hook (also for sessions the relay ended itself).
+pub fn session_ended(reason: &str, stats_json: &str) {
+    if let Some(h) = SESSION_END.get() {
+        h(reason, stats_json);
+    }
+}
+
+/// Sends `remove` for a session; 1 on success, -1 otherwise. `reason` says why the session
+/// ends (for the session-end event): `bye`, `dialog ended`, `mi`, ...
 pub fn remove_session(
     log: &dyn Logger,
     cfg: &Config,
     call_id: &str,
     from_tag: &str,
     to_tag: &str,
+    reason: &str,
 ) -> i32 {
     let r = with_client(cfg, |c| c.remove(call_id, from_tag, to_tag));
     count(&r);
@@ -421,8 +440,9 @@ pub fn remove_session(
                 log.log(
                     Level::Info,
                     "end_media_session",
-                    format_args!("Call-ID {call_id}: {s}"),
+                    format_args!("Call-ID {call_id} ({reason}): {s}"),
                 );
+                session_ended(reason, &s);
             }
             1
         }
@@ -449,12 +469,19 @@ pub fn end_media_session(m: &dyn Message, cfg: &Config) -> i32 {
     let Some(call_id) = msg.call_id() else {
         fail!(m, "end_media_session", "no Call-ID");
     };
+    let reason = match msg.method() {
+        Some(Method::Bye) => "bye",
+        Some(Method::Cancel) => "cancel",
+        _ if matches!(msg.kind(), Kind::Reply { .. }) => "failure",
+        _ => "end_media_session",
+    };
     remove_session(
         m,
         cfg,
         &text(Some(call_id)),
         &text(msg.from_tag()),
         &text(msg.to_tag()),
+        reason,
     )
 }
 
@@ -602,7 +629,7 @@ pub fn end_sessions_by_call_id(
             continue;
         }
         let tag = |k: &str| s.get(k).and_then(|t| t.as_str()).unwrap_or("").to_string();
-        if remove_session(log, cfg, call_id, &tag("from_tag"), &tag("to_tag")) == 1 {
+        if remove_session(log, cfg, call_id, &tag("from_tag"), &tag("to_tag"), "mi") == 1 {
             ended += 1;
         }
     }

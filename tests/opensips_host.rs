@@ -126,6 +126,19 @@ fn runs_the_relay_process_and_stops_cleanly() {
     let ended =
         os::mi(&site, &name("terminate"), "{\"callid\":\"stats-1\"}").expect("MI terminate");
     assert!(ended.contains("\"ended\":1"), "{ended}");
+    // the session-end event ran the example's event_route: one JSON line for this session
+    let acct = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("mediaproxy-acct: {\"call_id\":\"stats-1\""))
+            .count()
+    };
+    assert!(
+        os::wait_until(Duration::from_secs(5), || acct(&run.log_text()) == 1),
+        "no accounting line; log:\n{}",
+        run.log_text()
+    );
+    let log = run.log_text();
+    assert!(log.contains("\"reason\":\"mi\",\"duration\":"), "{log}");
     let missing = os::mi(&site, &name("terminate"), "{\"callid\":\"nope\"}").expect("MI terminate");
     assert!(missing.contains("\"error\""), "{missing}");
     let stats = os::mi(
@@ -153,7 +166,8 @@ fn runs_the_relay_process_and_stops_cleanly() {
     assert!(leftover.is_empty(), "processes left behind: {leftover:?}");
     assert!(!sock.exists(), "control socket file left behind");
     let log = run.log_text();
-    assert!(!log.contains("CRITICAL:mediaproxy"), "log:\n{log}");
+    assert!(!log.contains("CRITICAL"), "log:\n{log}");
+    assert!(!log.contains("was previously published"), "log:\n{log}");
     assert!(!log.contains("ERROR:mediaproxy"), "log:\n{log}");
     assert!(log.contains("INFO:mediaproxy:mod_init"), "log:\n{log}");
 }

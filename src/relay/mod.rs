@@ -23,6 +23,16 @@
 //! ([`session`]) and latching ([`latch`]) take time as a parameter and are tested under a fake
 //! clock; `unsafe` lives only in [`sys`].
 //!
+//! Statistics (`sessions`, `remove` with `stats: yes`, expiry events) use MediaProxy's JSON
+//! fields. Per stream, `caller_*`/`callee_*` packets and bytes are what that party *sent*,
+//! RTP and RTCP (port + 1 or muxed) together, STUN excluded; the codec is the payload type of
+//! the party's first RTP packet; `*_remote` is the latched RTP source. Streams are listed once
+//! answered (as MediaProxy does), closed streams of earlier generations included.
+//!
+//! Not done (yet): the io_uring path (PERFORMANCE.md); queueing STUN until the peer is known
+//! (it is dropped when the other side has no address at all); the `unselected ICE candidate`
+//! status; IPv4↔IPv6 bridging (the relay sockets use the family of `listen_ip`).
+//!
 //! Advertised address: `advertised_ip` if set; else `listen_ip` if it is not the wildcard; else
 //! the local address the kernel routes towards the session creator's `signaling_ip` (chosen once
 //! per session).

@@ -190,21 +190,26 @@ impl Worker {
                 return true;
             }
         };
+        // Signalling first: a command (new flow, new SDP address) is always queued before the
+        // control reply that lets an endpoint send, so applying every queued command before
+        // reading packets means no packet is judged by stale latching state. The eventfd is
+        // reset before the channel is read, so a command queued meanwhile wakes us again.
+        if (0..n).any(|i| events.token(i) == WAKE_TOKEN) {
+            self.wake.drain();
+        }
+        if !self.commands() {
+            return false;
+        }
         let now_ms = self.now_ms();
-        let mut woke = false;
         for i in 0..n {
             let t = events.token(i);
-            if t == WAKE_TOKEN {
-                woke = true;
-            } else {
+            if t != WAKE_TOKEN {
+                // a token of a flow removed (and its slot reused) by the commands above only
+                // leads to a receive attempt on the slot's current socket: harmless
                 self.readable(t, now_ms);
             }
         }
         self.flush_counters();
-        if woke || n == 0 {
-            self.wake.drain();
-            return self.commands();
-        }
         true
     }
 

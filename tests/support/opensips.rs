@@ -211,6 +211,13 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
         "\"40000-49999\"",
         &format!("\"{}-{}\"", site.port_range.0, site.port_range.1),
     );
+    for list in ["sip-asymmetric-clients", "rtp-asymmetric-clients"] {
+        cfg = replace_once(
+            &cfg,
+            &format!("\"/etc/opensips/{list}\""),
+            &format!("\"{}/cfg-examples/{list}\"", env!("CARGO_MANIFEST_DIR")),
+        );
+    }
     if !extra.is_empty() {
         cfg = replace_once(
             &cfg,

@@ -142,7 +142,7 @@ pub unsafe fn end_once(
     }
     let Some(cfg) = config() else { return };
     let (call_id, from_tag, to_tag) = ids();
-    remove_session(log, cfg, &call_id, &from_tag, &to_tag);
+    remove_session(log, cfg, &call_id, &from_tag, &to_tag, "dialog ended");
 }
 
 /// An engaged dialog's in-dialog request or reply (`m`; `None` for NULL or `FAKED_REPLY`):

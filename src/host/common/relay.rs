@@ -129,6 +129,7 @@ pub fn dispatch(
                     F,
                     format_args!("media timeout: Call-ID {call_id} (tags {ftag}/{ttag}): {stats}"),
                 );
+                script::session_ended("media timeout", &stats);
                 let Some(did) = did else { continue };
                 if end_dialog(&call_id, &did) {
                     log.log(

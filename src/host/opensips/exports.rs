@@ -87,7 +87,7 @@ pub static PROCS: ProcTable = ProcTable(UnsafeCell::new([
         post_fork_function: None,
         function: Some(relay_proc::relay_process),
         no: 0,
-        flags: MPX_PROC_FLAG_HAS_IPC | MPX_PROC_FLAG_INITCHILD,
+        flags: MPX_PROC_FLAG_HAS_IPC | MPX_PROC_FLAG_INITCHILD | MPX_PROC_FLAG_NEEDS_SCRIPT,
     },
     proc_export_t {
         name: ptr::null(),
@@ -167,7 +167,7 @@ pub static exports: Exports = Exports(module_exports {
     scm_type: cstr(SCM_TYPE),
     scm_rev: cstr(SCM_REV),
     dlflags: 0,
-    load_f: None,
+    load_f: Some(init::mod_load),
     deps: &DEPS.0,
     cmds: &CMDS.0 as *const _ as *const cmd_export_t,
     acmds: ptr::null(),

@@ -1,20 +1,24 @@
-//! Module life cycle: `mod_init` (attendant: validate every modparam, decide the processes),
-//! `child_init` (every process: nothing to open eagerly, control connections are lazy) and
-//! `mod_destroy` (attendant, after the children exited: remove the control socket file).
-//! The host-neutral part is shared ([`crate::host::common::lifecycle`]).
+//! Module life cycle: `mod_load` (at `loadmodule`: publish the session-end event), `mod_init`
+//! (attendant: validate every modparam, decide the processes), `child_init` (every process:
+//! nothing to open eagerly, control connections are lazy) and `mod_destroy` (attendant, after
+//! the children exited: remove the control socket file). The host-neutral part is shared
+//! ([`crate::host::common::lifecycle`]).
 
 use std::ffi::c_int;
 
 use super::avp;
 use super::dialog;
+use super::event;
 use super::exports;
-use super::log::HostLog;
+use super::guard::{guard, install_hook};
+use super::log::{mark_host_thread, HostLog, Level};
 use super::sys;
 pub use crate::host::common::lifecycle::config;
 use crate::host::common::lifecycle::{self, HostInit};
 
 pub unsafe extern "C" fn mod_init() -> c_int {
     lifecycle::mod_init(&HostLog, |cfg| {
+        crate::script::set_session_end_hook(event::session_ended);
         avp::init(cfg)?;
         let dialog = dialog::init();
         // SAFETY: mod_init runs in the attendant before the core forks module processes.
@@ -28,6 +32,20 @@ pub unsafe extern "C" fn mod_init() -> c_int {
             dialog,
             host: format!("{} ({layout})", sys::OPENSIPS_VERSION),
         })
+    })
+}
+
+/// `load_f`: runs at `loadmodule`, before the script's routes are parsed, so the event is
+/// published before an `event_route` names it.
+pub unsafe extern "C" fn mod_load() -> c_int {
+    install_hook();
+    mark_host_thread();
+    guard("mod_load", -1, || match event::init() {
+        Ok(()) => 0,
+        Err(e) => {
+            host_log!(Level::Err, "mod_load", "{e}");
+            -1
+        }
     })
 }
 

@@ -17,6 +17,7 @@ macro_rules! host_log {
     };
 }
 
+mod event;
 pub mod exports;
 pub mod guard;
 pub mod log;
