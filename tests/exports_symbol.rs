@@ -1,10 +1,13 @@
 //! The shared object exports exactly one symbol, `exports` (what OpenSIPS dlsym()s); the core
 //! symbols it uses are weak references, so loading never fails on a missing one.
 
+#![cfg(not(feature = "kamailio"))]
+
+mod support;
+
 use std::process::Command;
 
-#[path = "support/opensips.rs"]
-mod opensips;
+use support::opensips;
 
 #[test]
 fn exports_is_the_only_defined_dynamic_symbol() {

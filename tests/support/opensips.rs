@@ -7,41 +7,24 @@
 //! place.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+#[allow(unused_imports)]
+pub use super::process::{
+    alive, children_of, find_bin, loud, module_so, replace_once, thread_count, wait_until, Running,
+    Site,
+};
+use super::process::{built_module, modules_dir, spawn_logged};
 
 pub struct Host {
     pub bin: PathBuf,
     pub modules_dir: PathBuf,
     pub module_so: PathBuf,
     pub version: String,
-}
-
-/// Prints past the test harness's output capture, so a skip is always seen.
-pub fn loud(msg: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{msg}");
-}
-
-fn find_bin() -> Option<PathBuf> {
-    if let Some(b) = std::env::var_os("OPENSIPS_BIN").filter(|b| !b.is_empty()) {
-        return Some(PathBuf::from(b));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("opensips"))
-        .find(|p| p.is_file())
-}
-
-/// The built cdylib: `target/<profile>/libmediaproxy.so`, beside this test's `deps/` folder.
-pub fn module_so() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    profile_dir.join("libmediaproxy.so")
 }
 
 fn dash_v(bin: &Path) -> String {
@@ -59,7 +42,7 @@ fn dash_v(bin: &Path) -> String {
 
 /// The OpenSIPS to test against, or `None` (after a loud SKIPPED line) when there is none.
 pub fn host(test: &str) -> Option<Host> {
-    let Some(bin) = find_bin() else {
+    let Some(bin) = find_bin("OPENSIPS_BIN", "opensips") else {
         loud(&format!(
             "SKIPPED {test}: no OpenSIPS binary (set OPENSIPS_BIN or put opensips on PATH)"
         ));
@@ -73,103 +56,22 @@ pub fn host(test: &str) -> Option<Host> {
         bin.display(),
         mediaproxy::host::opensips::sys::OPENSIPS_VERSION
     );
-    let modules_dir = match std::env::var_os("OPENSIPS_MODULES_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let prefix = bin
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or(Path::new("/usr"));
-            [
-                prefix.join("lib64/opensips/modules"),
-                prefix.join("lib/opensips/modules"),
-                PathBuf::from("/usr/lib/x86_64-linux-gnu/opensips/modules"),
-            ]
-            .into_iter()
-            .find(|d| d.join("tm.so").is_file())
-            .unwrap_or_else(|| panic!("no OpenSIPS module dir found; set OPENSIPS_MODULES_DIR"))
-        }
-    };
-    let module_so = module_so();
-    assert!(
-        module_so.is_file(),
-        "{} missing: `cargo test` builds only the rlib; run `cargo build --lib` first with the \
-         same OPENSIPS_BIN (scripts/test.sh does)",
-        module_so.display()
+    let modules_dir = modules_dir(
+        "OPENSIPS_MODULES_DIR",
+        &bin,
+        &[
+            "lib64/opensips/modules",
+            "lib/opensips/modules",
+            "/usr/lib/x86_64-linux-gnu/opensips/modules",
+        ],
     );
-    let built = std::fs::metadata(&module_so)
-        .and_then(|m| m.modified())
-        .expect("mtime");
-    if let Some(newer) = newest_source_after(built) {
-        panic!(
-            "{} is older than {}: run `cargo build --lib` first (scripts/test.sh does)",
-            module_so.display(),
-            newer.display()
-        );
-    }
+    let module_so = built_module("opensips-headers", "cargo build --lib");
     Some(Host {
         bin,
         modules_dir,
         module_so,
         version,
     })
-}
-
-/// A source file changed after the module was built, if any.
-fn newest_source_after(built: std::time::SystemTime) -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut stack = vec![
-        root.join("src"),
-        root.join("opensips-headers"),
-        root.join("build.rs"),
-    ];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                stack.extend(rd.flatten().map(|e| e.path()));
-            }
-        } else if std::fs::metadata(&p)
-            .and_then(|m| m.modified())
-            .is_ok_and(|m| m > built)
-        {
-            return Some(p);
-        }
-    }
-    None
-}
-
-/// Per-test settings substituted into the example config.
-pub struct Site {
-    pub dir: PathBuf,
-    pub sip_port: u16,
-    pub port_range: (u16, u16),
-}
-
-impl Site {
-    pub fn new(name: &str, sip_port: u16, port_range: (u16, u16)) -> Site {
-        let dir = std::env::temp_dir().join(format!("mpx-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("test dir");
-        Site {
-            dir,
-            sip_port,
-            port_range,
-        }
-    }
-    pub fn control_socket(&self) -> PathBuf {
-        self.dir.join("run/dispatcher.sock")
-    }
-    pub fn cfg_path(&self) -> PathBuf {
-        self.dir.join("opensips.cfg")
-    }
-}
-
-fn replace_once(text: &str, from: &str, to: &str) -> String {
-    assert!(
-        text.contains(from),
-        "the example config no longer contains {from:?}; update the test's substitutions"
-    );
-    text.replacen(from, to, 1)
 }
 
 /// `cfg-examples/opensips.cfg` with this test's paths and ports, plus `extra` lines appended
@@ -232,123 +134,16 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
 
 /// `opensips -c -f cfg`.
 pub fn check_config(host: &Host, cfg: &Path) -> Output {
-    Command::new(&host.bin)
-        .args(["-c", "-f"])
-        .arg(cfg)
-        .output()
-        .expect("run opensips -c")
+    super::process::check_config(&host.bin, cfg)
 }
 
 /// OpenSIPS in the foreground (`-F`), logging to a file in the site directory.
-pub struct Running {
-    pub child: Child,
-    pub log: PathBuf,
-}
-
 pub fn start(host: &Host, site: &Site, cfg: &Path) -> Running {
-    let log = site.dir.join("opensips.log");
-    let logf = std::fs::File::create(&log).expect("log file");
-    let child = Command::new(&host.bin)
-        .args(["-F", "-m", "64", "-M", "16", "-w"])
-        .arg(&site.dir)
-        .arg("-P")
-        .arg(site.dir.join("opensips.pid"))
-        .arg("-f")
-        .arg(cfg)
-        .stdin(Stdio::null())
-        .stdout(logf.try_clone().expect("dup log"))
-        .stderr(logf)
-        .spawn()
-        .expect("start opensips");
-    Running { child, log }
-}
-
-impl Running {
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits (bounded) for the process to exit by itself; returns its exit status code.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        let t0 = Instant::now();
-        while t0.elapsed() < limit {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st.code().unwrap_or(-1));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    pub fn terminate(&mut self) {
-        let pid = self.child.id() as i32;
-        // SIGTERM to the main (attendant) process: OpenSIPS's own shutdown sequence
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Every process whose parent is `pid` (from /proc).
-pub fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let ppid = after.split_whitespace().nth(1).and_then(|s| s.parse().ok());
-        if ppid == Some(pid) {
-            out.push(p);
-        }
-    }
-    out
-}
-
-pub fn thread_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-pub fn alive(pid: u32) -> bool {
-    // a zombie still has a /proc entry; count it as gone
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rfind(')')
-            .map(|i| s[i + 1..].trim_start().starts_with('Z'))
-            .unwrap_or(false),
-        Err(_) => false,
-    }
-}
-
-pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
+    let (w, pid) = (site.dir.as_os_str(), site.dir.join("opensips.pid"));
+    let args = ["-F", "-m", "64", "-M", "16", "-w"].map(OsStr::new);
+    let args = [&args[..], &[w, OsStr::new("-P"), pid.as_os_str()]].concat();
+    let args = [&args[..], &[OsStr::new("-f"), cfg.as_os_str()]].concat();
+    spawn_logged(&host.bin, &args, site.dir.join("opensips.log"))
 }
 
 /// One MI command through mi_fifo (`:reply_fifo:{json-rpc}`); returns the JSON reply text.

@@ -1,0 +1,155 @@
+//! mediaproxy.so inside a real Kamailio 5.6 (`--features kamailio`): the example config passes
+//! `kamailio -c`, the module runs with its relay process and threads, the control socket
+//! answers, SIGTERM leaves no process and no socket file, every bad modparam value stops
+//! start-up with our message, a call goes through with its media relayed, a media timeout ends
+//! the dialog from the relay process, and the shared object exports exactly what Kamailio's
+//! loader reads.
+//!
+//! Needs a Kamailio binary (`KAMAILIO_BIN` or `PATH`); without one each test says SKIPPED.
+#![cfg(feature = "kamailio")]
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::kamailio as kam;
+use support::process::{
+    check_config, each_bad_param_stops_startup, relay_processes, stop_cleanly, wait_until, Running,
+    Site,
+};
+use support::sipcall::{call, establish, recv_sip, try_ask};
+
+/// Kamailio running the example config (plus `extra` modparam lines) in a site of its own,
+/// once its relay answers on the control socket; `None` when there is no Kamailio (skipped).
+fn relay_running(test: &str, port: u16, range: (u16, u16), extra: &str) -> Option<(Site, Running)> {
+    let host = kam::host(test)?;
+    let site = Site::new(&format!("kam-{port}"), port, range);
+    let cfg = kam::render_example(&host, &site, extra);
+    let run = kam::start(&host, &site, &cfg);
+    let sock = site.control_socket();
+    let up = wait_until(Duration::from_secs(15), || {
+        try_ask(&sock, "summary").is_ok_and(|l| l.starts_with('['))
+    });
+    assert!(up, "the relay never answered; log:\n{}", run.log_text());
+    Some((site, run))
+}
+
+/// Our log lines are free of errors and critical ones.
+fn no_errors(log: &str) {
+    for bad in [
+        "ERROR: mediaproxy",
+        "CRITICAL: mediaproxy",
+        "BUG: mediaproxy",
+    ] {
+        assert!(!log.contains(bad), "{bad} in the log:\n{log}");
+    }
+}
+
+#[test]
+fn example_config_passes_config_check() {
+    let Some(host) = kam::host("example_config_passes_config_check") else {
+        return;
+    };
+    let site = Site::new("kam-cfgcheck", 35400, (43000, 43099));
+    let out = check_config(&host.bin, &kam::render_example(&host, &site, ""));
+    let text = [out.stdout, out.stderr].concat();
+    let text = String::from_utf8_lossy(&text);
+    assert!(out.status.success(), "kamailio -c failed:\n{text}");
+    assert!(text.contains("config file ok"), "{text}");
+}
+
+#[test]
+fn runs_the_relay_process_and_stops_cleanly() {
+    let test = "runs_the_relay_process_and_stops_cleanly";
+    let Some((site, mut run)) = relay_running(test, 35402, (43000, 43099), "") else {
+        return;
+    };
+    let sock = site.control_socket();
+    let summary = try_ask(&sock, "summary").expect("summary");
+    assert!(summary.ends_with("\r\n"), "one line: {summary:?}");
+    let json: serde_json::Value = serde_json::from_str(summary.trim_end()).expect("JSON");
+    assert_eq!(json[0]["session_count"], 0, "{summary}");
+    assert_eq!(json[0]["ports_free"], 100, "{summary}");
+
+    let (children, relays) = relay_processes(run.child.id());
+    assert_eq!(relays.len(), 1, "one relay process among {children:?}");
+
+    let log = stop_cleanly(&mut run, &children, &sock);
+    assert!(
+        log.contains("INFO: mediaproxy: mod_init(): mediaproxy.so"),
+        "{log}"
+    );
+    assert!(log.contains("stopping the media relay"), "{log}");
+    no_errors(&log);
+}
+
+#[test]
+fn every_bad_modparam_stops_startup_with_a_clear_line() {
+    let Some(host) = kam::host("every_bad_modparam_stops_startup_with_a_clear_line") else {
+        return;
+    };
+    each_bad_param_stops_startup("ERROR: mediaproxy: mod_init(): ", |i, line| {
+        let site = Site::new(
+            &format!("kam-badparam{i}"),
+            35410 + i as u16,
+            (43200, 43299),
+        );
+        let cfg = kam::render_example(&host, &site, line);
+        (kam::start(&host, &site, &cfg), site)
+    });
+}
+
+#[test]
+fn a_call_through_the_embedded_relay() {
+    let test = "a_call_through_the_embedded_relay";
+    let Some((site, mut run)) = relay_running(test, 35450, (43100, 43199), "") else {
+        return;
+    };
+    call(&site, &site.control_socket(), (43100, 43199));
+    let (children, _) = relay_processes(run.child.id());
+    no_errors(&stop_cleanly(&mut run, &children, &site.control_socket()));
+}
+
+#[test]
+fn a_media_timeout_ends_the_dialog_from_the_relay_process() {
+    // no media at all: the relay ends the session after setup_timeout (1 s) and the relay
+    // process asks the dialog module to end the call (BYE to both sides)
+    let test = "a_media_timeout_ends_the_dialog_from_the_relay_process";
+    let extra = "modparam(\"mediaproxy\", \"setup_timeout\", 1)\n\
+                 modparam(\"mediaproxy\", \"media_timeout\", 1)";
+    let Some((site, mut run)) = relay_running(test, 35460, (43300, 43399), extra) else {
+        return;
+    };
+    let c = establish(&site, (43300, 43399), false);
+    c.ack();
+    for (who, ua) in [("callee", &c.callee), ("caller", &c.caller)] {
+        let bye = recv_sip(ua, "BYE ");
+        assert!(bye.contains(&format!("call-{}", c.base)), "{who}: {bye}");
+    }
+    let (children, _) = relay_processes(run.child.id());
+    let log = stop_cleanly(&mut run, &children, &site.control_socket());
+    assert!(
+        log.contains("ended dialog call-36460 (media timeout)"),
+        "{log}"
+    );
+    no_errors(&log);
+}
+
+#[test]
+fn exports_only_what_the_loader_reads() {
+    let Some(host) = kam::host("exports_only_what_the_loader_reads") else {
+        return;
+    };
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&host.module_so)
+        .output()
+        .expect("run nm");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["exports", "module_flags", "module_version"]);
+}
