@@ -23,6 +23,12 @@ pub struct DialogApi<T>(OnceCell<T>);
 // function pointers into the dialog module).
 unsafe impl<T> Sync for DialogApi<T> {}
 
+impl<T: Default> Default for DialogApi<T> {
+    fn default() -> Self {
+        DialogApi::new()
+    }
+}
+
 impl<T: Default> DialogApi<T> {
     pub const fn new() -> DialogApi<T> {
         DialogApi(OnceCell::new())

@@ -59,16 +59,37 @@ impl std::fmt::Display for EditError {
     }
 }
 
+/// A lump of the message being edited, as the host's [`Lumps::cut`] made it.
+pub struct Anchor<L>(std::ptr::NonNull<L>);
+
+impl<L> Clone for Anchor<L> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<L> Copy for Anchor<L> {}
+
+impl<L> Anchor<L> {
+    /// `None` for NULL (the core's "out of memory").
+    pub fn new(lump: *mut L) -> Option<Anchor<L>> {
+        std::ptr::NonNull::new(lump).map(Anchor)
+    }
+    pub fn as_ptr(self) -> *mut L {
+        self.0.as_ptr()
+    }
+}
+
 /// A host message's lump operations. Offsets are checked against the received buffer before
 /// any is called.
 pub trait Lumps: MsgFields {
-    type Anchor: Copy;
+    /// The host's `struct lump`.
+    type Lump;
     /// A delete lump over `len` bytes at `offset`, or an anchor lump there when `len` is 0
     /// (None: out of memory).
-    fn cut(&mut self, offset: usize, len: usize) -> Option<Self::Anchor>;
+    fn cut(&mut self, offset: usize, len: usize) -> Option<Anchor<Self::Lump>>;
     /// Inserts a copy of `bytes` (in the host's per-process memory) after `anchor`; false when
     /// out of memory.
-    fn insert_after(&mut self, anchor: Self::Anchor, bytes: &[u8]) -> bool;
+    fn insert_after(&mut self, anchor: Anchor<Self::Lump>, bytes: &[u8]) -> bool;
 }
 
 /// Applies ordered, non-overlapping edits as lumps. Nothing is applied when a range check
@@ -332,17 +353,19 @@ mod tests {
         fn set_msg_flags(&mut self, _: u32) {}
     }
     impl Lumps for Rec {
-        type Anchor = usize;
-        fn cut(&mut self, o: usize, n: usize) -> Option<usize> {
+        type Lump = u8;
+        fn cut(&mut self, o: usize, n: usize) -> Option<Anchor<u8>> {
             self.0.push(match n {
                 0 => format!("anchor {o}"),
                 n => format!("del {o}+{n}"),
             });
-            Some(o)
+            // a dangling but aligned, non-NULL pointer: the test only carries the offset in it
+            Anchor::new((o + 1) as *mut u8)
         }
-        fn insert_after(&mut self, a: usize, b: &[u8]) -> bool {
+        fn insert_after(&mut self, a: Anchor<u8>, b: &[u8]) -> bool {
+            let o = a.as_ptr() as usize - 1;
             self.0
-                .push(format!("ins {a} {}", String::from_utf8_lossy(b)));
+                .push(format!("ins {o} {}", String::from_utf8_lossy(b)));
             true
         }
     }

@@ -6,25 +6,25 @@ use super::log::HostLog;
 use super::sys;
 use super::{avp, dialog};
 use crate::config::IceCandidate;
-use crate::host::common::msg::{sip_msg_view, HostMessage, Lumps};
+use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Lumps};
 use crate::script::Avp;
 
 sip_msg_view!(sys, HostLog);
 
 impl Lumps for SipMsg<'_> {
-    type Anchor = *mut sys::lump;
+    type Lump = sys::lump;
 
-    fn cut(&mut self, offset: usize, len: usize) -> Option<Self::Anchor> {
+    fn cut(&mut self, offset: usize, len: usize) -> Option<Anchor<sys::lump>> {
         // SAFETY: range checked against msg->len before (the shim checks again).
         let l = unsafe { sys::mpx_cut_lump(self.raw, offset as u32, len as u32) };
-        (!l.is_null()).then_some(l)
+        Anchor::new(l)
     }
 
-    fn insert_after(&mut self, anchor: Self::Anchor, bytes: &[u8]) -> bool {
+    fn insert_after(&mut self, anchor: Anchor<sys::lump>, bytes: &[u8]) -> bool {
         let (p, n) = (bytes.as_ptr() as *const _, bytes.len() as u32);
         // SAFETY: anchor is a lump of this message; the shim copies the n bytes at p into pkg
         // memory and hands the copy to the lump.
-        unsafe { sys::mpx_insert_copy_after(anchor, p, n) == 0 }
+        unsafe { sys::mpx_insert_copy_after(anchor.as_ptr(), p, n) == 0 }
     }
 }
 

@@ -6,15 +6,15 @@ use super::log::HostLog;
 use super::sys;
 use super::{avp, dialog};
 use crate::config::IceCandidate;
-use crate::host::common::msg::{sip_msg_view, HostMessage, Lumps};
+use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Lumps};
 use crate::script::Avp;
 
 sip_msg_view!(sys, HostLog);
 
 impl Lumps for SipMsg<'_> {
-    type Anchor = *mut sys::lump;
+    type Lump = sys::lump;
 
-    fn cut(&mut self, offset: usize, len: usize) -> Option<Self::Anchor> {
+    fn cut(&mut self, offset: usize, len: usize) -> Option<Anchor<sys::lump>> {
         // SAFETY: range checked against msg->len before (the shim checks again).
         let l = unsafe {
             match len {
@@ -22,10 +22,10 @@ impl Lumps for SipMsg<'_> {
                 n => sys::mpx_del_lump(self.raw, offset as u32, n as u32),
             }
         };
-        (!l.is_null()).then_some(l)
+        Anchor::new(l)
     }
 
-    fn insert_after(&mut self, anchor: Self::Anchor, bytes: &[u8]) -> bool {
+    fn insert_after(&mut self, anchor: Anchor<sys::lump>, bytes: &[u8]) -> bool {
         // SAFETY: pkg memory of this process; the lump takes ownership on success.
         let p = unsafe { sys::mpx_pkg_malloc(bytes.len() as u64) } as *mut u8;
         if p.is_null() {
@@ -34,7 +34,9 @@ impl Lumps for SipMsg<'_> {
         // SAFETY: p has room for bytes.len() bytes and does not overlap bytes.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
         // SAFETY: anchor is a lump of this message; p is pkg memory of the right length.
-        let l = unsafe { sys::mpx_insert_new_lump_after(anchor, p as *mut _, bytes.len() as u32) };
+        let l = unsafe {
+            sys::mpx_insert_new_lump_after(anchor.as_ptr(), p as *mut _, bytes.len() as u32)
+        };
         if l.is_null() {
             // SAFETY: the lump did not take ownership; p came from mpx_pkg_malloc.
             unsafe { sys::mpx_pkg_free(p as *mut _) };
