@@ -92,7 +92,7 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
             format!("mpath=\"{}/\"", host.modules_dir.display()),
         ),
         (
-            "loadmodule \"mediaproxy.so\"".into(),
+            "loadmodule \"/usr/local/lib/kamailio/mediaproxy.so\"".into(),
             format!("loadmodule \"{}\"", host.module_so.display()),
         ),
         (
