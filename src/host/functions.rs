@@ -552,10 +552,22 @@ fn fix(raw: *mut sip_msg) -> c_int {
         Some(p) => p.offset + p.bytes.len(),
         None => host.offset + host.bytes.len(),
     };
+    // the whole URI is replaced (not only host[:port]), so that the lump holds the complete new
+    // URI for the parsed Contact to point at (below)
+    let uri = contact.uri;
+    let uri_end = uri.offset + uri.bytes.len();
+    if !(uri.offset <= host.offset && end <= uri_end && uri_end <= buf.len()) {
+        host_log!(Level::Err, "fix_contact", "inconsistent Contact URI spans");
+        return -1;
+    }
+    let mut new_uri = Vec::with_capacity(uri.bytes.len() + new.len());
+    new_uri.extend_from_slice(&buf[uri.offset..host.offset]);
+    new_uri.extend_from_slice(new.as_bytes());
+    new_uri.extend_from_slice(&buf[end..uri_end]);
     let edit = BufEdit {
-        offset: host.offset,
-        delete: end - host.offset,
-        insert: new.as_bytes(),
+        offset: uri.offset,
+        delete: uri.bytes.len(),
+        insert: &new_uri,
     };
     if !hm.parse_all_headers() {
         host_log!(
@@ -566,7 +578,21 @@ fn fix(raw: *mut sip_msg) -> c_int {
         return -1;
     }
     match hm.apply(&[edit]) {
-        Ok(()) => 1,
+        Ok(inserted) => {
+            // as nathelper's fix_nated_contact(): the parsed Contact names the fixed URI too, so
+            // the dialog module stores it as the leg's contact, and the requests it sends
+            // itself (the BYEs ending a call after a media timeout) reach the client behind NAT
+            if let Some(&lump) = inserted.first() {
+                if !hm.set_first_contact_uri(lump) {
+                    host_log!(
+                        Level::Warn,
+                        "fix_contact",
+                        "Contact rewritten, but its parsed form could not be updated"
+                    );
+                }
+            }
+            1
+        }
         Err(e) => {
             host_log!(Level::Err, "fix_contact", "cannot change the Contact: {e}");
             -1
