@@ -423,6 +423,9 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     w.expect_success(callee1);
     w.expect_success(caller1);
     w.expect_all_released("the callee's BYE");
+    if w.summary()["packets_relayed"].as_u64().unwrap_or(0) == 0 {
+        w.fail("summary's packets_relayed is 0 after a call with media");
+    }
 
     // ---- 3. call 2: silent, ended by the relay's timeout with a BYE to both sides -------
     let call2 = "e2e-silent-1";

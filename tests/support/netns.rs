@@ -111,6 +111,23 @@ pub fn unavailable() -> Option<String> {
     let veth = run(Command::new("ip").args([
         "-n", &probe, "link", "add", "p0", "type", "veth", "peer", "name", "p1",
     ]));
+    // nf_tables with NAT (the NATs masquerade) and named counters (the user agents count)
+    let nft = {
+        use std::io::Write;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &probe, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        child.ok().and_then(|mut c| {
+            let _ = c.stdin.take()?.write_all(
+                b"table ip p {\n counter n { }\n chain c {\n type nat hook postrouting priority srcnat;\n \
+                  oifname \"p0\" counter name n masquerade fully-random\n }\n}\n",
+            );
+            c.wait_with_output().ok()
+        })
+    };
     let _ = run(Command::new("ip").args(["netns", "del", &probe]));
     if !veth.status.success() {
         return Some(format!(
@@ -118,7 +135,14 @@ pub fn unavailable() -> Option<String> {
             String::from_utf8_lossy(&veth.stderr).trim()
         ));
     }
-    None
+    match nft {
+        Some(o) if o.status.success() => None,
+        Some(o) => Some(format!(
+            "nftables cannot masquerade in a namespace: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        None => Some("cannot run nft in a namespace".into()),
+    }
 }
 
 /// The namespaces of one test run (names carry the test's pid, so parallel runs never meet).
