@@ -311,10 +311,21 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// A test that failed half-way: SIGTERM first (OpenSIPS then stops its own processes);
+    /// only if it has not stopped after a bounded wait, SIGKILL the attendant and each of its
+    /// children by pid (SIGKILL to the attendant alone would leave its workers running).
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            self.terminate();
+            if self.wait_exit(Duration::from_secs(10)).is_none() {
+                let children = children_of(self.child.id());
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                for pid in children {
+                    // SAFETY: plain kill(2) of a child of the OpenSIPS this test started.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+            }
         }
     }
 }
