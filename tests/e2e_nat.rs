@@ -1,8 +1,8 @@
 //! End to end: calls through NAT with mediaproxy.so inside a real OpenSIPS.
 //!
-//! OpenSIPS runs `cfg-examples/opensips.cfg` (rendered by the shared harness, with short
-//! `setup_timeout`/`media_timeout` appended) in network namespace "proxy" on 198.51.100.1.
-//! A SIPp caller sits behind masquerading NAT A, a SIPp callee behind NAT B (see
+//! OpenSIPS runs `cfg-examples/opensips.cfg` (rendered by the shared harness, with a short
+//! `setup_timeout` (3 s) and `media_timeout` (4 s) appended) in network namespace "proxy" on
+//! 198.51.100.1. A SIPp caller sits behind masquerading NAT A, a SIPp callee behind NAT B (see
 //! `support::netns`). The proxy has no route to the private nets, so every packet to a user
 //! agent must go to its NAT's public address and port.
 //!
@@ -13,11 +13,14 @@
 //!    hold timeout) and takes it back (media flows again). The callee hangs up: its BYE reaches
 //!    the caller through NAT A only because fix_contact() rewrote the caller's Contact. The
 //!    session is gone and every relay port is free again.
-//! 3. Call 2 is silent: the relay's timeout ends it and OpenSIPS sends a BYE to both sides,
-//!    which both receive through their NATs. Again no session and no port is left.
-//! 4. What the user agents received: every SDP names the relay, never a private address;
+//! 3. Call 2 is silent (never any media) and call 3's media stops mid-call (no hold): the
+//!    relay's timeout ends each (setup_timeout, resp. media_timeout, as its report shows), and
+//!    OpenSIPS sends a BYE to both sides, which both receive through their NATs (the dialog
+//!    module uses the Contacts fix_contact() fixed). Again no session and no port is left.
+//! 4. What the user agents received: every SDP's c= and m= lines name the relay;
 //!    each Contact names the other side's NAT; nothing reached a user agent except from the
-//!    proxy (SIP) and the relay (RTP).
+//!    proxy host (SIP from OpenSIPS, RTP from the relay's ports, the odd ICMP error).
+//! 5. OpenSIPS stops cleanly and its log has no ERROR or CRITICAL line at all.
 //!
 //! Needs OPENSIPS_BIN (or opensips on PATH), root with `ip netns`, nft and SIPp; otherwise it
 //! prints SKIPPED and passes.
@@ -35,9 +38,11 @@ use support::sipp::{Run, Sipp};
 const TEST: &str = "calls_through_nat_relay_media_hold_bye_and_media_timeout";
 const RELAY_PORTS: (u16, u16) = (40000, 40099);
 const SETUP_TIMEOUT_S: u32 = 3;
-const MEDIA_TIMEOUT_S: u32 = 3;
+const MEDIA_TIMEOUT_S: u32 = 4;
 /// The example config's hold_timeout (kept: the test checks the relay switches to it).
 const HOLD_TIMEOUT_S: u64 = 7200;
+/// Packets each way before a call counts as carrying media (a stream, not a stray packet).
+const MIN_PACKETS: u64 = 10;
 /// Upper bound for any single wait (the checks themselves never depend on timing).
 const WAIT: Duration = Duration::from_secs(20);
 /// SIPp's own global timeout (seconds), a backstop behind the test's waits.
@@ -175,6 +180,115 @@ impl World {
                 self.fail(&format!("SIPp {name} did not succeed: {other:?}"))
             }
         }
+    }
+
+    /// A call the relay must end by itself: `e2e-<name>-1` with scenarios `uac_<name>.xml` and
+    /// `uas_<name>.xml`. With `rtp_play`, media flows both ways first and the test then tells
+    /// both sides to fall silent. Both user agents must get the proxy's BYE (through their NATs),
+    /// the relay must report the timeout with `timeout_wait` = `wait_s`, and nothing may be
+    /// left. Returns the (caller, callee) SIPp runs.
+    fn timeout_call(
+        &mut self,
+        proxy: &str,
+        name: &str,
+        rtp_play: Option<&str>,
+        wait_s: u32,
+    ) -> (usize, usize) {
+        let call_id = format!("e2e-{name}-1");
+        let cid = format!("e2e-{name}-%u");
+        let (ua_a, ua_b) = (self.topo.ua_a.clone(), self.topo.ua_b.clone());
+        let keys: Vec<(&str, &str)> = rtp_play.map(|r| ("rtp_play", r)).into_iter().collect();
+        let run = |label: String, ns: &str, scenario: String, ip, remote, cid| {
+            (label, ns.to_string(), scenario, ip, remote, cid)
+        };
+        let mut ids = Vec::new();
+        for (label, ns, scenario, ip, remote, cid) in [
+            run(
+                format!("callee-{name}"),
+                &ua_b,
+                format!("uas_{name}.xml"),
+                netns::UA_B_IP,
+                None,
+                None,
+            ),
+            run(
+                format!("caller-{name}"),
+                &ua_a,
+                format!("uac_{name}.xml"),
+                netns::UA_A_IP,
+                Some(proxy),
+                Some(cid.as_str()),
+            ),
+        ] {
+            if remote.is_some() {
+                // the callee's SIPp (started first) must be listening before the INVITE
+                self.wait_for_callee_port();
+            }
+            ids.push(self.start_sipp(Run {
+                name: &label,
+                netns: &ns,
+                scenario: &scenario,
+                ip,
+                sip_port: netns::UA_SIP_PORT,
+                media_port: netns::UA_MEDIA_PORT,
+                remote,
+                service: "bob",
+                call_id: cid,
+                keys: &keys,
+                timeout_s: SIPP_TIMEOUT_S,
+            }));
+        }
+        let (callee, caller) = (ids[0], ids[1]);
+        let timed_out_before = self.summary()["sessions_timed_out"].as_u64().unwrap_or(0);
+        if rtp_play.is_some() {
+            self.wait_for(&format!("RTP relayed both ways in {call_id}"), |w| {
+                let st = w.stream(&call_id)?;
+                (st["caller_packets"].as_u64()? >= MIN_PACKETS
+                    && st["callee_packets"].as_u64()? >= MIN_PACKETS)
+                    .then_some(())
+            });
+            self.pace(true, &call_id);
+            self.pace(false, &call_id);
+        }
+        self.expect_success(callee);
+        self.expect_success(caller);
+        self.expect_all_released(&format!("the timeout of {call_id}"));
+        let log = self.osips.log_text();
+        let report = log
+            .lines()
+            .find_map(|l| l.split_once(&format!("media timeout: Call-ID {call_id} (")))
+            .and_then(|(_, rest)| rest.split_once("): "))
+            .and_then(|(_, json)| serde_json::from_str::<Value>(json).ok());
+        let Some(report) = report else {
+            self.fail(&format!(
+                "the log has no media timeout report for {call_id}"
+            ));
+        };
+        let stream = &report["streams"][0];
+        if report["timed_out"] != true
+            || stream["status"] != "no-traffic timeout"
+            || stream["timeout_wait"].as_u64() != Some(u64::from(wait_s))
+        {
+            self.fail(&format!(
+                "{call_id} should have timed out after {wait_s} s without traffic: {report}"
+            ));
+        }
+        if !log.contains(&format!("ended dialog {call_id} (media timeout)")) {
+            self.fail(&format!("the log does not show the dialog {call_id} ended"));
+        }
+        if self.summary()["sessions_timed_out"].as_u64().unwrap_or(0) <= timed_out_before {
+            self.fail(&format!(
+                "summary's sessions_timed_out did not count {call_id}"
+            ));
+        }
+        (caller, callee)
+    }
+
+    fn wait_for_callee_port(&mut self) {
+        self.wait_for("the callee's SIPp binds its SIP port", |w| {
+            let out = netns::exec(&w.topo.ua_b, &["ss", "-Hlun", "sport", "= :5060"]);
+            (!out.stdout.is_empty()).then_some(())
+        });
     }
 
     /// No relay session left and every port back in the pool.
@@ -331,10 +445,7 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
         keys,
     ));
     // the callee's SIPp must be listening before the INVITE arrives
-    w.wait_for("the callee's SIPp binds its SIP port", |w| {
-        let out = netns::exec(&w.topo.ua_b, &["ss", "-Hlun", "sport", "= :5060"]);
-        (!out.stdout.is_empty()).then_some(())
-    });
+    w.wait_for_callee_port();
     let caller1 = w.start_sipp(ua(
         "caller-hold",
         &ua_a,
@@ -346,14 +457,14 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     ));
 
     let up = w.wait_for(
-        "RTP relayed both ways (sessions: caller_packets and callee_packets > 0; both user \
-         agents receive RTP from the relay)",
+        "RTP relayed both ways (sessions: caller_packets and callee_packets >= MIN_PACKETS; \
+         both user agents receive as many RTP packets from the relay)",
         |w| {
             let st = w.stream(call1)?;
-            let ok = st["caller_packets"].as_u64()? > 0
-                && st["callee_packets"].as_u64()? > 0
-                && w.counters_a().rtp_from_relay > 0
-                && w.counters_b().rtp_from_relay > 0;
+            let ok = st["caller_packets"].as_u64()? >= MIN_PACKETS
+                && st["callee_packets"].as_u64()? >= MIN_PACKETS
+                && w.counters_a().rtp_from_relay >= MIN_PACKETS
+                && w.counters_b().rtp_from_relay >= MIN_PACKETS;
             ok.then_some(st)
         },
     );
@@ -427,60 +538,32 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
         w.fail("summary's packets_relayed is 0 after a call with media");
     }
 
-    // ---- 3. call 2: silent, ended by the relay's timeout with a BYE to both sides -------
-    let call2 = "e2e-silent-1";
-    let callee2 = w.start_sipp(ua(
-        "callee-silent",
-        &ua_b,
-        "uas_silent.xml",
-        netns::UA_B_IP,
-        None,
-        None,
-        &[],
-    ));
-    w.wait_for("the callee's SIPp binds its SIP port", |w| {
-        let out = netns::exec(&w.topo.ua_b, &["ss", "-Hlun", "sport", "= :5060"]);
-        (!out.stdout.is_empty()).then_some(())
-    });
-    let timed_out_before = w.summary()["sessions_timed_out"].as_u64().unwrap_or(0);
-    let caller2 = w.start_sipp(ua(
-        "caller-silent",
-        &ua_a,
-        "uac_silent.xml",
-        netns::UA_A_IP,
-        Some(&proxy),
-        Some("e2e-silent-%u"),
-        &[],
-    ));
-    w.expect_success(callee2);
-    w.expect_success(caller2);
-    w.expect_all_released("the media timeout");
-    let log = w.osips.log_text();
-    if !log.contains(&format!("media timeout: Call-ID {call2}"))
-        || !log.contains(&format!("ended dialog {call2}"))
-    {
-        w.fail("the log does not show the media timeout ending the silent call");
-    }
-    if w.summary()["sessions_timed_out"].as_u64().unwrap_or(0) <= timed_out_before {
-        w.fail("summary's sessions_timed_out did not count the silent call");
-    }
+    // ---- 3. calls ended by the relay's timeouts, with a BYE to both sides ----------------
+    // call 2 never carries media (setup_timeout); call 3's media stops mid-call, without a
+    // hold (media_timeout)
+    let (caller2, callee2) = w.timeout_call(&proxy, "silent", None, SETUP_TIMEOUT_S);
+    let (caller3, callee3) = w.timeout_call(&proxy, "stops", Some(&rtp_play), MEDIA_TIMEOUT_S);
 
     // ---- 4. what the user agents received ------------------------------------------------
     let mut problems = Vec::new();
     let got = |w: &World, i: usize| w.sipps[i].received();
-    let (c1, e1, c2, e2) = (
+    let (c1, e1, c2, e2, c3, e3) = (
         got(&w, caller1),
         got(&w, callee1),
         got(&w, caller2),
         got(&w, callee2),
+        got(&w, caller3),
+        got(&w, callee3),
     );
     // call 1: 200 OK + two re-INVITE answers at the caller; INVITE + two re-INVITEs at the
-    // callee; call 2: one each
+    // callee; calls 2 and 3: one each
     for (who, msgs, want) in [
         ("caller (call 1)", &c1, 3),
         ("callee (call 1)", &e1, 3),
         ("caller (call 2)", &c2, 1),
         ("callee (call 2)", &e2, 1),
+        ("caller (call 3)", &c3, 1),
+        ("callee (call 3)", &e3, 1),
     ] {
         let n = check_sdps(who, msgs, &mut problems);
         if n < want {
@@ -509,18 +592,22 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
             ));
         }
     }
-    // the BYEs: from the callee (call 1) and from the proxy to both sides (call 2)
+    // the BYEs: from the callee (call 1) and from the proxy to both sides (calls 2 and 3)
     for (who, msgs) in [
         ("caller (call 1)", &c1),
         ("caller (call 2)", &c2),
         ("callee (call 2)", &e2),
+        ("caller (call 3)", &c3),
+        ("callee (call 3)", &e3),
     ] {
         if !msgs.iter().any(|m| m.starts_with("BYE ")) {
             problems.push(format!("the {who} received no BYE"));
         }
     }
-    // nothing reached a user agent except SIP from the proxy and RTP from the relay
+    // nothing reached a user agent except from the proxy host: SIP from OpenSIPS, RTP from the
+    // relay's ports (and ICMP, e.g. port unreachable for RTP SIPp still sent after the BYE)
     let (ca, cb) = (w.counters_a(), w.counters_b());
+    loud(&format!("{TEST}: packets into ua-a {ca:?}, ua-b {cb:?}"));
     for (who, c) in [("ua-a", ca), ("ua-b", cb)] {
         if c.sip_from_proxy == 0 || c.rtp_from_relay == 0 || c.other_in != 0 {
             problems.push(format!("{who} packet counters: {c:?}"));

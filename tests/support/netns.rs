@@ -285,12 +285,14 @@ table ip mpx_nat {
 table inet mpx_ua {{
     counter sip_from_proxy {{ }}
     counter rtp_from_relay {{ }}
+    counter icmp_from_proxy {{ }}
     counter other_in {{ }}
     chain input {{
         type filter hook input priority filter; policy accept;
         iifname "lo" accept
         ip saddr {PROXY_IP} udp sport 5060 udp dport {UA_SIP_PORT} counter name sip_from_proxy accept
         ip saddr {PROXY_IP} udp sport {}-{} udp dport {UA_MEDIA_PORT} counter name rtp_from_relay accept
+        ip saddr {PROXY_IP} ip protocol icmp counter name icmp_from_proxy accept
         counter name other_in
     }}
 }}
@@ -302,8 +304,8 @@ table inet mpx_ua {{
         t
     }
 
-    /// The packet counters of a user agent's namespace: (SIP from the proxy, RTP from the
-    /// relay's port range, anything else that came in from outside).
+    /// The packet counters of a user agent's namespace: SIP from the proxy, RTP from the
+    /// relay's port range, ICMP from the proxy, anything else that came in from outside.
     pub fn counters(&self, ua: &str) -> UaCounters {
         let out = exec(
             ua,
@@ -324,6 +326,7 @@ table inet mpx_ua {{
             match ctr["name"].as_str() {
                 Some("sip_from_proxy") => c.sip_from_proxy = n,
                 Some("rtp_from_relay") => c.rtp_from_relay = n,
+                Some("icmp_from_proxy") => c.icmp_from_proxy = n,
                 Some("other_in") => c.other_in = n,
                 _ => {}
             }
@@ -370,6 +373,9 @@ table inet mpx_ua {{
 pub struct UaCounters {
     pub sip_from_proxy: u64,
     pub rtp_from_relay: u64,
+    /// ICMP errors from the proxy host, e.g. port unreachable for RTP that a user agent still
+    /// sends after the relay closed the call's ports (SIPp streams until it exits).
+    pub icmp_from_proxy: u64,
     pub other_in: u64,
 }
 
