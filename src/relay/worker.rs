@@ -191,20 +191,23 @@ impl Worker {
             }
         };
         let now_ms = self.now_ms();
-        let mut woke = false;
+        // commands first: the control thread queues a flow's commands (Add, Configure) and wakes
+        // us before it answers the update, so a packet sent in reply to that answer can be
+        // readable in the same batch as the wake-up; it must find its flow configured
+        let woke = (0..n).any(|i| events.token(i) == WAKE_TOKEN);
+        if woke || n == 0 {
+            self.wake.drain();
+            if !self.commands() {
+                return false;
+            }
+        }
         for i in 0..n {
             let t = events.token(i);
-            if t == WAKE_TOKEN {
-                woke = true;
-            } else {
+            if t != WAKE_TOKEN {
                 self.readable(t, now_ms);
             }
         }
         self.flush_counters();
-        if woke || n == 0 {
-            self.wake.drain();
-            return self.commands();
-        }
         true
     }
 
