@@ -8,9 +8,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -68,12 +66,7 @@ fn sdp(ip: &str, port: u16) -> String {
 }
 
 fn ask(socket: &Path, cmd: &str) -> String {
-    let mut s = UnixStream::connect(socket).expect("control socket");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap();
-    line
+    os::ask(socket, cmd).expect("control socket answers")
 }
 
 fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {

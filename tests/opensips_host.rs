@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use support::opensips::{self as os, Site};
+use support::opensips::{self as os, ask, Site};
 
 #[test]
 fn example_config_passes_config_check() {
@@ -23,15 +23,6 @@ fn example_config_passes_config_check() {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "opensips -c failed:\n{text}");
-}
-
-fn ask(socket: &std::path::Path, cmd: &str) -> std::io::Result<String> {
-    let mut s = UnixStream::connect(socket)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    s.write_all(format!("{cmd}\r\n").as_bytes())?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line)?;
-    Ok(line)
 }
 
 #[test]

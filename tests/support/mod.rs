@@ -1,1 +1,3 @@
+pub mod netns;
 pub mod opensips;
+pub mod sipp;

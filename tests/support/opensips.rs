@@ -141,8 +141,12 @@ fn newest_source_after(built: std::time::SystemTime) -> Option<PathBuf> {
 /// Per-test settings substituted into the example config.
 pub struct Site {
     pub dir: PathBuf,
+    /// The SIP socket's address and the relay's `listen_ip` (127.0.0.1 unless set).
+    pub ip: String,
     pub sip_port: u16,
     pub port_range: (u16, u16),
+    /// Network namespace OpenSIPS runs in (`ip netns exec`), if any.
+    pub netns: Option<String>,
 }
 
 impl Site {
@@ -152,9 +156,18 @@ impl Site {
         std::fs::create_dir_all(&dir).expect("test dir");
         Site {
             dir,
+            ip: "127.0.0.1".to_string(),
             sip_port,
             port_range,
+            netns: None,
         }
+    }
+
+    /// OpenSIPS inside network namespace `netns`, listening (SIP and relay) on `ip`.
+    pub fn in_netns(mut self, netns: &str, ip: &str) -> Site {
+        self.netns = Some(netns.to_string());
+        self.ip = ip.to_string();
+        self
     }
     pub fn control_socket(&self) -> PathBuf {
         self.dir.join("run/dispatcher.sock")
@@ -194,7 +207,12 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
     cfg = replace_once(
         &cfg,
         "socket=udp:127.0.0.1:5060",
-        &format!("socket=udp:127.0.0.1:{}", site.sip_port),
+        &format!("socket=udp:{}:{}", site.ip, site.sip_port),
+    );
+    cfg = replace_once(
+        &cfg,
+        "modparam(\"mediaproxy\", \"listen_ip\", \"127.0.0.1\")",
+        &format!("modparam(\"mediaproxy\", \"listen_ip\", \"{}\")", site.ip),
     );
     cfg = replace_once(
         &cfg,
@@ -245,10 +263,20 @@ pub struct Running {
     pub log: PathBuf,
 }
 
+/// Starts OpenSIPS (inside `site.netns` when set: `ip netns exec` execs it, so the child's
+/// pid is still OpenSIPS's main process).
 pub fn start(host: &Host, site: &Site, cfg: &Path) -> Running {
     let log = site.dir.join("opensips.log");
     let logf = std::fs::File::create(&log).expect("log file");
-    let child = Command::new(&host.bin)
+    let mut cmd = match &site.netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(&host.bin);
+            c
+        }
+        None => Command::new(&host.bin),
+    };
+    let child = cmd
         .args(["-F", "-m", "64", "-M", "16", "-w"])
         .arg(&site.dir)
         .arg("-P")
@@ -290,10 +318,21 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// A test that failed half-way: SIGTERM first (OpenSIPS then stops its own processes);
+    /// only if it has not stopped after a bounded wait, SIGKILL the attendant and each of its
+    /// children by pid (SIGKILL to the attendant alone would leave its workers running).
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            self.terminate();
+            if self.wait_exit(Duration::from_secs(10)).is_none() {
+                let children = children_of(self.child.id());
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                for pid in children {
+                    // SAFETY: plain kill(2) of a child of the OpenSIPS this test started.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+            }
         }
     }
 }
@@ -338,6 +377,17 @@ pub fn alive(pid: u32) -> bool {
             .unwrap_or(false),
         Err(_) => false,
     }
+}
+
+/// One control-socket command (`summary`, `sessions`, ...): its one-line answer.
+pub fn ask(socket: &Path, cmd: &str) -> std::io::Result<String> {
+    use std::io::BufRead;
+    let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(format!("{cmd}\r\n").as_bytes())?;
+    let mut line = String::new();
+    std::io::BufReader::new(s).read_line(&mut line)?;
+    Ok(line)
 }
 
 pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {

@@ -88,7 +88,26 @@ impl Message for OsMsg<'_> {
         self.msg.parse_all_headers()
     }
     fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), String> {
-        self.msg.apply(edits).map_err(|e| e.to_string())
+        self.msg.apply(edits).map(|_| ()).map_err(|e| e.to_string())
+    }
+    fn replace_contact_uri(&mut self, edit: &BufEdit<'_>) -> Result<(), String> {
+        let inserted = self
+            .msg
+            .apply(std::slice::from_ref(edit))
+            .map_err(|e| e.to_string())?;
+        // as nathelper's fix_nated_contact(): the parsed Contact names the fixed URI too, so
+        // the dialog module stores it as the leg's contact and the requests it sends itself
+        // (the BYEs ending a call after a media timeout) reach the client behind NAT
+        if let Some(&lump) = inserted.first() {
+            if !self.msg.set_first_contact_uri(lump) {
+                self.log(
+                    script::Level::Warn,
+                    "fix_contact",
+                    format_args!("Contact rewritten, but its parsed form could not be updated"),
+                );
+            }
+        }
+        Ok(())
     }
     fn avp(&self, which: Avp) -> Option<String> {
         match which {

@@ -118,10 +118,22 @@ impl<'m> SipMsg<'m> {
         unsafe { sys::mpx_parse_headers(self.raw, u64::MAX) == 0 }
     }
 
+    /// Points the parsed URI of the first Contact at `uri`, which must live as long as the
+    /// message (the contents of one of its lumps, see [`SipMsg::apply`]). False when there is
+    /// no parsable Contact.
+    pub fn set_first_contact_uri(&mut self, uri: (*mut u8, usize)) -> bool {
+        let Ok(len) = i32::try_from(uri.1) else {
+            return false;
+        };
+        // SAFETY: the message is valid; `uri` is lump memory freed with the message.
+        unsafe { sys::mpx_set_first_contact_uri(self.raw, uri.0 as *mut _, len) == 0 }
+    }
+
     /// Applies ordered, non-overlapping edits as lumps. Nothing is applied when a range check
     /// fails; an out-of-memory failure part-way leaves the earlier lumps in place (the message
-    /// is then dropped by the caller's -1).
-    pub fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), EditError> {
+    /// is then dropped by the caller's -1). Returns the inserted texts as they live in the
+    /// lumps (pkg memory freed with the message), one per non-empty insert.
+    pub fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<Vec<(*mut u8, usize)>, EditError> {
         if self.is_shm_clone() {
             return Err(EditError::Refused("the message is a tm shm clone"));
         }
@@ -141,6 +153,7 @@ impl<'m> SipMsg<'m> {
             }
             end = stop;
         }
+        let mut inserted = Vec::new();
         for e in edits {
             let off = e.offset as u32;
             let anchor = if e.delete > 0 {
@@ -172,7 +185,8 @@ impl<'m> SipMsg<'m> {
                 unsafe { sys::mpx_pkg_free(p as *mut _) };
                 return Err(EditError::NoMemory);
             }
+            inserted.push((p, e.insert.len()));
         }
-        Ok(())
+        Ok(inserted)
     }
 }
