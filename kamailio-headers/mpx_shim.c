@@ -34,6 +34,7 @@ extern int parse_headers(struct sip_msg *msg, unsigned long long flags, int next
 extern struct lump *del_lump(struct sip_msg *msg, int offset, int len, int type) WEAK;
 extern struct lump *anchor_lump(struct sip_msg *msg, int offset, int len, int type) WEAK;
 extern struct lump *insert_new_lump_after(struct lump *after, char *s, int len, int type) WEAK;
+extern int parse_contact(struct mpx_hdr_field *contact) WEAK;
 extern int pv_locate_name(str *in) WEAK;
 extern void *pv_cache_get(str *name) WEAK;
 extern int pv_get_spec_value(struct sip_msg *msg, void *sp, struct mpx_pv_value *v) WEAK;
@@ -165,19 +166,32 @@ static void pkg_release(void *p)
 #endif
 }
 
-int mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len)
+char *mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len)
 {
 	char *p;
 	if (insert_new_lump_after == NULL || after == NULL || len == 0)
-		return -1;
+		return NULL;
 	p = pkg_alloc(len);
 	if (p == NULL)
-		return -1;
+		return NULL;
 	memcpy(p, s, len);
 	if (insert_new_lump_after(after, p, (int)len, 0) == NULL) {
 		pkg_release(p); /* the lump did not take it */
-		return -1;
+		return NULL;
 	}
+	return p;
+}
+
+int mpx_set_first_contact_uri(struct sip_msg *msg, char *uri, int len)
+{
+	struct mpx_contact_body *b;
+	if (parse_contact == NULL || msg->contact == NULL || parse_contact(msg->contact) < 0)
+		return -1;
+	b = msg->contact->parsed;
+	if (b == NULL || b->star || b->contacts == NULL)
+		return -1;
+	b->contacts->uri.s = uri;
+	b->contacts->uri.len = len;
 	return 0;
 }
 

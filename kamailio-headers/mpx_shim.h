@@ -23,8 +23,14 @@ int mpx_parse_headers(struct sip_msg *msg);
 /* Lumps. Offsets are relative to msg->buf and must be range-checked by the caller.
  * mpx_cut_lump: a delete lump over len bytes at offset, or an anchor there when len is 0. */
 struct lump *mpx_cut_lump(struct sip_msg *msg, unsigned int offset, unsigned int len);
-/* Inserts a pkg-memory copy of s[0..len) after `after`; 0 on success, -1 when out of memory. */
-int mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len);
+/* Inserts a pkg-memory copy of s[0..len) after `after`; the copy (freed with the message), or
+ * NULL when out of memory. */
+char *mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len);
+
+/* Points the parsed URI of the message's first Contact at uri[0..len) (memory that lives as
+ * long as the message: a lump's contents), parsing the Contact first if needed, as nathelper's
+ * fix_nated_contact() does; 0 on success, -1 when there is no (parsable) Contact. */
+int mpx_set_first_contact_uri(struct sip_msg *msg, char *uri, int len);
 
 /* Pseudo-variables: the core's cached spec for the whole text `s` (attendant), or NULL when
  * it is not exactly one variable. mpx_pv_get copies a string value into out (at most outlen

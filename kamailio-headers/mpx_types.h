@@ -41,6 +41,13 @@ struct receive_info {                                            /* 208 B */
 
 struct lump;
 
+/* a parsed header (parser/hf.h, struct hdr_field, 64 B): only its parsed body is used, for
+ * Contact a contact_body_t (parser/contact/parse_contact.h) whose first contact_t
+ * (parser/contact/contact.h) starts with its display name and URI */
+struct mpx_hdr_field { unsigned char _type_name_body_len[48]; void *parsed; void *next; };
+struct mpx_contact { str name, uri; };
+struct mpx_contact_body { unsigned char star; struct mpx_contact *contacts; };
+
 struct msg_start {                                               /* 64 B */
 	short type;                                                  /* SIP_REQUEST 1, SIP_REPLY 2 */
 	short flags;
@@ -54,7 +61,9 @@ struct msg_start {                                               /* 64 B */
 struct sip_msg {
 	unsigned char _head[32];                /* 0: id, pid, tval, fwd/rpl send flags */
 	struct msg_start first_line;            /* 32 */
-	unsigned char _hdrs[512 - 96];          /* 96: via1 ... body, eoh, unparsed */
+	unsigned char _hdrs[184 - 96];          /* 96: via1 ... from */
+	struct mpx_hdr_field *contact;          /* 184 */
+	unsigned char _hdrs2[512 - 192];        /* maxforwards ... body, eoh, unparsed */
 	struct receive_info rcv;                /* 512 */
 	char *buf;                              /* 720 */
 	unsigned int len;                       /* 728 */
@@ -225,10 +234,14 @@ enum mpx_msg_flags { MPX_FL_SDP_IP_AFS = 4, MPX_FL_SDP_PORT_AFS = 8, MPX_FL_SHM_
 /* ---- layout checks: one per struct, every offset relied on (Kamailio 5.6.3, x86_64) ---- */
 #define MPX_AT(t, f) offsetof(t, f)
 _Static_assert(sizeof(struct sip_msg) == 2008 && MPX_AT(struct sip_msg, first_line) == 32
+	&& MPX_AT(struct sip_msg, contact) == 184
 	&& MPX_AT(struct sip_msg, first_line.u.reply.statuscode) == 88
 	&& MPX_AT(struct sip_msg, rcv) == 512 && MPX_AT(struct sip_msg, rcv.src_port) == 560
 	&& MPX_AT(struct sip_msg, buf) == 720 && MPX_AT(struct sip_msg, len) == 728
 	&& MPX_AT(struct sip_msg, msg_flags) == 1644, "struct sip_msg");
+_Static_assert(sizeof(struct mpx_hdr_field) == 64 && MPX_AT(struct mpx_hdr_field, parsed) == 48
+	&& MPX_AT(struct mpx_contact, uri) == 16 && MPX_AT(struct mpx_contact_body, contacts) == 8
+	&& sizeof(struct mpx_contact_body) == 16, "struct hdr_field, contact_t, contact_body_t");
 _Static_assert(sizeof(struct msg_start) == 64 && sizeof(struct ip_addr) == 24
 	&& sizeof(struct receive_info) == 208, "struct msg_start, ip_addr, receive_info");
 _Static_assert(sizeof(struct module_exports) == 80 && MPX_AT(struct module_exports, cmds) == 16

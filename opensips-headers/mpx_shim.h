@@ -29,6 +29,13 @@ struct lump *mpx_anchor_lump(struct sip_msg *msg, unsigned int offset);
 struct lump *mpx_insert_new_lump_after(struct lump *after, char *s, unsigned int len);
 struct lump *mpx_insert_new_lump_before(struct lump *before, char *s, unsigned int len);
 
+/* Points the parsed URI of the message's first Contact at `uri` (`len` bytes that live as long
+ * as the message, e.g. a lump's contents), parsing the Contact header first if needed: what
+ * nathelper's fix_nated_contact() does, so that modules reading the parsed Contact afterwards
+ * (dialog keeps each leg's contact for the requests it sends itself) see the fixed URI.
+ * 0 on success, -1 when there is no (parsable) Contact. */
+int mpx_set_first_contact_uri(struct sip_msg *msg, char *uri, int len);
+
 /* The module-process reactor (PROC_FLAG_HAS_IPC processes must serve IPC through it). */
 typedef int (*mpx_reactor_cb)(int fd, void *param, int was_timeout);
 int mpx_reactor_init(char *name);

@@ -101,6 +101,23 @@ struct sip_msg {
 	unsigned char _pad_tail[60];                                 /* … time, msg_cb */
 };
 
+/* ---- parsed Contact (the same in 3.6 and 4.0) ----------------------------------------- */
+
+/* struct hdr_field: only `parsed` is used (its first Contact's URI, see mpx_shim.h) */
+struct mpx_hdr_field {
+	int type;                                                    /* 0: hdr_types_t */
+	str name;                                                    /* 8 */
+	str body;                                                    /* 24 */
+	int len;                                                     /* 40 */
+	void *parsed;                                                /* 48 */
+	struct hdr_field *next;                                      /* 56 */
+	struct hdr_field *sibling;                                   /* 64 */
+};
+/* the head of contact_t (parser/contact/contact.h) */
+struct mpx_contact { str name; str uri; };
+/* contact_body_t (parser/contact/parse_contact.h) */
+struct mpx_contact_body { unsigned char star; struct mpx_contact *contacts; };
+
 /* ---- module interface tables (identical layouts in 3.6 and 4.0) ------------------------ */
 
 typedef int (*cmd_function)(struct sip_msg *, void *, void *, void *, void *, void *, void *,
@@ -341,5 +358,9 @@ _Static_assert(sizeof(mi_export_t) == 8128, "sizeof(mi_export_t)");
 #else
 _Static_assert(sizeof(mi_export_t) == 4256, "sizeof(mi_export_t)");
 #endif
+_Static_assert(sizeof(struct mpx_hdr_field) == 72, "sizeof(struct hdr_field)");
+MPX_CHECK(struct mpx_hdr_field, parsed, 48);
+MPX_CHECK(struct mpx_contact, uri, 16);
+MPX_CHECK(struct mpx_contact_body, contacts, 8);
 
 #endif /* MPX_TYPES_H */

@@ -70,6 +70,12 @@ pub trait Message: Logger {
     /// Makes the message ready for edits (e.g. parses every header). False on failure.
     fn prepare_edits(&mut self) -> bool;
     fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), String>;
+    /// Replaces the first Contact's URI (one edit) and, where the host keeps a parsed copy of
+    /// the Contact that other modules read (OpenSIPS's dialog module takes each leg's contact
+    /// from it), points that copy at the new URI too.
+    fn replace_contact_uri(&mut self, edit: &BufEdit<'_>) -> Result<(), String> {
+        self.apply(std::slice::from_ref(edit))
+    }
     fn avp(&self, which: Avp) -> Option<String>;
 }
 
@@ -569,7 +575,7 @@ pub fn fix_contact(m: &mut dyn Message, cfg: &Config) -> i32 {
     let Some((src_ip, src_port)) = m.source() else {
         return -1;
     };
-    let (offset, delete, new) = {
+    let (offset, delete, new_uri) = {
         let msg = match sip::SipMsg::scan(m.buf()) {
             Ok(s) => s,
             Err(e) => fail!(m, F, "malformed SIP message: {e}"),
@@ -590,7 +596,19 @@ pub fn fix_contact(m: &mut dyn Message, cfg: &Config) -> i32 {
             Some(p) => p.offset + p.bytes.len(),
             None => host.offset + host.bytes.len(),
         };
-        (host.offset, end - host.offset, new)
+        // the whole URI is replaced (not only host[:port]), so a host can point its parsed
+        // Contact at the complete new URI
+        let uri = contact.uri;
+        let uri_end = uri.offset + uri.bytes.len();
+        let buf = m.buf();
+        if !(uri.offset <= host.offset && end <= uri_end && uri_end <= buf.len()) {
+            fail!(m, F, "inconsistent Contact URI spans");
+        }
+        let mut new_uri = Vec::with_capacity(uri.bytes.len() + new.len());
+        new_uri.extend_from_slice(&buf[uri.offset..host.offset]);
+        new_uri.extend_from_slice(new.as_bytes());
+        new_uri.extend_from_slice(&buf[end..uri_end]);
+        (uri.offset, uri.bytes.len(), new_uri)
     };
     if !m.prepare_edits() {
         fail!(m, F, "cannot parse the message headers");
@@ -598,9 +616,9 @@ pub fn fix_contact(m: &mut dyn Message, cfg: &Config) -> i32 {
     let edit = BufEdit {
         offset,
         delete,
-        insert: new.as_bytes(),
+        insert: &new_uri,
     };
-    match m.apply(&[edit]) {
+    match m.replace_contact_uri(&edit) {
         Ok(()) => 1,
         Err(e) => fail!(m, F, "cannot change the Contact: {e}"),
     }

@@ -321,7 +321,7 @@ impl<B: Backend> SessionTable<B> {
                 if s.closed.len() >= MAX_CLOSED {
                     s.closed.remove(0);
                 }
-                let wait = timeout_wait(&slot, timeouts);
+                let wait = timeout_wait(&slot, &snap, timeouts);
                 s.closed.push(StreamRecord {
                     media_type: slot.media_type,
                     status,
@@ -716,13 +716,7 @@ impl<B: Backend> SessionTable<B> {
             any = true;
             let snap = self.backend.snapshot(h);
             let last_media = snap.last_media.iter().flatten().max().copied();
-            let limit = if sl.on_hold() {
-                self.timeouts.hold
-            } else if last_media.is_none() {
-                self.timeouts.setup
-            } else {
-                self.timeouts.media
-            };
+            let limit = stream_timeout(sl, &snap, &self.timeouts);
             let last = last_media.map_or(sl.timer_base, |m| m.max(sl.timer_base));
             if now.saturating_duration_since(last) < limit {
                 return true;
@@ -759,11 +753,12 @@ impl<B: Backend> SessionTable<B> {
         }
         for sl in &s.slots {
             let Some(h) = &sl.handle else { continue };
+            let snap = self.backend.snapshot(h);
             v.push(StreamRecord {
                 media_type: sl.media_type.clone(),
                 status: if sl.on_hold() { "on hold" } else { "active" },
-                timeout_wait: timeout_wait(sl, &self.timeouts),
-                snap: self.backend.snapshot(h),
+                timeout_wait: timeout_wait(sl, &snap, &self.timeouts),
+                snap,
                 created: sl.created,
                 ended: None,
                 ports: h.ports,
@@ -883,12 +878,21 @@ impl<B: Backend> SessionTable<B> {
     }
 }
 
-fn timeout_wait(sl: &Slot, t: &Timeouts) -> u64 {
+/// The timeout that applies to a stream: `hold` on hold, else `setup` before any media and
+/// `media` after (see the module notes).
+fn stream_timeout(sl: &Slot, snap: &Snapshot, t: &Timeouts) -> Duration {
     if sl.on_hold() {
-        t.hold.as_secs()
+        t.hold
+    } else if snap.last_media.iter().all(Option::is_none) {
+        t.setup
     } else {
-        t.setup.as_secs()
+        t.media
     }
+}
+
+/// `timeout_wait` of the statistics: the timeout the stream waits (or waited) for.
+fn timeout_wait(sl: &Slot, snap: &Snapshot, t: &Timeouts) -> u64 {
+    stream_timeout(sl, snap, t).as_secs()
 }
 
 /// Appends `s` as a JSON string (re-exported for the engine's summary).

@@ -525,6 +525,8 @@ fn media_timeout_counts_from_the_last_packet() {
     assert_eq!(e.len(), 1);
     let j = &e[0].stats_json;
     assert!(j.contains("\"status\":\"no-traffic timeout\""), "{j}");
+    // the stream had media: it waited the media timeout (60 s), not the setup one (90 s)
+    assert!(j.contains("\"timeout_wait\":60"), "{j}");
     assert!(j.contains("\"caller_codec\":\"G711u\""));
     assert!(j.contains("\"callee_codec\":\"Dynamic(101)\""));
     assert!(j.contains("\"caller_packets\":10"));

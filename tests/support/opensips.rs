@@ -19,6 +19,8 @@ pub use super::process::{
     Site,
 };
 use super::process::{built_module, modules_dir, spawn_logged};
+#[allow(unused_imports)]
+pub use super::sipcall::try_ask as ask;
 
 pub struct Host {
     pub bin: PathBuf,
@@ -96,7 +98,12 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
     cfg = replace_once(
         &cfg,
         "socket=udp:127.0.0.1:5060",
-        &format!("socket=udp:127.0.0.1:{}", site.sip_port),
+        &format!("socket=udp:{}:{}", site.ip, site.sip_port),
+    );
+    cfg = replace_once(
+        &cfg,
+        "modparam(\"mediaproxy\", \"listen_ip\", \"127.0.0.1\")",
+        &format!("modparam(\"mediaproxy\", \"listen_ip\", \"{}\")", site.ip),
     );
     cfg = replace_once(
         &cfg,
@@ -137,13 +144,23 @@ pub fn check_config(host: &Host, cfg: &Path) -> Output {
     super::process::check_config(&host.bin, cfg)
 }
 
-/// OpenSIPS in the foreground (`-F`), logging to a file in the site directory.
+/// Starts OpenSIPS in the foreground (`-F`), logging to a file in the site directory (inside
+/// `site.netns` when set: `ip netns exec` execs it, so the child's pid is still OpenSIPS's
+/// main process).
 pub fn start(host: &Host, site: &Site, cfg: &Path) -> Running {
-    let (w, pid) = (site.dir.as_os_str(), site.dir.join("opensips.pid"));
-    let args = ["-F", "-m", "64", "-M", "16", "-w"].map(OsStr::new);
-    let args = [&args[..], &[w, OsStr::new("-P"), pid.as_os_str()]].concat();
-    let args = [&args[..], &[OsStr::new("-f"), cfg.as_os_str()]].concat();
-    spawn_logged(&host.bin, &args, site.dir.join("opensips.log"))
+    let ip = Path::new("ip");
+    let (bin, mut args): (&Path, Vec<&OsStr>) = match &site.netns {
+        Some(ns) => (ip, ["netns", "exec", ns.as_str()].map(OsStr::new).to_vec()),
+        None => (&host.bin, Vec::new()),
+    };
+    if site.netns.is_some() {
+        args.push(host.bin.as_os_str());
+    }
+    let pid = site.dir.join("opensips.pid");
+    args.extend(["-F", "-m", "64", "-M", "16", "-w"].map(OsStr::new));
+    args.extend([site.dir.as_os_str(), OsStr::new("-P"), pid.as_os_str()]);
+    args.extend([OsStr::new("-f"), cfg.as_os_str()]);
+    spawn_logged(bin, &args, site.dir.join("opensips.log"))
 }
 
 /// One MI command through mi_fifo (`:reply_fifo:{json-rpc}`); returns the JSON reply text.

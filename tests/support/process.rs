@@ -122,10 +122,21 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// A test that failed half-way: SIGTERM first (the proxy then stops its own processes);
+    /// only if it has not stopped after a bounded wait, SIGKILL the main process and each of
+    /// its children by pid (SIGKILL to the main process alone would leave its workers running).
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            self.terminate();
+            if self.wait_exit(Duration::from_secs(10)).is_none() {
+                let children = children_of(self.child.id());
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                for pid in children {
+                    // SAFETY: plain kill(2) of a child of the proxy this test started.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+            }
         }
     }
 }
@@ -186,8 +197,12 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// Per-test settings substituted into the example config.
 pub struct Site {
     pub dir: PathBuf,
+    /// The SIP socket's address and the relay's `listen_ip` (127.0.0.1 unless set).
+    pub ip: String,
     pub sip_port: u16,
     pub port_range: (u16, u16),
+    /// Network namespace the proxy runs in (`ip netns exec`), if any.
+    pub netns: Option<String>,
 }
 
 impl Site {
@@ -197,9 +212,18 @@ impl Site {
         std::fs::create_dir_all(&dir).expect("test dir");
         Site {
             dir,
+            ip: "127.0.0.1".to_string(),
             sip_port,
             port_range,
+            netns: None,
         }
+    }
+
+    /// The proxy inside network namespace `netns`, listening (SIP and relay) on `ip`.
+    pub fn in_netns(mut self, netns: &str, ip: &str) -> Site {
+        self.netns = Some(netns.to_string());
+        self.ip = ip.to_string();
+        self
     }
     pub fn control_socket(&self) -> PathBuf {
         self.dir.join("run/dispatcher.sock")

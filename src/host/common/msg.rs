@@ -87,15 +87,18 @@ pub trait Lumps: MsgFields {
     /// A delete lump over `len` bytes at `offset`, or an anchor lump there when `len` is 0
     /// (None: out of memory).
     fn cut(&mut self, offset: usize, len: usize) -> Option<Anchor<Self::Lump>>;
-    /// Inserts a copy of `bytes` (in the host's per-process memory) after `anchor`; false when
-    /// out of memory.
-    fn insert_after(&mut self, anchor: Anchor<Self::Lump>, bytes: &[u8]) -> bool;
+    /// Inserts a copy of `bytes` (in the host's per-process memory, freed with the message)
+    /// after `anchor`; the copy, or `None` when out of memory.
+    fn insert_after(&mut self, anchor: Anchor<Self::Lump>, bytes: &[u8]) -> Option<*mut u8>;
 }
+
+/// The text an edit inserted, as it lives in its lump (host memory freed with the message).
+pub type Inserted = (*mut u8, usize);
 
 /// Applies ordered, non-overlapping edits as lumps. Nothing is applied when a range check
 /// fails; an out-of-memory failure part-way leaves the earlier lumps in place (the message is
-/// then dropped by the caller's -1).
-pub fn apply<L: Lumps>(l: &mut L, edits: &[BufEdit<'_>]) -> Result<(), EditError> {
+/// then dropped by the caller's -1). Returns the inserted texts, one per non-empty insert.
+pub fn apply<L: Lumps>(l: &mut L, edits: &[BufEdit<'_>]) -> Result<Vec<Inserted>, EditError> {
     let msg_len = l.buf().len();
     let mut end = 0usize;
     for e in edits {
@@ -112,13 +115,18 @@ pub fn apply<L: Lumps>(l: &mut L, edits: &[BufEdit<'_>]) -> Result<(), EditError
         }
         end = stop;
     }
+    let mut inserted = Vec::new();
     for e in edits {
         let anchor = l.cut(e.offset, e.delete).ok_or(EditError::NoMemory)?;
-        if !e.insert.is_empty() && !l.insert_after(anchor, e.insert) {
-            return Err(EditError::NoMemory);
+        if e.insert.is_empty() {
+            continue;
         }
+        let p = l
+            .insert_after(anchor, e.insert)
+            .ok_or(EditError::NoMemory)?;
+        inserted.push((p, e.insert.len()));
     }
-    Ok(())
+    Ok(inserted)
 }
 
 /// The received bytes `buf[0..len)` of a message.
@@ -259,10 +267,27 @@ pub trait HostMessage: Lumps {
     fn avp(&self, which: Avp) -> Option<String>;
     /// See [`Engage::engage_dialog`].
     fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String>;
+    /// Points the parsed URI of the first Contact at `uri`, the contents of one of the
+    /// message's lumps (what nathelper's `fix_nated_contact()` does in both hosts), so that
+    /// modules reading the parsed Contact afterwards see the fixed URI: the dialog module keeps
+    /// each leg's contact for the requests it sends itself (the BYEs ending a call after a
+    /// media timeout must reach the client behind NAT). False when there is no parsable
+    /// Contact.
+    fn set_first_contact_uri(&mut self, uri: Inserted) -> bool;
 }
 
 /// A host's message as the script layer's [`Message`].
 pub struct HostMsg<M>(pub M);
+
+impl<M: HostMessage> HostMsg<M> {
+    /// Edits as lumps, refused on a transaction's stored copy.
+    fn edit(&mut self, edits: &[BufEdit<'_>]) -> Result<Vec<Inserted>, String> {
+        if self.frozen().is_some() {
+            return Err(EditError::Refused("the message is a tm shm clone").to_string());
+        }
+        apply(&mut self.0, edits).map_err(|e| e.to_string())
+    }
+}
 
 impl<M: HostMessage> Logger for HostMsg<M> {
     fn log(&self, level: script::Level, func: &str, args: fmt::Arguments<'_>) {
@@ -293,10 +318,20 @@ impl<M: HostMessage> Message for HostMsg<M> {
         self.0.parse_all_headers()
     }
     fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), String> {
-        if self.frozen().is_some() {
-            return Err(EditError::Refused("the message is a tm shm clone").to_string());
+        self.edit(edits).map(|_| ())
+    }
+    fn replace_contact_uri(&mut self, edit: &BufEdit<'_>) -> Result<(), String> {
+        let inserted = self.edit(std::slice::from_ref(edit))?;
+        if let Some(&uri) = inserted.first() {
+            if !self.0.set_first_contact_uri(uri) {
+                self.log(
+                    script::Level::Warn,
+                    "fix_contact",
+                    format_args!("Contact rewritten, but its parsed form could not be updated"),
+                );
+            }
         }
-        apply(&mut self.0, edits).map_err(|e| e.to_string())
+        Ok(())
     }
     fn avp(&self, which: Avp) -> Option<String> {
         self.0.avp(which)
@@ -362,11 +397,11 @@ mod tests {
             // a dangling but aligned, non-NULL pointer: the test only carries the offset in it
             Anchor::new((o + 1) as *mut u8)
         }
-        fn insert_after(&mut self, a: Anchor<u8>, b: &[u8]) -> bool {
+        fn insert_after(&mut self, a: Anchor<u8>, b: &[u8]) -> Option<*mut u8> {
             let o = a.as_ptr() as usize - 1;
             self.0
                 .push(format!("ins {o} {}", String::from_utf8_lossy(b)));
-            true
+            Some(std::ptr::null_mut())
         }
     }
 
@@ -381,10 +416,8 @@ mod tests {
     #[test]
     fn edits_become_lumps_after_the_checks() {
         let mut r = Rec::default();
-        assert_eq!(
-            apply(&mut r, &[e(1, 2, b"x"), e(5, 0, b"y"), e(6, 1, b"")]),
-            Ok(())
-        );
+        let inserted = apply(&mut r, &[e(1, 2, b"x"), e(5, 0, b"y"), e(6, 1, b"")]);
+        assert_eq!(inserted.map(|v| v.len()), Ok(2));
         assert_eq!(
             r.0,
             ["del 1+2", "ins 1 x", "anchor 5", "ins 5 y", "del 6+1"]

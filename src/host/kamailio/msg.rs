@@ -2,11 +2,13 @@
 //! ([`crate::host::common::msg`]), and what Kamailio does its own way: header parsing, AVPs,
 //! the dialog, and lumps (the shim copies their contents into pkg memory).
 
+use std::ffi::{c_char, c_int};
+
 use super::log::HostLog;
 use super::sys;
 use super::{avp, dialog};
 use crate::config::IceCandidate;
-use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Lumps};
+use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Inserted, Lumps};
 use crate::script::Avp;
 
 sip_msg_view!(sys, HostLog);
@@ -20,11 +22,12 @@ impl Lumps for SipMsg<'_> {
         Anchor::new(l)
     }
 
-    fn insert_after(&mut self, anchor: Anchor<sys::lump>, bytes: &[u8]) -> bool {
+    fn insert_after(&mut self, anchor: Anchor<sys::lump>, bytes: &[u8]) -> Option<*mut u8> {
         let (p, n) = (bytes.as_ptr() as *const _, bytes.len() as u32);
         // SAFETY: anchor is a lump of this message; the shim copies the n bytes at p into pkg
         // memory and hands the copy to the lump.
-        unsafe { sys::mpx_insert_copy_after(anchor.as_ptr(), p, n) == 0 }
+        let copy = unsafe { sys::mpx_insert_copy_after(anchor.as_ptr(), p, n) };
+        (!copy.is_null()).then_some(copy as *mut u8)
     }
 }
 
@@ -42,5 +45,12 @@ impl HostMessage for SipMsg<'_> {
     }
     fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String> {
         dialog::engage(self.as_ptr(), ice)
+    }
+    fn set_first_contact_uri(&mut self, (uri, len): Inserted) -> bool {
+        let Ok(len) = c_int::try_from(len) else {
+            return false;
+        };
+        // SAFETY: the message is valid; `uri` is lump memory freed with the message.
+        unsafe { sys::mpx_set_first_contact_uri(self.raw, uri as *mut c_char, len) == 0 }
     }
 }

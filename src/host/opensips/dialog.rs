@@ -127,5 +127,7 @@ pub fn terminate(call_id: &str, reason: &str) -> bool {
         len: reason.len() as c_int,
     };
     // SAFETY: both strs point to live bytes for the call; h_entry/h_id unused with a Call-ID.
-    unsafe { f(&cid, 0, 0, &why) == 0 }
+    // The dialog module returns 1 when it ended the dialog, 0 when there is no such dialog and
+    // -1 when ending it failed (terminate_dlg() in dlg_handlers.c, the same in 3.6 and 4.0).
+    unsafe { f(&cid, 0, 0, &why) > 0 }
 }

@@ -6,7 +6,7 @@ use super::log::HostLog;
 use super::sys;
 use super::{avp, dialog};
 use crate::config::IceCandidate;
-use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Lumps};
+use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Inserted, Lumps};
 use crate::script::Avp;
 
 sip_msg_view!(sys, HostLog);
@@ -25,11 +25,11 @@ impl Lumps for SipMsg<'_> {
         Anchor::new(l)
     }
 
-    fn insert_after(&mut self, anchor: Anchor<sys::lump>, bytes: &[u8]) -> bool {
+    fn insert_after(&mut self, anchor: Anchor<sys::lump>, bytes: &[u8]) -> Option<*mut u8> {
         // SAFETY: pkg memory of this process; the lump takes ownership on success.
         let p = unsafe { sys::mpx_pkg_malloc(bytes.len() as u64) } as *mut u8;
         if p.is_null() {
-            return false;
+            return None;
         }
         // SAFETY: p has room for bytes.len() bytes and does not overlap bytes.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
@@ -40,9 +40,9 @@ impl Lumps for SipMsg<'_> {
         if l.is_null() {
             // SAFETY: the lump did not take ownership; p came from mpx_pkg_malloc.
             unsafe { sys::mpx_pkg_free(p as *mut _) };
-            return false;
+            return None;
         }
-        true
+        Some(p)
     }
 }
 
@@ -60,5 +60,12 @@ impl HostMessage for SipMsg<'_> {
     }
     fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String> {
         dialog::engage(self.as_ptr(), ice)
+    }
+    fn set_first_contact_uri(&mut self, (uri, len): Inserted) -> bool {
+        let Ok(len) = i32::try_from(len) else {
+            return false;
+        };
+        // SAFETY: the message is valid; `uri` is lump memory freed with the message.
+        unsafe { sys::mpx_set_first_contact_uri(self.raw, uri as *mut _, len) == 0 }
     }
 }
