@@ -68,13 +68,14 @@ fn pick(var: &str, found: Option<String>, default: &str) -> String {
 }
 
 /// Compiles `<dir>/mpx_shim.c` with `defines` (hidden visibility: nothing of the shim is
-/// exported) and writes bindgen's output for `<dir>/mpx_shim.h` to `OUT_DIR/<out>`: the shim's
+/// exported; `shim-common/` holds what every host's shim includes alike) and writes bindgen's output for `<dir>/mpx_shim.h` to `OUT_DIR/<out>`: the shim's
 /// `mpx_*` functions, the `MPX_*` constants and the listed types.
 fn shim_and_bindings(dir: &str, defines: &[(&str, &str)], types: &[&str], out: &str) {
     let headers = Path::new(dir);
     let mut shim = cc::Build::new();
     shim.file(headers.join("mpx_shim.c"))
         .include(headers)
+        .include("shim-common")
         .flag_if_supported("-fvisibility=hidden")
         .warnings(true);
     let mut builder = bindgen::Builder::default()
@@ -149,6 +150,7 @@ fn series_of(version: &str) -> Result<u32, String> {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=shim-common");
     println!("cargo::rustc-check-cfg=cfg(opensips_40)");
     println!("cargo::rustc-check-cfg=cfg(opensips_36)");
     println!("cargo::rustc-check-cfg=cfg(kamailio_56)");

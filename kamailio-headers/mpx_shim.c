@@ -34,7 +34,8 @@ extern int parse_headers(struct sip_msg *msg, unsigned long long flags, int next
 extern struct lump *del_lump(struct sip_msg *msg, int offset, int len, int type) WEAK;
 extern struct lump *anchor_lump(struct sip_msg *msg, int offset, int len, int type) WEAK;
 extern struct lump *insert_new_lump_after(struct lump *after, char *s, int len, int type) WEAK;
-extern int parse_contact(struct mpx_hdr_field *contact) WEAK;
+extern int parse_contact(struct hdr_field *contact) WEAK;
+#include "mpx_contact.h"
 extern int pv_locate_name(str *in) WEAK;
 extern void *pv_cache_get(str *name) WEAK;
 extern int pv_get_spec_value(struct sip_msg *msg, void *sp, struct mpx_pv_value *v) WEAK;
@@ -184,15 +185,7 @@ char *mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len)
 
 int mpx_set_first_contact_uri(struct sip_msg *msg, char *uri, int len)
 {
-	struct mpx_contact_body *b;
-	if (parse_contact == NULL || msg->contact == NULL || parse_contact(msg->contact) < 0)
-		return -1;
-	b = msg->contact->parsed;
-	if (b == NULL || b->star || b->contacts == NULL)
-		return -1;
-	b->contacts->uri.s = uri;
-	b->contacts->uri.len = len;
-	return 0;
+	return mpx_point_first_contact(msg->contact, uri, len);
 }
 
 /* ---- pseudo-variables ---- */

@@ -40,6 +40,7 @@ struct receive_info {                                            /* 208 B */
 };
 
 struct lump;
+struct hdr_field;
 
 /* a parsed header (parser/hf.h, struct hdr_field, 64 B): only its parsed body is used, for
  * Contact a contact_body_t (parser/contact/parse_contact.h) whose first contact_t
@@ -62,7 +63,7 @@ struct sip_msg {
 	unsigned char _head[32];                /* 0: id, pid, tval, fwd/rpl send flags */
 	struct msg_start first_line;            /* 32 */
 	unsigned char _hdrs[184 - 96];          /* 96: via1 ... from */
-	struct mpx_hdr_field *contact;          /* 184 */
+	struct hdr_field *contact;              /* 184: its parsed form, struct mpx_hdr_field */
 	unsigned char _hdrs2[512 - 192];        /* maxforwards ... body, eoh, unparsed */
 	struct receive_info rcv;                /* 512 */
 	char *buf;                              /* 720 */

@@ -39,6 +39,7 @@ extern struct lump *insert_new_lump_after(struct lump *after, char *s, unsigned 
 extern struct lump *insert_new_lump_before(struct lump *before, char *s, unsigned int len,
                                            int type) WEAK;
 extern int parse_contact(struct hdr_field *h) WEAK;
+#include "mpx_contact.h"
 extern int reactor_proc_init(char *name) WEAK;
 extern int reactor_proc_add_fd(int fd, mpx_reactor_cb func, void *param) WEAK;
 extern int reactor_proc_loop(void) WEAK;
@@ -187,20 +188,7 @@ struct lump *mpx_insert_new_lump_before(struct lump *before, char *s, unsigned i
 
 int mpx_set_first_contact_uri(struct sip_msg *msg, char *uri, int len)
 {
-	struct mpx_hdr_field *h;
-	struct mpx_contact_body *b;
-
-	if (parse_contact == NULL || msg->contact == NULL)
-		return -1;
-	if (parse_contact(msg->contact) < 0)
-		return -1;
-	h = (struct mpx_hdr_field *)msg->contact;
-	b = (struct mpx_contact_body *)h->parsed;
-	if (b == NULL || b->star || b->contacts == NULL)
-		return -1;
-	b->contacts->uri.s = uri;
-	b->contacts->uri.len = len;
-	return 0;
+	return mpx_point_first_contact(msg->contact, uri, len);
 }
 
 /* ---- pseudo-variables ---- */

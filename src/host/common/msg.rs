@@ -179,6 +179,13 @@ pub trait MsgFields {
     /// The core's internal message flags (`FL_*`).
     fn msg_flags(&self) -> u32;
     fn set_msg_flags(&mut self, bits: u32);
+    /// Points the parsed URI of the first Contact at `uri`, the contents of one of the
+    /// message's lumps (what nathelper's `fix_nated_contact()` does in both hosts), so that
+    /// modules reading the parsed Contact afterwards see the fixed URI: the dialog module keeps
+    /// each leg's contact for the requests it sends itself (the BYEs ending a call after a
+    /// media timeout must reach the client behind NAT). False when there is no parsable
+    /// Contact.
+    fn set_first_contact_uri(&mut self, uri: Inserted) -> bool;
 }
 
 /// Writes a host's safe view of its `struct sip_msg` (from the host's `sys` bindings, whose
@@ -252,6 +259,16 @@ macro_rules! sip_msg_view {
             fn set_msg_flags(&mut self, bits: u32) {
                 self.raw.msg_flags |= bits;
             }
+            fn set_first_contact_uri(
+                &mut self,
+                (uri, len): $crate::host::common::msg::Inserted,
+            ) -> bool {
+                let Ok(len) = std::ffi::c_int::try_from(len) else {
+                    return false;
+                };
+                // SAFETY: the message is valid; `uri` is lump memory freed with the message.
+                unsafe { $sys::mpx_set_first_contact_uri(self.raw, uri as *mut _, len) == 0 }
+            }
         }
     };
 }
@@ -267,13 +284,6 @@ pub trait HostMessage: Lumps {
     fn avp(&self, which: Avp) -> Option<String>;
     /// See [`Engage::engage_dialog`].
     fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String>;
-    /// Points the parsed URI of the first Contact at `uri`, the contents of one of the
-    /// message's lumps (what nathelper's `fix_nated_contact()` does in both hosts), so that
-    /// modules reading the parsed Contact afterwards see the fixed URI: the dialog module keeps
-    /// each leg's contact for the requests it sends itself (the BYEs ending a call after a
-    /// media timeout must reach the client behind NAT). False when there is no parsable
-    /// Contact.
-    fn set_first_contact_uri(&mut self, uri: Inserted) -> bool;
 }
 
 /// A host's message as the script layer's [`Message`].
@@ -386,6 +396,9 @@ mod tests {
             0
         }
         fn set_msg_flags(&mut self, _: u32) {}
+        fn set_first_contact_uri(&mut self, _: Inserted) -> bool {
+            false
+        }
     }
     impl Lumps for Rec {
         type Lump = u8;

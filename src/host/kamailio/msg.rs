@@ -2,13 +2,11 @@
 //! ([`crate::host::common::msg`]), and what Kamailio does its own way: header parsing, AVPs,
 //! the dialog, and lumps (the shim copies their contents into pkg memory).
 
-use std::ffi::{c_char, c_int};
-
 use super::log::HostLog;
 use super::sys;
 use super::{avp, dialog};
 use crate::config::IceCandidate;
-use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Inserted, Lumps};
+use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Lumps};
 use crate::script::Avp;
 
 sip_msg_view!(sys, HostLog);
@@ -45,12 +43,5 @@ impl HostMessage for SipMsg<'_> {
     }
     fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String> {
         dialog::engage(self.as_ptr(), ice)
-    }
-    fn set_first_contact_uri(&mut self, (uri, len): Inserted) -> bool {
-        let Ok(len) = c_int::try_from(len) else {
-            return false;
-        };
-        // SAFETY: the message is valid; `uri` is lump memory freed with the message.
-        unsafe { sys::mpx_set_first_contact_uri(self.raw, uri as *mut c_char, len) == 0 }
     }
 }

@@ -6,7 +6,7 @@ use super::log::HostLog;
 use super::sys;
 use super::{avp, dialog};
 use crate::config::IceCandidate;
-use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Inserted, Lumps};
+use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Lumps};
 use crate::script::Avp;
 
 sip_msg_view!(sys, HostLog);
@@ -60,12 +60,5 @@ impl HostMessage for SipMsg<'_> {
     }
     fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String> {
         dialog::engage(self.as_ptr(), ice)
-    }
-    fn set_first_contact_uri(&mut self, (uri, len): Inserted) -> bool {
-        let Ok(len) = i32::try_from(len) else {
-            return false;
-        };
-        // SAFETY: the message is valid; `uri` is lump memory freed with the message.
-        unsafe { sys::mpx_set_first_contact_uri(self.raw, uri as *mut _, len) == 0 }
     }
 }
