@@ -24,7 +24,7 @@ use std::io;
 use std::mem::MaybeUninit;
 
 use super::dialog;
-use super::log::{HostLog, Level};
+use super::log::{guard, HostLog, Level};
 use super::sys;
 use crate::config::Config;
 use crate::host::common::relay;
@@ -50,13 +50,15 @@ pub fn fork(cfg: &Config) -> c_int {
 }
 
 fn run(cfg: &Config, parent: u32) -> ! {
-    let code = match serve(cfg, parent) {
+    // a panic is caught here too: unwinding further would return into the core as if this
+    // child were the main process
+    let code = guard("relay_process", 1, || match serve(cfg, parent) {
         Ok(()) => 0,
         Err(e) => {
             host_log!(Level::Crit, "relay_process", "{e}");
             1
         }
-    };
+    });
     // SAFETY: ends this process without returning into the core's child_init chain (a module
     // process must never return) and without running the main process's exit handlers.
     unsafe { libc::_exit(code) }
