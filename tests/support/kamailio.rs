@@ -72,7 +72,11 @@ pub fn host(test: &str) -> Option<Host> {
             "lib/kamailio/modules",
         ],
     );
-    let module_so = built_module("kamailio-headers", "cargo build --lib --features kamailio");
+    let module_so = built_module(
+        "kamailio-headers",
+        &["src/host/opensips"],
+        "cargo build --lib --features kamailio",
+    );
     Some(Host {
         bin,
         modules_dir,

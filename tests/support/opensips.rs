@@ -67,7 +67,11 @@ pub fn host(test: &str) -> Option<Host> {
             "/usr/lib/x86_64-linux-gnu/opensips/modules",
         ],
     );
-    let module_so = built_module("opensips-headers", "cargo build --lib");
+    let module_so = built_module(
+        "opensips-headers",
+        &["src/host/kamailio", "build/kamailio.rs"],
+        "cargo build --lib",
+    );
     Some(Host {
         bin,
         modules_dir,

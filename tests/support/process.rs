@@ -34,17 +34,22 @@ pub fn module_so() -> PathBuf {
     profile_dir.join("libmediaproxy.so")
 }
 
-/// A source file (under `src/`, `build.rs`, `build/` or the host's `headers` folder) changed
-/// after the module was built, if any.
-fn newest_source_after(built: SystemTime, headers: &str) -> Option<PathBuf> {
+/// A source file (under `src/`, `build.rs`, `build/`, `shim-common/` or the host's `headers`
+/// folder, but not the other host's files `skip`) changed after the module was built, if any.
+fn newest_source_after(built: SystemTime, headers: &str, skip: &[&str]) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let skip: Vec<PathBuf> = skip.iter().map(|s| root.join(s)).collect();
     let mut stack = vec![
         root.join("src"),
         root.join(headers),
         root.join("build.rs"),
         root.join("build"),
+        root.join("shim-common"),
     ];
     while let Some(p) = stack.pop() {
+        if skip.iter().any(|s| p.starts_with(s)) {
+            continue;
+        }
         if p.is_dir() {
             if let Ok(rd) = std::fs::read_dir(&p) {
                 stack.extend(rd.flatten().map(|e| e.path()));
@@ -60,8 +65,9 @@ fn newest_source_after(built: SystemTime, headers: &str) -> Option<PathBuf> {
 }
 
 /// The built module, after checking it exists and is newer than every source it is built
-/// from (`headers`: the host's headers folder; `build`: the command that builds it).
-pub fn built_module(headers: &str, build: &str) -> PathBuf {
+/// from (`headers`: the host's headers folder; `skip`: the other host's files, which this
+/// build does not compile; `build`: the command that builds it).
+pub fn built_module(headers: &str, skip: &[&str], build: &str) -> PathBuf {
     let so = module_so();
     assert!(
         so.is_file(),
@@ -71,7 +77,7 @@ pub fn built_module(headers: &str, build: &str) -> PathBuf {
     let built = std::fs::metadata(&so)
         .and_then(|m| m.modified())
         .expect("mtime");
-    if let Some(newer) = newest_source_after(built, headers) {
+    if let Some(newer) = newest_source_after(built, headers, skip) {
         panic!(
             "{} is older than {}: run `{build}` first (scripts/test.sh does)",
             so.display(),
