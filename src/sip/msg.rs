@@ -246,7 +246,7 @@ fn header_id(name: &[u8]) -> Hdr {
     }
     let is = |n: &str| n.as_bytes().eq_ignore_ascii_case(name);
     // Dispatch on length first: most header lines are names we do not interpret.
-    let h = match name.len() {
+    match name.len() {
         2 if is("To") => Hdr::To,
         3 if is("Via") => Hdr::Via,
         4 if is("From") => Hdr::From,
@@ -258,8 +258,7 @@ fn header_id(name: &[u8]) -> Hdr {
         12 if is("Content-Type") => Hdr::ContentType,
         14 if is("Content-Length") => Hdr::ContentLength,
         _ => Hdr::Other,
-    };
-    h
+    }
 }
 
 /// One line: content end (before CRLF/LF) and the start of the next line. A line without a
