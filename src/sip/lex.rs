@@ -205,7 +205,7 @@ pub(crate) fn params(i: &[u8]) -> Res<'_, &[u8]> {
     Ok((end, i.get(..used).unwrap_or(&[])))
 }
 
-/// Iterator over `(name, value)` of a span produced by [`params`]. Empty parameters are
+/// Iterator over `(name, value)` of a parameter span (`;name=value;flag`, as in [`Via::params`](super::Via::params)). Empty parameters are
 /// skipped; a quoted value is returned with its quotes.
 #[derive(Clone, Debug)]
 pub struct Params<'a> {
