@@ -269,8 +269,9 @@ pub(crate) fn name_addr<'a>(i: &'a [u8]) -> Res<'a, NameAddr<'a>> {
         let (i, _) = lws(i)?;
         (i, Some(q))
     } else {
-        // A run of tokens and LWS followed by '<' is a display name.
-        let (r, run) = many(|b: u8| is_token_char(b) || is_lws(b))(i)?;
+        // Text followed by '<' is a display name: `*(token LWS)` per the grammar, but any
+        // bytes short of `< : " , ;` are accepted, since UAs send unquoted UTF-8 names.
+        let (r, run) = many(|b: u8| !matches!(b, b'<' | b':' | b'"' | b',' | b';'))(i)?;
         if r.first() == Some(&b'<') {
             let trimmed = trim_lws(run);
             (r, (!trimmed.is_empty()).then_some(trimmed))
@@ -399,6 +400,9 @@ mod tests {
         let (_, na) = name_addr(b"sip:user;par=u%40example.net@example.com;tag=5").unwrap();
         assert_eq!(na.uri, b"sip:user;par=u%40example.net@example.com");
         assert_eq!(Params::new(na.params).find("tag"), Some(Some(&b"5"[..])));
+        let (_, na) = name_addr("José Núñez <sip:j@h>".as_bytes()).unwrap();
+        assert_eq!(na.display, Some("José Núñez".as_bytes()));
+        assert_eq!(na.uri, b"sip:j@h");
         let (rest, na) = name_addr(b"Bob Smith<sip:b@c>, <sip:d@e>").unwrap();
         assert_eq!(na.display, Some(&b"Bob Smith"[..]));
         assert_eq!(rest, b", <sip:d@e>");
