@@ -168,6 +168,11 @@ m=image 6000 udptl t38\r\na=remote-candidates:1 10.0.0.1 5000\r\n";
         ]
     );
     assert!(p.sdp.has_remote_candidates());
+    let p = Sdp::parse(
+        b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 1 RTP/AVP 0\r\na=sendonly \r\na=recvonly\r\n",
+    )
+    .unwrap();
+    assert_eq!(p.sdp.relay_streams()[0].direction, Direction::SendOnly);
     assert!(!Sdp::parse(ICE.as_bytes())
         .unwrap()
         .sdp
