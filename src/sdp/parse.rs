@@ -588,6 +588,11 @@ impl<'a> Sdp<'a> {
         let body = self.body;
         let colon = value.iter().position(|&b| b == b':');
         let name = value.get(..colon.unwrap_or(value.len())).unwrap_or(&[]);
+        // Tolerate trailing blanks after a value-less attribute (`a=sendonly `).
+        let name = match name.iter().rposition(|&b| !is_ws(b)) {
+            Some(last) => name.get(..=last).unwrap_or(name),
+            None => name,
+        };
         let attr_value = colon.map(|c| line.start + 2 + c + 1);
         let has_value = colon.is_some_and(|c| value.get(c + 1..).is_some_and(|v| !v.is_empty()));
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());

@@ -7,22 +7,36 @@
 //! offset of the header.
 
 use nom::branch::alt;
-use nom::bytes::complete::{tag, tag_no_case, take_till, take_while, take_while1};
+use nom::bytes::complete::{tag, tag_no_case, take_till};
 use nom::character::complete::char;
 use nom::combinator::{opt, recognize};
 use nom::{IResult, Parser};
 
 pub(crate) type Res<'a, O> = IResult<&'a [u8], O, ()>;
 
-/// `token` characters (RFC 3261 §25.1): alphanum / `-.!%*_+` `` ` `` `'~`.
+/// `token` characters (RFC 3261 §25.1): alphanum / `-.!%*_+` `` ` `` `'~`, as a lookup table
+/// (this test runs for nearly every header byte).
+const TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+#[inline]
 pub(crate) fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN[usize::from(b)]
 }
 
+#[inline]
 pub(crate) fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
@@ -43,14 +57,44 @@ fn is_value_char(b: u8) -> bool {
     is_token_char(b) || matches!(b, b':' | b'[' | b']')
 }
 
+/// Splits `i` after the longest prefix whose bytes satisfy `f`. Hand-written rather than
+/// nom's `take_while`: `<&[u8] as nom::Input>::take_from` is not inlined across crates without
+/// LTO, and this runs for nearly every byte of the header section.
+#[inline]
+fn split_while(i: &[u8], f: impl Fn(u8) -> bool) -> (&[u8], &[u8]) {
+    let n = i.iter().position(|&b| !f(b)).unwrap_or(i.len());
+    (i.get(n..).unwrap_or(&[]), i.get(..n).unwrap_or(&[]))
+}
+
+/// `take_while` as a nom parser (never fails).
+#[inline]
+pub(crate) fn many(f: impl Fn(u8) -> bool) -> impl Fn(&[u8]) -> Res<'_, &[u8]> {
+    move |i| Ok(split_while(i, &f))
+}
+
+/// `take_while1` as a nom parser (fails on an empty match).
+#[inline]
+pub(crate) fn many1(f: impl Fn(u8) -> bool) -> impl Fn(&[u8]) -> Res<'_, &[u8]> {
+    move |i| {
+        let (rest, m) = split_while(i, &f);
+        if m.is_empty() {
+            Err(nom::Err::Error(()))
+        } else {
+            Ok((rest, m))
+        }
+    }
+}
+
 /// `*LWS` (RFC 3261 §25.1, folding included).
+#[inline]
 pub(crate) fn lws(i: &[u8]) -> Res<'_, &[u8]> {
-    take_while(is_lws)(i)
+    Ok(split_while(i, is_lws))
 }
 
 /// `token`.
+#[inline]
 pub(crate) fn token(i: &[u8]) -> Res<'_, &[u8]> {
-    take_while1(is_token_char)(i)
+    many1(is_token_char)(i)
 }
 
 /// `quoted-string` (RFC 3261 §25.1): DQUOTE *(qdtext / quoted-pair) DQUOTE. Returns the span
@@ -88,7 +132,7 @@ pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
 
 /// `1*DIGIT` as a number of type `T`; fails on overflow.
 pub(crate) fn number<T: TryFrom<u64>>(i: &[u8]) -> Res<'_, T> {
-    let (rest, digits) = take_while1(|b: u8| b.is_ascii_digit())(i)?;
+    let (rest, digits) = many1(|b: u8| b.is_ascii_digit())(i)?;
     match decimal(digits).and_then(|v| T::try_from(v).ok()) {
         Some(v) => Ok((rest, v)),
         None => Err(nom::Err::Failure(())),
@@ -99,10 +143,10 @@ pub(crate) fn number<T: TryFrom<u64>>(i: &[u8]) -> Res<'_, T> {
 /// span (brackets included for a reference) and whether it is an IPv6 reference.
 pub(crate) fn host(i: &[u8]) -> Res<'_, (&[u8], bool)> {
     if i.first() == Some(&b'[') {
-        let (rest, r) = recognize((char('['), take_while1(is_ipv6_char), char(']'))).parse(i)?;
+        let (rest, r) = recognize((char('['), many1(is_ipv6_char), char(']'))).parse(i)?;
         Ok((rest, (r, true)))
     } else {
-        let (rest, h) = take_while1(is_host_char)(i)?;
+        let (rest, h) = many1(is_host_char)(i)?;
         Ok((rest, (h, false)))
     }
 }
@@ -113,7 +157,7 @@ pub(crate) fn opt_port(i: &[u8]) -> Res<'_, Option<(&[u8], u16)>> {
     match char::<_, ()>(':').parse(after) {
         Ok((r, _)) => {
             let (r, _) = lws(r)?;
-            let (rest, digits) = take_while1(|b: u8| b.is_ascii_digit())(r)?;
+            let (rest, digits) = many1(|b: u8| b.is_ascii_digit())(r)?;
             match decimal(digits).and_then(|v| u16::try_from(v).ok()) {
                 Some(p) => Ok((rest, Some((digits, p)))),
                 None => Err(nom::Err::Failure(())),
@@ -137,7 +181,7 @@ fn param(i: &[u8]) -> Res<'_, RawParam<'_>> {
     }
     let (i, value) = opt(|i| {
         let (i, _) = (lws, char('='), lws).parse(i)?;
-        alt((quoted_string, take_while1(is_value_char))).parse(i)
+        alt((quoted_string, many1(is_value_char))).parse(i)
     })
     .parse(i)?;
     Ok((i, (name, value)))
@@ -161,7 +205,7 @@ pub(crate) fn params(i: &[u8]) -> Res<'_, &[u8]> {
     Ok((end, i.get(..used).unwrap_or(&[])))
 }
 
-/// Iterator over `(name, value)` of a span produced by [`params`]. Empty parameters are
+/// Iterator over `(name, value)` of a parameter span (`;name=value;flag`, as in [`Via::params`](super::Via::params)). Empty parameters are
 /// skipped; a quoted value is returned with its quotes.
 #[derive(Clone, Debug)]
 pub struct Params<'a> {
@@ -197,8 +241,8 @@ impl<'a> Iterator for Params<'a> {
 /// URI scheme followed by `:` (RFC 3986 §3.1): ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
 pub(crate) fn scheme(i: &[u8]) -> Res<'_, &[u8]> {
     let (rest, s) = recognize((
-        take_while1(|b: u8| b.is_ascii_alphabetic()),
-        take_while(|b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')),
+        many1(|b: u8| b.is_ascii_alphabetic()),
+        many(|b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')),
     ))
     .parse(i)?;
     let (rest, _) = char(':').parse(rest)?;
@@ -225,8 +269,9 @@ pub(crate) fn name_addr<'a>(i: &'a [u8]) -> Res<'a, NameAddr<'a>> {
         let (i, _) = lws(i)?;
         (i, Some(q))
     } else {
-        // A run of tokens and LWS followed by '<' is a display name.
-        let (r, run) = take_while(|b: u8| is_token_char(b) || is_lws(b))(i)?;
+        // Text followed by '<' is a display name: `*(token LWS)` per the grammar, but any
+        // bytes short of `< : " , ;` are accepted, since UAs send unquoted UTF-8 names.
+        let (r, run) = many(|b: u8| !matches!(b, b'<' | b':' | b'"' | b',' | b';'))(i)?;
         if r.first() == Some(&b'<') {
             let trimmed = trim_lws(run);
             (r, (!trimmed.is_empty()).then_some(trimmed))
@@ -288,8 +333,7 @@ pub(crate) fn sip_hostport(uri: &[u8]) -> Option<HostPort<'_>> {
     let (r, (host, ipv6)) = host(hp).ok()?;
     let port = match r.first() {
         Some(b':') => {
-            let (r2, digits) =
-                take_while1::<_, _, ()>(|b: u8| b.is_ascii_digit())(r.get(1..)?).ok()?;
+            let (r2, digits) = many1(|b: u8| b.is_ascii_digit())(r.get(1..)?).ok()?;
             if !matches!(r2.first(), None | Some(b';') | Some(b'?')) {
                 return None;
             }
@@ -356,6 +400,9 @@ mod tests {
         let (_, na) = name_addr(b"sip:user;par=u%40example.net@example.com;tag=5").unwrap();
         assert_eq!(na.uri, b"sip:user;par=u%40example.net@example.com");
         assert_eq!(Params::new(na.params).find("tag"), Some(Some(&b"5"[..])));
+        let (_, na) = name_addr("José Núñez <sip:j@h>".as_bytes()).unwrap();
+        assert_eq!(na.display, Some("José Núñez".as_bytes()));
+        assert_eq!(na.uri, b"sip:j@h");
         let (rest, na) = name_addr(b"Bob Smith<sip:b@c>, <sip:d@e>").unwrap();
         assert_eq!(na.display, Some(&b"Bob Smith"[..]));
         assert_eq!(rest, b", <sip:d@e>");

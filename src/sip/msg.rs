@@ -1,7 +1,7 @@
 //! The scanner: one pass over the start line and the header section, recording borrowed
 //! spans, then the body span (and the `application/sdp` part of a multipart/mixed body).
 
-use nom::bytes::complete::{tag_no_case, take_while, take_while1};
+use nom::bytes::complete::tag_no_case;
 use nom::character::complete::char;
 use nom::Parser;
 
@@ -244,22 +244,21 @@ fn header_id(name: &[u8]) -> Hdr {
             _ => Hdr::Other,
         };
     }
-    const NAMES: [(&str, Hdr); 10] = [
-        ("Via", Hdr::Via),
-        ("Contact", Hdr::Contact),
-        ("Call-ID", Hdr::CallId),
-        ("From", Hdr::From),
-        ("To", Hdr::To),
-        ("CSeq", Hdr::CSeq),
-        ("User-Agent", Hdr::UserAgent),
-        ("Server", Hdr::Server),
-        ("Content-Type", Hdr::ContentType),
-        ("Content-Length", Hdr::ContentLength),
-    ];
-    NAMES
-        .iter()
-        .find(|(n, _)| n.len() == name.len() && n.as_bytes().eq_ignore_ascii_case(name))
-        .map_or(Hdr::Other, |&(_, h)| h)
+    let is = |n: &str| n.as_bytes().eq_ignore_ascii_case(name);
+    // Dispatch on length first: most header lines are names we do not interpret.
+    match name.len() {
+        2 if is("To") => Hdr::To,
+        3 if is("Via") => Hdr::Via,
+        4 if is("From") => Hdr::From,
+        4 if is("CSeq") => Hdr::CSeq,
+        6 if is("Server") => Hdr::Server,
+        7 if is("Contact") => Hdr::Contact,
+        7 if is("Call-ID") => Hdr::CallId,
+        10 if is("User-Agent") => Hdr::UserAgent,
+        12 if is("Content-Type") => Hdr::ContentType,
+        14 if is("Content-Length") => Hdr::ContentLength,
+        _ => Hdr::Other,
+    }
 }
 
 /// One line: content end (before CRLF/LF) and the start of the next line. A line without a
@@ -299,9 +298,9 @@ fn is_sp(b: u8) -> bool {
 fn sip_version(i: &[u8]) -> nom::IResult<&[u8], (), ()> {
     let (i, _) = tag_no_case("SIP/").parse(i)?;
     let (i, (maj, _, min)) = (
-        take_while1(|b: u8| b.is_ascii_digit()),
+        lex::many1(|b: u8| b.is_ascii_digit()),
         char('.'),
-        take_while1(|b: u8| b.is_ascii_digit()),
+        lex::many1(|b: u8| b.is_ascii_digit()),
     )
         .parse(i)?;
     if lex::decimal(maj) == Some(2) && lex::decimal(min) == Some(0) {
@@ -312,7 +311,7 @@ fn sip_version(i: &[u8]) -> nom::IResult<&[u8], (), ()> {
 }
 
 fn sp1(i: &[u8]) -> nom::IResult<&[u8], &[u8], ()> {
-    take_while1(is_sp)(i)
+    lex::many1(is_sp)(i)
 }
 
 /// Start line (RFC 3261 §7.1 Request-Line, §7.2 Status-Line). Runs of SP/HTAB between the
@@ -328,7 +327,7 @@ fn start_line<'a>(
     if tag_no_case::<_, _, ()>("SIP/").parse(line).is_ok() {
         let (i, _) = sip_version(line).map_err(|_| bad(ErrorKind::Version))?;
         let (i, sp) = sp1(i).map_err(|_| bad(ErrorKind::StartLine))?;
-        let (i, code) = take_while1::<_, _, ()>(|b: u8| b.is_ascii_digit())(i)
+        let (i, code) = lex::many1(|b: u8| b.is_ascii_digit())(i)
             .map_err(|_| Error::at(ErrorKind::Status, buf, offset_in(buf, i)))?;
         let status = lex::decimal(code)
             .filter(|c| code.len() == 3 && (100..=699).contains(c))
@@ -350,13 +349,13 @@ fn start_line<'a>(
     }
     let (i, method) = lex::token(line).map_err(|_| bad(ErrorKind::StartLine))?;
     let (i, sp_a) = sp1(i).map_err(|_| bad(ErrorKind::StartLine))?;
-    let (i, uri) = take_while1::<_, _, ()>(|b: u8| !is_sp(b))(i)
+    let (i, uri) = lex::many1(|b: u8| !is_sp(b))(i)
         .map_err(|_| Error::at(ErrorKind::StartLine, buf, offset_in(buf, i)))?;
     lex::scheme(uri).map_err(|_| Error::at(ErrorKind::StartLine, buf, offset_in(buf, uri)))?;
     let (i, sp_b) = sp1(i).map_err(|_| Error::at(ErrorKind::StartLine, buf, offset_in(buf, i)))?;
     let (i, _) =
         sip_version(i).map_err(|_| Error::at(ErrorKind::Version, buf, offset_in(buf, i)))?;
-    let (i, trailing) = take_while::<_, _, ()>(is_sp)(i).map_err(|_| bad(ErrorKind::StartLine))?;
+    let (i, trailing) = lex::many(is_sp)(i).map_err(|_| bad(ErrorKind::StartLine))?;
     if !i.is_empty() {
         return Err(Error::at(ErrorKind::StartLine, buf, offset_in(buf, i)));
     }
@@ -478,7 +477,7 @@ fn party(v: &[u8]) -> Option<Party<'_>> {
 fn cseq(v: &[u8]) -> Option<(u32, &[u8])> {
     let (i, _) = lex::lws(v).ok()?;
     let (i, n) = lex::number::<u32>(i).ok()?;
-    let (i, _) = take_while1::<_, _, ()>(lex::is_lws)(i).ok()?;
+    let (i, _) = lex::many1(lex::is_lws)(i).ok()?;
     let (i, m) = lex::token(i).ok()?;
     at_end(i).then_some((n, m))
 }
@@ -568,7 +567,7 @@ impl<'a> SipMsg<'a> {
         let bad_line = || Error::at(ErrorKind::HeaderLine, buf, start);
         // RFC 3261 §7.3.1: field-name HCOLON field-value; HCOLON = *( SP / HTAB ) ":" SWS.
         let (i, name) = lex::token(line).map_err(|_| bad_line())?;
-        let (value, _) = (take_while::<_, _, ()>(is_sp), char(':'))
+        let (value, _) = (lex::many(is_sp), char(':'))
             .parse(i)
             .map_err(|_| bad_line())?;
         let err = |kind| Error::at(kind, buf, start);
