@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::opensips::{self as os, Site};
-use support::sipcall::call;
+use support::sipcall::{call, establish};
 
 #[test]
 fn a_call_through_the_embedded_relay() {
@@ -30,14 +30,69 @@ fn a_call_through_the_embedded_relay() {
         "relay not up; log:\n{}",
         run.log_text()
     );
-    call(&site, &sock, (42000, 42099));
-    // the dialog's end (BYE) produced exactly one accounting line
-    let acct = run
-        .log_text()
+    let c = establish(&site, (42000, 42099), true);
+    c.media(&sock);
+    // while the call is up, OpenSIPS's own tools show it: MI and statistics
+    let v40 = host.version.contains(" 4.0.");
+    let sessions_cmd = if v40 {
+        "mediaproxy:sessions"
+    } else {
+        "mediaproxy_sessions"
+    };
+    let sessions = os::mi(&site, sessions_cmd, "{}").expect("MI sessions");
+    assert!(
+        sessions.contains("\"call_id\":\"call-36200\""),
+        "{sessions}"
+    );
+    assert!(
+        sessions.contains("\"caller_codec\":\"G711u\""),
+        "{sessions}"
+    );
+    let stats = os::mi(
+        &site,
+        "get_statistics",
+        "{\"statistics\":[\"mediaproxy:\"]}",
+    )
+    .expect("get_statistics");
+    let stat = |name: &str| -> u64 {
+        let key = format!("\"mediaproxy:{name}\":");
+        let at = stats
+            .find(&key)
+            .unwrap_or_else(|| panic!("{key} in {stats}"))
+            + key.len();
+        stats[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or(0)
+    };
+    assert_eq!(stat("active_sessions"), 1, "{stats}");
+    assert_eq!(stat("ports_in_use"), 4, "{stats}");
+    assert!(stat("relayed_packets") >= 10, "{stats}");
+    assert!(stat("control_requests") >= 2, "{stats}");
+    c.bye(&sock);
+    // the dialog's end (BYE) produced exactly one accounting line, with the call's counters
+    let log = run.log_text();
+    let acct: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("mediaproxy-acct: {\"call_id\":\"call-36200\""))
-        .count();
-    assert_eq!(acct, 1, "log:\n{}", run.log_text());
+        .collect();
+    assert_eq!(acct.len(), 1, "log:\n{log}");
+    assert!(
+        acct[0].contains("\"reason\":\"dialog ended\""),
+        "{}",
+        acct[0]
+    );
+    assert!(acct[0].contains("\"streams\":1"), "{}", acct[0]);
+    for side in ["caller_packets", "callee_packets"] {
+        assert!(
+            acct[0].contains(&format!("\"{side}\":5,"))
+                || acct[0].contains(&format!("\"{side}\":6,")),
+            "{side} in {}",
+            acct[0]
+        );
+    }
     run.terminate();
     assert!(run.wait_exit(Duration::from_secs(20)).is_some());
     let log = run.log_text();
