@@ -1,6 +1,6 @@
 //! The module documentation's config examples are lines of the configs the tests run: every
-//! line of a fenced block in doc/*.md must stand in a file of cfg-examples/ (command-line
-//! examples, `opensips-cli ...`, name MI commands the real-OpenSIPS tests call).
+//! line of a fenced block in doc/*.md must stand in a file of cfg-examples/ (shell blocks are
+//! build commands; `opensips-cli ...` lines name MI commands the real-OpenSIPS tests call).
 
 use std::path::Path;
 
