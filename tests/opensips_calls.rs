@@ -33,13 +33,7 @@ fn a_call_through_the_embedded_relay() {
     let c = establish(&site, (42000, 42099), true);
     c.media(&sock);
     // while the call is up, OpenSIPS's own tools show it: MI and statistics
-    let v40 = host.version.contains(" 4.0.");
-    let sessions_cmd = if v40 {
-        "mediaproxy:sessions"
-    } else {
-        "mediaproxy_sessions"
-    };
-    let sessions = os::mi(&site, sessions_cmd, "{}").expect("MI sessions");
+    let sessions = os::mi(&site, &os::mi_name(&host, "sessions"), "{}").expect("MI sessions");
     assert!(
         sessions.contains("\"call_id\":\"call-36200\""),
         "{sessions}"
@@ -48,25 +42,8 @@ fn a_call_through_the_embedded_relay() {
         sessions.contains("\"caller_codec\":\"G711u\""),
         "{sessions}"
     );
-    let stats = os::mi(
-        &site,
-        "get_statistics",
-        "{\"statistics\":[\"mediaproxy:\"]}",
-    )
-    .expect("get_statistics");
-    let stat = |name: &str| -> u64 {
-        let key = format!("\"mediaproxy:{name}\":");
-        let at = stats
-            .find(&key)
-            .unwrap_or_else(|| panic!("{key} in {stats}"))
-            + key.len();
-        stats[at..]
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .unwrap_or(0)
-    };
+    let stats = os::statistics(&site);
+    let stat = |name: &str| os::stat(&stats, name);
     assert_eq!(stat("active_sessions"), 1, "{stats}");
     assert_eq!(stat("ports_in_use"), 4, "{stats}");
     assert!(stat("relayed_packets") >= 10, "{stats}");

@@ -57,16 +57,8 @@ fn runs_the_relay_process_and_stops_cleanly() {
     assert!(!relays.is_empty(), "no relay process among {children:?}");
 
     // statistics: every process reads the counters the relay process keeps in shared memory
-    let stats = os::mi(
-        &site,
-        "get_statistics",
-        "{\"statistics\":[\"mediaproxy:\"]}",
-    )
-    .expect("get_statistics");
-    assert!(
-        stats.contains("\"mediaproxy:active_sessions\":0"),
-        "{stats}"
-    );
+    let stats = os::statistics(&site);
+    assert_eq!(os::stat(&stats, "active_sessions"), 0, "{stats}");
     let mut s = UnixStream::connect(&sock).expect("control socket");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(
@@ -78,29 +70,13 @@ fn runs_the_relay_process_and_stops_cleanly() {
     let mut line = String::new();
     BufReader::new(&s).read_line(&mut line).unwrap();
     assert!(line.starts_with("127.0.0.1 "), "update answer: {line:?}");
-    let stats = os::mi(
-        &site,
-        "get_statistics",
-        "{\"statistics\":[\"mediaproxy:\"]}",
-    )
-    .expect("get_statistics");
-    for want in [
-        "\"mediaproxy:active_sessions\":1",
-        "\"mediaproxy:created_sessions\":1",
-        "\"mediaproxy:ports_in_use\":4",
-    ] {
-        assert!(stats.contains(want), "{want} not in {stats}");
-    }
+    let stats = os::statistics(&site);
+    assert_eq!(os::stat(&stats, "active_sessions"), 1, "{stats}");
+    assert_eq!(os::stat(&stats, "created_sessions"), 1, "{stats}");
+    assert_eq!(os::stat(&stats, "ports_in_use"), 4, "{stats}");
 
     // MI: the session is listed, then ended by Call-ID, which frees its ports
-    let v40 = host.version.contains(" 4.0.");
-    let name = |c: &str| {
-        if v40 {
-            format!("mediaproxy:{c}")
-        } else {
-            format!("mediaproxy_{c}")
-        }
-    };
+    let name = |c: &str| os::mi_name(&host, c);
     let sessions = os::mi(&site, &name("sessions"), "{}").expect("MI sessions");
     assert!(
         sessions.contains("\"call_id\":\"stats-1\"") && sessions.contains("\"streams\""),
@@ -126,19 +102,10 @@ fn runs_the_relay_process_and_stops_cleanly() {
     assert!(log.contains("\"reason\":\"mi\",\"duration\":"), "{log}");
     let missing = os::mi(&site, &name("terminate"), "{\"callid\":\"nope\"}").expect("MI terminate");
     assert!(missing.contains("\"error\""), "{missing}");
-    let stats = os::mi(
-        &site,
-        "get_statistics",
-        "{\"statistics\":[\"mediaproxy:\"]}",
-    )
-    .expect("get_statistics");
-    for want in [
-        "\"mediaproxy:active_sessions\":0",
-        "\"mediaproxy:ended_sessions\":1",
-        "\"mediaproxy:ports_in_use\":0",
-    ] {
-        assert!(stats.contains(want), "{want} not in {stats}");
-    }
+    let stats = os::statistics(&site);
+    assert_eq!(os::stat(&stats, "active_sessions"), 0, "{stats}");
+    assert_eq!(os::stat(&stats, "ended_sessions"), 1, "{stats}");
+    assert_eq!(os::stat(&stats, "ports_in_use"), 0, "{stats}");
 
     let log = stop_cleanly(&mut run, &children, &sock);
     assert!(!log.contains("CRITICAL"), "log:\n{log}");

@@ -240,18 +240,18 @@ impl Client {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(ClientError::Timeout)
-                }
-                Err(e) => return Err(ClientError::Io(e)),
+                Err(e) => return Err(Self::io_error(e)),
             }
         }
         Ok(())
+    }
+
+    /// A socket error as the caller sees it: an expired deadline is a timeout.
+    fn io_error(e: io::Error) -> ClientError {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout,
+            _ => ClientError::Io(e),
+        }
     }
 
     fn read_line(&mut self, deadline: Instant) -> Result<String, ClientError> {
@@ -284,15 +284,7 @@ impl Client {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(ClientError::Timeout)
-                }
-                Err(e) => return Err(ClientError::Io(e)),
+                Err(e) => return Err(Self::io_error(e)),
             }
         }
     }

@@ -209,3 +209,32 @@ pub fn mi(site: &Site, method: &str, params: &str) -> Result<String, String> {
     let _ = std::fs::remove_file(&reply);
     out
 }
+
+/// `get_statistics mediaproxy:` through MI (the JSON reply).
+pub fn statistics(site: &Site) -> String {
+    mi(site, "get_statistics", "{\"statistics\":[\"mediaproxy:\"]}").expect("get_statistics")
+}
+
+/// One `mediaproxy:<name>` figure of a `statistics()` reply.
+pub fn stat(stats: &str, name: &str) -> u64 {
+    let key = format!("\"mediaproxy:{name}\":");
+    let at = stats
+        .find(&key)
+        .unwrap_or_else(|| panic!("{key} not in {stats}"))
+        + key.len();
+    stats[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {stats}"))
+}
+
+/// The MI name of one of our commands: `mediaproxy:<cmd>` on 4.0, `mediaproxy_<cmd>` on 3.6.
+pub fn mi_name(host: &Host, cmd: &str) -> String {
+    if host.version.contains(" 4.0.") {
+        format!("mediaproxy:{cmd}")
+    } else {
+        format!("mediaproxy_{cmd}")
+    }
+}
