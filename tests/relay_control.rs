@@ -209,7 +209,18 @@ fn sessions_and_summary_json() {
     assert_eq!(relay["session_count"], 2);
     assert_eq!(relay["stream_count"]["audio"], 2);
     assert_eq!(relay["ports_in_use"], 8);
-    assert!(relay["packets_relayed"].as_u64().unwrap() >= 10);
+    // workers add their packet counts after each batch they forward, so the last packets of
+    // the exchange may be counted a moment after they arrived: wait (bounded) for them
+    let mut relayed = || -> u64 {
+        let s: serde_json::Value = serde_json::from_str(&c.command("summary").unwrap()).unwrap();
+        s[0]["packets_relayed"].as_u64().unwrap_or(0)
+    };
+    let mut last = 0;
+    let counted = eventually(Duration::from_secs(5), || {
+        last = relayed();
+        last >= 10
+    });
+    assert!(counted, "packets_relayed {last}");
 }
 
 #[test]
@@ -331,6 +342,19 @@ fn expired_session_is_reported_with_its_statistics() {
 #[test]
 fn relay_threads_block_every_signal() {
     let r = TestRelay::start("sigmask", (42600, 42699), |_| {});
+    // a thread names itself once it runs: wait (bounded) until the relay's threads carry names
+    let named = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .unwrap_or_default()
+                    .starts_with("mp-")
+            })
+            .count()
+    };
+    assert!(eventually(Duration::from_secs(5), || named() >= 3));
     let mut found = 0;
     for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
