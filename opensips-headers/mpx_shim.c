@@ -48,6 +48,8 @@ typedef struct { str rs; int ri; int flags; } mpx_pv_value;
 extern char *pv_parse_spec(const str *in, struct mpx_pv_spec *sp) WEAK;
 extern int pv_get_spec_value(struct sip_msg *msg, struct mpx_pv_spec *sp, mpx_pv_value *v) WEAK;
 extern cmd_function find_export(const char *name, int flags) WEAK;
+extern int register_timer(char *label, mpx_timer_cb *f, void *param, unsigned int interval,
+                          unsigned short flags) WEAK;
 
 extern mi_response_t *init_mi_result_object(mi_item_t **obj_out) WEAK;
 extern mi_response_t *init_mi_result_array(mi_item_t **arr_out) WEAK;
@@ -242,6 +244,30 @@ int mpx_load_dlg_api(struct dlg_binds *out)
 		return -1;
 	memset(out, 0, sizeof *out);
 	return load_dlg(out) == -1 ? -1 : 0;
+}
+
+/* ---- usrloc API and timers (natping) ---- */
+
+int mpx_bind_usrloc(struct mpx_usrloc_api *out)
+{
+	int (*bind)(struct mpx_usrloc_api *);
+	if (find_export == NULL)
+		return -1;
+	bind = (int (*)(struct mpx_usrloc_api *))(void *)find_export("ul_bind_usrloc", 0);
+	if (bind == NULL)
+		return -1;
+	memset(out, 0, sizeof *out);
+	return bind(out) < 0 ? -1 : 0;
+}
+
+#define MPX_TIMER_FLAG_DELAY_ON_DELAY (1 << 2)
+
+int mpx_register_timer(const char *label, mpx_timer_cb *f, void *param, unsigned int interval)
+{
+	if (register_timer == NULL)
+		return -1;
+	return register_timer((char *)label, f, param, interval, MPX_TIMER_FLAG_DELAY_ON_DELAY) < 0
+		? -1 : 0;
 }
 
 /* ---- MI ---- */

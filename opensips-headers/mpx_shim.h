@@ -51,6 +51,13 @@ int mpx_pv_get(struct sip_msg *msg, struct mpx_pv_spec *spec, char **s, int *len
 /* The dialog API (load_dlg through find_export); 0 on success, -1 when dialog is not loaded. */
 int mpx_load_dlg_api(struct dlg_binds *out);
 
+/* The usrloc API (ul_bind_usrloc through find_export); 0 on success, -1 when usrloc is not
+ * loaded. */
+int mpx_bind_usrloc(struct mpx_usrloc_api *out);
+/* A timer in the core's timer process, every `interval` seconds (mod_init only); 0 on success. */
+typedef void (mpx_timer_cb)(unsigned int ticks, void *param);
+int mpx_register_timer(const char *label, mpx_timer_cb *f, void *param, unsigned int interval);
+
 /* MI replies. Names are (pointer, length); a NULL name adds an array element. */
 mi_response_t *mpx_mi_result_object(mi_item_t **out);
 mi_response_t *mpx_mi_result_array(mi_item_t **out);

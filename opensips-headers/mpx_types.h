@@ -230,6 +230,26 @@ struct dlg_binds {
 	void *_rest[14];                                             /* 160 .. 272 */
 };
 
+/* ---- usrloc API (usrloc_api_t, identical in 3.6.8 and 4.0.1): the fields natping reads -- */
+
+typedef int (mpx_get_all_ucontacts)(void *buf, int len, unsigned int flags,
+                                    unsigned int part_idx, unsigned int part_max,
+                                    int pack_coords);
+struct mpx_usrloc_api {
+	int use_domain;                                              /* 0 */
+	int cluster_mode;                                            /* 4 */
+	void *_have_mem_storage;                                     /* 8 */
+	void *_tags_in_use;                                          /* 16 */
+	unsigned int nat_flag;                                       /* 24: usrloc's nat_bflag, a mask */
+	unsigned char _pad28[256 - 28];
+	mpx_get_all_ucontacts *get_all_ucontacts;                    /* 256 */
+	void *_rest[1];                                              /* 264 .. 272 */
+};
+/* get_all_ucontacts packs, per contact: int len + contact, int len + received, int len + path,
+ * struct socket_info *, unsigned int cflags, struct proxy_l next_hop (64 bytes); an int 0 ends
+ * the list when it fits. struct socket_info starts with the socket's file descriptor. */
+#define MPX_UL_NEXT_HOP_SIZE 64
+
 /* the fields of struct dlg_cell this module reads (same offsets in 3.6.8 and 4.0.1) */
 struct mpx_dlg_cell_head {
 	unsigned char _pad0[24];
@@ -353,6 +373,10 @@ _Static_assert(offsetof(struct dlg_binds, get_dlg_did) == 152, "dlg_binds.get_dl
 _Static_assert(offsetof(struct mpx_dlg_cell_head, callid) == 160, "dlg_cell.callid");
 _Static_assert(offsetof(struct mpx_dlg_cell_head, legs_no) == 216, "dlg_cell.legs_no");
 _Static_assert(sizeof(struct mpx_pv_spec) == 112, "pv_spec_t");
+_Static_assert(sizeof(struct mpx_usrloc_api) == 272, "sizeof(usrloc_api_t)");
+_Static_assert(offsetof(struct mpx_usrloc_api, nat_flag) == 24, "usrloc_api_t.nat_flag");
+_Static_assert(offsetof(struct mpx_usrloc_api, get_all_ucontacts) == 256,
+               "usrloc_api_t.get_all_ucontacts");
 #if MPX_OPENSIPS_SERIES == 40
 _Static_assert(sizeof(mi_export_t) == 8128, "sizeof(mi_export_t)");
 #else

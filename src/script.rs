@@ -94,6 +94,8 @@ pub struct ClientStats {
     pub requests: AtomicU64,
     pub failures: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Keep-alives sent by `natping_interval`.
+    pub natpings: AtomicU64,
 }
 
 static CLIENT_STATS: once_cell::sync::OnceCell<&'static ClientStats> =

@@ -20,6 +20,7 @@
 //! and unique-local (fc00::/7) for IPv6.
 
 pub mod asymmetric;
+pub mod ping;
 
 use std::net::IpAddr;
 

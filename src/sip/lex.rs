@@ -345,6 +345,46 @@ pub(crate) fn sip_hostport(uri: &[u8]) -> Option<HostPort<'_>> {
     Some(HostPort { host, ipv6, port })
 }
 
+/// Where a `sip:`/`sips:` URI points: host, port, scheme and `transport` parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UriTarget<'a> {
+    /// As written (IPv6 references keep their brackets).
+    pub host: &'a [u8],
+    pub port: Option<u16>,
+    /// `sips:`
+    pub secure: bool,
+    /// The `transport` URI parameter's value, if any.
+    pub transport: Option<&'a [u8]>,
+}
+
+/// Parses where a SIP URI points (the URI alone, without `<>` or header parameters).
+pub fn uri_target(uri: &[u8]) -> Option<UriTarget<'_>> {
+    let uri = trim_lws(uri);
+    let hp = sip_hostport(uri)?;
+    let secure = uri
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"sips:"));
+    // the URI parameters follow the host (and port) up to an optional `?headers`
+    let host_end = (hp.host.as_ptr() as usize - uri.as_ptr() as usize) + hp.host.len();
+    let after_host = uri.get(host_end..).unwrap_or(&[]);
+    let after_port = match hp.port {
+        Some((digits, _)) => after_host.get(1 + digits.len()..).unwrap_or(&[]),
+        None => after_host,
+    };
+    let params_end = after_port
+        .iter()
+        .position(|&b| b == b'?')
+        .unwrap_or(after_port.len());
+    let span = after_port.get(..params_end).unwrap_or(&[]);
+    let transport = Params::new(span).find("transport").flatten();
+    Some(UriTarget {
+        host: hp.host,
+        port: hp.port.map(|(_, p)| p),
+        secure,
+        transport,
+    })
+}
+
 /// Strips LWS at both ends.
 pub(crate) fn trim_lws(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|&b| !is_lws(b)).unwrap_or(s.len());

@@ -60,5 +60,5 @@ mod msg;
 mod multipart;
 
 pub use error::{Error, ErrorKind, Excerpt, Warnings};
-pub use lex::Params;
+pub use lex::{uri_target, Params, UriTarget};
 pub use msg::{Contact, ContentType, Kind, Method, SipMsg, Spanned, Via};

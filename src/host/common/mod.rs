@@ -13,6 +13,7 @@
 //!   events into log lines and dialog ends.
 //! - [`functions`]: the five script functions' names, routes and bodies over a host message.
 //! - [`dialog`]: what an engaged dialog's callbacks carry and do, and `engage_media_proxy`.
+//! - [`natping`]: `natping_interval`'s rounds of keep-alives over a host's usrloc.
 //! - [`msg`]: a host's message as the script layer's `Message` (one safe view of the fields of
 //!   `struct sip_msg` both hosts declare alike; edits as lumps).
 //!
@@ -27,6 +28,7 @@ pub mod guard;
 pub mod lifecycle;
 pub mod log;
 pub mod msg;
+pub mod natping;
 pub mod params;
 pub mod relay;
 

@@ -65,6 +65,15 @@ pub fn shared() -> Option<&'static Shared> {
 }
 
 /// The relay's counters (any process, after `mod_init`).
+/// Counts keep-alives `natping_interval` sent (visible to every process).
+pub fn count_natpings(n: u32) {
+    if let Some(s) = shared() {
+        s.client
+            .natpings
+            .fetch_add(u64::from(n), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub fn counters() -> Option<&'static Counters> {
     shared().map(|s| &s.relay)
 }

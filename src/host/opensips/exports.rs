@@ -129,12 +129,12 @@ const fn silent_dep(name: &'static CStr) -> module_dependency_t {
     }
 }
 
-/// tm and dialog, silently: when loaded, they are initialised before this module.
+/// tm, dialog and usrloc (natping reads its nat_bflag), silently: when loaded, they are initialised before this module.
 pub static DEPS: DepTable = DepTable(dep_export_t {
     md: [
         silent_dep(c"tm"),
         silent_dep(c"dialog"),
-        NO_DEP,
+        silent_dep(c"usrloc"),
         NO_DEP,
         NO_DEP,
         NO_DEP,

@@ -12,6 +12,7 @@ use super::event;
 use super::exports;
 use super::guard::{guard, install_hook};
 use super::log::{mark_host_thread, HostLog, Level};
+use super::natping;
 use super::sys;
 pub use crate::host::common::lifecycle::config;
 use crate::host::common::lifecycle::{self, HostInit};
@@ -21,6 +22,7 @@ pub unsafe extern "C" fn mod_init() -> c_int {
         crate::script::set_session_end_hook(event::session_ended);
         avp::init(cfg)?;
         let dialog = dialog::init();
+        natping::init(cfg)?;
         // SAFETY: mod_init runs in the attendant before the core forks module processes.
         unsafe { exports::set_relay_processes(u32::from(lifecycle::embedded(cfg))) };
         let layout = if cfg!(opensips_40) {

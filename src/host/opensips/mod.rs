@@ -29,6 +29,7 @@ mod functions;
 mod init;
 mod mi;
 pub mod msg;
+mod natping;
 mod params;
 mod relay_proc;
 mod stats;

@@ -20,7 +20,7 @@ const STAT_NO_RESET: u16 = 1;
 const STAT_IS_FUNC: u16 = 8;
 
 #[repr(transparent)]
-pub struct StatTable(pub [StatExport; 17]);
+pub struct StatTable(pub [StatExport; 18]);
 // SAFETY: read-only; string literals and functions only.
 unsafe impl Sync for StatTable {}
 
@@ -71,4 +71,5 @@ stats! {
     control_requests => |s| s.client.requests,
     control_failures => |s| s.client.failures,
     control_timeouts => |s| s.client.timeouts,
+    natpings_sent => |s| s.client.natpings,
 }

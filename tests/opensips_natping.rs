@@ -1,0 +1,154 @@
+//! `natping_interval` in a real OpenSIPS: keep-alives reach registered contacts behind NAT
+//! (usrloc's `nat_bflag`, set by `cfg-examples/opensips.cfg` for clients that
+//! `client_nat_test("3")` finds behind NAT), from the socket they registered on, again every
+//! interval; a contact not behind NAT gets none; without usrloc the module says so once.
+//!
+//! Needs an OpenSIPS binary (`OPENSIPS_BIN` or `PATH`); without one each test says SKIPPED.
+
+#![cfg(not(feature = "kamailio"))]
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use support::opensips::{self as os, Site};
+use support::sipcall::recv_sip;
+
+fn register(ua: &UdpSocket, proxy: SocketAddr, user: &str, via: &str, contact: &str) {
+    let msg = format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bK{user}\r\n\
+         From: <sip:{user}@127.0.0.1>;tag={user}1\r\nTo: <sip:{user}@127.0.0.1>\r\n\
+         Call-ID: reg-{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{contact}>\r\n\
+         Expires: 300\r\nContent-Length: 0\r\n\r\n"
+    );
+    ua.send_to(msg.as_bytes(), proxy).unwrap();
+    let ok = recv_sip(ua, "SIP/2.0 200");
+    assert!(ok.contains("Contact:"), "{ok}");
+}
+
+/// Datagrams that arrived at `ua` within `limit` that are keep-alives from `proxy`; stops
+/// early once `want` arrived. Anything else that arrives is returned in the second list.
+fn keepalives(
+    ua: &UdpSocket,
+    proxy: SocketAddr,
+    want: usize,
+    limit: Duration,
+) -> (usize, Vec<String>) {
+    let end = Instant::now() + limit;
+    let (mut n, mut other) = (0, Vec::new());
+    let mut buf = [0u8; 2048];
+    while n < want && Instant::now() < end {
+        ua.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        match ua.recv_from(&mut buf) {
+            Ok((len, from)) if from == proxy && buf[..len] == [0, 0, 0, 0] => n += 1,
+            Ok((len, from)) => other.push(format!(
+                "{from}: {:?}",
+                String::from_utf8_lossy(&buf[..len])
+            )),
+            Err(_) => {}
+        }
+    }
+    (n, other)
+}
+
+#[test]
+fn keepalives_reach_natted_contacts_from_the_registration_socket() {
+    let Some(host) = os::host("keepalives_reach_natted_contacts_from_the_registration_socket")
+    else {
+        return;
+    };
+    let site = Site::new("natping", 35500, (42200, 42299));
+    let cfg = os::render_example(
+        &host,
+        &site,
+        "modparam(\"mediaproxy\", \"natping_interval\", 1)",
+    );
+    let mut run = os::start(&host, &site, &cfg);
+    let sock = site.control_socket();
+    assert!(
+        os::wait_until(Duration::from_secs(15), || sock.exists()),
+        "not up; log:\n{}",
+        run.log_text()
+    );
+    let proxy: SocketAddr = format!("127.0.0.1:{}", site.sip_port).parse().unwrap();
+    // carol is behind NAT: her Via and Contact name a private address the packets do not
+    // come from; dave is not: he names the address he sends from
+    let carol = UdpSocket::bind("127.0.0.1:36501").unwrap();
+    let dave = UdpSocket::bind("127.0.0.1:36502").unwrap();
+    register(&carol, proxy, "carol", "10.0.0.7:5060", "10.0.0.7:5060");
+    register(&dave, proxy, "dave", "127.0.0.1:36502", "127.0.0.1:36502");
+    // carol's NAT binding (her source address) gets a keep-alive from the proxy's SIP
+    // socket, and another one an interval later
+    let (n, other) = keepalives(&carol, proxy, 2, Duration::from_secs(10));
+    assert_eq!(
+        n,
+        2,
+        "keep-alives at carol; other datagrams {other:?}; log:\n{}",
+        run.log_text()
+    );
+    assert!(other.is_empty(), "{other:?}");
+    // the same rounds passed dave by: he is not flagged as behind NAT
+    let (n, other) = keepalives(&dave, proxy, 1, Duration::from_millis(300));
+    assert_eq!((n, other.len()), (0, 0), "dave got {other:?}");
+    let stats = os::statistics(&site);
+    assert!(os::stat(&stats, "natpings_sent") >= 2, "{stats}");
+    run.terminate();
+    assert!(run.wait_exit(Duration::from_secs(20)).is_some());
+    let log = run.log_text();
+    assert!(
+        log.contains(
+            "natping: keep-alives every 1 s to registered UDP contacts with usrloc's nat_bflag"
+        ),
+        "{log}"
+    );
+    assert!(
+        !log.contains("ERROR:mediaproxy") && !log.contains("CRITICAL"),
+        "{log}"
+    );
+}
+
+/// A proxy without usrloc: natping_interval cannot work, which the module says once at
+/// start-up; everything else runs. With natping_interval 0 it says nothing.
+#[test]
+fn without_usrloc_natping_says_so_once() {
+    let Some(host) = os::host("without_usrloc_natping_says_so_once") else {
+        return;
+    };
+    for (i, interval) in [(0u16, 30u32), (1, 0)] {
+        let site = Site::new(&format!("natping-noul{i}"), 35510 + i, (42300, 42399));
+        let cfg = format!(
+            "log_level=3\nstderror_enabled=yes\nsyslog_enabled=no\nudp_workers=1\n\
+             socket=udp:127.0.0.1:{port}\nmpath=\"{mpath}/\"\n\
+             loadmodule \"proto_udp.so\"\nloadmodule \"{so}\"\n\
+             modparam(\"mediaproxy\", \"relay_mode\", \"external\")\n\
+             modparam(\"mediaproxy\", \"mediaproxy_socket\", \"{sock}\")\n\
+             modparam(\"mediaproxy\", \"natping_interval\", {interval})\n\
+             route {{ exit; }}\n",
+            port = site.sip_port,
+            mpath = host.modules_dir.display(),
+            so = host.module_so.display(),
+            sock = site.control_socket().display(),
+        );
+        let cfg = site.write_cfg(&cfg);
+        let mut run = os::start(&host, &site, &cfg);
+        assert!(
+            os::wait_until(Duration::from_secs(15), || run
+                .log_text()
+                .contains("mediaproxy.so ")),
+            "not up; log:\n{}",
+            run.log_text()
+        );
+        run.terminate();
+        assert!(run.wait_exit(Duration::from_secs(20)).is_some());
+        let log = run.log_text();
+        let said = log.matches("usrloc is not loaded").count();
+        assert_eq!(
+            said,
+            usize::from(interval > 0),
+            "interval {interval}:\n{log}"
+        );
+        assert!(!log.contains("natping: keep-alives every"), "{log}");
+    }
+}
