@@ -46,6 +46,7 @@ extern int get_str_fparam(str *dst, struct sip_msg *msg, void *param) WEAK;
 extern cmd_function find_export(char *name, int param_no, int flags) WEAK;
 extern mpx_rpc_export_t *find_rpc_export(char *name, int flags) WEAK;
 extern int register_procs(int no) WEAK;
+extern int register_timer(mpx_timer_cb *f, void *param, unsigned int interval) WEAK;
 extern int fork_process(int child_id, char *desc, int make_sock) WEAK;
 extern int init_child(int rank) WEAK;
 
@@ -278,6 +279,25 @@ int mpx_load_dlg_api(struct dlg_binds *out)
 		return -1;
 	memset(out, 0, sizeof *out);
 	return load_dlg(out) == -1 ? -1 : 0;
+}
+
+int mpx_bind_usrloc(struct mpx_usrloc_api *out)
+{
+	int (*bind)(struct mpx_usrloc_api *);
+	if (find_export == NULL)
+		return -1;
+	bind = (int (*)(struct mpx_usrloc_api *))(void *)find_export("ul_bind_usrloc", 1, 0);
+	if (bind == NULL)
+		return -1;
+	memset(out, 0, sizeof *out);
+	return bind(out) < 0 ? -1 : 0;
+}
+
+int mpx_register_timer(mpx_timer_cb *f, void *param, unsigned int interval)
+{
+	if (register_timer == NULL)
+		return -1;
+	return register_timer(f, param, interval) < 0 ? -1 : 0;
 }
 
 int mpx_dlg_manage(struct sip_msg *msg)

@@ -52,6 +52,12 @@ int mpx_load_dlg_api(struct dlg_binds *out);
 int mpx_dlg_manage(struct sip_msg *msg);
 int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, char *err, int errlen);
 
+/* usrloc's API (ul_bind_usrloc, found by find_export): 0 on success, -1 when usrloc is not
+ * loaded. A timer in the core's timer process every `interval` seconds (mod_init only). */
+int mpx_bind_usrloc(struct mpx_usrloc_api *out);
+typedef void (mpx_timer_cb)(unsigned int ticks, void *param);
+int mpx_register_timer(mpx_timer_cb *f, void *param, unsigned int interval);
+
 /* Processes: room for `n` more processes (mod_init); fork_process(PROC_NOCHLDINIT, desc, 1)
  * (child_init of the main process: -1 error, 0 in the child, the child's pid in the parent);
  * the RPC-process child_init of every module (in the forked child). */

@@ -130,6 +130,21 @@ struct dlg_binds {                                               /* 72 B */
 	void (*release_dlg)(struct dlg_cell *dlg);                   /* 64 */
 };
 
+/* usrloc's API (usrloc_api_t, 184 B in 5.6): the fields natping reads */
+typedef int (mpx_get_all_ucontacts)(void *buf, int len, unsigned int flags,
+                                    unsigned int part_idx, unsigned int part_max, int options);
+struct mpx_usrloc_api {
+	int use_domain, db_mode;                                     /* 0, 4 */
+	unsigned int nat_flag;                                       /* 8: usrloc's nat_bflag, a mask */
+	void *_register_udomain, *_get_udomain;                      /* 16, 24 */
+	mpx_get_all_ucontacts *get_all_ucontacts;                    /* 32 */
+	void *_rest[18];                                             /* 40 .. 184 */
+};
+/* get_all_ucontacts packs, per contact: int len + contact, int len + received,
+ * struct socket_info *, unsigned int cflags, int len + path, int len + ruid, unsigned int
+ * aorhash; an int 0 ends the list when it fits. struct socket_info starts with the socket's
+ * file descriptor. */
+
 /* the fields of struct dlg_cell this module reads */
 struct mpx_dlg_cell_head {
 	volatile int ref;                                            /* 0 */
@@ -257,6 +272,8 @@ _Static_assert(sizeof(struct dlg_cb_params) == 40 && MPX_AT(struct dlg_cb_params
 	&& MPX_AT(struct dlg_cb_params, param) == 32 && sizeof(struct dlg_binds) == 72
 	&& MPX_AT(struct dlg_binds, terminate_dlg) == 8 && MPX_AT(struct dlg_binds, get_dlg) == 56
 	&& MPX_AT(struct dlg_binds, release_dlg) == 64, "struct dlg_cb_params, dlg_binds");
+_Static_assert(sizeof(struct mpx_usrloc_api) == 184 && MPX_AT(struct mpx_usrloc_api, nat_flag) == 8
+	&& MPX_AT(struct mpx_usrloc_api, get_all_ucontacts) == 32, "usrloc_api_t");
 _Static_assert(MPX_AT(struct mpx_dlg_cell_head, h_id) == 24
 	&& MPX_AT(struct mpx_dlg_cell_head, h_entry) == 28
 	&& MPX_AT(struct mpx_dlg_cell_head, callid) == 120

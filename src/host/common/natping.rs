@@ -41,9 +41,32 @@ const FIRST_BUF: usize = 64 * 1024;
 /// for as many as fit, and a warning).
 const MAX_BUF: usize = 64 * 1024 * 1024;
 
-/// The start-up decision, for the log: called from `mod_init` with the host's usrloc (None
-/// when usrloc is not loaded) and `natping_interval`. Returns whether the host must register
-/// its timer, and the line to log (once).
+/// `mod_init`'s natping part for every host: with `natping_interval` set, binds usrloc
+/// (`bind`: None when it is not loaded), says once what will be pinged (or that nothing will)
+/// and registers the host's timer (`register(interval)`: false when the core refused it,
+/// which stops the start-up).
+pub fn init<H: HostLogger>(
+    log: &H,
+    cfg: &crate::config::Config,
+    bind: impl FnOnce() -> Option<Usrloc>,
+    register: impl FnOnce(u32) -> bool,
+) -> Result<(), String> {
+    if cfg.disable || cfg.natping_interval == 0 {
+        return Ok(());
+    }
+    let (start, line) = setup(cfg.natping_interval, bind());
+    if let Some((level, line)) = line {
+        emit(log, level, "mod_init", format_args!("{line}"));
+    }
+    if start && !register(cfg.natping_interval) {
+        return Err("cannot register the natping_interval timer".into());
+    }
+    Ok(())
+}
+
+/// The start-up decision, for the log: the host's usrloc (None when usrloc is not loaded) and
+/// `natping_interval`. Returns whether the host must register its timer, and the line to log
+/// (once).
 pub fn setup(interval: u32, usrloc: Option<Usrloc>) -> (bool, Option<(Level, String)>) {
     if interval == 0 {
         return (false, None);

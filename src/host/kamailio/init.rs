@@ -9,6 +9,7 @@ use std::ffi::c_int;
 use super::avp;
 use super::dialog;
 use super::log::{guard, HostLog};
+use super::natping;
 use super::relay_proc;
 use super::sys;
 use crate::host::common::lifecycle::{self, config, HostInit};
@@ -17,6 +18,7 @@ pub unsafe extern "C" fn mod_init() -> c_int {
     lifecycle::mod_init(&HostLog, |cfg| {
         avp::init(cfg)?;
         let dialog = dialog::init();
+        natping::init(cfg)?;
         // the core sizes its process table from what mod_init reserves
         // SAFETY: mod_init, in the main process, before any fork.
         if lifecycle::embedded(cfg) && unsafe { sys::mpx_register_procs(1) } < 0 {

@@ -10,6 +10,7 @@
 //!   ([`crate::host::common::guard`]).
 //! - `init`, `functions`, `msg`, `avp`, `dialog`: module life cycle, the script functions and
 //!   the message view, AVPs, and the dialog module's API.
+//! - `natping`: `natping_interval` over Kamailio's usrloc and timers.
 //! - `relay_proc`: the "mediaproxy relay" process, forked in `child_init(PROC_MAIN)`.
 //!
 //! Rules kept here: no thread is started in the main process; only the thread Kamailio runs
@@ -30,4 +31,5 @@ mod dialog;
 mod functions;
 mod init;
 mod msg;
+mod natping;
 mod relay_proc;

@@ -1,12 +1,11 @@
 //! `natping_interval` in OpenSIPS: usrloc bound through `ul_bind_usrloc`, a core timer in the
-//! timer process, and the shared rounds ([`crate::host::common::natping`]).
+//! timer process; the rounds themselves are shared ([`crate::host::common::natping`]).
 
 use std::ffi::{c_uint, c_void};
 
 use super::log::HostLog;
 use super::sys;
 use crate::config::Config;
-use crate::host::common::log::emit;
 use crate::host::common::natping::{self, Usrloc};
 use crate::nat::ping::Field;
 
@@ -41,36 +40,18 @@ unsafe extern "C" fn timer(_ticks: c_uint, _param: *mut c_void) {
     natping::tick(&HostLog);
 }
 
-/// From `mod_init` (usrloc, a dependency, is initialised before us): binds usrloc and
-/// registers the timer when `natping_interval` is set. A timer that cannot be registered
-/// stops the start-up.
+/// From `mod_init` (usrloc, a dependency, is initialised before us).
 pub fn init(cfg: &Config) -> Result<(), String> {
-    if cfg.disable {
-        return Ok(());
-    }
-    let usrloc = if cfg.natping_interval > 0 {
-        bind_usrloc()
-    } else {
-        None
-    };
-    let (start, line) = natping::setup(cfg.natping_interval, usrloc);
-    if let Some((level, line)) = line {
-        emit(&HostLog, level, "mod_init", format_args!("{line}"));
-    }
-    if start {
-        // SAFETY: mod_init runs in the attendant before the timer process is forked; the label
-        // is a literal and the callback a plain function.
-        let r = unsafe {
+    natping::init(&HostLog, cfg, bind_usrloc, |interval| {
+        // SAFETY: mod_init runs in the attendant before the timer process is forked; the
+        // label is a literal and the callback a plain function.
+        unsafe {
             sys::mpx_register_timer(
                 c"mediaproxy-natping".as_ptr(),
                 Some(timer),
                 std::ptr::null_mut(),
-                cfg.natping_interval,
-            )
-        };
-        if r != 0 {
-            return Err("cannot register the natping_interval timer".into());
+                interval,
+            ) == 0
         }
-    }
-    Ok(())
+    })
 }
