@@ -231,6 +231,7 @@ fn main() {
             "sip_msg|module_exports|cmd_export_t|param_export_t|proc_export_t",
             "dep_export_t|module_dependency_t|modparam_dependency_t|cmd_param",
             "str|ip_addr|receive_info|mpx_.*|dlg_binds|dlg_cb_params|mi_export_t|mi_recipe_t",
+            "tm_binds|tmcb_params",
         ],
         "opensips_sys.rs",
     );

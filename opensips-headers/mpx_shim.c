@@ -246,6 +246,20 @@ int mpx_load_dlg_api(struct dlg_binds *out)
 	return load_dlg(out) == -1 ? -1 : 0;
 }
 
+/* ---- tm API ---- */
+
+int mpx_load_tm_api(struct tm_binds *out)
+{
+	int (*load_tm)(struct tm_binds *);
+	if (find_export == NULL)
+		return -1;
+	load_tm = (int (*)(struct tm_binds *))(void *)find_export("load_tm", 0);
+	if (load_tm == NULL)
+		return -1;
+	memset(out, 0, sizeof *out);
+	return load_tm(out) == -1 ? -1 : 0;
+}
+
 /* ---- usrloc API and timers (natping) ---- */
 
 int mpx_bind_usrloc(struct mpx_usrloc_api *out)

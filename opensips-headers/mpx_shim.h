@@ -51,6 +51,9 @@ int mpx_pv_get(struct sip_msg *msg, struct mpx_pv_spec *spec, char **s, int *len
 /* The dialog API (load_dlg through find_export); 0 on success, -1 when dialog is not loaded. */
 int mpx_load_dlg_api(struct dlg_binds *out);
 
+/* The tm API (load_tm through find_export); 0 on success, -1 when tm is not loaded. */
+int mpx_load_tm_api(struct tm_binds *out);
+
 /* The usrloc API (ul_bind_usrloc through find_export); 0 on success, -1 when usrloc is not
  * loaded. */
 int mpx_bind_usrloc(struct mpx_usrloc_api *out);

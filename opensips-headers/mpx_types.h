@@ -230,6 +230,25 @@ struct dlg_binds {
 	void *_rest[14];                                             /* 160 .. 272 */
 };
 
+/* ---- tm API (struct tm_binds, identical in 3.6.8 and 4.0.1): register_tmcb only ---------- */
+
+struct tmcb_params {
+	struct sip_msg *req;                                         /* 0 */
+	struct sip_msg *rpl;                                         /* 8: may be FAKED_REPLY (-1) */
+	int code;                                                    /* 16 */
+	void **param;                                                /* 24 */
+	void *extra1, *extra2;                                       /* 32, 40 */
+};
+typedef void (mpx_tm_cb)(void *t, int type, struct tmcb_params *params);
+struct tm_binds {
+	int (*register_tmcb)(struct sip_msg *msg, void *t, int types, mpx_tm_cb f, void *param,
+	                     void (*release)(void *param));          /* 0 */
+	void *_rest[45];                                             /* 8 .. 368 */
+};
+#define MPX_TMCB_RESPONSE_FWDED 8
+/* dialog states (struct dlg_cell.state) */
+#define MPX_DLG_STATE_EARLY 2
+
 /* ---- usrloc API (usrloc_api_t, identical in 3.6.8 and 4.0.1): the fields natping reads -- */
 
 typedef int (mpx_get_all_ucontacts)(void *buf, int len, unsigned int flags,
@@ -373,6 +392,9 @@ _Static_assert(offsetof(struct dlg_binds, get_dlg_did) == 152, "dlg_binds.get_dl
 _Static_assert(offsetof(struct mpx_dlg_cell_head, callid) == 160, "dlg_cell.callid");
 _Static_assert(offsetof(struct mpx_dlg_cell_head, legs_no) == 216, "dlg_cell.legs_no");
 _Static_assert(sizeof(struct mpx_pv_spec) == 112, "pv_spec_t");
+_Static_assert(sizeof(struct tm_binds) == 368, "sizeof(struct tm_binds)");
+_Static_assert(sizeof(struct tmcb_params) == 48, "sizeof(struct tmcb_params)");
+_Static_assert(offsetof(struct tmcb_params, param) == 24, "tmcb_params.param");
 _Static_assert(sizeof(struct mpx_usrloc_api) == 272, "sizeof(usrloc_api_t)");
 _Static_assert(offsetof(struct mpx_usrloc_api, nat_flag) == 24, "usrloc_api_t.nat_flag");
 _Static_assert(offsetof(struct mpx_usrloc_api, get_all_ucontacts) == 256,

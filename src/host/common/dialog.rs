@@ -174,14 +174,17 @@ pub unsafe fn in_dialog<M: HostMessage>(
 /// `on_end`, and `CALLBACKS`, the list to register (with the dialog event types: `$types` for
 /// requests, the `MPX_DLGCB_*` of `$sys` for replies and ends), for a host layer: its
 /// bindings (`$sys`, with `dlg_cell`, `dlg_cb_params`, `mpx_dialog_cb`), its guard and logger,
-/// how its callback parameters give the request and the reply, and its functions reading a
-/// dialog's id (`did`) and ids (`ids`: Call-ID, caller tag, callee tag).
+/// how its callback parameters give the request and the reply, its functions reading a
+/// dialog's id (`did`) and ids (`ids`: Call-ID, caller tag, callee tag), and what the host
+/// does after an in-dialog request (`after_request(dlg, msg, param)`: e.g. catch the replies
+/// its dialog module does not hand over).
 macro_rules! dialog_callbacks {
     (
         $sys:ident, $guard:path, $log:expr,
         request: $types:expr, |$pq:ident| $req:expr,
         reply: |$pr:ident| $rpl:expr,
-        did: $did:path, ids: $ids:path $(,)?
+        did: $did:path, ids: $ids:path,
+        after_request: $after:path $(,)?
     ) => {
         /// The callbacks to register and their dialog event types.
         const CALLBACKS: [(u32, $sys::mpx_dialog_cb); 3] = [
@@ -199,8 +202,22 @@ macro_rules! dialog_callbacks {
             ),
         ];
 
-        $crate::host::common::dialog::dialog_callbacks!(@message on_request, "dialog request",
-            $sys, $guard, $did, |$pq| $req);
+        unsafe extern "C" fn on_request(
+            dlg: *mut $sys::dlg_cell,
+            _t: std::ffi::c_int,
+            $pq: *mut $sys::dlg_cb_params,
+        ) {
+            $guard("dialog request", (), || {
+                // SAFETY: the dialog module passes valid params for this callback, with the
+                // request it runs for.
+                unsafe {
+                    let msg = $req;
+                    let m = SipMsg::from_ptr(msg);
+                    $crate::host::common::dialog::in_dialog(m, (*$pq).param, || $did(dlg));
+                    $after(dlg, msg, (*$pq).param);
+                }
+            })
+        }
         $crate::host::common::dialog::dialog_callbacks!(@message on_reply, "dialog reply",
             $sys, $guard, $did, |$pr| $rpl);
 

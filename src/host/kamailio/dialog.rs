@@ -9,7 +9,7 @@
 //! and a media timeout ends the dialog through the module's `dlg.end_dlg` RPC, which takes
 //! exactly those ids (the API has no lookup by Call-ID).
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 
 use super::log::{guard, HostLog, Level};
 use super::msg::SipMsg;
@@ -60,7 +60,14 @@ dialog_callbacks!(
     reply: |p| (*p).rpl,
     did: did,
     ids: ids,
+    after_request: after_request,
 );
+
+/// Kamailio's dialog module hands over the replies of requests in early dialogs too.
+///
+/// # Safety
+/// Nothing is dereferenced.
+unsafe fn after_request(_: *mut sys::dlg_cell, _: *mut sys::sip_msg, _: *mut *mut c_void) {}
 
 /// The dialog of an initial INVITE, created by the dialog module when the script has not
 /// made it tracked already; referenced (release it with `release_dlg`).
