@@ -122,7 +122,7 @@ fn count<T>(r: &Result<T, ClientError>) {
 
 /// Per-process state: the lazily opened control connection and the asymmetric-client lists.
 struct ProcState {
-    client: Option<Client>,
+    client: Option<(std::path::PathBuf, std::time::Duration, Client)>,
     sip_asym: Option<AsymmetricList>,
     rtp_asym: Option<AsymmetricList>,
 }
@@ -136,12 +136,24 @@ thread_local! {
 fn with_client<R>(cfg: &Config, f: impl FnOnce(&mut Client) -> R) -> R {
     STATE.with(|s| {
         let mut s = s.borrow_mut();
-        let client = s.client.get_or_insert_with(|| {
-            Client::new(ClientConfig {
-                socket: cfg.mediaproxy_socket.clone(),
-                timeout: cfg.mediaproxy_timeout,
-                ..ClientConfig::default()
-            })
+        // one connection per process; settings that differ from the connection's (only
+        // tests change them within a process) get a new one
+        let stale = s.client.as_ref().is_some_and(|(sock, timeout, _)| {
+            *sock != cfg.mediaproxy_socket || *timeout != cfg.mediaproxy_timeout
+        });
+        if stale {
+            s.client = None;
+        }
+        let (_, _, client) = s.client.get_or_insert_with(|| {
+            (
+                cfg.mediaproxy_socket.clone(),
+                cfg.mediaproxy_timeout,
+                Client::new(ClientConfig {
+                    socket: cfg.mediaproxy_socket.clone(),
+                    timeout: cfg.mediaproxy_timeout,
+                    ..ClientConfig::default()
+                }),
+            )
         });
         f(client)
     })

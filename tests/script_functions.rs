@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use mediaproxy::config::{Config, RawParams};
-use mediaproxy::relay::{Counters, Relay, RelayConfig};
+use mediaproxy::host::common::relay::relay_config;
+use mediaproxy::relay::{Counters, Relay};
 use mediaproxy::script::{self, Avp, BufEdit, Ctx, Level, Logger, Message};
 
 struct Fake {
@@ -138,29 +139,31 @@ impl Drop for Env {
 }
 
 fn env(name: &str, ports: (u16, u16)) -> Env {
+    env_with(name, ports, |_, _| {})
+}
+
+/// A relay started from the module's own settings (`relay_config`), with `params` set by
+/// `adjust` (which also gets the environment's directory for files it names).
+fn env_with(
+    name: &str,
+    ports: (u16, u16),
+    adjust: impl FnOnce(&mut RawParams, &std::path::Path),
+) -> Env {
     let dir = std::env::temp_dir().join(format!("mpx-script-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("ctl.sock");
-    let cfg = Config::from_raw(&RawParams {
+    let mut raw = RawParams {
         mediaproxy_socket: Some(sock.to_string_lossy().into_owned()),
         listen_ip: Some("127.0.0.1".into()),
         port_range: Some(format!("{}-{}", ports.0, ports.1)),
+        relay_threads: Some(1),
         ..RawParams::default()
-    })
-    .unwrap();
-    let relay = Relay::start(
-        RelayConfig {
-            listen_ip: cfg.listen_ip,
-            port_min: cfg.port_min,
-            port_max: cfg.port_max,
-            threads: 1,
-            ..RelayConfig::default()
-        },
-        &sock,
-        Counters::leak(),
-    )
-    .expect("relay starts");
+    };
+    adjust(&mut raw, &dir);
+    let cfg = Config::from_raw(&raw).unwrap();
+    let relay: Relay =
+        Relay::start(relay_config(&cfg), &sock, Counters::leak()).expect("relay starts");
     Env {
         cfg,
         _relay: relay,
@@ -402,4 +405,338 @@ fn client_nat_test_and_fix_contact_on_real_messages() {
     assert_eq!(script::client_nat_test(&m, &e.cfg, "7"), -1);
     assert_eq!(script::fix_contact(&mut m, &e.cfg), 1);
     assert!(m.out.borrow().is_none());
+}
+
+/// Where a rewritten message's SDP sends the media.
+fn target(msg: &str) -> std::net::SocketAddr {
+    let lines = sdp_lines(msg);
+    let ip = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .expect("c= line");
+    let port = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .expect("m= line");
+    format!("{ip}:{port}").parse().expect("address")
+}
+
+/// INVITE (from `caller_ip`, with `caller_ua`, SDP at `caller_sdp`) and 200 OK (SDP at
+/// 127.0.0.1:`callee_port`) through `use_media_proxy`: where the caller must send (the
+/// relay's caller side) and where the callee must send.
+fn setup_call(
+    e: &Env,
+    call: &str,
+    caller_ip: &str,
+    caller_ua: &str,
+    caller_sdp: (&str, u16),
+    callee_port: u16,
+) -> (std::net::SocketAddr, std::net::SocketAddr) {
+    let inv = sip(
+        "INVITE sip:bob@example.net SIP/2.0",
+        call,
+        "a1",
+        None,
+        "1 INVITE",
+        &format!("User-Agent: {caller_ua}\r\n"),
+        Some(&offer(caller_sdp.0, caller_sdp.1)),
+    );
+    let mut m = Fake::new(&inv, caller_ip, 5060);
+    assert_eq!(
+        script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()),
+        1,
+        "{:?}",
+        m.logs
+    );
+    let to_callee_side = target(&m.output());
+    let ok = sip(
+        "SIP/2.0 200 OK",
+        call,
+        "a1",
+        Some("b1"),
+        "1 INVITE",
+        "Server: Plain/1\r\n",
+        Some(&offer("127.0.0.1", callee_port)),
+    );
+    let mut r = Fake::new(&ok, "127.0.0.1", 5060);
+    assert_eq!(
+        script::use_media_proxy(&mut r, &e.cfg, &Ctx::default()),
+        1,
+        "{:?}",
+        r.logs
+    );
+    (target(&r.output()), to_callee_side)
+}
+
+fn rtp_sock(ip: &str, port: u16) -> std::net::UdpSocket {
+    let s = std::net::UdpSocket::bind((ip, port)).expect("bind");
+    s.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    s
+}
+
+fn rtp(ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 0, 0, 1, 0, 0, 0, 160];
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[0xd5; 160]);
+    p
+}
+
+/// The SSRC of the next RTP packet at `s`, if one arrives within its read timeout.
+fn next_ssrc(s: &std::net::UdpSocket) -> Option<u32> {
+    let mut buf = [0u8; 2048];
+    let (n, _) = s.recv_from(&mut buf).ok()?;
+    (n >= 12).then(|| u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]))
+}
+
+#[test]
+fn sip_asymmetrics_spare_the_port_in_client_nat_test_and_fix_contact() {
+    let e = env_with("sipasym", (43400, 43499), |raw, dir| {
+        let list = dir.join("sip-asym");
+        std::fs::write(&list, "# comment\n^AsymPhone/\n([\n").unwrap();
+        raw.sip_asymmetrics = Some(list.to_string_lossy().into_owned());
+    });
+    // the client's IP is public and right in its Via; only its source port differs
+    let reg = |ua: &str| {
+        sip(
+            "REGISTER sip:example.net SIP/2.0",
+            "c9@x",
+            "a1",
+            None,
+            "1 REGISTER",
+            &format!("User-Agent: {ua}\r\n"),
+            None,
+        )
+        .replace("192.168.1.40:5080", "198.51.100.7:5080")
+    };
+    let plain = Fake::new(&reg("Phone/1"), "198.51.100.7", 61000);
+    assert_eq!(
+        script::client_nat_test(&plain, &e.cfg, "2"),
+        1,
+        "port differs"
+    );
+    let asym = Fake::new(&reg("AsymPhone/2"), "198.51.100.7", 61000);
+    assert_eq!(
+        script::client_nat_test(&asym, &e.cfg, "2"),
+        -1,
+        "{:?}",
+        asym.logs
+    );
+    assert_eq!(
+        script::client_nat_test(&asym, &e.cfg, "diff-port-src-via"),
+        -1
+    );
+    // the bad line was reported and skipped, the good one used
+    assert!(asym.logged("skipped \"([\"") || plain.logged("skipped \"([\""));
+    // fix_contact: the asymmetric client's Contact gets the source IP but keeps its port
+    let natted = |ua: &str| {
+        reg(ua).replace(
+            "Contact: <sip:alice@198.51.100.7:5080>",
+            "Contact: <sip:alice@10.1.1.1:5080>",
+        )
+    };
+    let mut m = Fake::new(&natted("AsymPhone/2"), "198.51.100.7", 61000);
+    assert_eq!(script::fix_contact(&mut m, &e.cfg), 1);
+    assert!(
+        m.output()
+            .contains("Contact: <sip:alice@198.51.100.7:5080>\r\n"),
+        "{}",
+        m.output()
+    );
+    let mut m = Fake::new(&natted("Phone/1"), "198.51.100.7", 61000);
+    assert_eq!(script::fix_contact(&mut m, &e.cfg), 1);
+    assert!(
+        m.output()
+            .contains("Contact: <sip:alice@198.51.100.7:61000>\r\n"),
+        "{}",
+        m.output()
+    );
+}
+
+#[test]
+fn rtp_asymmetrics_clients_get_media_at_their_sdp_address() {
+    let e = env_with("rtpasym", (43500, 43599), |raw, dir| {
+        let list = dir.join("rtp-asym");
+        std::fs::write(&list, "^AsymRTP\n").unwrap();
+        raw.rtp_asymmetrics = Some(list.to_string_lossy().into_owned());
+    });
+    for (i, (ua, asymmetric)) in [("AsymRTP/1", true), ("Plain/1", false)]
+        .into_iter()
+        .enumerate()
+    {
+        let base = 36800 + 10 * i as u16;
+        // the caller's SDP names `sdp`, but it sends from `other`
+        let (sdp, other, callee) = (
+            rtp_sock("127.0.0.1", base),
+            rtp_sock("127.0.0.1", base + 2),
+            rtp_sock("127.0.0.1", base + 4),
+        );
+        let (to_caller_side, to_callee_side) = setup_call(
+            &e,
+            &format!("ra{i}@x"),
+            "127.0.0.1",
+            ua,
+            ("127.0.0.1", base),
+            base + 4,
+        );
+        other.send_to(&rtp(0xA), to_caller_side).unwrap();
+        assert_eq!(
+            next_ssrc(&callee),
+            Some(0xA),
+            "{ua}: caller's media reaches the callee"
+        );
+        callee.send_to(&rtp(0xB), to_callee_side).unwrap();
+        let (at_sdp, at_source) = if asymmetric {
+            (&sdp, &other)
+        } else {
+            (&other, &sdp)
+        };
+        assert_eq!(
+            next_ssrc(at_sdp),
+            Some(0xB),
+            "{ua}: asymmetric {asymmetric}"
+        );
+        let mut buf = [0u8; 64];
+        at_source.set_nonblocking(true).unwrap();
+        assert!(
+            at_source.recv_from(&mut buf).is_err(),
+            "{ua}: nothing at the other address"
+        );
+    }
+}
+
+#[test]
+fn learn_from_signaling_ip_accepts_the_first_packet_only_from_there() {
+    for (i, strict) in [true, false].into_iter().enumerate() {
+        let e = env_with(
+            &format!("learn{i}"),
+            (43600 + 100 * i as u16, 43699 + 100 * i as u16),
+            |raw, _| {
+                raw.learn_from_signaling_ip = i32::from(strict);
+            },
+        );
+        let base = 36900 + 10 * i as u16;
+        // the caller signals and sends media from 127.0.0.2 (its SDP names 127.0.0.3); a
+        // stranger on 127.0.0.1 sends first
+        let (stranger, caller, callee) = (
+            rtp_sock("127.0.0.1", base),
+            rtp_sock("127.0.0.2", base + 2),
+            rtp_sock("127.0.0.1", base + 4),
+        );
+        let (to_caller_side, _) = setup_call(
+            &e,
+            &format!("ls{i}@x"),
+            "127.0.0.2",
+            "Plain/1",
+            ("127.0.0.3", base + 2),
+            base + 4,
+        );
+        stranger.send_to(&rtp(0xBAD), to_caller_side).unwrap();
+        let first = next_ssrc(&callee);
+        if strict {
+            assert_eq!(first, None, "the stranger's packet is dropped");
+            caller.send_to(&rtp(0xA), to_caller_side).unwrap();
+            assert_eq!(
+                next_ssrc(&callee),
+                Some(0xA),
+                "the caller latches from its signalling IP"
+            );
+        } else {
+            assert_eq!(
+                first,
+                Some(0xBAD),
+                "without the option any first packet latches"
+            );
+        }
+    }
+}
+
+#[test]
+fn advertised_ip_is_what_the_sdp_names() {
+    let e = env_with("adv", (43800, 43899), |raw, _| {
+        raw.advertised_ip = Some("203.0.113.9".into());
+    });
+    let inv = sip(
+        "INVITE sip:bob@example.net SIP/2.0",
+        "adv@x",
+        "a1",
+        None,
+        "1 INVITE",
+        "",
+        Some(&offer("192.168.1.40", 4000)),
+    );
+    let mut m = Fake::new(&inv, "198.51.100.7", 5060);
+    assert_eq!(
+        script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()),
+        1,
+        "{:?}",
+        m.logs
+    );
+    let t = target(&m.output());
+    assert_eq!(t.ip().to_string(), "203.0.113.9", "{}", m.output());
+    assert!((43800..=43899).contains(&t.port()));
+}
+
+/// An external dispatcher (a unix socket this test serves) that reads one command and never
+/// answers: the command carries `media_relay_avp`'s value, and after `mediaproxy_timeout` the
+/// function gives up with -1 and a clear line.
+#[test]
+fn media_relay_avp_is_sent_and_mediaproxy_timeout_bounds_the_wait() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("mpx-script-mute-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("mute.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((conn, _)) = listener.accept() {
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut cmd = String::new();
+            // one command: lines up to the empty one
+            for _ in 0..64 {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                cmd.push_str(&line);
+            }
+            let _ = tx.send(cmd);
+            // keep the connection open, silent, until the test is done
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            drop(conn);
+        }
+    });
+    let cfg = Config::from_raw(&RawParams {
+        mediaproxy_socket: Some(sock.to_string_lossy().into_owned()),
+        mediaproxy_timeout: Some(300),
+        relay_mode: Some("external".into()),
+        ..RawParams::default()
+    })
+    .unwrap();
+    let inv = sip(
+        "INVITE sip:bob@example.net SIP/2.0",
+        "mute@x",
+        "a1",
+        None,
+        "1 INVITE",
+        "",
+        Some(&offer("192.168.1.40", 4000)),
+    );
+    let mut m = Fake::new(&inv, "198.51.100.7", 5060);
+    m.avps.push((Avp::MediaRelay, "relay7.example.net".into()));
+    let t0 = std::time::Instant::now();
+    assert_eq!(script::use_media_proxy(&mut m, &cfg, &Ctx::default()), -1);
+    let waited = t0.elapsed();
+    assert!(m.logged("did not answer in time"), "{:?}", m.logs);
+    assert!(m.out.borrow().is_none(), "nothing rewritten");
+    let cmd = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the dispatcher got the command");
+    assert!(cmd.starts_with("update\r\n"), "{cmd}");
+    assert!(cmd.contains("media_relay: relay7.example.net\r\n"), "{cmd}");
+    // not a timing assertion: the wait was bounded (far below the 3 s the peer stays silent)
+    assert!(waited < std::time::Duration::from_secs(3), "{waited:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
