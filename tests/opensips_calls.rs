@@ -2,9 +2,13 @@
 //! registers, a caller's INVITE reaches it with the SDP pointing at the relay, the 200 OK
 //! reaches the caller likewise, RTP flows both ways through the relay, and the BYE frees the
 //! ports. Once with the embedded relay, once with `relay_mode = "external"` driving the crate's
-//! standalone relay binary (as an external MediaProxy dispatcher would be driven).
+//! standalone relay binary (as an external MediaProxy dispatcher would be driven), and once
+//! with OpenSIPS's own C mediaproxy module driving that binary (the relay is a drop-in for a
+//! MediaProxy dispatcher).
 //!
 //! Needs an OpenSIPS binary (`OPENSIPS_BIN` or `PATH`); without one each test says SKIPPED.
+//! The C-module test also needs that module built for the same OpenSIPS
+//! (`MEDIAPROXY_C_MODULE=/path/to/modules/mediaproxy/mediaproxy.so`), else it says SKIPPED.
 
 #![cfg(not(feature = "kamailio"))]
 
@@ -87,18 +91,13 @@ impl Drop for RelayBin {
     }
 }
 
-#[test]
-fn a_call_through_an_external_relay() {
-    let Some(host) = os::host("a_call_through_an_external_relay") else {
-        return;
-    };
-    let site = Site::new("call-ext", 35300, (42100, 42199));
-    let sock = site.dir.join("external.sock");
-    let _relay = RelayBin(
+fn start_relay_bin(sock: &std::path::Path, range: (u16, u16)) -> RelayBin {
+    let relay = RelayBin(
         Command::new(env!("CARGO_BIN_EXE_mediaproxy-relay"))
             .arg("--socket")
-            .arg(&sock)
-            .args(["--listen-ip", "127.0.0.1", "--port-range", "42200-42299"])
+            .arg(sock)
+            .args(["--listen-ip", "127.0.0.1", "--port-range"])
+            .arg(format!("{}-{}", range.0, range.1))
             .args(["--threads", "1", "--max-seconds", "120"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -106,6 +105,96 @@ fn a_call_through_an_external_relay() {
             .expect("start mediaproxy-relay"),
     );
     assert!(os::wait_until(Duration::from_secs(10), || sock.exists()));
+    relay
+}
+
+/// OpenSIPS's original C mediaproxy module (engage_media_proxy through the dialog module)
+/// against the crate's standalone relay: the INVITE and the 200 OK are rewritten to the
+/// relay's ports, RTP flows both ways through it, and the dialog's end removes the session.
+#[test]
+fn the_c_mediaproxy_module_drives_our_relay() {
+    let Some(host) = os::host("the_c_mediaproxy_module_drives_our_relay") else {
+        return;
+    };
+    let Some(c_module) = std::env::var_os("MEDIAPROXY_C_MODULE").map(std::path::PathBuf::from)
+    else {
+        os::loud(
+            "SKIPPED the_c_mediaproxy_module_drives_our_relay: set MEDIAPROXY_C_MODULE to \
+             OpenSIPS's own mediaproxy.so built for the same OpenSIPS",
+        );
+        return;
+    };
+    let site = Site::new("call-cmod", 35320, (42600, 42699));
+    let sock = site.dir.join("dispatcher.sock");
+    let _relay = start_relay_bin(&sock, (42600, 42699));
+    let modules = [
+        "proto_udp",
+        "signaling",
+        "sl",
+        "tm",
+        "rr",
+        "maxfwd",
+        "sipmsgops",
+        "usrloc",
+        "registrar",
+        "dialog",
+        "mi_fifo",
+    ];
+    let mut cfg = format!(
+        "log_level=3\nstderror_enabled=yes\nsyslog_enabled=no\nudp_workers=2\n\
+         socket=udp:127.0.0.1:{}\nmpath=\"{}/\"\n",
+        site.sip_port,
+        host.modules_dir.display()
+    );
+    for m in modules {
+        cfg += &format!("loadmodule \"{m}.so\"\n");
+    }
+    cfg += &format!(
+        "loadmodule \"{}\"\n\
+         modparam(\"mi_fifo\", \"fifo_name\", \"{}\")\n\
+         modparam(\"usrloc\", \"working_mode_preset\", \"single-instance-no-db\")\n\
+         modparam(\"mediaproxy\", \"mediaproxy_socket\", \"{}\")\n\
+         route {{\n\
+           if (has_totag()) {{\n\
+             if (loose_route()) {{ t_relay(); exit; }}\n\
+             if (is_method(\"ACK\") && t_check_trans()) t_relay();\n\
+             exit;\n\
+           }}\n\
+           if (is_method(\"REGISTER\")) {{ save(\"location\"); exit; }}\n\
+           record_route();\n\
+           if (is_method(\"INVITE\")) engage_media_proxy();\n\
+           if (!lookup(\"location\")) {{ send_reply(404, \"Not Found\"); exit; }}\n\
+           t_relay();\n\
+         }}\n",
+        c_module.display(),
+        site.dir.join("fifo").display(),
+        sock.display()
+    );
+    let cfg = site.write_cfg(&cfg);
+    let mut run = os::start(&host, &site, &cfg);
+    // up once mi_fifo (started with the other processes) has made its fifo
+    let fifo = site.dir.join("fifo");
+    assert!(
+        os::wait_until(Duration::from_secs(10), || fifo.exists()),
+        "OpenSIPS with the C module did not start; log:\n{}",
+        run.log_text()
+    );
+    let c = support::sipcall::establish(&site, (42600, 42699), false);
+    c.ack();
+    c.media(&sock);
+    c.bye(&sock);
+    run.terminate();
+    assert!(run.wait_exit(Duration::from_secs(20)).is_some());
+}
+
+#[test]
+fn a_call_through_an_external_relay() {
+    let Some(host) = os::host("a_call_through_an_external_relay") else {
+        return;
+    };
+    let site = Site::new("call-ext", 35300, (42100, 42199));
+    let sock = site.dir.join("external.sock");
+    let _relay = start_relay_bin(&sock, (42200, 42299));
     let extra = format!(
         "modparam(\"mediaproxy\", \"relay_mode\", \"external\")\n\
          modparam(\"mediaproxy\", \"mediaproxy_socket\", \"{}\")",

@@ -240,14 +240,17 @@ impl Call {
         callee_rtp
             .send_to(&rtp(0, 0xB), to_relay_from_callee)
             .unwrap();
-        // the callee's latch packet reached the (now latched) caller, or was dropped: drain it
-        caller_rtp
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        let _ = caller_rtp.recv_from(&mut buf);
-        caller_rtp
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        // each latch packet reached the other side (the relay sends to an SDP address it
+        // can route to before it learnt the side), or was dropped: drain them
+        for s in [caller_rtp, callee_rtp] {
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            while s
+                .recv_from(&mut buf)
+                .is_ok_and(|(n, _)| n > 4 && buf[2..4] == [0, 0])
+            {}
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
         for seq in 1..=5u16 {
             caller_rtp
                 .send_to(&rtp(seq, 0xA), to_relay_from_caller)
