@@ -239,3 +239,43 @@ pub fn tick<H: HostLogger>(log: &H) {
         super::relay::count_natpings(r.sent);
     })
 }
+
+/// Writes a host layer's natping part: `bind_usrloc` (through the shim's `mpx_bind_usrloc`
+/// into the host's `mpx_usrloc_api`), the timer callback, and `init` for `mod_init`, given
+/// the host's bindings (`$sys`), logger, contact layout and how it registers a timer
+/// (`|interval, callback| -> registered`).
+macro_rules! natping_host {
+    ($sys:ident, $log:expr, $layout:expr, |$interval:ident, $cb:ident| $register:expr) => {
+        fn bind_usrloc() -> Option<$crate::host::common::natping::Usrloc> {
+            let mut api = std::mem::MaybeUninit::<$sys::mpx_usrloc_api>::zeroed();
+            // SAFETY: the shim zeroes and fills the struct through usrloc's own
+            // ul_bind_usrloc(), when usrloc is loaded; the layout is checked against the
+            // supported versions in the host's mpx_types.h.
+            let api = unsafe {
+                if $sys::mpx_bind_usrloc(api.as_mut_ptr()) != 0 {
+                    return None;
+                }
+                api.assume_init()
+            };
+            Some($crate::host::common::natping::Usrloc {
+                get_all: api.get_all_ucontacts?,
+                nat_flag: api.nat_flag,
+                layout: $layout,
+            })
+        }
+
+        unsafe extern "C" fn timer(_ticks: std::ffi::c_uint, _param: *mut std::ffi::c_void) {
+            $crate::host::common::natping::tick($log);
+        }
+
+        /// From `mod_init`, after usrloc was initialised: binds usrloc and registers the
+        /// timer when `natping_interval` is set.
+        pub fn init(cfg: &$crate::config::Config) -> Result<(), String> {
+            $crate::host::common::natping::init($log, cfg, bind_usrloc, |$interval| {
+                let $cb: $sys::mpx_timer_cb = Some(timer);
+                $register
+            })
+        }
+    };
+}
+pub(crate) use natping_host;
