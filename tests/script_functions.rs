@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use mediaproxy::config::{Config, RawParams};
+use mediaproxy::host::common::dialog::{engage, Engage};
 use mediaproxy::host::common::relay::relay_config;
 use mediaproxy::relay::{Counters, Relay};
 use mediaproxy::script::{self, Avp, BufEdit, Ctx, Level, Logger, Message};
@@ -20,6 +21,11 @@ struct Fake {
     frozen: bool,
     avps: Vec<(Avp, String)>,
     logs: RefCell<Vec<String>>,
+    /// engage_media_proxy(): already engaged, the dialog id its dialog module gives (None:
+    /// no dialog module), and how often the dialog was asked for
+    engaged: bool,
+    dialog: Option<String>,
+    dialogs_made: u32,
 }
 
 impl Fake {
@@ -32,6 +38,9 @@ impl Fake {
             frozen: false,
             avps: Vec::new(),
             logs: RefCell::new(Vec::new()),
+            engaged: false,
+            dialog: None,
+            dialogs_made: 0,
         }
     }
     fn output(&self) -> String {
@@ -92,6 +101,19 @@ impl Message for Fake {
             .iter()
             .find(|(a, _)| *a == which)
             .map(|(_, v)| v.clone())
+    }
+}
+
+impl Engage for Fake {
+    fn engaged(&self) -> bool {
+        self.engaged
+    }
+    fn set_engaged(&mut self) {
+        self.engaged = true;
+    }
+    fn engage_dialog(&mut self, _ice: mediaproxy::config::IceCandidate) -> Option<String> {
+        self.dialogs_made += 1;
+        self.dialog.clone()
     }
 }
 
@@ -739,4 +761,70 @@ fn media_relay_avp_is_sent_and_mediaproxy_timeout_bounds_the_wait() {
     // not a timing assertion: the wait was bounded (far below the 3 s the peer stays silent)
     assert!(waited < std::time::Duration::from_secs(3), "{waited:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn engage_media_proxy_return_codes() {
+    let e = env("engage", (43900, 43999));
+    let invite = |ttag: Option<&str>, body: Option<&str>| {
+        sip(
+            "INVITE sip:bob@example.net SIP/2.0",
+            "eng@x",
+            "a1",
+            ttag,
+            "1 INVITE",
+            "",
+            body,
+        )
+    };
+    let sdp = offer("192.168.1.40", 4000);
+    // only an initial INVITE can engage: a re-INVITE and other methods get -1 and a line
+    let mut m = Fake::new(&invite(Some("b1"), Some(&sdp)), "198.51.100.7", 5060);
+    m.dialog = Some("1:2".into());
+    assert_eq!(engage(&mut m, &e.cfg), -1);
+    assert!(m.logged("only an initial INVITE"), "{:?}", m.logs);
+    let options = sip(
+        "OPTIONS sip:bob@example.net SIP/2.0",
+        "eng@x",
+        "a1",
+        None,
+        "1 OPTIONS",
+        "",
+        None,
+    );
+    let mut m = Fake::new(&options, "198.51.100.7", 5060);
+    assert_eq!(engage(&mut m, &e.cfg), -1);
+    assert_eq!(m.dialogs_made, 0);
+    // no dialog to engage (the host's dialog module is missing): -1, nothing rewritten
+    let mut m = Fake::new(&invite(None, Some(&sdp)), "198.51.100.7", 5060);
+    assert_eq!(engage(&mut m, &e.cfg), -1);
+    assert!(m.out.borrow().is_none());
+    // an initial INVITE with SDP: 1, rewritten, and the relay knows the dialog's id
+    let mut m = Fake::new(&invite(None, Some(&sdp)), "198.51.100.7", 5060);
+    m.dialog = Some("5731:42".into());
+    assert_eq!(engage(&mut m, &e.cfg), 1, "{:?}", m.logs);
+    assert!((43900..=43999).contains(&target(&m.output()).port()));
+    let sessions = sipcall_ask(&e.cfg.mediaproxy_socket, "sessions");
+    assert!(sessions.contains("\"dialog_id\":\"5731:42\""), "{sessions}");
+    // engaging the same message again is a no-op success
+    assert_eq!(engage(&mut m, &e.cfg), 1);
+    assert_eq!(m.dialogs_made, 1);
+    // a late offer (no SDP in the INVITE) engages too: 1
+    let late = invite(None, None).replace("eng@x", "eng-late@x");
+    let mut m = Fake::new(&late, "198.51.100.7", 5060);
+    m.dialog = Some("5731:43".into());
+    assert_eq!(engage(&mut m, &e.cfg), 1, "{:?}", m.logs);
+    assert!(m.engaged);
+}
+
+/// One command to a relay's control socket; its one-line answer.
+fn sipcall_ask(sock: &std::path::Path, cmd: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("control socket");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    line
 }
