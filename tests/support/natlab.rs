@@ -56,10 +56,13 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// Sleeps up to `d`, in short steps, unless a signal asks to stop.
+/// Sleeps `d`, in short steps; panics when a signal asks to stop.
 pub fn nap(d: Duration) {
     let t0 = Instant::now();
-    while t0.elapsed() < d && !interrupted() {
+    while t0.elapsed() < d {
+        if interrupted() {
+            panic!("interrupted");
+        }
         std::thread::sleep(Duration::from_millis(50).min(d));
     }
 }
@@ -191,8 +194,12 @@ impl Lab {
         out
     }
 
-    /// Panics with `what` and the diagnostics (unwinding then cleans up).
+    /// Panics with `what` and the diagnostics (unwinding then cleans up); only with `what` when
+    /// a signal asked to stop.
     pub fn fail(&mut self, what: &str) -> ! {
+        if interrupted() {
+            panic!("interrupted ({what})");
+        }
         let d = self.diagnostics();
         panic!("{what}\n{d}");
     }
@@ -441,6 +448,20 @@ impl Lab {
             let _ = std::fs::remove_dir_all(&self.site.dir);
         } else {
             loud(&format!("kept {}", self.site.dir.display()));
+        }
+    }
+}
+
+impl Drop for Lab {
+    /// An interrupted run leaves nothing behind, not even its logs (a failed one keeps them
+    /// for a look, as the failure message says).
+    fn drop(&mut self) {
+        if interrupted() {
+            // what writes into the directory goes first
+            self.sipps.clear();
+            self.run.terminate();
+            self.run.wait_exit(Duration::from_secs(10));
+            let _ = std::fs::remove_dir_all(&self.site.dir);
         }
     }
 }
