@@ -51,7 +51,7 @@ $SUDO install -m 0644 "$so" "$dest/mediaproxy.so"
 echo "main.sh: installed $dest/mediaproxy.so"
 echo "main.sh: exported symbols: $(nm -D --defined-only "$dest/mediaproxy.so" | awk '{print $3}' | tr '\n' ' ')"
 if [ -n "$bin" ]; then
-  echo "main.sh: built for: $("$bin" -V | head -1)"
+  echo "main.sh: built for: $("$bin" -V | sed -n "s/^version: //p")"
 else
   echo "main.sh: built for: $("$KAMAILIO_BIN" -v | sed -n "s/^version: //p")"
 fi

@@ -109,10 +109,19 @@ pub struct Lab {
 }
 
 /// The proxy this build is for, once the host can run the lab (root, network namespaces, nft,
-/// SIPp); otherwise `None` after a loud SKIPPED line.
+/// SIPp); otherwise `None` after a loud SKIPPED line. With `MPX_E2E_REQUIRED=1` (CI, where
+/// everything is installed) a missing prerequisite fails instead of skipping.
 pub fn prerequisites(test: &str) -> Option<Box<dyn Proxy>> {
-    let proxy = super::proxy::find(test)?;
+    let required = std::env::var_os("MPX_E2E_REQUIRED").is_some_and(|v| v == "1");
+    let Some(proxy) = super::proxy::find(test) else {
+        assert!(
+            !required,
+            "MPX_E2E_REQUIRED=1 but {test} has no proxy binary"
+        );
+        return None;
+    };
     if let Some(why) = netns::unavailable() {
+        assert!(!required, "MPX_E2E_REQUIRED=1 but {test} cannot run: {why}");
         loud(&format!("SKIPPED {test}: {why}"));
         return None;
     }
