@@ -1,10 +1,13 @@
-//! End to end: calls through NAT with mediaproxy.so inside a real OpenSIPS.
+//! End to end: calls through NAT with mediaproxy.so inside a real proxy: OpenSIPS running
+//! `cfg-examples/opensips.cfg`, or with `--features kamailio` Kamailio running
+//! `cfg-examples/kamailio.cfg` (the same scenario; only starting the proxy and reading its log
+//! differ, see `support::proxy`).
 //!
-//! OpenSIPS runs `cfg-examples/opensips.cfg` (rendered by the shared harness, with a short
+//! The proxy runs its example config (rendered by the shared harness, with a short
 //! `setup_timeout` (3 s) and `media_timeout` (4 s) appended) in network namespace "proxy" on
 //! 198.51.100.1. A SIPp caller sits behind masquerading NAT A, a SIPp callee behind NAT B (see
-//! `support::netns`). The proxy has no route to the private nets, so every packet to a user
-//! agent must go to its NAT's public address and port.
+//! `support::netns` and `support::natlab`). The proxy has no route to the private nets, so every
+//! packet to a user agent must go to its NAT's public address and port.
 //!
 //! 1. The callee REGISTERs (the registrar keeps its NAT address).
 //! 2. Call 1 with RTP both ways: the relay's `sessions` shows packets from both sides, latched
@@ -15,27 +18,23 @@
 //!    session is gone and every relay port is free again.
 //! 3. Call 2 is silent (never any media) and call 3's media stops mid-call (no hold): the
 //!    relay's timeout ends each (setup_timeout, resp. media_timeout, as its report shows), and
-//!    OpenSIPS sends a BYE to both sides, which both receive through their NATs (the dialog
+//!    the proxy sends a BYE to both sides, which both receive through their NATs (the dialog
 //!    module uses the Contacts fix_contact() fixed). Again no session and no port is left.
 //! 4. What the user agents received: every SDP's c= and m= lines name the relay;
 //!    each Contact names the other side's NAT; nothing reached a user agent except from the
-//!    proxy host (SIP from OpenSIPS, RTP from the relay's ports, the odd ICMP error).
-//! 5. OpenSIPS stops cleanly and its log has no ERROR or CRITICAL line at all.
+//!    proxy host (SIP from the proxy, RTP from the relay's ports, the odd ICMP error).
+//! 5. The proxy stops cleanly (no control socket file left) and its log has no error, no
+//!    critical line and no warning from this module.
 //!
-//! Needs OPENSIPS_BIN (or opensips on PATH), root with `ip netns`, nft and SIPp; otherwise it
-//! prints SKIPPED and passes.
-
-#![cfg(not(feature = "kamailio"))]
+//! Needs the proxy's binary (OPENSIPS_BIN or opensips on PATH; KAMAILIO_BIN or kamailio on
+//! PATH), root with `ip netns`, nft and SIPp; otherwise it prints SKIPPED and passes.
 
 mod support;
 
-use std::net::UdpSocket;
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
-use support::netns::{self, Topology, UaCounters};
-use support::opensips::{self as os, ask, loud, Running, Site};
-use support::sipp::{Run, Sipp};
+use support::natlab::{prerequisites, Lab, Side};
+use support::netns;
+use support::process::loud;
 
 const TEST: &str = "calls_through_nat_relay_media_hold_bye_and_media_timeout";
 const RELAY_PORTS: (u16, u16) = (40000, 40099);
@@ -45,268 +44,53 @@ const MEDIA_TIMEOUT_S: u32 = 4;
 const HOLD_TIMEOUT_S: u64 = 7200;
 /// Packets each way before a call counts as carrying media (a stream, not a stray packet).
 const MIN_PACKETS: u64 = 10;
-/// Upper bound for any single wait (the checks themselves never depend on timing).
-const WAIT: Duration = Duration::from_secs(20);
-/// SIPp's own global timeout (seconds), a backstop behind the test's waits.
-const SIPP_TIMEOUT_S: u32 = 60;
 
-/// Everything one run holds. Fields drop in order: the SIPp runs, then OpenSIPS, then the
-/// namespaces (which must be empty of processes to go away).
-struct World {
-    sipps: Vec<Sipp>,
-    osips: Running,
-    site: Site,
-    topo: Topology,
-    /// Source of the INFO messages that pace the scenarios (one per user agent namespace).
-    pace_a: UdpSocket,
-    pace_b: UdpSocket,
-    pace_n: u32,
-}
-
-impl World {
-    fn diagnostics(&mut self) -> String {
-        let mut out = String::new();
-        let sock = self.site.control_socket();
-        out += &format!(
-            "--- relay sessions ---\n{}\n--- relay summary ---\n{}\n",
-            ask(&sock, "sessions").unwrap_or_else(|e| format!("({e})")),
-            ask(&sock, "summary").unwrap_or_else(|e| format!("({e})"))
-        );
-        for (name, ns) in [("ua-a", &self.topo.ua_a), ("ua-b", &self.topo.ua_b)] {
-            out += &format!("--- {name} counters: {:?}\n", self.topo.counters(ns));
-        }
-        for s in &mut self.sipps {
-            out += &s.report();
-        }
-        let log = self.osips.log_text();
-        let lines: Vec<&str> = log.lines().collect();
-        out += &format!(
-            "--- OpenSIPS log (last 150 lines of {}) ---\n{}\n",
-            self.osips.log.display(),
-            lines[lines.len().saturating_sub(150)..].join("\n")
-        );
-        out
+/// A call the relay must end by itself: `e2e-<name>-1` with scenarios `uac_<name>.xml` and
+/// `uas_<name>.xml`. With `media`, RTP flows both ways first and the test then tells both
+/// sides to fall silent. Both user agents must get the proxy's BYE (through their NATs), the
+/// relay must report the timeout with `timeout_wait` = `wait_s`, and nothing may be left.
+/// Returns the (caller, callee) SIPp runs.
+fn timeout_call(lab: &mut Lab, name: &str, media: bool, wait_s: u32) -> (usize, usize) {
+    let timed_out_before = lab.summary()["sessions_timed_out"].as_u64().unwrap_or(0);
+    let call = lab.start_call(name, media);
+    let call_id = call.call_id.clone();
+    if media {
+        lab.media_both_ways(&call_id, MIN_PACKETS);
+        lab.pace(Side::Caller, &call_id);
+        lab.pace(Side::Callee, &call_id);
     }
-
-    fn fail(&mut self, what: &str) -> ! {
-        let d = self.diagnostics();
-        panic!("{what}\n{d}");
+    lab.expect_success(call.callee);
+    lab.expect_success(call.caller);
+    lab.expect_all_released(&format!("the timeout of {call_id}"));
+    let log = lab.run.log_text();
+    let report = log
+        .lines()
+        .find_map(|l| l.split_once(&format!("media timeout: Call-ID {call_id} (")))
+        .and_then(|(_, rest)| rest.split_once("): "))
+        .and_then(|(_, json)| serde_json::from_str::<Value>(json).ok());
+    let Some(report) = report else {
+        lab.fail(&format!(
+            "the log has no media timeout report for {call_id}"
+        ));
+    };
+    let stream = &report["streams"][0];
+    if report["timed_out"] != true
+        || stream["status"] != "no-traffic timeout"
+        || stream["timeout_wait"].as_u64() != Some(u64::from(wait_s))
+    {
+        lab.fail(&format!(
+            "{call_id} should have timed out after {wait_s} s without traffic: {report}"
+        ));
     }
-
-    /// Polls `f` until it returns `Some` (bounded by [`WAIT`]); fails with `what` otherwise.
-    fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&mut World) -> Option<T>) -> T {
-        let t0 = Instant::now();
-        loop {
-            if let Some(v) = f(self) {
-                return v;
-            }
-            if t0.elapsed() >= WAIT {
-                self.fail(&format!("gave up after {WAIT:?} waiting for: {what}"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    if !log.contains(&format!("ended dialog {call_id} (media timeout)")) {
+        lab.fail(&format!("the log does not show the dialog {call_id} ended"));
     }
-
-    fn relay(&self, cmd: &str) -> Option<Value> {
-        let line = ask(&self.site.control_socket(), cmd).ok()?;
-        serde_json::from_str(line.trim()).ok()
+    if lab.summary()["sessions_timed_out"].as_u64().unwrap_or(0) <= timed_out_before {
+        lab.fail(&format!(
+            "summary's sessions_timed_out did not count {call_id}"
+        ));
     }
-
-    fn sessions(&self) -> Vec<Value> {
-        self.relay("sessions")
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
-    }
-
-    fn summary(&self) -> Value {
-        self.relay("summary")
-            .and_then(|v| v.get(0).cloned())
-            .unwrap_or(Value::Null)
-    }
-
-    /// The first stream of the session with this Call-ID.
-    fn stream(&self, call_id: &str) -> Option<Value> {
-        self.sessions()
-            .into_iter()
-            .find(|s| s["call_id"] == call_id)
-            .and_then(|s| s["streams"].get(0).cloned())
-    }
-
-    fn counters_a(&self) -> UaCounters {
-        self.topo.counters(&self.topo.ua_a)
-    }
-
-    fn counters_b(&self) -> UaCounters {
-        self.topo.counters(&self.topo.ua_b)
-    }
-
-    fn start_sipp(&mut self, r: Run<'_>) -> usize {
-        let s = Sipp::start(&self.site.dir, &r);
-        self.sipps.push(s);
-        self.sipps.len() - 1
-    }
-
-    /// Sends the INFO a scenario waits for (`<recv request="INFO"/>`), from inside the user
-    /// agent's own namespace to its own SIP address: the test's pacing, not part of the call.
-    fn pace(&mut self, side_a: bool, call_id: &str) {
-        self.pace_n += 1;
-        let (sock, ua_ip) = if side_a {
-            (&self.pace_a, netns::UA_A_IP)
-        } else {
-            (&self.pace_b, netns::UA_B_IP)
-        };
-        let local = sock.local_addr().expect("pace socket address");
-        let n = self.pace_n;
-        let msg = format!(
-            "INFO sip:pace@{ua_ip}:{port} SIP/2.0\r\n\
-             Via: SIP/2.0/UDP {local};branch=z9hG4bK-mpx-pace-{n}\r\n\
-             From: <sip:test@{ua_ip}>;tag=mpx-pace\r\n\
-             To: <sip:pace@{ua_ip}>\r\n\
-             Call-ID: {call_id}\r\n\
-             CSeq: {n} INFO\r\n\
-             Max-Forwards: 70\r\n\
-             Content-Length: 0\r\n\r\n",
-            port = netns::UA_SIP_PORT
-        );
-        sock.send_to(msg.as_bytes(), (ua_ip, netns::UA_SIP_PORT))
-            .expect("send pacing INFO");
-    }
-
-    /// Waits (bounded) for SIPp run `i` to end and requires success.
-    fn expect_success(&mut self, i: usize) {
-        let st = self.sipps[i].wait(WAIT);
-        match st {
-            Some(st) if st.success() => {}
-            other => {
-                let name = self.sipps[i].name.clone();
-                self.fail(&format!("SIPp {name} did not succeed: {other:?}"))
-            }
-        }
-    }
-
-    /// A call the relay must end by itself: `e2e-<name>-1` with scenarios `uac_<name>.xml` and
-    /// `uas_<name>.xml`. With `rtp_play`, media flows both ways first and the test then tells
-    /// both sides to fall silent. Both user agents must get the proxy's BYE (through their NATs),
-    /// the relay must report the timeout with `timeout_wait` = `wait_s`, and nothing may be
-    /// left. Returns the (caller, callee) SIPp runs.
-    fn timeout_call(
-        &mut self,
-        proxy: &str,
-        name: &str,
-        rtp_play: Option<&str>,
-        wait_s: u32,
-    ) -> (usize, usize) {
-        let call_id = format!("e2e-{name}-1");
-        let cid = format!("e2e-{name}-%u");
-        let (ua_a, ua_b) = (self.topo.ua_a.clone(), self.topo.ua_b.clone());
-        let keys: Vec<(&str, &str)> = rtp_play.map(|r| ("rtp_play", r)).into_iter().collect();
-        let run = |label: String, ns: &str, scenario: String, ip, remote, cid| {
-            (label, ns.to_string(), scenario, ip, remote, cid)
-        };
-        let mut ids = Vec::new();
-        for (label, ns, scenario, ip, remote, cid) in [
-            run(
-                format!("callee-{name}"),
-                &ua_b,
-                format!("uas_{name}.xml"),
-                netns::UA_B_IP,
-                None,
-                None,
-            ),
-            run(
-                format!("caller-{name}"),
-                &ua_a,
-                format!("uac_{name}.xml"),
-                netns::UA_A_IP,
-                Some(proxy),
-                Some(cid.as_str()),
-            ),
-        ] {
-            if remote.is_some() {
-                // the callee's SIPp (started first) must be listening before the INVITE
-                self.wait_for_callee_port();
-            }
-            ids.push(self.start_sipp(Run {
-                name: &label,
-                netns: &ns,
-                scenario: &scenario,
-                ip,
-                sip_port: netns::UA_SIP_PORT,
-                media_port: netns::UA_MEDIA_PORT,
-                remote,
-                service: "bob",
-                call_id: cid,
-                keys: &keys,
-                timeout_s: SIPP_TIMEOUT_S,
-            }));
-        }
-        let (callee, caller) = (ids[0], ids[1]);
-        let timed_out_before = self.summary()["sessions_timed_out"].as_u64().unwrap_or(0);
-        if rtp_play.is_some() {
-            self.wait_for(&format!("RTP relayed both ways in {call_id}"), |w| {
-                let st = w.stream(&call_id)?;
-                (st["caller_packets"].as_u64()? >= MIN_PACKETS
-                    && st["callee_packets"].as_u64()? >= MIN_PACKETS)
-                    .then_some(())
-            });
-            self.pace(true, &call_id);
-            self.pace(false, &call_id);
-        }
-        self.expect_success(callee);
-        self.expect_success(caller);
-        self.expect_all_released(&format!("the timeout of {call_id}"));
-        let log = self.osips.log_text();
-        let report = log
-            .lines()
-            .find_map(|l| l.split_once(&format!("media timeout: Call-ID {call_id} (")))
-            .and_then(|(_, rest)| rest.split_once("): "))
-            .and_then(|(_, json)| serde_json::from_str::<Value>(json).ok());
-        let Some(report) = report else {
-            self.fail(&format!(
-                "the log has no media timeout report for {call_id}"
-            ));
-        };
-        let stream = &report["streams"][0];
-        if report["timed_out"] != true
-            || stream["status"] != "no-traffic timeout"
-            || stream["timeout_wait"].as_u64() != Some(u64::from(wait_s))
-        {
-            self.fail(&format!(
-                "{call_id} should have timed out after {wait_s} s without traffic: {report}"
-            ));
-        }
-        if !log.contains(&format!("ended dialog {call_id} (media timeout)")) {
-            self.fail(&format!("the log does not show the dialog {call_id} ended"));
-        }
-        if self.summary()["sessions_timed_out"].as_u64().unwrap_or(0) <= timed_out_before {
-            self.fail(&format!(
-                "summary's sessions_timed_out did not count {call_id}"
-            ));
-        }
-        (caller, callee)
-    }
-
-    fn wait_for_callee_port(&mut self) {
-        self.wait_for("the callee's SIPp binds its SIP port", |w| {
-            let out = netns::exec(&w.topo.ua_b, &["ss", "-Hlun", "sport", "= :5060"]);
-            (!out.stdout.is_empty()).then_some(())
-        });
-    }
-
-    /// No relay session left and every port back in the pool.
-    fn expect_all_released(&mut self, after: &str) {
-        self.wait_for(
-            &format!("no session and ports_in_use 0 after {after}"),
-            |w| {
-                let s = w.summary();
-                (w.sessions().is_empty()
-                    && s["session_count"] == 0
-                    && s["ports_in_use"] == 0
-                    && s["ports_free"].as_u64().is_some_and(|n| n > 0))
-                .then_some(())
-            },
-        );
-    }
+    (call.caller, call.callee)
 }
 
 fn udp_port(addr: &str) -> Option<u16> {
@@ -363,113 +147,30 @@ fn check_sdps(who: &str, received: &[String], problems: &mut Vec<String>) -> usi
 
 #[test]
 fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
-    let Some(host) = os::host(TEST) else {
+    let Some(proxy) = prerequisites(TEST) else {
         return;
     };
-    if let Some(why) = netns::unavailable() {
-        loud(&format!("SKIPPED {TEST}: {why}"));
-        return;
-    }
+    loud(&format!(
+        "{TEST}: {} ({}) with {}",
+        proxy.name(),
+        proxy.version(),
+        proxy.module_so().display()
+    ));
 
     // ---- the network and the proxy -------------------------------------------------------
-    let topo = Topology::build(RELAY_PORTS);
-    let site = Site::new("e2e-nat", 5060, RELAY_PORTS).in_netns(&topo.proxy, netns::PROXY_IP);
     let extra = format!(
         "modparam(\"mediaproxy\", \"setup_timeout\", {SETUP_TIMEOUT_S})\n\
          modparam(\"mediaproxy\", \"media_timeout\", {MEDIA_TIMEOUT_S})"
     );
-    let cfg = os::render_example(&host, &site, &extra);
-    let check = os::check_config(&host, &cfg);
-    assert!(
-        check.status.success(),
-        "opensips -c failed: {}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let osips = os::start(&host, &site, &cfg);
-    let pace_a = topo.udp_socket_in(&topo.ua_a, &format!("{}:0", netns::UA_A_IP));
-    let pace_b = topo.udp_socket_in(&topo.ua_b, &format!("{}:0", netns::UA_B_IP));
-    let mut w = World {
-        sipps: Vec::new(),
-        osips,
-        site,
-        topo,
-        pace_a,
-        pace_b,
-        pace_n: 0,
-    };
-    w.wait_for("the relay's control socket answers summary", |w| {
-        w.summary().get("session_count").map(|_| ())
-    });
-
-    // 20 ms PCMU frames of silence, played in a loop by both user agents
-    let rtp_file = w.site.dir.join("silence.pcmu");
-    std::fs::write(&rtp_file, [0xffu8; 1600]).expect("write the RTP payload file");
-    let rtp_play = format!("{},-1,0", rtp_file.display());
-    let proxy = format!("{}:5060", netns::PROXY_IP);
-    let (ua_a, ua_b) = (w.topo.ua_a.clone(), w.topo.ua_b.clone());
-    let ua = |name, ns, scenario, ip, remote, call_id, keys| Run {
-        name,
-        netns: ns,
-        scenario,
-        ip,
-        sip_port: netns::UA_SIP_PORT,
-        media_port: netns::UA_MEDIA_PORT,
-        remote,
-        service: "bob",
-        call_id,
-        keys,
-        timeout_s: SIPP_TIMEOUT_S,
-    };
+    let mut w = Lab::start("e2e", proxy, RELAY_PORTS, &extra);
 
     // ---- 1. the callee registers through NAT B -------------------------------------------
-    let reg = w.start_sipp(ua(
-        "register",
-        &ua_b,
-        "register.xml",
-        netns::UA_B_IP,
-        Some(&proxy),
-        Some("e2e-register-%u"),
-        &[],
-    ));
-    w.expect_success(reg);
+    w.register_callee();
 
     // ---- 2. call 1: media both ways, hold, resume, BYE from the callee -------------------
-    let call1 = "e2e-hold-1";
-    let keys: &[(&str, &str)] = &[("rtp_play", &rtp_play)];
-    let callee1 = w.start_sipp(ua(
-        "callee-hold",
-        &ua_b,
-        "uas_hold.xml",
-        netns::UA_B_IP,
-        None,
-        None,
-        keys,
-    ));
-    // the callee's SIPp must be listening before the INVITE arrives
-    w.wait_for_callee_port();
-    let caller1 = w.start_sipp(ua(
-        "caller-hold",
-        &ua_a,
-        "uac_hold.xml",
-        netns::UA_A_IP,
-        Some(&proxy),
-        Some("e2e-hold-%u"),
-        keys,
-    ));
-
-    let up = w.wait_for(
-        "RTP relayed both ways (sessions: caller_packets and callee_packets >= MIN_PACKETS; \
-         both user agents receive as many RTP packets from the relay)",
-        |w| {
-            let st = w.stream(call1)?;
-            let ok = st["caller_packets"].as_u64()? >= MIN_PACKETS
-                && st["callee_packets"].as_u64()? >= MIN_PACKETS
-                && w.counters_a().rtp_from_relay >= MIN_PACKETS
-                && w.counters_b().rtp_from_relay >= MIN_PACKETS;
-            ok.then_some(st)
-        },
-    );
+    let call1 = w.start_call("hold", true);
+    let cid1 = call1.call_id.clone();
+    let up = w.media_both_ways(&cid1, MIN_PACKETS);
     // the relay latched on the NATs' public addresses, and relays on ports of its range
     let caller_remote = up["caller_remote"].as_str().unwrap_or("").to_string();
     let callee_remote = up["callee_remote"].as_str().unwrap_or("").to_string();
@@ -493,9 +194,9 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     }
 
     // hold: the caller re-INVITEs with sendonly, the callee answers recvonly; both go silent
-    w.pace(true, call1);
+    w.pace(Side::Caller, &cid1);
     let held = w.wait_for("the relay puts the stream on hold", |w| {
-        let st = w.stream(call1)?;
+        let st = w.stream(&cid1)?;
         (st["status"] == "on hold").then_some(st)
     });
     if held["timeout_wait"].as_u64() != Some(HOLD_TIMEOUT_S) {
@@ -506,35 +207,35 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     // media stops while on hold: two equal readings in a row (bounded)
     let mut last = (u64::MAX, u64::MAX);
     let quiet = w.wait_for("media stops while on hold", |w| {
-        let st = w.stream(call1)?;
+        let st = w.stream(&cid1)?;
         let now = (
             st["caller_packets"].as_u64()?,
             st["callee_packets"].as_u64()?,
         );
         let same = now == last;
         last = now;
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(std::time::Duration::from_millis(300));
         same.then_some(now)
     });
-    let held_a = w.counters_a().rtp_from_relay;
-    let held_b = w.counters_b().rtp_from_relay;
+    let held_a = w.counters(Side::Caller).rtp_from_relay;
+    let held_b = w.counters(Side::Callee).rtp_from_relay;
 
     // back from hold: sendrecv again, media flows again both ways
-    w.pace(true, call1);
+    w.pace(Side::Caller, &cid1);
     w.wait_for("media flows again after the hold", |w| {
-        let st = w.stream(call1)?;
+        let st = w.stream(&cid1)?;
         let ok = st["status"] == "active"
             && st["caller_packets"].as_u64()? > quiet.0
             && st["callee_packets"].as_u64()? > quiet.1
-            && w.counters_a().rtp_from_relay > held_a
-            && w.counters_b().rtp_from_relay > held_b;
+            && w.counters(Side::Caller).rtp_from_relay > held_a
+            && w.counters(Side::Callee).rtp_from_relay > held_b;
         ok.then_some(())
     });
 
     // the callee hangs up: the BYE must reach the caller through NAT A
-    w.pace(false, call1);
-    w.expect_success(callee1);
-    w.expect_success(caller1);
+    w.pace(Side::Callee, &cid1);
+    w.expect_success(call1.callee);
+    w.expect_success(call1.caller);
     w.expect_all_released("the callee's BYE");
     if w.summary()["packets_relayed"].as_u64().unwrap_or(0) == 0 {
         w.fail("summary's packets_relayed is 0 after a call with media");
@@ -543,19 +244,18 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     // ---- 3. calls ended by the relay's timeouts, with a BYE to both sides ----------------
     // call 2 never carries media (setup_timeout); call 3's media stops mid-call, without a
     // hold (media_timeout)
-    let (caller2, callee2) = w.timeout_call(&proxy, "silent", None, SETUP_TIMEOUT_S);
-    let (caller3, callee3) = w.timeout_call(&proxy, "stops", Some(&rtp_play), MEDIA_TIMEOUT_S);
+    let (caller2, callee2) = timeout_call(&mut w, "silent", false, SETUP_TIMEOUT_S);
+    let (caller3, callee3) = timeout_call(&mut w, "stops", true, MEDIA_TIMEOUT_S);
 
     // ---- 4. what the user agents received ------------------------------------------------
     let mut problems = Vec::new();
-    let got = |w: &World, i: usize| w.sipps[i].received();
     let (c1, e1, c2, e2, c3, e3) = (
-        got(&w, caller1),
-        got(&w, callee1),
-        got(&w, caller2),
-        got(&w, callee2),
-        got(&w, caller3),
-        got(&w, callee3),
+        w.received(call1.caller),
+        w.received(call1.callee),
+        w.received(caller2),
+        w.received(callee2),
+        w.received(caller3),
+        w.received(callee3),
     );
     // call 1: 200 OK + two re-INVITE answers at the caller; INVITE + two re-INVITEs at the
     // callee; calls 2 and 3: one each
@@ -606,9 +306,9 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
             problems.push(format!("the {who} received no BYE"));
         }
     }
-    // nothing reached a user agent except from the proxy host: SIP from OpenSIPS, RTP from the
+    // nothing reached a user agent except from the proxy host: SIP from the proxy, RTP from the
     // relay's ports (and ICMP, e.g. port unreachable for RTP SIPp still sent after the BYE)
-    let (ca, cb) = (w.counters_a(), w.counters_b());
+    let (ca, cb) = (w.counters(Side::Caller), w.counters(Side::Callee));
     loud(&format!("{TEST}: packets into ua-a {ca:?}, ua-b {cb:?}"));
     for (who, c) in [("ua-a", ca), ("ua-b", cb)] {
         if c.sip_from_proxy == 0 || c.rtp_from_relay == 0 || c.other_in != 0 {
@@ -619,28 +319,9 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
         w.fail(&problems.join("\n"));
     }
 
-    // ---- a clean stop ---------------------------------------------------------------------
-    w.osips.terminate();
-    if w.osips.wait_exit(WAIT).is_none() {
-        w.fail("OpenSIPS did not stop");
-    }
-    // nothing complained: no error from any module (a Contact left private shows up here as
-    // "Network is unreachable"), no warning from ours
-    let log = w.osips.log_text();
-    let bad: Vec<&str> = log
-        .lines()
-        .filter(|l| {
-            l.contains("CRITICAL:") || l.contains("ERROR:") || l.contains("WARNING:mediaproxy")
-        })
-        .collect();
-    if !bad.is_empty() {
-        let lines = bad.join("\n");
-        w.fail(&format!("the OpenSIPS log has errors:\n{lines}"));
-    }
+    // ---- 5. a clean stop: no error, no critical line, no warning of ours ----------------
+    // (a Contact left private shows up here as "Network is unreachable")
+    w.stop_proxy();
     // MPX_E2E_KEEP=1 keeps the config, the logs and SIPp's message traces of a passing run
-    if std::env::var_os("MPX_E2E_KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&w.site.dir);
-    } else {
-        loud(&format!("{TEST}: kept {}", w.site.dir.display()));
-    }
+    w.finish();
 }

@@ -20,6 +20,8 @@ pub struct Host {
     pub bin: PathBuf,
     pub modules_dir: PathBuf,
     pub module_so: PathBuf,
+    /// `kamailio -v`'s version, e.g. "kamailio 5.6.3 (x86_64/linux)".
+    pub version: String,
 }
 
 /// `SER_FULL_VERSION` and the compile flags, as `kamailio -v` prints them.
@@ -57,8 +59,9 @@ pub fn host(test: &str) -> Option<Host> {
         mediaproxy::host::kamailio::sys::KAMAILIO_VERSION.to_string(),
         mediaproxy::host::kamailio::sys::KAMAILIO_FLAGS.to_string(),
     );
+    let found = version_and_flags(&bin);
     assert_eq!(
-        version_and_flags(&bin),
+        found,
         built_for,
         "{} is not the Kamailio the module was built for: build with the same KAMAILIO_BIN",
         bin.display()
@@ -81,6 +84,7 @@ pub fn host(test: &str) -> Option<Host> {
         bin,
         modules_dir,
         module_so,
+        version: found.0,
     })
 }
 
@@ -101,7 +105,11 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
         ),
         (
             "listen=udp:127.0.0.1:5060".into(),
-            format!("listen=udp:127.0.0.1:{}", site.sip_port),
+            format!("listen=udp:{}:{}", site.ip, site.sip_port),
+        ),
+        (
+            "modparam(\"mediaproxy\", \"listen_ip\", \"127.0.0.1\")".into(),
+            format!("modparam(\"mediaproxy\", \"listen_ip\", \"{}\")", site.ip),
         ),
         (
             "\"/run/mediaproxy/dispatcher.sock\"".into(),
@@ -135,7 +143,8 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
 }
 
 /// Kamailio in the foreground with its children (`-DD`), logging to stderr (`-E`) into a file
-/// in the site directory, its runtime directory (`-Y`) there too.
+/// in the site directory, its runtime directory (`-Y`) there too (inside `site.netns` when
+/// set).
 pub fn start(host: &Host, site: &Site, cfg: &Path) -> Running {
     let (rt, pid) = (site.dir.join("rt"), site.dir.join("kamailio.pid"));
     let mut args: Vec<&OsStr> = ["-DD", "-E", "-m", "64", "-M", "16"]
@@ -149,5 +158,43 @@ pub fn start(host: &Host, site: &Site, cfg: &Path) -> Running {
     ] {
         args.extend([OsStr::new(flag), value]);
     }
-    spawn_logged(&host.bin, &args, site.dir.join("kamailio.log"))
+    spawn_logged(site, &host.bin, &args, site.dir.join("kamailio.log"))
+}
+
+impl super::proxy::Proxy for Host {
+    fn name(&self) -> &'static str {
+        "Kamailio"
+    }
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+    fn bin(&self) -> &Path {
+        &self.bin
+    }
+    fn module_so(&self) -> &Path {
+        &self.module_so
+    }
+    fn use_module(&mut self, so: PathBuf) {
+        self.module_so = so;
+    }
+    fn render_example(&self, site: &Site, extra: &str) -> PathBuf {
+        render_example(self, site, extra)
+    }
+    fn start(&self, site: &Site, cfg: &Path) -> Running {
+        start(self, site, cfg)
+    }
+    /// ` 0(1234) ERROR: <core> [...]`, ` 3(1240) BUG: dialog [...]`,
+    /// ` 0(1234) WARNING: mediaproxy: ...`
+    fn problems<'a>(&self, log: &'a str) -> Vec<&'a str> {
+        super::proxy::lines_with(
+            log,
+            &[
+                "ALERT:",
+                "BUG:",
+                "CRITICAL:",
+                "ERROR:",
+                "WARNING: mediaproxy",
+            ],
+        )
+    }
 }

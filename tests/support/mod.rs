@@ -1,12 +1,12 @@
+pub mod natlab;
+pub mod netns;
 pub mod process;
+pub mod proxy;
 pub mod sipcall;
+pub mod sipp;
 
 #[cfg(not(feature = "kamailio"))]
-pub mod netns;
-#[cfg(not(feature = "kamailio"))]
 pub mod opensips;
-#[cfg(not(feature = "kamailio"))]
-pub mod sipp;
 
 #[cfg(feature = "kamailio")]
 pub mod kamailio;

@@ -397,7 +397,7 @@ impl Drop for Topology {
         for ns in self.created.drain(..).rev() {
             let out = run(Command::new("ip").args(["netns", "del", &ns]));
             if !out.status.success() {
-                super::opensips::loud(&format!(
+                super::process::loud(&format!(
                     "warning: cannot delete network namespace {ns}: {}",
                     String::from_utf8_lossy(&out.stderr).trim()
                 ));

@@ -149,22 +149,15 @@ pub fn check_config(host: &Host, cfg: &Path) -> Output {
 }
 
 /// Starts OpenSIPS in the foreground (`-F`), logging to a file in the site directory (inside
-/// `site.netns` when set: `ip netns exec` execs it, so the child's pid is still OpenSIPS's
-/// main process).
+/// `site.netns` when set).
 pub fn start(host: &Host, site: &Site, cfg: &Path) -> Running {
-    let ip = Path::new("ip");
-    let (bin, mut args): (&Path, Vec<&OsStr>) = match &site.netns {
-        Some(ns) => (ip, ["netns", "exec", ns.as_str()].map(OsStr::new).to_vec()),
-        None => (&host.bin, Vec::new()),
-    };
-    if site.netns.is_some() {
-        args.push(host.bin.as_os_str());
-    }
     let pid = site.dir.join("opensips.pid");
-    args.extend(["-F", "-m", "64", "-M", "16", "-w"].map(OsStr::new));
+    let mut args: Vec<&OsStr> = ["-F", "-m", "64", "-M", "16", "-w"]
+        .map(OsStr::new)
+        .to_vec();
     args.extend([site.dir.as_os_str(), OsStr::new("-P"), pid.as_os_str()]);
     args.extend([OsStr::new("-f"), cfg.as_os_str()]);
-    spawn_logged(bin, &args, site.dir.join("opensips.log"))
+    spawn_logged(site, &host.bin, &args, site.dir.join("opensips.log"))
 }
 
 /// One MI command through mi_fifo (`:reply_fifo:{json-rpc}`); returns the JSON reply text.
@@ -236,5 +229,36 @@ pub fn mi_name(host: &Host, cmd: &str) -> String {
         format!("mediaproxy:{cmd}")
     } else {
         format!("mediaproxy_{cmd}")
+    }
+}
+
+impl super::proxy::Proxy for Host {
+    fn name(&self) -> &'static str {
+        "OpenSIPS"
+    }
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+    fn bin(&self) -> &Path {
+        &self.bin
+    }
+    fn module_so(&self) -> &Path {
+        &self.module_so
+    }
+    fn use_module(&mut self, so: PathBuf) {
+        self.module_so = so;
+    }
+    fn render_example(&self, site: &Site, extra: &str) -> PathBuf {
+        render_example(self, site, extra)
+    }
+    fn start(&self, site: &Site, cfg: &Path) -> Running {
+        start(self, site, cfg)
+    }
+    /// `ERROR:dialog:...`, `CRITICAL:core:...`, `WARNING:mediaproxy:...`
+    fn problems<'a>(&self, log: &'a str) -> Vec<&'a str> {
+        super::proxy::lines_with(
+            log,
+            &["ALERT:", "CRITICAL:", "ERROR:", "WARNING:mediaproxy"],
+        )
     }
 }

@@ -380,10 +380,20 @@ pub fn check_config(bin: &Path, cfg: &Path) -> std::process::Output {
         .expect("run the proxy's config check")
 }
 
-/// `bin args…` in the foreground, stdout and stderr into the file `log`.
-pub fn spawn_logged(bin: &Path, args: &[&std::ffi::OsStr], log: PathBuf) -> Running {
+/// `bin args…` in the foreground, stdout and stderr into the file `log`; inside `site.netns`
+/// when set (`ip netns exec` execs the binary, so the child's pid is still the proxy's main
+/// process).
+pub fn spawn_logged(site: &Site, bin: &Path, args: &[&std::ffi::OsStr], log: PathBuf) -> Running {
     let logf = std::fs::File::create(&log).expect("log file");
-    let child = Command::new(bin)
+    let mut cmd = match &site.netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns.as_str()]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let child = cmd
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(logf.try_clone().expect("dup log"))
