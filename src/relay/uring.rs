@@ -505,7 +505,20 @@ impl Drop for Ring {
 /// Whether io_uring can run the relay here: ring set-up (not disabled, not filtered), the
 /// opcodes and features used, a provided buffer ring, and a multishot `recvmsg` that really
 /// delivers a datagram on a loopback socket. `Err` says what is missing.
+///
+/// Runs on a thread of its own: the kernel tears a closed ring down asynchronously and then
+/// notifies every thread that submitted to it, which interrupts whatever blocking call that
+/// thread is in (`EINTR`). The caller (the host's relay process thread) must not get that.
 pub(crate) fn probe() -> Result<(), String> {
+    match super::sys::spawn_blocked("mp-probe".into(), probe_here) {
+        Ok(h) => h
+            .join()
+            .unwrap_or_else(|_| Err("the probe panicked".into())),
+        Err(e) => Err(format!("cannot start the probe thread: {e}")),
+    }
+}
+
+fn probe_here() -> Result<(), String> {
     let mut ring = Ring::new(2)?;
     let sock = match UdpSocket::bind("127.0.0.1:0").or_else(|_| UdpSocket::bind("[::1]:0")) {
         Ok(s) => s,
