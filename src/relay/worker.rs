@@ -500,3 +500,7 @@ impl EpollIo {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;
