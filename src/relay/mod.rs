@@ -248,6 +248,8 @@ const WORKER_READY: Duration = Duration::from_secs(10);
 fn choose_backend(cfg: &RelayConfig) -> io::Result<(Backend, Option<String>)> {
     let uring = Backend::IoUring {
         buffers: cfg.ring_buffers,
+        // every socket of the range could end up on one worker
+        files: u32::from(cfg.port_max) - u32::from(cfg.port_min) + 1,
     };
     match cfg.io {
         RelayIo::Epoll => Ok((Backend::Epoll, None)),
@@ -403,7 +405,7 @@ impl Relay {
             engine::control_loop(server, engine, stop2, stopping2, handles)
         })?;
         let io_text = match (io_backend, fallback) {
-            (Backend::IoUring { buffers }, _) => {
+            (Backend::IoUring { buffers, .. }, _) => {
                 format!("I/O io_uring (multishot receive, {buffers} buffers per worker)")
             }
             (Backend::Epoll, Some(why)) => format!("I/O epoll (io_uring not available: {why})"),

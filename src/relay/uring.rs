@@ -206,18 +206,11 @@ impl BufRing {
     }
 }
 
-/// Per-buffer headers of the `sendmsg` that forwards the packet in that buffer.
-#[repr(C)]
-struct SendHdr {
-    msg: libc::msghdr,
-    iov: libc::iovec,
-    addr: libc::sockaddr_storage,
-}
-
 /// What the kernel may read or write while requests are in flight.
 struct Mem {
     bufs: BufRing,
-    hdrs: Box<[SendHdr]>,
+    /// Per buffer: the destination of the send that forwards the packet in it.
+    addrs: Box<[libc::sockaddr_storage]>,
     /// The `msghdr` every multishot receive is armed with (only name and control lengths count).
     template: Box<libc::msghdr>,
 }
@@ -232,13 +225,25 @@ struct Cqe {
 // ---------------------------------------------------------------------------------------------
 // the ring
 
-/// One io_uring with its provided buffer ring and send headers. Dropping it cancels whatever is
-/// still in flight and waits (bounded) for the kernel to let go of the memory before freeing it.
+/// One io_uring with its provided buffer ring, send addresses and a table of registered files
+/// (sockets addressed by index: no descriptor lookup per request). Dropping it cancels whatever
+/// is still in flight and waits (bounded) for the kernel to let go of the memory before
+/// freeing it.
 struct Ring {
     ring: IoUring,
     mem: ManuallyDrop<Mem>,
     /// Submitted requests whose last completion has not arrived yet.
     inflight: usize,
+    /// Size of the registered-file table (0: none could be registered; descriptors are used).
+    files: u32,
+}
+
+/// How a request names its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Fd(RawFd),
+    /// Index in the registered-file table.
+    Fixed(u32),
 }
 
 fn build(entries: u32, cq: u32) -> io::Result<IoUring> {
@@ -269,7 +274,7 @@ fn build(entries: u32, cq: u32) -> io::Result<IoUring> {
 }
 
 impl Ring {
-    fn new(buffers: u16) -> Result<Ring, String> {
+    fn new(buffers: u16, files: u32) -> Result<Ring, String> {
         let cq = (2 * u32::from(buffers) + 4096)
             .next_power_of_two()
             .min(65536);
@@ -284,7 +289,7 @@ impl Ring {
             .map_err(|e| format!("IORING_REGISTER_PROBE: {e}"))?;
         for (code, name) in [
             (opcode::RecvMsg::CODE, "RECVMSG"),
-            (opcode::SendMsg::CODE, "SENDMSG"),
+            (opcode::Send::CODE, "SEND"),
             (opcode::PollAdd::CODE, "POLL_ADD"),
             (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
         ] {
@@ -300,22 +305,49 @@ impl Ring {
                 .register_buf_ring_with_flags(bufs.entries.ptr as u64, buffers, BGID, 0)
         }
         .map_err(|e| format!("IORING_REGISTER_PBUF_RING: {e}"))?;
-        // SAFETY: all-zero is a valid msghdr, iovec and sockaddr_storage (null pointers).
-        let hdrs = (0..buffers)
-            .map(|_| unsafe { zeroed::<SendHdr>() })
+        // SAFETY: all-zero is a valid sockaddr_storage and msghdr (null pointers).
+        let addrs = (0..buffers)
+            .map(|_| unsafe { zeroed::<libc::sockaddr_storage>() })
             .collect();
         // SAFETY: as above.
         let mut template: Box<libc::msghdr> = Box::new(unsafe { zeroed() });
         template.msg_namelen = NAME_LEN as libc::socklen_t;
+        // a sparse table; without it (an old kernel, a low RLIMIT_NOFILE) descriptors are used
+        let files = if files > 0 && ring.submitter().register_files_sparse(files).is_ok() {
+            files
+        } else {
+            0
+        };
         Ok(Ring {
             ring,
             mem: ManuallyDrop::new(Mem {
                 bufs,
-                hdrs,
+                addrs,
                 template,
             }),
             inflight: 0,
+            files,
         })
+    }
+
+    /// Puts `fd` at `idx` of the registered-file table (replacing what was there: requests in
+    /// flight keep the file they started with). Everything queued is submitted first, so no
+    /// queued request meets the new file under an old index.
+    fn register_file(&mut self, idx: u32, fd: RawFd) -> bool {
+        if idx >= self.files || self.ring.submit().is_err() {
+            return false;
+        }
+        self.ring
+            .submitter()
+            .register_files_update(idx, &[fd])
+            .is_ok_and(|n| n == 1)
+    }
+
+    /// Empties `idx` of the registered-file table (as [`Ring::register_file`]).
+    fn unregister_file(&mut self, idx: u32) {
+        if idx < self.files && self.ring.submit().is_ok() {
+            let _ = self.ring.submitter().register_files_update(idx, &[-1]);
+        }
     }
 
     fn bufs(&mut self) -> &mut BufRing {
@@ -340,11 +372,14 @@ impl Ring {
         false
     }
 
-    /// Arms a multishot receive on `fd` into the provided buffers.
-    fn arm(&mut self, fd: RawFd, ud: u64) -> bool {
-        let e = opcode::RecvMsgMulti::new(types::Fd(fd), &*self.mem.template, BGID)
-            .build()
-            .user_data(ud);
+    /// Arms a multishot receive on `t` into the provided buffers.
+    fn arm(&mut self, t: Target, ud: u64) -> bool {
+        let msg: *const libc::msghdr = &*self.mem.template;
+        let e = match t {
+            Target::Fd(fd) => opcode::RecvMsgMulti::new(types::Fd(fd), msg, BGID).build(),
+            Target::Fixed(i) => opcode::RecvMsgMulti::new(types::Fixed(i), msg, BGID).build(),
+        }
+        .user_data(ud);
         // SAFETY: the template lives in `mem` until the ring is done (Drop); the buffers are
         // registered memory of `mem` too.
         unsafe { self.push(&e) }
@@ -369,11 +404,11 @@ impl Ring {
         unsafe { self.push(&e) }
     }
 
-    /// Queues a `sendmsg` of `len` bytes at `off` in buffer `bid` to `dest`, from `fd`. On
-    /// `false` the buffer is still the caller's.
+    /// Queues a send (`IORING_OP_SEND` with a destination, i.e. `sendto`) of `len` bytes at
+    /// `off` in buffer `bid` to `dest`, from `t`. On `false` the buffer is still the caller's.
     fn send(
         &mut self,
-        fd: RawFd,
+        t: Target,
         bid: u16,
         off: usize,
         len: usize,
@@ -384,27 +419,31 @@ impl Ring {
             return false;
         }
         let base = self.mem.bufs.data.ptr;
-        let Some(h) = self.mem.hdrs.get_mut(usize::from(bid)) else {
+        let Some(addr) = self.mem.addrs.get_mut(usize::from(bid)) else {
             return false;
         };
-        let namelen = to_sockaddr(dest, v6, &mut h.addr);
+        let namelen = to_sockaddr(dest, v6, addr);
+        let addr: *const libc::sockaddr = (addr as *const libc::sockaddr_storage).cast();
         // SAFETY: the offset stays inside buffer `bid` of the data region (checked above).
-        h.iov.iov_base = unsafe { base.add(usize::from(bid) * BUF_SIZE + off) }.cast();
-        h.iov.iov_len = len;
-        h.msg.msg_name = (&mut h.addr as *mut libc::sockaddr_storage).cast();
-        h.msg.msg_namelen = namelen;
-        h.msg.msg_iov = &mut h.iov;
-        h.msg.msg_iovlen = 1;
-        h.msg.msg_control = std::ptr::null_mut();
-        h.msg.msg_controllen = 0;
-        h.msg.msg_flags = 0;
-        let e = opcode::SendMsg::new(types::Fd(fd), &h.msg)
-            .flags(libc::MSG_DONTWAIT as u32)
-            .build()
-            .user_data((K_SEND << KIND_SHIFT) | u64::from(bid));
-        // SAFETY: header `bid`, its iovec and address and buffer `bid` belong to this send
-        // until its completion: the buffer is held (not in the kernel's ring) and its header
-        // is only rewritten when the buffer is received again, after it came back.
+        let buf = unsafe { base.add(usize::from(bid) * BUF_SIZE + off) };
+        let len = len as u32;
+        let flags = libc::MSG_DONTWAIT;
+        let e = match t {
+            Target::Fd(fd) => opcode::Send::new(types::Fd(fd), buf, len)
+                .dest_addr(addr)
+                .dest_addr_len(namelen)
+                .flags(flags)
+                .build(),
+            Target::Fixed(i) => opcode::Send::new(types::Fixed(i), buf, len)
+                .dest_addr(addr)
+                .dest_addr_len(namelen)
+                .flags(flags)
+                .build(),
+        }
+        .user_data((K_SEND << KIND_SHIFT) | u64::from(bid));
+        // SAFETY: buffer `bid` and address `bid` belong to this send until its completion: the
+        // buffer is held (not in the kernel's ring) and its address is only rewritten when the
+        // buffer is received again, after it came back.
         unsafe { self.push(&e) }
     }
 
@@ -519,7 +558,7 @@ pub(crate) fn probe() -> Result<(), String> {
 }
 
 fn probe_here() -> Result<(), String> {
-    let mut ring = Ring::new(2)?;
+    let mut ring = Ring::new(2, 1)?;
     let sock = match UdpSocket::bind("127.0.0.1:0").or_else(|_| UdpSocket::bind("[::1]:0")) {
         Ok(s) => s,
         // no loopback to try it on: what could be checked without one passed
@@ -530,31 +569,54 @@ fn probe_here() -> Result<(), String> {
         .map_err(|e| format!("probe socket: {e}"))?;
     sock.send_to(b"probe", to)
         .map_err(|e| format!("probe socket: {e}"))?;
-    if !ring.arm(sock.as_raw_fd(), 1) {
+    let t = if ring.register_file(0, sock.as_raw_fd()) {
+        Target::Fixed(0)
+    } else {
+        Target::Fd(sock.as_raw_fd())
+    };
+    if !ring.arm(t, 1) {
         return Err("cannot submit a multishot recvmsg".into());
     }
+    // first the datagram sent above arrives through the multishot receive; the ring then sends
+    // it back to the same socket (a send with a destination), and it must arrive as well
+    let mut sent = false;
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut cqes = Vec::with_capacity(8);
     while Instant::now() < deadline {
         ring.submit_and_wait(1, Duration::from_millis(200))
             .map_err(|e| format!("io_uring_enter: {e}"))?;
         ring.reap(&mut cqes);
-        if let Some(c) = cqes.iter().find(|c| c.ud == 1) {
+        for c in &cqes {
+            if c.ud >> KIND_SHIFT == K_SEND && c.res < 0 {
+                let e = io::Error::from_raw_os_error(-c.res);
+                return Err(format!("send with a destination address: {e}"));
+            }
+            if c.ud != 1 {
+                continue;
+            }
             if c.res < 0 {
                 let e = io::Error::from_raw_os_error(-c.res);
                 return Err(format!("multishot recvmsg with provided buffers: {e}"));
             }
-            let got = cqueue::buffer_select(c.flags).and_then(|bid| {
-                let (off, len, src, _) = ring.datagram(bid, c.res)?;
-                Some((ring.payload(bid, off, len) == b"probe", src == to))
-            });
-            return match got {
-                Some((true, true)) => Ok(()),
-                _ => Err("multishot recvmsg delivered no datagram".into()),
+            let Some(bid) = cqueue::buffer_select(c.flags) else {
+                return Err("multishot recvmsg delivered no buffer".into());
             };
+            let Some((off, len, src, _)) = ring.datagram(bid, c.res) else {
+                return Err("multishot recvmsg delivered no datagram".into());
+            };
+            if src != to || ring.payload(bid, off, len) != b"probe" {
+                return Err("multishot recvmsg delivered another datagram".into());
+            }
+            if sent {
+                return Ok(());
+            }
+            if !cqueue::more(c.flags) || !ring.send(t, bid, off, len, to, to.is_ipv6()) {
+                return Err("multishot recvmsg stopped after one datagram".into());
+            }
+            sent = true;
         }
     }
-    Err("multishot recvmsg did not complete".into())
+    Err("multishot recvmsg or send did not complete".into())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,6 +626,13 @@ fn probe_here() -> Result<(), String> {
 struct SlotIo {
     gen: u32,
     armed: [bool; 2],
+    /// The socket is in the registered-file table at [`file_index`].
+    fixed: [bool; 2],
+}
+
+/// Where socket `side` of `slot` goes in the registered-file table.
+fn file_index(slot: usize, side: usize) -> Option<u32> {
+    u32::try_from(slot.checked_mul(2)?.checked_add(side)?).ok()
 }
 
 struct UringIo {
@@ -588,8 +657,8 @@ struct UringIo {
 }
 
 /// The worker thread's body for the io_uring back end.
-pub(crate) fn run(mut core: Core, buffers: u16, ready: Sender<Result<(), String>>) {
-    let mut io = match Ring::new(buffers) {
+pub(crate) fn run(mut core: Core, buffers: u16, files: u32, ready: Sender<Result<(), String>>) {
+    let mut io = match Ring::new(buffers, files) {
         Ok(ring) => UringIo {
             ring,
             slots: Vec::new(),
@@ -638,9 +707,16 @@ impl FlowIo for UringIo {
         }
         let gen = self.next_gen;
         self.next_gen = (self.next_gen + 1) & GEN_MASK;
+        let mut fixed = [false; 2];
+        for (side, f) in fixed.iter_mut().enumerate() {
+            if let Some(idx) = file_index(slot, side) {
+                *f = self.ring.register_file(idx, flow.socks[side].as_raw_fd());
+            }
+        }
         self.slots[slot] = SlotIo {
             gen,
             armed: [false; 2],
+            fixed,
         };
         let mut failed = 0;
         for side in 0..2 {
@@ -674,6 +750,13 @@ impl FlowIo for UringIo {
                 self.retry.retain(|&u| u != ud);
                 drop(sock);
             }
+            // the table lets go of the socket; a receive still in flight keeps its own hold
+            // until its last completion
+            if st.fixed[side] {
+                if let Some(idx) = file_index(slot, side) {
+                    self.ring.unregister_file(idx);
+                }
+            }
         }
     }
 }
@@ -689,12 +772,20 @@ impl UringIo {
             return false;
         };
         let ud = recv_ud(slot, side, st.gen);
-        if self.ring.arm(fd, ud) {
+        if self.ring.arm(self.target(slot, side, fd), ud) {
             self.slots[slot].armed[side] = true;
             true
         } else {
             self.retry.push(ud);
             false
+        }
+    }
+
+    /// How requests name socket `side` of `slot` (descriptor `fd`).
+    fn target(&self, slot: usize, side: usize, fd: RawFd) -> Target {
+        match (self.slots.get(slot), file_index(slot, side)) {
+            (Some(st), Some(idx)) if st.fixed[side & 1] => Target::Fixed(idx),
+            _ => Target::Fd(fd),
         }
     }
 
@@ -851,8 +942,8 @@ impl UringIo {
         let Some(dest) = judge(flow, side, pkt, src, truncated, now_ms, &mut core.pkt) else {
             return false;
         };
-        let fd = flow.socks[1 - side].as_raw_fd();
-        if self.ring.send(fd, bid, off, len, dest, flow.v6) {
+        let t = self.target(slot, 1 - side, flow.socks[1 - side].as_raw_fd());
+        if self.ring.send(t, bid, off, len, dest, flow.v6) {
             true
         } else {
             core.pkt.local.dropped_other += 1;

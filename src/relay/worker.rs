@@ -314,7 +314,11 @@ impl Core {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
     Epoll,
-    IoUring { buffers: u16 },
+    /// `files`: size of the registered-file table (sockets addressed by index, not descriptor).
+    IoUring {
+        buffers: u16,
+        files: u32,
+    },
 }
 
 impl Backend {
@@ -378,7 +382,9 @@ impl Worker {
                     let _ = ready.send(Err(format!("epoll: {e}")));
                 }
             },
-            Backend::IoUring { buffers } => super::uring::run(self.core, buffers, ready),
+            Backend::IoUring { buffers, files } => {
+                super::uring::run(self.core, buffers, files, ready)
+            }
         }
     }
 }

@@ -132,7 +132,10 @@ fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 fn both(test: fn(Backend)) {
     test(Backend::Epoll);
-    test(Backend::IoUring { buffers: 2 });
+    test(Backend::IoUring {
+        buffers: 2,
+        files: 256,
+    });
 }
 
 /// 100 packets wait in the caller-facing socket before the worker gets it. With two receive
