@@ -301,16 +301,27 @@ impl Relay {
         }
         let pool = pool::PortPool::new(cfg.port_min, cfg.port_max, cfg.port_quarantine)
             .map_err(|e| invalid(e.to_string()))?;
-        let (io_backend, fallback) = choose_backend(&cfg)?;
+        let (mut io_backend, fallback) = choose_backend(&cfg)?;
         let (sink, events) = EventSink::new()?;
         let ports = u64::from(cfg.port_max - cfg.port_min) + 1;
-        match sys::raise_nofile(ports + 1000) {
-            Ok(n) if n < ports + 1000 => sink.send_log(
-                LogLevel::Warn,
-                format!("RLIMIT_NOFILE is {n}, below the {ports} ports of the range + 1000: sessions may fail"),
-            ),
-            Ok(_) => {}
-            Err(e) => sink.send_log(LogLevel::Warn, format!("cannot raise RLIMIT_NOFILE: {e}")),
+        let nofile = match sys::raise_nofile(ports + 1000) {
+            Ok(n) => {
+                if n < ports + 1000 {
+                    sink.send_log(
+                        LogLevel::Warn,
+                        format!("RLIMIT_NOFILE is {n}, below the {ports} ports of the range + 1000: sessions may fail"),
+                    );
+                }
+                n
+            }
+            Err(e) => {
+                sink.send_log(LogLevel::Warn, format!("cannot raise RLIMIT_NOFILE: {e}"));
+                1024
+            }
+        };
+        // the kernel refuses a registered-file table larger than RLIMIT_NOFILE
+        if let Backend::IoUring { files, .. } = &mut io_backend {
+            *files = (*files).min(u32::try_from(nofile).unwrap_or(u32::MAX));
         }
         let server = crate::control::server::Server::bind(control_socket)?;
         let epoch = Instant::now();
