@@ -28,7 +28,7 @@ relays=${RELAYS:-ours rtpengine}
 gen=(--gen-sockets "${GEN_SOCKETS:-0}")
 mkdir -p "$out"
 rm -rf /tmp/rtpload-bench && cp -r "$here/../shared/bench/rtpload" /tmp/rtpload-bench
-(cd /tmp/rtpload-bench && cargo build --release -q)
+(cd /tmp/rtpload-bench && CARGO_TARGET_DIR=/tmp/rtpload-bench/target cargo build --release -q)
 (cd "$here" && cargo build --release -q --bin mediaproxy-relay)
 B=/tmp/rtpload-bench/target/release/rtpload
 MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
@@ -36,7 +36,7 @@ MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
 start_mp() { # $1: relay_io
   rm -f /tmp/mp-bench.sock
   nice -n -10 taskset -c 1 "$MP" --socket /tmp/mp-bench.sock --listen-ip 127.0.0.1 --port-range 30000-59999 \
-    --threads 1 --relay-io "$1" --max-seconds 900 2>>"$out/mediaproxy-relay.log" &
+    --threads 1 --relay-io "$1" --max-seconds 900 >>"$out/mediaproxy-relay.log" 2>&1 &
   echo $! >/tmp/mp-bench.pid
   for _ in $(seq 50); do [ -S /tmp/mp-bench.sock ] && break; sleep 0.1; done
 }
@@ -44,7 +44,7 @@ start_re() {
   nice -n -10 taskset -c 1 rtpengine --config-file=none --foreground --log-stderr --log-level=4 \
     --table=-1 --interface=127.0.0.1 --listen-ng=127.0.0.1:2223 \
     --port-min=30000 --port-max=59999 --delete-delay=0 --pidfile=/tmp/rtpengine-bench.pid \
-    --num-threads=1 --media-num-threads=1 2>>"$out/rtpengine.log" &
+    --num-threads=1 --media-num-threads=1 >>"$out/rtpengine.log" 2>&1 &
   echo $! >/tmp/re-bench.pid
   for _ in $(seq 50); do "$B" ping --relay rtpengine --ctrl 127.0.0.1:2223 >/dev/null 2>&1 && break; sleep 0.1; done
 }
@@ -60,9 +60,11 @@ measure() {
             label=mp-${who#ours-} ;;
     rtpengine) start_re; kind=rtpengine; ctrl=127.0.0.1:2223; pidf=/tmp/re-bench.pid; label=rtpengine-1t ;;
   esac
+  local rc=0
   nice -n -10 taskset -c 0 "$B" "$mode" --relay "$kind" --ctrl "$ctrl" --relay-pid "$(cat "$pidf")" \
-    "${gen[@]}" --duration 10 --label "$label" "$@"
+    "${gen[@]}" --duration 10 --label "$label" "$@" || rc=$?
   stop "$pidf"
+  return $rc
 }
 
 who=()

@@ -529,6 +529,11 @@ impl Drop for Ring {
             }
         }
         if self.inflight == 0 {
+            // the table's hold on the sockets ends now, not whenever the kernel gets to the
+            // closed ring: their ports are free once their descriptors close
+            if self.files > 0 {
+                let _ = self.ring.submitter().unregister_files();
+            }
             let _ = self.ring.submitter().unregister_buf_ring(BGID);
             // SAFETY: no request is in flight, so the kernel no longer reads or writes this
             // memory; it is dropped exactly once, here.
