@@ -5,12 +5,14 @@
 //! when the worker asks for completions and never interrupt it):
 //! * **receive**: one multishot `recvmsg` (`IORING_OP_RECVMSG` + `IORING_RECV_MULTISHOT`) per
 //!   socket the worker owns, all drawing from one provided buffer ring
-//!   (`IORING_REGISTER_PBUF_RING`). Each completion carries one datagram in one buffer: a `io_uring_recvmsg_out` header, the
-//!   source address, the payload. A wait returns the packets of thousands of sockets at once.
-//! * **send**: a forwarded packet becomes a `sendmsg` submission straight from its receive
-//!   buffer (no copy), with a per-buffer `msghdr`/`iovec`/address; every submission of a batch
-//!   goes to the kernel in the one `io_uring_enter` that also waits for the next completions.
-//!   The send's completion gives the buffer back to the ring.
+//!   (`IORING_REGISTER_PBUF_RING`). Each completion carries one datagram in one buffer: an
+//!   `io_uring_recvmsg_out` header, the source address, the payload. A wait returns the packets of thousands of sockets at once.
+//! * **send**: a forwarded packet becomes an `IORING_OP_SEND` with a destination (`sendto`)
+//!   straight from its receive buffer (no copy), with a per-buffer destination address; every
+//!   submission of a batch goes to the kernel in the one `io_uring_enter` that also waits for
+//!   the next completions. The send's completion gives the buffer back to the ring.
+//! * **sockets** are addressed through a registered-file table (index = slot × 2 + side, no
+//!   descriptor lookup per request; descriptors where the table could not be set up).
 //! * **re-arm**: when a receive's completion lacks `IORING_CQE_F_MORE` the kernel has ended it
 //!   (no free buffer: `ENOBUFS`; a full completion queue; an error): the socket is armed again
 //!   once buffers are back (errors other than `ENOBUFS` after a short pause, so a socket that
@@ -23,7 +25,7 @@
 //! * **wake-up**: a multishot poll on the worker's eventfd; commands from the control thread
 //!   are applied at the start of every batch, before its packets (as the epoll back end does).
 //!
-//! The per-packet path does not allocate and takes no lock: buffers, send headers and the
+//! The per-packet path does not allocate and takes no lock: buffers, send addresses and the
 //! re-arm lists are sized when flows are added. `unsafe` is confined to this module's ring
 //! memory and submissions; each block says why it is sound.
 
