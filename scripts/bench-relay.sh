@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Relay benchmark: mediaproxy-relay (this crate) against rtpengine (user space) with
-# ../shared/bench/rtpload, same machine, same run, loopback only. Every process started here
-# stops by itself (--max-seconds, bounded rtpload runs) or is killed by its PID at the end.
+# Relay benchmark: mediaproxy-relay (this crate), once per I/O back end, against rtpengine (user
+# space, one poller thread) with ../shared/bench/rtpload, same machine, same run, loopback only.
+# Every process started here stops by itself (--max-seconds, bounded rtpload runs) or is killed
+# by its PID at the end.
 #
 #   scripts/bench-relay.sh [outdir]        (needs: apt-get install rtpengine-daemon)
 #
+# Environment:
+#   IO="io_uring epoll"   back ends of ours to measure (relay_io values), in this order
+#   STEPS=500,1000,...    ramp steps (sessions); the ramp stops at loss > 0.1 % or a saturated CPU
+#   POINTS="500 1000"     fixed points, 3 repeats each, every relay freshly started
+#   GEN_SOCKETS=0         generator sockets: 0 = one per endpoint; K = K shared pairs (a cheaper
+#                         generator, to offer more than one core's worth of one-socket endpoints)
+#   RELAYS="ours rtpengine"  which relays to run
+#
 # rtpload is copied to /tmp and built there (never inside the repo). Relay and generator run at
-# nice -10 so that unrelated low-priority work on a shared machine disturbs both relays alike.
+# nice -10 so that unrelated low-priority work on a shared machine disturbs every relay alike.
 # With kernel.sched_autogroup_enabled=1 nice only counts inside the session's autogroup: on a
 # shared machine also run `echo -10 > /proc/self/autogroup` in the invoking shell first.
 set -euo pipefail
@@ -14,17 +23,20 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-/tmp/relay-bench}
 steps=${STEPS:-500,1000,1500,2000,2500}
 points=${POINTS:-500 1000}
+ios=${IO:-io_uring epoll}
+relays=${RELAYS:-ours rtpengine}
+gen=(--gen-sockets "${GEN_SOCKETS:-0}")
 mkdir -p "$out"
 rm -rf /tmp/rtpload-bench && cp -r "$here/../shared/bench/rtpload" /tmp/rtpload-bench
-(cd /tmp/rtpload-bench && cargo build --release -q)
+(cd /tmp/rtpload-bench && CARGO_TARGET_DIR=/tmp/rtpload-bench/target cargo build --release -q)
 (cd "$here" && cargo build --release -q --bin mediaproxy-relay)
 B=/tmp/rtpload-bench/target/release/rtpload
-MP=$here/target/release/mediaproxy-relay
+MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
 
-start_mp() {
+start_mp() { # $1: relay_io
   rm -f /tmp/mp-bench.sock
   nice -n -10 taskset -c 1 "$MP" --socket /tmp/mp-bench.sock --listen-ip 127.0.0.1 --port-range 30000-59999 \
-    --threads 1 --max-seconds 900 2>>"$out/mediaproxy-relay.log" &
+    --threads 1 --relay-io "$1" --max-seconds 900 >>"$out/mediaproxy-relay.log" 2>&1 &
   echo $! >/tmp/mp-bench.pid
   for _ in $(seq 50); do [ -S /tmp/mp-bench.sock ] && break; sleep 0.1; done
 }
@@ -32,29 +44,44 @@ start_re() {
   nice -n -10 taskset -c 1 rtpengine --config-file=none --foreground --log-stderr --log-level=4 \
     --table=-1 --interface=127.0.0.1 --listen-ng=127.0.0.1:2223 \
     --port-min=30000 --port-max=59999 --delete-delay=0 --pidfile=/tmp/rtpengine-bench.pid \
-    --num-threads=1 --media-num-threads=1 2>>"$out/rtpengine.log" &
+    --num-threads=1 --media-num-threads=1 >>"$out/rtpengine.log" 2>&1 &
   echo $! >/tmp/re-bench.pid
   for _ in $(seq 50); do "$B" ping --relay rtpengine --ctrl 127.0.0.1:2223 >/dev/null 2>&1 && break; sleep 0.1; done
 }
 stop() { kill "$(cat "$1")" 2>/dev/null || true; sleep 1; }
 
-# ramps, alternating relays
-start_mp
-nice -n -10 taskset -c 0 "$B" ramp --relay mediaproxy --ctrl /tmp/mp-bench.sock --relay-pid "$(cat /tmp/mp-bench.pid)" \
-  --steps "$steps" --duration 10 --label mediaproxy-rs --json "$out/ramp.jsonl" | tee "$out/ramp-mediaproxy.txt"
-stop /tmp/mp-bench.pid
-start_re
-nice -n -10 taskset -c 0 "$B" ramp --relay rtpengine --ctrl 127.0.0.1:2223 --relay-pid "$(cat /tmp/re-bench.pid)" \
-  --steps "$steps" --duration 10 --label rtpengine-1t --json "$out/ramp.jsonl" | tee "$out/ramp-rtpengine.txt"
-stop /tmp/re-bench.pid
-# fixed points, 3 repeats each, alternating
+# $1: ramp|run, $2: ours-<io>|rtpengine, then rtpload arguments
+measure() {
+  local mode=$1 who=$2
+  shift 2
+  local kind ctrl pidf label
+  case $who in
+    ours-*) start_mp "${who#ours-}"; kind=mediaproxy; ctrl=/tmp/mp-bench.sock; pidf=/tmp/mp-bench.pid
+            label=mp-${who#ours-} ;;
+    rtpengine) start_re; kind=rtpengine; ctrl=127.0.0.1:2223; pidf=/tmp/re-bench.pid; label=rtpengine-1t ;;
+  esac
+  local rc=0
+  nice -n -10 taskset -c 0 "$B" "$mode" --relay "$kind" --ctrl "$ctrl" --relay-pid "$(cat "$pidf")" \
+    "${gen[@]}" --duration 10 --label "$label" "$@" || rc=$?
+  stop "$pidf"
+  return $rc
+}
+
+who=()
+for r in $relays; do
+  case $r in
+    ours) for io in $ios; do who+=("ours-$io"); done ;;
+    rtpengine) who+=(rtpengine) ;;
+  esac
+done
+
+# ramps, one relay after the other
+for w in "${who[@]}"; do
+  measure ramp "$w" --steps "$steps" --json "$out/ramp.jsonl" | tee -a "$out/ramp.txt"
+done
+# fixed points, 3 repeats each, relays alternating
 for n in $points; do
-  start_mp
-  nice -n -10 taskset -c 0 "$B" run --relay mediaproxy --ctrl /tmp/mp-bench.sock --relay-pid "$(cat /tmp/mp-bench.pid)" \
-    --sessions "$n" --repeat 3 --duration 10 --label mediaproxy-rs --json "$out/points.jsonl" | tee -a "$out/points.txt"
-  stop /tmp/mp-bench.pid
-  start_re
-  nice -n -10 taskset -c 0 "$B" run --relay rtpengine --ctrl 127.0.0.1:2223 --relay-pid "$(cat /tmp/re-bench.pid)" \
-    --sessions "$n" --repeat 3 --duration 10 --label rtpengine-1t --json "$out/points.jsonl" | tee -a "$out/points.txt"
-  stop /tmp/re-bench.pid
+  for w in "${who[@]}"; do
+    measure run "$w" --sessions "$n" --repeat 3 --json "$out/points.jsonl" | tee -a "$out/points.txt"
+  done
 done

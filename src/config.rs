@@ -6,6 +6,7 @@
 //! value and what is accepted. No FFI types and no I/O here, except for reading whether an
 //! asymmetric-clients file can be opened, which is what an operator expects at start-up.
 
+pub use crate::relay::RelayIo;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub mod defaults {
     pub const LISTEN_IP: &str = "0.0.0.0";
     pub const PORT_RANGE: &str = "40000-60000";
     pub const RELAY_THREADS: i32 = 2;
+    pub const RELAY_IO: &str = "auto";
     pub const SETUP_TIMEOUT_S: i32 = 90;
     pub const MEDIA_TIMEOUT_S: i32 = 60;
     pub const HOLD_TIMEOUT_S: i32 = 7200;
@@ -48,6 +50,7 @@ pub struct RawParams {
     pub advertised_ip: Option<String>,
     pub port_range: Option<String>,
     pub relay_threads: Option<i32>,
+    pub relay_io: Option<String>,
     pub setup_timeout: Option<i32>,
     pub media_timeout: Option<i32>,
     pub hold_timeout: Option<i32>,
@@ -107,6 +110,8 @@ pub struct Config {
     pub port_min: u16,
     pub port_max: u16,
     pub relay_threads: usize,
+    /// The relay workers' I/O back end.
+    pub relay_io: RelayIo,
     pub setup_timeout: Duration,
     pub media_timeout: Duration,
     pub hold_timeout: Duration,
@@ -321,6 +326,9 @@ impl Config {
             64,
             "",
         )? as usize;
+        let io_text = raw.relay_io.as_deref().unwrap_or(d::RELAY_IO);
+        let relay_io = RelayIo::parse(io_text)
+            .ok_or_else(|| bad("relay_io", io_text, "auto, io_uring or epoll"))?;
         let secs = |param, v, default, max| -> Result<Duration, ParamError> {
             Ok(Duration::from_secs(
                 int_in(param, v, default, 1, max, " (seconds)")? as u64,
@@ -358,6 +366,7 @@ impl Config {
             port_min,
             port_max,
             relay_threads,
+            relay_io,
             setup_timeout,
             media_timeout,
             hold_timeout,
@@ -392,6 +401,7 @@ mod tests {
         assert_eq!(c.relay_mode, RelayMode::Embedded);
         assert_eq!((c.port_min, c.port_max), (40000, 60000));
         assert_eq!(c.relay_threads, 2);
+        assert_eq!(c.relay_io, RelayIo::Auto);
         assert_eq!(c.media_timeout, Duration::from_secs(60));
         assert_eq!(c.hold_timeout, Duration::from_secs(7200));
         assert_eq!(c.setup_timeout, Duration::from_secs(90));
@@ -411,6 +421,7 @@ mod tests {
             advertised_ip: Some("2001:db8::1".into()),
             port_range: Some("20000-20003".into()),
             relay_threads: Some(4),
+            relay_io: Some("IO_URING".into()),
             natping_interval: Some(0),
             learn_from_signaling_ip: 1,
             ..RawParams::default()
@@ -423,6 +434,18 @@ mod tests {
         assert_eq!(c.advertised_ip, Some("2001:db8::1".parse().unwrap()));
         assert!(c.learn_from_signaling_ip);
         assert_eq!(c.natping_interval, 0);
+        assert_eq!(c.relay_io, RelayIo::IoUring);
+        for (v, io) in [
+            ("auto", RelayIo::Auto),
+            ("epoll", RelayIo::Epoll),
+            (" io_uring ", RelayIo::IoUring),
+        ] {
+            let raw = RawParams {
+                relay_io: Some(v.into()),
+                ..RawParams::default()
+            };
+            assert_eq!(Config::from_raw(&raw).expect(v).relay_io, io);
+        }
     }
 
     // One test per parameter: a bad value is refused, naming the parameter, value, accepted set.
@@ -627,6 +650,22 @@ mod tests {
             e.to_string(),
             "invalid value \"0\" for modparam \"relay_threads\": expected an integer from 1 to 64"
         );
+    }
+
+    #[test]
+    fn bad_relay_io() {
+        for v in ["uring", "", "select", "io-uring"] {
+            let e = refused(RawParams {
+                relay_io: Some(v.into()),
+                ..Default::default()
+            });
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "invalid value \"{v}\" for modparam \"relay_io\": expected auto, io_uring or epoll"
+                )
+            );
+        }
     }
 
     #[test]

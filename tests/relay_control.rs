@@ -25,9 +25,8 @@ fn ask(c: &mut BufReader<UnixStream>, req: &[u8]) -> String {
     line.trim_end().to_string()
 }
 
-#[test]
-fn garbage_gets_error_and_everything_else_lives_on() {
-    let r = TestRelay::start("garbage", (42000, 42099), |_| {});
+fn garbage_gets_error_and_everything_else_lives_on(io: RelayIo) {
+    let r = TestRelay::start_io(io, "garbage", (42000, 42099), |_| {});
     let mut bad = raw(&r);
     let mut good = r.client();
     let caller = endpoint("127.0.0.2");
@@ -76,9 +75,8 @@ fn garbage_gets_error_and_everything_else_lives_on() {
     );
 }
 
-#[test]
-fn dispatcher_bytes_as_the_c_module_writes_them() {
-    let r = TestRelay::start("cbytes", (42100, 42199), |_| {});
+fn dispatcher_bytes_as_the_c_module_writes_them(io: RelayIo) {
+    let r = TestRelay::start_io(io, "cbytes", (42100, 42199), |_| {});
     let mut c = raw(&r);
     let reply = ask(
         &mut c,
@@ -108,9 +106,8 @@ fn dispatcher_bytes_as_the_c_module_writes_them() {
     assert_eq!(r3.split(' ').count(), 2, "{r3}");
 }
 
-#[test]
-fn sessions_and_summary_json() {
-    let r = TestRelay::start("json", (42200, 42299), |_| {});
+fn sessions_and_summary_json(io: RelayIo) {
+    let r = TestRelay::start_io(io, "json", (42200, 42299), |_| {});
     let mut c = r.client();
     let caller = endpoint("127.0.0.2");
     let callee = endpoint("127.0.0.3");
@@ -223,10 +220,9 @@ fn sessions_and_summary_json() {
     assert!(counted, "packets_relayed {last}");
 }
 
-#[test]
-fn port_exhaustion_answers_error_and_recovers_after_quarantine() {
+fn port_exhaustion_answers_error_and_recovers_after_quarantine(io: RelayIo) {
     // 4 ports = 2 pairs = exactly one relayed stream; freed pairs rest 2 s
-    let r = TestRelay::start("exhaust", (42300, 42303), |c| {
+    let r = TestRelay::start_io(io, "exhaust", (42300, 42303), |c| {
         c.port_quarantine = Duration::from_secs(2)
     });
     let mut c = r.client();
@@ -270,17 +266,18 @@ fn port_exhaustion_answers_error_and_recovers_after_quarantine() {
     );
 }
 
-#[test]
-fn socket_file_mode_stale_replacement_and_removal() {
-    let dir = std::env::temp_dir().join(format!("mp-it-sock-{}", std::process::id()));
+fn socket_file_mode_stale_replacement_and_removal(io: RelayIo) {
+    let dir = std::env::temp_dir().join(format!("mp-it-sock-{io}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join("relay.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // stale file, nobody behind it
+    let (port_min, port_max) = ports_for(io, (42400, 42499));
     let cfg = RelayConfig {
         listen_ip: "127.0.0.1".parse().unwrap(),
-        port_min: 42400,
-        port_max: 42499,
+        port_min,
+        port_max,
         threads: 1,
+        io,
         ..RelayConfig::default()
     };
     let relay = Relay::start(cfg.clone(), &path, Counters::leak()).unwrap();
@@ -294,9 +291,8 @@ fn socket_file_mode_stale_replacement_and_removal() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn expired_session_is_reported_with_its_statistics() {
-    let r = TestRelay::start("expire", (42500, 42599), |c| {
+fn expired_session_is_reported_with_its_statistics(io: RelayIo) {
+    let r = TestRelay::start_io(io, "expire", (42500, 42599), |c| {
         c.setup_timeout = Duration::from_secs(1);
         c.media_timeout = Duration::from_secs(1);
     });
@@ -338,3 +334,12 @@ fn expired_session_is_reported_with_its_statistics() {
     // the BYE that follows still gets "removed"
     assert!(c.remove("e-1", "ft", "tt").is_ok());
 }
+
+backends!(
+    garbage_gets_error_and_everything_else_lives_on,
+    dispatcher_bytes_as_the_c_module_writes_them,
+    sessions_and_summary_json,
+    port_exhaustion_answers_error_and_recovers_after_quarantine,
+    socket_file_mode_stale_replacement_and_removal,
+    expired_session_is_reported_with_its_statistics,
+);

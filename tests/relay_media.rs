@@ -7,9 +7,8 @@ use common::*;
 use mediaproxy::control::codec::MessageType;
 use std::time::Duration;
 
-#[test]
-fn rtp_and_rtcp_flow_both_ways_through_the_control_flow() {
-    let r = TestRelay::start("flow", (41000, 41099), |_| {});
+fn rtp_and_rtcp_flow_both_ways_through_the_control_flow(io: RelayIo) {
+    let r = TestRelay::start_io(io, "flow", (41000, 41099), |_| {});
     let mut c = r.client();
     let (caller, caller_rtcp) = endpoint_pair("127.0.0.2");
     let (callee, callee_rtcp) = endpoint_pair("127.0.0.3");
@@ -75,9 +74,8 @@ fn rtp_and_rtcp_flow_both_ways_through_the_control_flow() {
     assert_eq!(counter(&r.counters.streams_active), 0);
 }
 
-#[test]
-fn strict_source_and_nat_rebinding() {
-    let r = TestRelay::start("strict", (41100, 41199), |_| {});
+fn strict_source_and_nat_rebinding(io: RelayIo) {
+    let r = TestRelay::start_io(io, "strict", (41100, 41199), |_| {});
     let mut c = r.client();
     let caller = endpoint("127.0.0.2");
     let callee = endpoint("127.0.0.3");
@@ -125,9 +123,8 @@ fn strict_source_and_nat_rebinding() {
     assert_eq!(recv(&rebound).0, rtp(0, 3, 0xB, 2));
 }
 
-#[test]
-fn signalling_change_relatches_and_the_old_source_is_ignored() {
-    let r = TestRelay::start("relatch", (41200, 41299), |_| {});
+fn signalling_change_relatches_and_the_old_source_is_ignored(io: RelayIo) {
+    let r = TestRelay::start_io(io, "relatch", (41200, 41299), |_| {});
     let mut c = r.client();
     let caller = endpoint("127.0.0.2");
     let callee = endpoint("127.0.0.3");
@@ -205,9 +202,8 @@ fn signalling_change_relatches_and_the_old_source_is_ignored() {
     ) == dropped + 1));
 }
 
-#[test]
-fn rtcp_mux_and_stun_pass_on_the_rtp_port() {
-    let r = TestRelay::start("mux", (41300, 41399), |_| {});
+fn rtcp_mux_and_stun_pass_on_the_rtp_port(io: RelayIo) {
+    let r = TestRelay::start_io(io, "mux", (41300, 41399), |_| {});
     let mut c = r.client();
     let caller = endpoint("127.0.0.2");
     let callee = endpoint("127.0.0.3");
@@ -235,9 +231,8 @@ fn rtcp_mux_and_stun_pass_on_the_rtp_port() {
     assert_eq!(v["streams"][0]["caller_packets"], 2);
 }
 
-#[test]
-fn asymmetric_client_gets_media_at_its_sdp_address() {
-    let r = TestRelay::start("asym", (41400, 41499), |_| {});
+fn asymmetric_client_gets_media_at_its_sdp_address(io: RelayIo) {
+    let r = TestRelay::start_io(io, "asym", (41400, 41499), |_| {});
     let mut c = r.client();
     let caller_rx = endpoint("127.0.0.2"); // the address in its SDP
     let caller_tx = endpoint("127.0.0.2"); // where it really sends from
@@ -278,9 +273,8 @@ fn asymmetric_client_gets_media_at_its_sdp_address() {
     assert_eq!(recv(&callee).0, rtp(0, 2, 0xA, 1));
 }
 
-#[test]
-fn signaling_source_only_refuses_the_first_packet_from_elsewhere() {
-    let r = TestRelay::start("sigonly", (41500, 41599), |c| {
+fn signaling_source_only_refuses_the_first_packet_from_elsewhere(io: RelayIo) {
+    let r = TestRelay::start_io(io, "sigonly", (41500, 41599), |c| {
         c.signaling_source_only = true
     });
     let mut c = r.client();
@@ -300,3 +294,12 @@ fn signaling_source_only_refuses_the_first_packet_from_elsewhere() {
         &r.counters.packets_dropped_strict
     ) == 1));
 }
+
+backends!(
+    rtp_and_rtcp_flow_both_ways_through_the_control_flow,
+    strict_source_and_nat_rebinding,
+    signalling_change_relatches_and_the_old_source_is_ignored,
+    rtcp_mux_and_stun_pass_on_the_rtp_port,
+    asymmetric_client_gets_media_at_its_sdp_address,
+    signaling_source_only_refuses_the_first_packet_from_elsewhere,
+);

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] [--port-range MIN-MAX]
-//!                  [--threads N] [--setup-timeout S] [--media-timeout S] [--hold-timeout S]
+//!                  [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N]
+//!                  [--setup-timeout S] [--media-timeout S] [--hold-timeout S]
 //!                  [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]
 //! ```
 //! Logs go to stderr. SIGINT/SIGTERM or `--max-seconds` stop it (the socket file is removed).
 
 use mediaproxy::relay::sys::{poll_any, SignalFd};
-use mediaproxy::relay::{Counters, LogLevel, Relay, RelayConfig, RelayEvent};
+use mediaproxy::relay::{Counters, LogLevel, Relay, RelayConfig, RelayEvent, RelayIo};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,8 @@ use std::time::{Duration, Instant};
 
 fn usage() -> &'static str {
     "usage: mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] \
-     [--port-range MIN-MAX] [--threads N] [--setup-timeout S] [--media-timeout S] \
+     [--port-range MIN-MAX] [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] \
+     [--setup-timeout S] [--media-timeout S] \
      [--hold-timeout S] [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]"
 }
 
@@ -73,6 +75,18 @@ fn parse_args() -> Result<Args, String> {
                 cfg.threads = v
                     .parse()
                     .map_err(|_| format!("--threads: not a number: {v}"))?;
+            }
+            "--relay-io" => {
+                let v = val("--relay-io")?;
+                cfg.io = RelayIo::parse(&v).ok_or_else(|| {
+                    format!("--relay-io: expected auto, io_uring or epoll, got {v}")
+                })?;
+            }
+            "--ring-buffers" => {
+                let v = val("--ring-buffers")?;
+                cfg.ring_buffers = v
+                    .parse()
+                    .map_err(|_| format!("--ring-buffers: not a number: {v}"))?;
             }
             "--setup-timeout" => cfg.setup_timeout = secs(&val(&a)?, &a)?,
             "--media-timeout" => cfg.media_timeout = secs(&val(&a)?, &a)?,

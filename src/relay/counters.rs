@@ -25,6 +25,12 @@ pub struct Counters {
     pub port_exhaustion: AtomicU64,
     /// Malformed control requests and failed control operations.
     pub control_errors: AtomicU64,
+    /// io_uring back end: multishot receives started again after the kernel ended them (no free
+    /// buffer, an error, a full completion queue).
+    pub rx_rearms: AtomicU64,
+    /// io_uring back end: receives that found every provided buffer in use (`ENOBUFS`); their
+    /// packets waited in the socket until buffers came back.
+    pub rx_no_buffers: AtomicU64,
 }
 
 impl Counters {
@@ -43,6 +49,8 @@ impl Counters {
             ports_free: AtomicU64::new(0),
             port_exhaustion: AtomicU64::new(0),
             control_errors: AtomicU64::new(0),
+            rx_rearms: AtomicU64::new(0),
+            rx_no_buffers: AtomicU64::new(0),
         }
     }
 

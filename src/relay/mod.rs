@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   control socket ──► control thread ──(crossbeam channel + eventfd)──► worker 0..N
-//!   (unix stream)      Server + SessionTable                             epoll, recvmmsg/sendmmsg,
+//!   (unix stream)      Server + SessionTable                             io_uring or epoll,
 //!                      + RealBackend (port pool, bind)                   latching, per-stream atomics
 //!                            │ ▲ latch notifications (bounded channel)        │
 //!                            ▼ └──────────────────────────────────────────────┘
@@ -19,9 +19,20 @@
 //!   ends; relay threads never call into the host;
 //! * [`Relay::shutdown`] stops every thread, closes every socket and removes the socket file.
 //!
+//! I/O back ends ([`RelayIo`], chosen once at start for every worker):
+//! * io_uring (`uring`): per worker one ring; a multishot `recvmsg` with a provided buffer
+//!   ring on every socket the worker owns, so packets from thousands of sockets complete in one
+//!   system call; each forwarded packet becomes a `sendmsg` submission straight from its receive
+//!   buffer, all of a batch submitted together with the wait for the next completions;
+//! * epoll: level-triggered readiness, `recvmmsg`/`sendmmsg` per readable socket; the fallback
+//!   where io_uring is missing, disabled or refused.
+//!
+//! Both run the same forwarding decision ([`worker::judge`]) and the same flow table and
+//! commands ([`worker`]'s `Core`).
+//!
 //! Invariants: the per-packet path neither allocates nor locks; the signalling state machine
 //! ([`session`]) and latching ([`latch`]) take time as a parameter and are tested under a fake
-//! clock; `unsafe` lives only in [`sys`].
+//! clock; `unsafe` lives only in [`sys`] and `uring` (socket I/O).
 //!
 //! Statistics (`sessions`, `remove` with `stats: yes`, expiry events) use MediaProxy's JSON
 //! fields. Per stream, `caller_*`/`callee_*` packets and bytes are what that party *sent*,
@@ -29,7 +40,7 @@
 //! the party's first RTP packet; `*_remote` is the latched RTP source. Streams are listed once
 //! answered (as MediaProxy does), closed streams of earlier generations included.
 //!
-//! Not done (yet): the io_uring path (PERFORMANCE.md); queueing STUN until the peer is known
+//! Not done (yet): queueing STUN until the peer is known
 //! (it is dropped when the other side has no address at all); the `unselected ICE candidate`
 //! status; IPv4↔IPv6 bridging (the relay sockets use the family of `listen_ip`).
 //!
@@ -46,6 +57,8 @@ pub mod pool;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod sys;
+#[allow(unsafe_code)]
+mod uring;
 pub mod worker;
 
 pub use counters::Counters;
@@ -63,6 +76,45 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use sys::EventFd;
+use worker::Backend;
+
+/// Which system interface the relay workers use for packets (`relay_io`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RelayIo {
+    /// io_uring when the kernel offers what the relay needs, else epoll.
+    #[default]
+    Auto,
+    /// io_uring; not available is a start-up error.
+    IoUring,
+    Epoll,
+}
+
+impl RelayIo {
+    /// `auto`, `io_uring` or `epoll` (ASCII case-insensitive, surrounding blanks ignored).
+    pub fn parse(s: &str) -> Option<RelayIo> {
+        let s = s.trim();
+        [RelayIo::Auto, RelayIo::IoUring, RelayIo::Epoll]
+            .into_iter()
+            .find(|v| s.eq_ignore_ascii_case(v.as_str()))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayIo::Auto => "auto",
+            RelayIo::IoUring => "io_uring",
+            RelayIo::Epoll => "epoll",
+        }
+    }
+}
+
+impl std::fmt::Display for RelayIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Default of [`RelayConfig::ring_buffers`].
+pub const RING_BUFFERS: u16 = 4096;
 
 /// Relay settings. `Default` gives the operator defaults: listen on 0.0.0.0, ports
 /// 40000–60000, 2 worker threads, timeouts 90 s (setup) / 60 s (media) / 7200 s (hold).
@@ -85,6 +137,12 @@ pub struct RelayConfig {
     pub port_quarantine: Duration,
     /// Largest RTP sequence jump accepted as the same sender after a NAT rebinding.
     pub rebind_window: u16,
+    /// I/O back end of the workers.
+    pub io: RelayIo,
+    /// io_uring back end: receive buffers per worker (a power of two, 2–32768, 2 KiB each). A
+    /// packet holds its buffer until its send completes; when all are in use, packets wait in
+    /// their sockets' receive queues.
+    pub ring_buffers: u16,
 }
 
 impl Default for RelayConfig {
@@ -101,6 +159,8 @@ impl Default for RelayConfig {
             signaling_source_only: false,
             port_quarantine: Duration::from_secs(10),
             rebind_window: 64,
+            io: RelayIo::Auto,
+            ring_buffers: RING_BUFFERS,
         }
     }
 }
@@ -177,6 +237,34 @@ pub struct Relay {
     events: Receiver<RelayEvent>,
     sink: EventSink,
     socket: PathBuf,
+    io: RelayIo,
+}
+
+/// How long a worker may take to set up its I/O before start gives up on it.
+const WORKER_READY: Duration = Duration::from_secs(10);
+
+/// Resolves `relay_io` to a back end, probing io_uring unless epoll is asked for. Returns the
+/// back end and, for `auto` falling back to epoll, why.
+fn choose_backend(cfg: &RelayConfig) -> io::Result<(Backend, Option<String>)> {
+    let uring = Backend::IoUring {
+        buffers: cfg.ring_buffers,
+        // every socket of the range could end up on one worker
+        files: u32::from(cfg.port_max) - u32::from(cfg.port_min) + 1,
+    };
+    match cfg.io {
+        RelayIo::Epoll => Ok((Backend::Epoll, None)),
+        RelayIo::IoUring => match uring::probe() {
+            Ok(()) => Ok((uring, None)),
+            Err(why) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("relay_io is io_uring but io_uring is not available: {why}"),
+            )),
+        },
+        RelayIo::Auto => match uring::probe() {
+            Ok(()) => Ok((uring, None)),
+            Err(why) => Ok((Backend::Epoll, Some(why))),
+        },
+    }
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -205,17 +293,35 @@ impl Relay {
                 ));
             }
         }
+        if !cfg.ring_buffers.is_power_of_two() || cfg.ring_buffers < 2 || cfg.ring_buffers > 32768 {
+            return Err(invalid(format!(
+                "ring_buffers must be a power of two from 2 to 32768, not {}",
+                cfg.ring_buffers
+            )));
+        }
         let pool = pool::PortPool::new(cfg.port_min, cfg.port_max, cfg.port_quarantine)
             .map_err(|e| invalid(e.to_string()))?;
+        let (mut io_backend, fallback) = choose_backend(&cfg)?;
         let (sink, events) = EventSink::new()?;
         let ports = u64::from(cfg.port_max - cfg.port_min) + 1;
-        match sys::raise_nofile(ports + 1000) {
-            Ok(n) if n < ports + 1000 => sink.send_log(
-                LogLevel::Warn,
-                format!("RLIMIT_NOFILE is {n}, below the {ports} ports of the range + 1000: sessions may fail"),
-            ),
-            Ok(_) => {}
-            Err(e) => sink.send_log(LogLevel::Warn, format!("cannot raise RLIMIT_NOFILE: {e}")),
+        let nofile = match sys::raise_nofile(ports + 1000) {
+            Ok(n) => {
+                if n < ports + 1000 {
+                    sink.send_log(
+                        LogLevel::Warn,
+                        format!("RLIMIT_NOFILE is {n}, below the {ports} ports of the range + 1000: sessions may fail"),
+                    );
+                }
+                n
+            }
+            Err(e) => {
+                sink.send_log(LogLevel::Warn, format!("cannot raise RLIMIT_NOFILE: {e}"));
+                1024
+            }
+        };
+        // the kernel refuses a registered-file table larger than RLIMIT_NOFILE
+        if let Backend::IoUring { files, .. } = &mut io_backend {
+            *files = (*files).min(u32::try_from(nofile).unwrap_or(u32::MAX));
         }
         let server = crate::control::server::Server::bind(control_socket)?;
         let epoch = Instant::now();
@@ -226,34 +332,49 @@ impl Relay {
         let (latch_tx, latch_rx) = crossbeam_channel::bounded(65536);
         let mut links = Vec::with_capacity(cfg.threads);
         let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(cfg.threads);
-        let spawn_all =
-            |links: &mut Vec<WorkerLink>, handles: &mut Vec<JoinHandle<()>>| -> io::Result<()> {
-                for id in 0..cfg.threads {
-                    let wake = Arc::new(EventFd::new()?);
-                    let (tx, rx) = crossbeam_channel::unbounded();
-                    let w = worker::Worker::new(
-                        id,
-                        wake.clone(),
-                        rx,
-                        policy,
-                        epoch,
-                        counters,
-                        latch_tx.clone(),
-                        sink.clone(),
-                    )?;
-                    handles.push(sys::spawn_blocked(format!("mp-relay-{id}"), move || {
-                        w.run()
-                    })?);
-                    links.push(WorkerLink {
-                        tx,
-                        wake,
-                        free_slots: Vec::new(),
-                        next_slot: 0,
-                        flows: 0,
-                    });
+        let spawn_all = |links: &mut Vec<WorkerLink>,
+                         handles: &mut Vec<JoinHandle<()>>|
+         -> io::Result<()> {
+            for id in 0..cfg.threads {
+                let wake = Arc::new(EventFd::new()?);
+                let (tx, rx) = crossbeam_channel::unbounded();
+                let w = worker::Worker::new(
+                    id,
+                    wake.clone(),
+                    rx,
+                    policy,
+                    epoch,
+                    counters,
+                    latch_tx.clone(),
+                    sink.clone(),
+                );
+                let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+                handles.push(sys::spawn_blocked(format!("mp-relay-{id}"), move || {
+                    w.run(io_backend, ready_tx)
+                })?);
+                links.push(WorkerLink {
+                    tx,
+                    wake,
+                    free_slots: Vec::new(),
+                    next_slot: 0,
+                    flows: 0,
+                });
+                // the worker sets up its I/O on its own thread: wait for the outcome
+                match ready_rx.recv_timeout(WORKER_READY) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        return Err(io::Error::other(format!(
+                            "relay worker {id} ({}): {e}",
+                            io_backend.io()
+                        )))
+                    }
+                    Err(_) => {
+                        return Err(io::Error::other(format!("relay worker {id} did not start")))
+                    }
                 }
-                Ok(())
-            };
+            }
+            Ok(())
+        };
         if let Err(e) = spawn_all(&mut links, &mut handles) {
             for l in &links {
                 let _ = l.tx.send(worker::Cmd::Stop);
@@ -294,10 +415,17 @@ impl Relay {
         let control = sys::spawn_blocked("mp-control".into(), move || {
             engine::control_loop(server, engine, stop2, stopping2, handles)
         })?;
+        let io_text = match (io_backend, fallback) {
+            (Backend::IoUring { buffers, .. }, _) => {
+                format!("I/O io_uring (multishot receive, {buffers} buffers per worker)")
+            }
+            (Backend::Epoll, Some(why)) => format!("I/O epoll (io_uring not available: {why})"),
+            (Backend::Epoll, None) => "I/O epoll".to_string(),
+        };
         sink.send_log(
             LogLevel::Info,
             format!(
-                "media relay started: control socket {}, listen {}, ports {}-{}, {} worker thread(s)",
+                "media relay started: control socket {}, listen {}, ports {}-{}, {} worker thread(s), {io_text}",
                 socket.display(),
                 cfg.listen_ip,
                 cfg.port_min,
@@ -312,7 +440,13 @@ impl Relay {
             events,
             sink,
             socket,
+            io: io_backend.io(),
         })
+    }
+
+    /// The I/O back end the workers run (`IoUring` or `Epoll`, never `Auto`).
+    pub fn io(&self) -> RelayIo {
+        self.io
     }
 
     /// Readable when events are queued (for the host's reactor). Level: stays readable until

@@ -1,4 +1,4 @@
-//! System calls of the relay: epoll, eventfd, batched UDP receive/send (`recvmmsg`/`sendmmsg`),
+//! System calls of the relay (the io_uring back end has its own module, `uring`): epoll, eventfd, batched UDP receive/send (`recvmmsg`/`sendmmsg`),
 //! signal masks, `RLIMIT_NOFILE`, `poll`, `signalfd`. The only module of the crate besides
 //! `host` that contains `unsafe`; every block states why it is sound.
 //!
@@ -157,7 +157,7 @@ impl AsRawFd for EventFd {
 // ---------------------------------------------------------------------------------------------
 // socket addresses
 
-fn to_sockaddr(
+pub(crate) fn to_sockaddr(
     addr: SocketAddr,
     v6_socket: bool,
     out: &mut libc::sockaddr_storage,
@@ -192,6 +192,33 @@ fn to_sockaddr(
             size_of::<libc::sockaddr_in6>() as libc::socklen_t
         }
     }
+}
+
+/// A socket address from the raw bytes the kernel wrote (e.g. the name area of a multishot
+/// `recvmsg` buffer, which has no alignment guarantee). `None` for another family or too few
+/// bytes.
+pub(crate) fn sockaddr_from_bytes(b: &[u8]) -> Option<SocketAddr> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+    let n = b.len().min(size_of::<libc::sockaddr_storage>());
+    let need = match i32::from(u16::from_ne_bytes([*b.first()?, *b.get(1)?])) {
+        libc::AF_INET => size_of::<libc::sockaddr_in>(),
+        libc::AF_INET6 => size_of::<libc::sockaddr_in6>(),
+        _ => return None,
+    };
+    if n < need {
+        return None;
+    }
+    // SAFETY: copies `n` bytes (at most the storage's size) from a live slice into the local
+    // storage; byte copies have no alignment requirement.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            b.as_ptr(),
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            n,
+        )
+    };
+    from_sockaddr(&ss)
 }
 
 fn from_sockaddr(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {

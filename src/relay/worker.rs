@@ -1,12 +1,16 @@
-//! Relay worker threads. Each worker owns an epoll instance and the sockets of the flows handed
-//! to it; nothing on the packet path is shared with another thread except relaxed atomics
-//! written by this worker alone (per-stream statistics) and the global counters, which are
-//! added once per event batch.
+//! Relay worker threads. Each worker owns the sockets of the flows handed to it and one I/O
+//! back end: an epoll instance with `recvmmsg`/`sendmmsg` per readable socket (this module), or
+//! an io_uring with multishot receives into provided buffers and batched send submissions
+//! ([`super::uring`]). Nothing on the packet path is shared with another thread except relaxed
+//! atomics written by this worker alone (per-stream statistics) and the global counters, which
+//! are added once per event batch.
 //!
 //! A flow is one sub-stream of a relayed stream (RTP, or RTCP on port + 1) with two sockets:
 //! `socks[0]` faces the caller (the caller sends to it), `socks[1]` faces the callee. A packet
 //! received on `socks[i]` is checked against `sides[i]` (latching) and sent from
-//! `socks[1 - i]` to `sides[1 - i].destination()`.
+//! `socks[1 - i]` to `sides[1 - i].destination()`. That decision is [`judge`], the same function
+//! for both back ends; the flow table and the commands from the control thread are [`Core`],
+//! also shared.
 //!
 //! The per-packet path does not allocate and takes no lock: buffers and headers are allocated
 //! once per worker; latch notifications go through a bounded (preallocated) channel with
@@ -16,15 +20,16 @@ use super::counters::Counters;
 use super::latch::{LatchPolicy, Side, SideConfig, Verdict};
 use super::packet::{classify, PacketKind};
 use super::sys::{Epoll, EventBuf, EventFd, RecvBatch, SendBatch};
-use super::{EventSink, LogLevel};
+use super::{EventSink, LogLevel, RelayIo};
 use crossbeam_channel::{Receiver, Sender};
+use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Packets taken from one socket per readiness event.
+/// Packets taken from one socket per readiness event (epoll back end).
 pub const BATCH: usize = 16;
 const WAKE_TOKEN: u64 = u64::MAX;
 
@@ -80,148 +85,138 @@ pub struct LatchEvent {
     pub addr: SocketAddr,
 }
 
-struct Flow {
-    socks: [UdpSocket; 2],
-    sides: [Side; 2],
-    shared: Arc<StreamShared>,
-    stream_id: u64,
-    rtcp: bool,
-    v6: bool,
+/// One relayed flow as its worker holds it.
+pub(crate) struct Flow {
+    pub socks: [UdpSocket; 2],
+    pub sides: [Side; 2],
+    pub shared: Arc<StreamShared>,
+    pub stream_id: u64,
+    pub rtcp: bool,
+    pub v6: bool,
 }
 
+/// Per-batch counts, added to the global [`Counters`] once per batch.
 #[derive(Default)]
-struct Local {
-    relayed: u64,
-    bytes: u64,
-    dropped_strict: u64,
-    dropped_other: u64,
+pub(crate) struct Local {
+    pub relayed: u64,
+    pub bytes: u64,
+    pub dropped_strict: u64,
+    pub dropped_other: u64,
+    pub rx_rearms: u64,
+    pub rx_no_buffers: u64,
 }
 
-pub struct Worker {
-    pub(crate) id: usize,
-    pub(crate) epoll: Epoll,
-    pub(crate) wake: Arc<EventFd>,
-    pub(crate) rx: Receiver<Cmd>,
-    pub(crate) policy: LatchPolicy,
-    pub(crate) epoch: Instant,
-    pub(crate) counters: &'static Counters,
-    pub(crate) latch_tx: Sender<LatchEvent>,
-    pub(crate) log: EventSink,
-    flows: Vec<Option<Flow>>,
-    recv: RecvBatch,
-    send: SendBatch,
-    out: Vec<(usize, SocketAddr)>,
-    local: Local,
+/// What [`judge`] needs besides the flow: the latching policy, where latch notifications go,
+/// the batch's counts.
+pub(crate) struct PacketCtx {
+    pub policy: LatchPolicy,
+    pub latch_tx: Sender<LatchEvent>,
+    pub local: Local,
+}
+
+/// The forwarding decision for one datagram received on `flow.socks[i]` from `src`: latching and
+/// strict source, per-stream statistics and codec, counts. Returns where to send it (from
+/// `flow.socks[1 - i]`), or `None` when it is dropped (counted here). Shared by both back ends;
+/// no allocation, no lock.
+#[inline]
+pub(crate) fn judge(
+    flow: &mut Flow,
+    i: usize,
+    pkt: &[u8],
+    src: SocketAddr,
+    truncated: bool,
+    now_ms: u64,
+    ctx: &mut PacketCtx,
+) -> Option<SocketAddr> {
+    let o = 1 - (i & 1);
+    let i = i & 1;
+    if truncated {
+        ctx.local.dropped_other += 1;
+        return None;
+    }
+    let kind = classify(pkt);
+    match flow.sides[i].on_packet(src, kind, &ctx.policy) {
+        Verdict::DropStrict => {
+            ctx.local.dropped_strict += 1;
+            None
+        }
+        Verdict::Accept { learned } => {
+            if let Some(addr) = learned {
+                let _ = ctx.latch_tx.try_send(LatchEvent {
+                    stream_id: flow.stream_id,
+                    rtcp: flow.rtcp,
+                    party: i,
+                    addr,
+                });
+            }
+            let sh = &flow.shared;
+            if kind.is_media() {
+                bump(&sh.packets[i], 1);
+                bump(&sh.bytes[i], pkt.len() as u64);
+                if !flow.rtcp {
+                    if sh.first_ms[i].load(Ordering::Relaxed) == 0 {
+                        sh.first_ms[i].store(now_ms, Ordering::Relaxed);
+                    }
+                    sh.last_ms[i].store(now_ms, Ordering::Relaxed);
+                    if let PacketKind::Rtp { pt, .. } = kind {
+                        if sh.codec[i].load(Ordering::Relaxed) == 0 {
+                            sh.codec[i].store(u32::from(pt) + 1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            let dest = flow.sides[o].destination();
+            if dest.is_none() {
+                ctx.local.dropped_other += 1;
+            }
+            dest
+        }
+    }
+}
+
+/// How an I/O back end follows changes of the flow table.
+pub(crate) trait FlowIo {
+    /// A flow was installed in `slot`: start receiving on both its sockets.
+    fn added(&mut self, slot: usize, flow: &Flow) -> io::Result<()>;
+    /// The flow that was in `slot` is gone: stop receiving on its sockets. The back end decides
+    /// when they are closed (at once, or once the kernel has let go of them).
+    fn removed(&mut self, slot: usize, flow: Flow);
+}
+
+/// The part of a worker that does not depend on the I/O back end: the flow table, the command
+/// channel and its wake-up, counters, logging.
+pub(crate) struct Core {
+    pub id: usize,
+    pub wake: Arc<EventFd>,
+    pub rx: Receiver<Cmd>,
+    pub epoch: Instant,
+    pub counters: &'static Counters,
+    pub log: EventSink,
+    pub flows: Vec<Option<Flow>>,
+    pub pkt: PacketCtx,
     last_error_log_ms: u64,
     suppressed_errors: u64,
 }
 
-impl Worker {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        id: usize,
-        wake: Arc<EventFd>,
-        rx: Receiver<Cmd>,
-        policy: LatchPolicy,
-        epoch: Instant,
-        counters: &'static Counters,
-        latch_tx: Sender<LatchEvent>,
-        log: EventSink,
-    ) -> std::io::Result<Worker> {
-        let epoll = Epoll::new()?;
-        epoll.add(wake.as_raw_fd(), WAKE_TOKEN)?;
-        Ok(Worker {
-            id,
-            epoll,
-            wake,
-            rx,
-            policy,
-            epoch,
-            counters,
-            latch_tx,
-            log,
-            flows: Vec::new(),
-            recv: RecvBatch::new(BATCH),
-            send: SendBatch::new(BATCH),
-            out: Vec::with_capacity(BATCH),
-            local: Local::default(),
-            last_error_log_ms: 0,
-            suppressed_errors: 0,
-        })
-    }
-
-    /// Runs until a `Stop` command (or the command channel closes).
-    pub fn run(mut self) {
-        let mut events = EventBuf::new(256);
-        loop {
-            let keep_going = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.iteration(&mut events)
-            }));
-            match keep_going {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(_) => {
-                    self.log.send_log(
-                        LogLevel::Error,
-                        format!(
-                            "relay worker {}: panic in the event loop, continuing",
-                            self.id
-                        ),
-                    );
-                }
-            }
-        }
-        // flows (and their sockets) are dropped here
-    }
-
-    fn now_ms(&self) -> u64 {
+impl Core {
+    pub fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    fn iteration(&mut self, events: &mut EventBuf) -> bool {
-        let n = match self.epoll.wait(events, 1000) {
-            Ok(n) => n,
-            Err(e) => {
-                self.log.send_log(
-                    LogLevel::Error,
-                    format!("relay worker {}: epoll_wait: {e}", self.id),
-                );
-                std::thread::sleep(std::time::Duration::from_millis(10));
-                return true;
-            }
-        };
-        // Signalling first: a command (new flow, new SDP address) is always queued before the
-        // control reply that lets an endpoint send, so applying every queued command before
-        // reading packets means no packet is judged by stale latching state. The eventfd is
-        // reset before the channel is read, so a command queued meanwhile wakes us again.
-        if (0..n).any(|i| events.token(i) == WAKE_TOKEN) {
-            self.wake.drain();
-        }
-        if !self.commands() {
-            return false;
-        }
-        let now_ms = self.now_ms();
-        for i in 0..n {
-            let t = events.token(i);
-            if t != WAKE_TOKEN {
-                // a token of a flow removed (and its slot reused) by the commands above only
-                // leads to a receive attempt on the slot's current socket: harmless
-                self.readable(t, now_ms);
-            }
-        }
-        self.flush_counters();
-        true
+    pub fn flush_counters(&mut self) {
+        let l = std::mem::take(&mut self.pkt.local);
+        let c = self.counters;
+        Counters::add(&c.packets_relayed, l.relayed);
+        Counters::add(&c.bytes_relayed, l.bytes);
+        Counters::add(&c.packets_dropped_strict, l.dropped_strict);
+        Counters::add(&c.packets_dropped_no_session, l.dropped_other);
+        Counters::add(&c.rx_rearms, l.rx_rearms);
+        Counters::add(&c.rx_no_buffers, l.rx_no_buffers);
     }
 
-    fn flush_counters(&mut self) {
-        let l = std::mem::take(&mut self.local);
-        Counters::add(&self.counters.packets_relayed, l.relayed);
-        Counters::add(&self.counters.bytes_relayed, l.bytes);
-        Counters::add(&self.counters.packets_dropped_strict, l.dropped_strict);
-        Counters::add(&self.counters.packets_dropped_no_session, l.dropped_other);
-    }
-
-    fn commands(&mut self) -> bool {
+    /// Applies every queued command. `false`: stop (a `Stop` command, or the control side is
+    /// gone).
+    pub fn commands(&mut self, io: &mut impl FlowIo) -> bool {
         loop {
             let cmd = match self.rx.try_recv() {
                 Ok(c) => c,
@@ -229,7 +224,7 @@ impl Worker {
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return false,
             };
             match cmd {
-                Cmd::Add { slot, flow } => self.add(slot as usize, *flow),
+                Cmd::Add { slot, flow } => self.add(slot as usize, *flow, io),
                 Cmd::Configure { slot, party, cfg } => {
                     if let Some(Some(f)) = self.flows.get_mut(slot as usize) {
                         if let Some(side) = f.sides.get_mut(party) {
@@ -238,10 +233,9 @@ impl Worker {
                     }
                 }
                 Cmd::Remove { slot } => {
-                    if let Some(f) = self.flows.get_mut(slot as usize).and_then(Option::take) {
-                        for s in &f.socks {
-                            let _ = self.epoll.delete(s.as_raw_fd());
-                        }
+                    let slot = slot as usize;
+                    if let Some(f) = self.flows.get_mut(slot).and_then(Option::take) {
+                        io.removed(slot, f);
                     }
                 }
                 Cmd::Stop => return false,
@@ -249,25 +243,14 @@ impl Worker {
         }
     }
 
-    fn add(&mut self, slot: usize, f: FlowInit) {
+    fn add(&mut self, slot: usize, f: FlowInit, io: &mut impl FlowIo) {
         if self.flows.len() <= slot {
             self.flows.resize_with(slot + 1, || None);
         }
         if let Some(old) = self.flows[slot].take() {
-            for s in &old.socks {
-                let _ = self.epoll.delete(s.as_raw_fd());
-            }
+            io.removed(slot, old);
         }
-        for (i, s) in f.socks.iter().enumerate() {
-            let token = ((slot as u64) << 1) | i as u64;
-            if let Err(e) = self.epoll.add(s.as_raw_fd(), token) {
-                self.log.send_log(
-                    LogLevel::Error,
-                    format!("relay worker {}: epoll add: {e}", self.id),
-                );
-            }
-        }
-        self.flows[slot] = Some(Flow {
+        let flow = self.flows[slot].insert(Flow {
             socks: f.socks,
             sides: [Side::default(), Side::default()],
             shared: f.shared,
@@ -275,90 +258,19 @@ impl Worker {
             rtcp: f.rtcp,
             v6: f.v6,
         });
-    }
-
-    fn readable(&mut self, token: u64, now_ms: u64) {
-        let slot = (token >> 1) as usize;
-        let i = (token & 1) as usize;
-        let o = 1 - i;
-        let Worker {
-            flows,
-            recv,
-            send,
-            out,
-            local,
-            policy,
-            latch_tx,
-            ..
-        } = self;
-        let Some(Some(flow)) = flows.get_mut(slot) else {
-            return;
-        };
-        let n = match recv.recv(flow.socks[i].as_raw_fd()) {
-            Ok(n) => n,
-            Err(e) => {
-                self.socket_error(now_ms, "recvmmsg", &e);
-                return;
-            }
-        };
-        out.clear();
-        for k in 0..n {
-            let Some((pkt, src, truncated)) = recv.get(k) else {
-                continue;
-            };
-            if truncated {
-                local.dropped_other += 1;
-                continue;
-            }
-            let kind = classify(pkt);
-            match flow.sides[i].on_packet(src, kind, policy) {
-                Verdict::DropStrict => local.dropped_strict += 1,
-                Verdict::Accept { learned } => {
-                    if let Some(addr) = learned {
-                        let _ = latch_tx.try_send(LatchEvent {
-                            stream_id: flow.stream_id,
-                            rtcp: flow.rtcp,
-                            party: i,
-                            addr,
-                        });
-                    }
-                    let sh = &flow.shared;
-                    if kind.is_media() {
-                        bump(&sh.packets[i], 1);
-                        bump(&sh.bytes[i], pkt.len() as u64);
-                        if !flow.rtcp {
-                            if sh.first_ms[i].load(Ordering::Relaxed) == 0 {
-                                sh.first_ms[i].store(now_ms, Ordering::Relaxed);
-                            }
-                            sh.last_ms[i].store(now_ms, Ordering::Relaxed);
-                            if let PacketKind::Rtp { pt, .. } = kind {
-                                if sh.codec[i].load(Ordering::Relaxed) == 0 {
-                                    sh.codec[i].store(u32::from(pt) + 1, Ordering::Relaxed);
-                                }
-                            }
-                        }
-                    }
-                    match flow.sides[o].destination() {
-                        Some(d) => out.push((k, d)),
-                        None => local.dropped_other += 1,
-                    }
-                }
-            }
-        }
-        if out.is_empty() {
-            return;
-        }
-        let res = send.send(flow.socks[o].as_raw_fd(), recv, out, flow.v6);
-        local.relayed += res.sent as u64;
-        local.bytes += res.bytes as u64;
-        local.dropped_other += res.failed as u64;
-        if let Some(e) = res.error {
-            self.socket_error(now_ms, "sendmmsg", &e);
+        if let Err(e) = io.added(slot, flow) {
+            self.log.send_log(
+                LogLevel::Error,
+                format!(
+                    "relay worker {}: cannot receive on a new flow: {e}",
+                    self.id
+                ),
+            );
         }
     }
 
     /// Logs socket errors at most once a second per worker.
-    fn socket_error(&mut self, now_ms: u64, what: &str, e: &std::io::Error) {
+    pub fn socket_error(&mut self, now_ms: u64, what: &str, e: &io::Error) {
         if now_ms.saturating_sub(self.last_error_log_ms) < 1000 && self.last_error_log_ms != 0 {
             self.suppressed_errors += 1;
             return;
@@ -375,4 +287,226 @@ impl Worker {
             format!("relay worker {}: {what}: {e}{extra}", self.id),
         );
     }
+
+    /// Runs `step` until it returns `false`; a panic in it is logged and the loop goes on.
+    pub fn run_loop(&mut self, mut step: impl FnMut(&mut Core) -> bool) {
+        loop {
+            let keep_going =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&mut *self)));
+            match keep_going {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => {
+                    self.log.send_log(
+                        LogLevel::Error,
+                        format!(
+                            "relay worker {}: panic in the event loop, continuing",
+                            self.id
+                        ),
+                    );
+                }
+            }
+        }
+    }
 }
+
+/// The I/O back end a worker runs, as resolved at start (never `Auto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Epoll,
+    /// `files`: size of the registered-file table (sockets addressed by index, not descriptor).
+    IoUring {
+        buffers: u16,
+        files: u32,
+    },
+}
+
+impl Backend {
+    pub fn io(self) -> RelayIo {
+        match self {
+            Backend::Epoll => RelayIo::Epoll,
+            Backend::IoUring { .. } => RelayIo::IoUring,
+        }
+    }
+}
+
+/// A worker before its thread runs.
+pub struct Worker {
+    core: Core,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: usize,
+        wake: Arc<EventFd>,
+        rx: Receiver<Cmd>,
+        policy: LatchPolicy,
+        epoch: Instant,
+        counters: &'static Counters,
+        latch_tx: Sender<LatchEvent>,
+        log: EventSink,
+    ) -> Worker {
+        Worker {
+            core: Core {
+                id,
+                wake,
+                rx,
+                epoch,
+                counters,
+                log,
+                flows: Vec::new(),
+                pkt: PacketCtx {
+                    policy,
+                    latch_tx,
+                    local: Local::default(),
+                },
+                last_error_log_ms: 0,
+                suppressed_errors: 0,
+            },
+        }
+    }
+
+    /// The worker thread's body: sets up the back end's I/O on this thread (an io_uring belongs
+    /// to the thread that created it), reports the outcome on `ready`, then runs until a `Stop`
+    /// command (or the command channel closes).
+    pub(crate) fn run(self, backend: Backend, ready: Sender<Result<(), String>>) {
+        match backend {
+            Backend::Epoll => match EpollIo::new(&self.core) {
+                Ok(io) => {
+                    let _ = ready.send(Ok(()));
+                    drop(ready);
+                    io.run(self.core);
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(format!("epoll: {e}")));
+                }
+            },
+            Backend::IoUring { buffers, files } => {
+                super::uring::run(self.core, buffers, files, ready)
+            }
+        }
+    }
+}
+
+/// The epoll back end: level-triggered readiness per socket, `recvmmsg` of up to [`BATCH`]
+/// datagrams from a readable socket, one `sendmmsg` of what they became.
+struct EpollIo {
+    epoll: Epoll,
+    recv: RecvBatch,
+    send: SendBatch,
+    out: Vec<(usize, SocketAddr)>,
+}
+
+impl FlowIo for EpollIo {
+    fn added(&mut self, slot: usize, flow: &Flow) -> io::Result<()> {
+        for (i, s) in flow.socks.iter().enumerate() {
+            let token = ((slot as u64) << 1) | i as u64;
+            self.epoll.add(s.as_raw_fd(), token)?;
+        }
+        Ok(())
+    }
+
+    fn removed(&mut self, _slot: usize, flow: Flow) {
+        for s in &flow.socks {
+            let _ = self.epoll.delete(s.as_raw_fd());
+        }
+        // the sockets close here
+    }
+}
+
+impl EpollIo {
+    fn new(core: &Core) -> io::Result<EpollIo> {
+        let epoll = Epoll::new()?;
+        epoll.add(core.wake.as_raw_fd(), WAKE_TOKEN)?;
+        Ok(EpollIo {
+            epoll,
+            recv: RecvBatch::new(BATCH),
+            send: SendBatch::new(BATCH),
+            out: Vec::with_capacity(BATCH),
+        })
+    }
+
+    fn run(mut self, mut core: Core) {
+        let mut events = EventBuf::new(256);
+        core.run_loop(|core| self.iteration(core, &mut events));
+        // flows (and their sockets) are dropped with `core`
+    }
+
+    fn iteration(&mut self, core: &mut Core, events: &mut EventBuf) -> bool {
+        let n = match self.epoll.wait(events, 1000) {
+            Ok(n) => n,
+            Err(e) => {
+                core.log.send_log(
+                    LogLevel::Error,
+                    format!("relay worker {}: epoll_wait: {e}", core.id),
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                return true;
+            }
+        };
+        // Signalling first: a command (new flow, new SDP address) is always queued before the
+        // control reply that lets an endpoint send, so applying every queued command before
+        // reading packets means no packet is judged by stale latching state. The eventfd is
+        // reset before the channel is read, so a command queued meanwhile wakes us again.
+        if (0..n).any(|i| events.token(i) == WAKE_TOKEN) {
+            core.wake.drain();
+        }
+        if !core.commands(self) {
+            return false;
+        }
+        let now_ms = core.now_ms();
+        for i in 0..n {
+            let t = events.token(i);
+            if t != WAKE_TOKEN {
+                // a token of a flow removed (and its slot reused) by the commands above only
+                // leads to a receive attempt on the slot's current socket: harmless
+                self.readable(core, t, now_ms);
+            }
+        }
+        core.flush_counters();
+        true
+    }
+
+    fn readable(&mut self, core: &mut Core, token: u64, now_ms: u64) {
+        let slot = (token >> 1) as usize;
+        let i = (token & 1) as usize;
+        let o = 1 - i;
+        let Some(Some(flow)) = core.flows.get_mut(slot) else {
+            return;
+        };
+        let n = match self.recv.recv(flow.socks[i].as_raw_fd()) {
+            Ok(n) => n,
+            Err(e) => {
+                core.socket_error(now_ms, "recvmmsg", &e);
+                return;
+            }
+        };
+        self.out.clear();
+        for k in 0..n {
+            let Some((pkt, src, truncated)) = self.recv.get(k) else {
+                continue;
+            };
+            if let Some(d) = judge(flow, i, pkt, src, truncated, now_ms, &mut core.pkt) {
+                self.out.push((k, d));
+            }
+        }
+        if self.out.is_empty() {
+            return;
+        }
+        let res = self
+            .send
+            .send(flow.socks[o].as_raw_fd(), &self.recv, &self.out, flow.v6);
+        let local = &mut core.pkt.local;
+        local.relayed += res.sent as u64;
+        local.bytes += res.bytes as u64;
+        local.dropped_other += res.failed as u64;
+        if let Some(e) = res.error {
+            core.socket_error(now_ms, "sendmmsg", &e);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

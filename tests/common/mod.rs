@@ -1,10 +1,12 @@
 //! Helpers shared by the relay integration tests: a relay on 127.0.0.1 with its own port range
-//! and socket path, endpoints on other 127.0.0.x addresses, RTP packets, bounded waits.
+//! and socket path, endpoints on other 127.0.0.x addresses, RTP packets, bounded waits, and
+//! [`backends!`] to run a test body once per I/O back end.
 #![allow(dead_code)]
 
 use mediaproxy::control::client::{Client, ClientConfig};
 use mediaproxy::control::codec::{MessageType, UpdateRequest};
 use mediaproxy::media::{Direction, StreamDesc};
+pub use mediaproxy::relay::RelayIo;
 use mediaproxy::relay::{Counters, Relay, RelayConfig, RelayEvent};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -18,9 +20,60 @@ pub struct TestRelay {
     pub dir: PathBuf,
 }
 
+/// Test bodies written once and run for each back end: `backends!(name, ...)` makes the tests
+/// `name::io_uring` and `name::epoll`, each calling `name(RelayIo::…)`.
+#[macro_export]
+macro_rules! backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn io_uring() {
+                    super::$name(mediaproxy::relay::RelayIo::IoUring)
+                }
+                #[test]
+                fn epoll() {
+                    super::$name(mediaproxy::relay::RelayIo::Epoll)
+                }
+            }
+        )*
+    };
+}
+
+/// Where a back end's variant of a test puts its ports: both variants of a test run at the
+/// same time in one process, so the io_uring one moves its range up by 10000.
+pub fn ports_for(io: RelayIo, ports: (u16, u16)) -> (u16, u16) {
+    match io {
+        RelayIo::IoUring => (ports.0 + 10000, ports.1 + 10000),
+        _ => ports,
+    }
+}
+
 impl TestRelay {
     /// `tag` makes the socket path unique; `ports` must not overlap another test's range.
     pub fn start(tag: &str, ports: (u16, u16), tweak: impl FnOnce(&mut RelayConfig)) -> TestRelay {
+        Self::start_with(RelayIo::Auto, tag, ports, tweak)
+    }
+
+    /// A relay running back end `io` (checked: never a silent fallback); ports as
+    /// [`ports_for`] places them.
+    pub fn start_io(
+        io: RelayIo,
+        tag: &str,
+        ports: (u16, u16),
+        tweak: impl FnOnce(&mut RelayConfig),
+    ) -> TestRelay {
+        let r = Self::start_with(io, &format!("{tag}-{io}"), ports_for(io, ports), tweak);
+        assert_eq!(r.relay().io(), io, "the relay runs the back end asked for");
+        r
+    }
+
+    fn start_with(
+        io: RelayIo,
+        tag: &str,
+        ports: (u16, u16),
+        tweak: impl FnOnce(&mut RelayConfig),
+    ) -> TestRelay {
         let dir = std::env::temp_dir().join(format!("mp-it-{tag}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let socket = dir.join("relay.sock");
@@ -30,6 +83,7 @@ impl TestRelay {
             port_max: ports.1,
             threads: 2,
             port_quarantine: Duration::ZERO,
+            io,
             ..RelayConfig::default()
         };
         tweak(&mut cfg);

@@ -83,6 +83,7 @@ slots! {
     ADVERTISED_IP: str,
     PORT_RANGE: str,
     RELAY_THREADS: int,
+    RELAY_IO: str,
     SETUP_TIMEOUT: int,
     MEDIA_TIMEOUT: int,
     HOLD_TIMEOUT: int,
@@ -105,7 +106,7 @@ const fn i(name: &'static CStr, slot: &'static IntSlot) -> ParamExport {
 
 /// The `params` table, terminated by a NULL name.
 #[repr(transparent)]
-pub struct ParamTable(pub [ParamExport; 20]);
+pub struct ParamTable(pub [ParamExport; 21]);
 // SAFETY: read-only after construction; the pointers it holds refer to the slots above.
 unsafe impl Sync for ParamTable {}
 
@@ -125,6 +126,7 @@ pub static PARAMS: ParamTable = ParamTable([
     s(c"advertised_ip", &ADVERTISED_IP),
     s(c"port_range", &PORT_RANGE),
     i(c"relay_threads", &RELAY_THREADS),
+    s(c"relay_io", &RELAY_IO),
     i(c"setup_timeout", &SETUP_TIMEOUT),
     i(c"media_timeout", &MEDIA_TIMEOUT),
     i(c"hold_timeout", &HOLD_TIMEOUT),
@@ -171,6 +173,7 @@ pub fn read_raw() -> RawParams {
         advertised_ip: read_str(&ADVERTISED_IP),
         port_range: read_str(&PORT_RANGE),
         relay_threads: read_int(&RELAY_THREADS),
+        relay_io: read_str(&RELAY_IO),
         setup_timeout: read_int(&SETUP_TIMEOUT),
         media_timeout: read_int(&MEDIA_TIMEOUT),
         hold_timeout: read_int(&HOLD_TIMEOUT),

@@ -86,6 +86,7 @@ pub fn relay_config(cfg: &Config) -> RelayConfig {
         port_min: cfg.port_min,
         port_max: cfg.port_max,
         threads: cfg.relay_threads,
+        io: cfg.relay_io,
         setup_timeout: cfg.setup_timeout,
         media_timeout: cfg.media_timeout,
         hold_timeout: cfg.hold_timeout,
