@@ -317,6 +317,10 @@ pub const BAD_PARAMS: &[(&str, &str)] = &[
         r#"modparam("mediaproxy", "learn_from_signaling_ip", 2)"#,
         r#"invalid value "2" for modparam "learn_from_signaling_ip""#,
     ),
+    (
+        r#"modparam("mediaproxy", "relay_io", "aio")"#,
+        r#"invalid value "aio" for modparam "relay_io""#,
+    ),
 ];
 
 /// The children of the proxy's main process, and those with at least four threads: the relay
