@@ -6,6 +6,8 @@
  * modules it loads) they resolve at dlopen time; in the crate's test binaries they stay NULL
  * and are never called (mpx_host_available() tells).
  */
+#define _GNU_SOURCE /* dladdr, RTLD_NOLOAD */
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,7 +358,35 @@ static int rpc_capabilities(void *c) { (void)c; return 0; }
 static void *rpc_delayed_new(void *c) { (void)c; return NULL; }
 static void rpc_delayed_close(void *d) { (void)d; }
 
-int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, char *err, int errlen)
+/* dialog.so's lock of a dialog's hash slot, by Call-ID (re-entrant within one process). It is
+ * not in the dialog API: looked up in the library that holds load_dlg. */
+typedef void (*mpx_dlg_slot_f)(str *callid);
+
+static int dlg_slot_fns(mpx_dlg_slot_f *lock, mpx_dlg_slot_f *release)
+{
+	static int done;
+	static mpx_dlg_slot_f l, r;
+	if (!done) {
+		Dl_info info;
+		void *load = find_export ? (void *)find_export("load_dlg", 0, 0) : NULL;
+		done = 1;
+		if (load != NULL && dladdr(load, &info) != 0 && info.dli_fname != NULL) {
+			void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+			if (h != NULL) {
+				l = (mpx_dlg_slot_f)dlsym(h, "dlg_hash_lock");
+				r = (mpx_dlg_slot_f)dlsym(h, "dlg_hash_release");
+				/* the core keeps dialog.so loaded; drop only our reference */
+				dlclose(h);
+			}
+		}
+	}
+	*lock = l;
+	*release = r;
+	return l != NULL && r != NULL;
+}
+
+int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, const char *callid, int callid_len,
+		char *err, int errlen)
 {
 	static mpx_rpc_t rpc = {
 		.fault = rpc_fault, .send = rpc_send, .add = rpc_ignore, .scan = rpc_scan,
@@ -367,6 +397,9 @@ int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, char *err, int errlen)
 	};
 	mpx_rpc_export_t *e;
 	struct mpx_rpc_ctx c;
+	mpx_dlg_slot_f lock, release;
+	str cid;
+	int locked;
 	if (find_rpc_export == NULL)
 		return -1;
 	e = find_rpc_export("dlg.end_dlg", 0);
@@ -375,7 +408,18 @@ int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, char *err, int errlen)
 	memset(&c, 0, sizeof c);
 	c.params[0] = h_entry;
 	c.params[1] = h_id;
+	/* dlg.end_dlg sends a BYE to the caller, then one to the callee, and refuses the second
+	 * once the dialog is no longer confirmed: the final reply to the first BYE, handled in a
+	 * SIP worker, ends it. Holding the dialog's slot lock keeps that reply waiting until both
+	 * BYEs are out. */
+	cid.s = (char *)callid;
+	cid.len = callid_len;
+	locked = callid != NULL && callid_len > 0 && dlg_slot_fns(&lock, &release);
+	if (locked)
+		lock(&cid);
 	e->function(&rpc, &c);
+	if (locked)
+		release(&cid);
 	if (c.fault_code != 0 && err != NULL && errlen > 0)
 		snprintf(err, (size_t)errlen, "%s", c.fault);
 	return c.fault_code;

@@ -46,11 +46,13 @@ int mpx_free_fixup_spve(void **param, int param_no);
 int mpx_param_str(struct sip_msg *msg, void *param, char **s, int *len);
 
 /* The dialog module: its API (load_dlg, found by find_export); dlg_manage() for a message;
- * ending a dialog by its ids through its "dlg.end_dlg" RPC (0 on success, else the RPC's
- * fault code, -1 when the dialog module is not loaded; `err` gets the fault text). */
+ * ending a dialog by its ids through its "dlg.end_dlg" RPC, holding the dialog's hash-slot
+ * lock (by its Call-ID) meanwhile (0 on success, else the RPC's fault code, -1 when the dialog
+ * module is not loaded; `err` gets the fault text). */
 int mpx_load_dlg_api(struct dlg_binds *out);
 int mpx_dlg_manage(struct sip_msg *msg);
-int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, char *err, int errlen);
+int mpx_dlg_end(unsigned int h_entry, unsigned int h_id, const char *callid, int callid_len,
+		char *err, int errlen);
 
 /* usrloc's API (ul_bind_usrloc, found by find_export): 0 on success, -1 when usrloc is not
  * loaded. A timer in the core's timer process every `interval` seconds (mod_init only). */

@@ -119,7 +119,9 @@ pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
 }
 
 /// Ends a dialog (BYE to both sides) by the id given to the relay, after a media timeout.
-pub fn terminate(dialog_id: &str) -> bool {
+/// `call_id` (the dialog's) names the hash slot held locked meanwhile, so that the reply to the
+/// first BYE cannot end the dialog before the second is sent.
+pub fn terminate(call_id: &str, dialog_id: &str) -> bool {
     let Some((e, i)) = dialog_id.split_once(':') else {
         return false;
     };
@@ -127,8 +129,18 @@ pub fn terminate(dialog_id: &str) -> bool {
         return false;
     };
     let mut err = [0u8; 128];
-    // SAFETY: runs the dialog module's RPC with a context of the shim's; err is writable.
-    let rc = unsafe { sys::mpx_dlg_end(h_entry, h_id, err.as_mut_ptr() as *mut _, 128) };
+    // SAFETY: runs the dialog module's RPC with a context of the shim's; call_id is read only
+    // during the call (length given); err is writable.
+    let rc = unsafe {
+        sys::mpx_dlg_end(
+            h_entry,
+            h_id,
+            call_id.as_ptr() as *const _,
+            call_id.len() as c_int,
+            err.as_mut_ptr() as *mut _,
+            128,
+        )
+    };
     if rc != 0 {
         let text = std::ffi::CStr::from_bytes_until_nul(&err)
             .map(|c| c.to_string_lossy().into_owned())

@@ -118,8 +118,8 @@ fn serve(cfg: &Config, parent: u32) -> Result<(), String> {
     }
     let relay = relay::start(cfg)?;
     let handle = |events| {
-        relay::dispatch(events, &HostLog, |_call_id, dialog_id| {
-            dialog::terminate(dialog_id)
+        relay::dispatch(events, &HostLog, |call_id, dialog_id| {
+            dialog::terminate(call_id, dialog_id)
         })
     };
     handle(relay.drain_events());
