@@ -114,15 +114,15 @@ fn describe(session: &Value) -> Vec<String> {
 }
 
 /// The call; panics (after which the lab cleans up while unwinding) on any failure.
-fn demo(args: &Args, mut proxy: Box<dyn support::proxy::Proxy>) {
+fn demo(args: &Args, mut proxy: support::proxy::Proxy) {
     if let Some(so) = &args.module {
         proxy.use_module(so.clone());
     }
     say(&format!(
         "{} ({}) with {}",
-        proxy.name(),
-        proxy.version(),
-        proxy.module_so().display()
+        proxy.name,
+        proxy.host.version,
+        proxy.host.module_so.display()
     ));
     let mut lab = Lab::start("demo", proxy, RELAY_PORTS, "");
     say(&format!(
@@ -205,7 +205,7 @@ fn demo(args: &Args, mut proxy: Box<dyn support::proxy::Proxy>) {
         cb.rtp_from_relay,
         ca.other_in + cb.other_in
     ));
-    let name = lab.proxy.name();
+    let name = lab.proxy.name;
     lab.stop_proxy();
     say(&format!(
         "{name} stopped cleanly; no error in its log (MPX_E2E_KEEP=1 keeps {})",

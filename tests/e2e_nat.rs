@@ -152,9 +152,9 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     };
     loud(&format!(
         "{TEST}: {} ({}) with {}",
-        proxy.name(),
-        proxy.version(),
-        proxy.module_so().display()
+        proxy.name,
+        proxy.host.version,
+        proxy.host.module_so.display()
     ));
 
     // ---- the network and the proxy -------------------------------------------------------

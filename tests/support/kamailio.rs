@@ -12,17 +12,10 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use super::process::Host;
 use super::process::{
     built_module, find_bin, loud, modules_dir, replace_once, spawn_logged, Running, Site,
 };
-
-pub struct Host {
-    pub bin: PathBuf,
-    pub modules_dir: PathBuf,
-    pub module_so: PathBuf,
-    /// `kamailio -v`'s version, e.g. "kamailio 5.6.3 (x86_64/linux)".
-    pub version: String,
-}
 
 /// `SER_FULL_VERSION` and the compile flags, as `kamailio -v` prints them.
 fn version_and_flags(bin: &Path) -> (String, String) {
@@ -159,42 +152,4 @@ pub fn start(host: &Host, site: &Site, cfg: &Path) -> Running {
         args.extend([OsStr::new(flag), value]);
     }
     spawn_logged(site, &host.bin, &args, site.dir.join("kamailio.log"))
-}
-
-impl super::proxy::Proxy for Host {
-    fn name(&self) -> &'static str {
-        "Kamailio"
-    }
-    fn version(&self) -> String {
-        self.version.clone()
-    }
-    fn bin(&self) -> &Path {
-        &self.bin
-    }
-    fn module_so(&self) -> &Path {
-        &self.module_so
-    }
-    fn use_module(&mut self, so: PathBuf) {
-        self.module_so = so;
-    }
-    fn render_example(&self, site: &Site, extra: &str) -> PathBuf {
-        render_example(self, site, extra)
-    }
-    fn start(&self, site: &Site, cfg: &Path) -> Running {
-        start(self, site, cfg)
-    }
-    /// ` 0(1234) ERROR: <core> [...]`, ` 3(1240) BUG: dialog [...]`,
-    /// ` 0(1234) WARNING: mediaproxy: ...`
-    fn problems<'a>(&self, log: &'a str) -> Vec<&'a str> {
-        super::proxy::lines_with(
-            log,
-            &[
-                "ALERT:",
-                "BUG:",
-                "CRITICAL:",
-                "ERROR:",
-                "WARNING: mediaproxy",
-            ],
-        )
-    }
 }

@@ -95,7 +95,7 @@ pub struct Call {
 pub struct Lab {
     pub sipps: Vec<Sipp>,
     pub run: Running,
-    pub proxy: Box<dyn Proxy>,
+    pub proxy: Proxy,
     pub site: Site,
     /// Source of the INFO messages that pace the scenarios (one per user agent namespace).
     pace_a: UdpSocket,
@@ -111,7 +111,7 @@ pub struct Lab {
 /// The proxy this build is for, once the host can run the lab (root, network namespaces, nft,
 /// SIPp); otherwise `None` after a loud SKIPPED line. With `MPX_E2E_REQUIRED=1` (CI, where
 /// everything is installed) a missing prerequisite fails instead of skipping.
-pub fn prerequisites(test: &str) -> Option<Box<dyn Proxy>> {
+pub fn prerequisites(test: &str) -> Option<Proxy> {
     let required = std::env::var_os("MPX_E2E_REQUIRED").is_some_and(|v| v == "1");
     let Some(proxy) = super::proxy::find(test) else {
         assert!(
@@ -132,7 +132,7 @@ impl Lab {
     /// Builds the namespaces, starts `proxy` with its example config (plus `extra` lines; the
     /// relay's ports `relay_ports`) in namespace "proxy" and waits for its relay to answer.
     /// `name` names the site directory and prefixes the Call-IDs.
-    pub fn start(name: &str, proxy: Box<dyn Proxy>, relay_ports: (u16, u16), extra: &str) -> Lab {
+    pub fn start(name: &str, proxy: Proxy, relay_ports: (u16, u16), extra: &str) -> Lab {
         let topo = Topology::build(relay_ports);
         let site = Site::new(name, 5060, relay_ports).in_netns(&topo.proxy, netns::PROXY_IP);
         let cfg = proxy.render_example(&site, extra);
@@ -140,7 +140,7 @@ impl Lab {
         assert!(
             check.status.success(),
             "{} -c failed: {}{}",
-            proxy.bin().display(),
+            proxy.host.bin.display(),
             String::from_utf8_lossy(&check.stdout),
             String::from_utf8_lossy(&check.stderr)
         );
@@ -196,7 +196,7 @@ impl Lab {
         let lines: Vec<&str> = log.lines().collect();
         out += &format!(
             "--- {} log (last 150 lines of {}) ---\n{}\n",
-            self.proxy.name(),
+            self.proxy.name,
             self.run.log.display(),
             lines[lines.len().saturating_sub(150)..].join("\n")
         );
@@ -434,7 +434,7 @@ impl Lab {
     /// and leave no problem line in its log ([`Proxy::problems`]). Returns the log.
     pub fn stop_proxy(&mut self) -> String {
         self.run.terminate();
-        let name = self.proxy.name();
+        let name = self.proxy.name;
         self.wait_for(&format!("{name} stops"), |l| {
             l.run.child.try_wait().ok().flatten()
         });

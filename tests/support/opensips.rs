@@ -15,19 +15,12 @@ use std::time::Duration;
 
 #[allow(unused_imports)]
 pub use super::process::{
-    alive, children_of, find_bin, loud, module_so, replace_once, thread_count, wait_until, Running,
-    Site,
+    alive, children_of, find_bin, loud, module_so, replace_once, thread_count, wait_until, Host,
+    Running, Site,
 };
 use super::process::{built_module, modules_dir, spawn_logged};
 #[allow(unused_imports)]
 pub use super::sipcall::try_ask as ask;
-
-pub struct Host {
-    pub bin: PathBuf,
-    pub modules_dir: PathBuf,
-    pub module_so: PathBuf,
-    pub version: String,
-}
 
 fn dash_v(bin: &Path) -> String {
     let out = Command::new(bin)
@@ -229,36 +222,5 @@ pub fn mi_name(host: &Host, cmd: &str) -> String {
         format!("mediaproxy:{cmd}")
     } else {
         format!("mediaproxy_{cmd}")
-    }
-}
-
-impl super::proxy::Proxy for Host {
-    fn name(&self) -> &'static str {
-        "OpenSIPS"
-    }
-    fn version(&self) -> String {
-        self.version.clone()
-    }
-    fn bin(&self) -> &Path {
-        &self.bin
-    }
-    fn module_so(&self) -> &Path {
-        &self.module_so
-    }
-    fn use_module(&mut self, so: PathBuf) {
-        self.module_so = so;
-    }
-    fn render_example(&self, site: &Site, extra: &str) -> PathBuf {
-        render_example(self, site, extra)
-    }
-    fn start(&self, site: &Site, cfg: &Path) -> Running {
-        start(self, site, cfg)
-    }
-    /// `ERROR:dialog:...`, `CRITICAL:core:...`, `WARNING:mediaproxy:...`
-    fn problems<'a>(&self, log: &'a str) -> Vec<&'a str> {
-        super::proxy::lines_with(
-            log,
-            &["ALERT:", "CRITICAL:", "ERROR:", "WARNING:mediaproxy"],
-        )
     }
 }

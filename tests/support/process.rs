@@ -95,6 +95,17 @@ pub fn replace_once(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
+/// A proxy's binary and the module it loads.
+pub struct Host {
+    pub bin: PathBuf,
+    /// The directory of its other modules (the config's mpath).
+    pub modules_dir: PathBuf,
+    /// The mediaproxy.so the config loads (by default the one this crate just built).
+    pub module_so: PathBuf,
+    /// What the binary says it is, e.g. "opensips 4.0.1 (x86_64/linux)".
+    pub version: String,
+}
+
 /// A proxy running in the foreground, its stdout and stderr in `log`.
 pub struct Running {
     pub child: Child,
