@@ -41,6 +41,30 @@ pub enum Field {
     Skip(usize),
 }
 
+/// How OpenSIPS 3.6/4.0's usrloc packs a contact (`get_all_ucontacts` without coordinates):
+/// contact, received, path, `struct socket_info *`, cflags, `struct proxy_l` next hop (64
+/// bytes; the OpenSIPS host layer checks that size against its headers).
+pub const OPENSIPS_LAYOUT: &[Field] = &[
+    Field::Contact,
+    Field::Received,
+    Field::Path,
+    Field::Socket,
+    Field::Flags,
+    Field::Skip(64),
+];
+
+/// How Kamailio 5.6's usrloc packs a contact: contact, received, `struct socket_info *`,
+/// cflags, path, ruid, aorhash.
+pub const KAMAILIO_LAYOUT: &[Field] = &[
+    Field::Contact,
+    Field::Received,
+    Field::Socket,
+    Field::Flags,
+    Field::Path,
+    Field::OtherString,
+    Field::Skip(4),
+];
+
 /// One contact as usrloc packed it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PackedContact<'a> {
@@ -196,23 +220,8 @@ pub fn destination(c: &PackedContact<'_>) -> Result<SocketAddr, Skip> {
 mod tests {
     use super::*;
 
-    const OPENSIPS: &[Field] = &[
-        Field::Contact,
-        Field::Received,
-        Field::Path,
-        Field::Socket,
-        Field::Flags,
-        Field::Skip(64),
-    ];
-    const KAMAILIO: &[Field] = &[
-        Field::Contact,
-        Field::Received,
-        Field::Socket,
-        Field::Flags,
-        Field::Path,
-        Field::OtherString,
-        Field::Skip(4),
-    ];
+    const OPENSIPS: &[Field] = OPENSIPS_LAYOUT;
+    const KAMAILIO: &[Field] = KAMAILIO_LAYOUT;
 
     fn put_str(b: &mut Vec<u8>, s: &str) {
         b.extend_from_slice(&(s.len() as i32).to_ne_bytes());

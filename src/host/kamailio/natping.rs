@@ -4,21 +4,9 @@
 use super::log::HostLog;
 use super::sys;
 use crate::host::common::natping::natping_host;
-use crate::nat::ping::Field;
+use crate::nat::ping::KAMAILIO_LAYOUT;
 
-/// How Kamailio 5.6's usrloc packs a contact (`get_all_ucontacts`): contact, received,
-/// socket, flags, path, ruid, aorhash.
-const LAYOUT: &[Field] = &[
-    Field::Contact,
-    Field::Received,
-    Field::Socket,
-    Field::Flags,
-    Field::Path,
-    Field::OtherString,
-    Field::Skip(4),
-];
-
-natping_host!(sys, &HostLog, LAYOUT, |interval, callback| {
+natping_host!(sys, &HostLog, KAMAILIO_LAYOUT, |interval, callback| {
     // SAFETY: mod_init runs in the main process before any fork; the callback is a plain
     // function.
     unsafe { sys::mpx_register_timer(callback, std::ptr::null_mut(), interval) == 0 }

@@ -4,17 +4,14 @@
 use super::log::HostLog;
 use super::sys;
 use crate::host::common::natping::natping_host;
-use crate::nat::ping::Field;
+use crate::nat::ping::{Field, OPENSIPS_LAYOUT};
 
-/// How OpenSIPS 3.6/4.0's usrloc packs a contact (`get_all_ucontacts`, no coordinates).
-const LAYOUT: &[Field] = &[
-    Field::Contact,
-    Field::Received,
-    Field::Path,
-    Field::Socket,
-    Field::Flags,
-    Field::Skip(sys::MPX_UL_NEXT_HOP_SIZE as usize),
-];
+/// The layout's next-hop field is `struct proxy_l` as this OpenSIPS declares it.
+const LAYOUT: &[Field] = OPENSIPS_LAYOUT;
+const _: () = assert!(matches!(
+    LAYOUT[LAYOUT.len() - 1],
+    Field::Skip(n) if n == sys::MPX_UL_NEXT_HOP_SIZE as usize
+));
 
 natping_host!(sys, &HostLog, LAYOUT, |interval, callback| {
     // SAFETY: mod_init runs in the attendant before the timer process is forked; the label is
