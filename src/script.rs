@@ -122,7 +122,7 @@ fn count<T>(r: &Result<T, ClientError>) {
 
 /// Per-process state: the lazily opened control connection and the asymmetric-client lists.
 struct ProcState {
-    client: Option<(std::path::PathBuf, std::time::Duration, Client)>,
+    client: Option<Client>,
     sip_asym: Option<AsymmetricList>,
     rtp_asym: Option<AsymmetricList>,
 }
@@ -138,22 +138,19 @@ fn with_client<R>(cfg: &Config, f: impl FnOnce(&mut Client) -> R) -> R {
         let mut s = s.borrow_mut();
         // one connection per process; settings that differ from the connection's (only
         // tests change them within a process) get a new one
-        let stale = s.client.as_ref().is_some_and(|(sock, timeout, _)| {
-            *sock != cfg.mediaproxy_socket || *timeout != cfg.mediaproxy_timeout
+        let stale = s.client.as_ref().is_some_and(|c| {
+            c.config().socket != cfg.mediaproxy_socket
+                || c.config().timeout != cfg.mediaproxy_timeout
         });
         if stale {
             s.client = None;
         }
-        let (_, _, client) = s.client.get_or_insert_with(|| {
-            (
-                cfg.mediaproxy_socket.clone(),
-                cfg.mediaproxy_timeout,
-                Client::new(ClientConfig {
-                    socket: cfg.mediaproxy_socket.clone(),
-                    timeout: cfg.mediaproxy_timeout,
-                    ..ClientConfig::default()
-                }),
-            )
+        let client = s.client.get_or_insert_with(|| {
+            Client::new(ClientConfig {
+                socket: cfg.mediaproxy_socket.clone(),
+                timeout: cfg.mediaproxy_timeout,
+                ..ClientConfig::default()
+            })
         });
         f(client)
     })
