@@ -117,16 +117,34 @@ fn socket_fd(socket: usize) -> c_int {
     unsafe { *(socket as *const c_int) }
 }
 
-fn send(fd: c_int, dest: SocketAddr) -> std::io::Result<()> {
+/// What a round learnt about one host socket: a datagram socket, and whether IPv6.
+type SocketKind = Result<bool, String>;
+
+fn socket_kind(sock: &SockRef<'_>) -> SocketKind {
+    let e = |e: std::io::Error| e.to_string();
+    if sock.r#type().map_err(e)? != Type::DGRAM {
+        return Err("not a datagram socket".into());
+    }
+    Ok(sock.local_addr().map_err(e)?.is_ipv6())
+}
+
+/// Sends the keep-alive from `fd`; `kinds` keeps each socket's kind for the round (a round
+/// has many contacts but few sockets, so each is asked about once).
+fn send(fd: c_int, dest: SocketAddr, kinds: &mut Vec<(c_int, SocketKind)>) -> std::io::Result<()> {
     // SAFETY: fd is one of the host's listening sockets, open for the whole run; it is only
     // borrowed for this call and never closed here.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let sock = SockRef::from(&fd);
-    if sock.r#type()? != Type::DGRAM {
-        return Err(std::io::Error::other("not a datagram socket"));
-    }
-    let local = sock.local_addr()?;
-    let dest = match (local.is_ipv6(), dest) {
+    let fd_ref = unsafe { BorrowedFd::borrow_raw(fd) };
+    let sock = SockRef::from(&fd_ref);
+    let kind = match kinds.iter().find(|(f, _)| *f == fd) {
+        Some((_, k)) => k.clone(),
+        None => {
+            let k = socket_kind(&sock);
+            kinds.push((fd, k.clone()));
+            k
+        }
+    };
+    let v6 = kind.map_err(std::io::Error::other)?;
+    let dest = match (v6, dest) {
         (true, SocketAddr::V4(v4)) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
         (false, SocketAddr::V6(_)) => {
             return Err(std::io::Error::other(
@@ -185,9 +203,10 @@ pub fn round<H: HostLogger>(log: &H) -> Round {
         return r;
     }
     let mut first_error: Option<String> = None;
+    let mut kinds = Vec::new();
     for c in Packed::new(&buf, ul.layout) {
         match destination(&c) {
-            Ok(dest) => match send(socket_fd(c.socket), dest) {
+            Ok(dest) => match send(socket_fd(c.socket), dest, &mut kinds) {
                 Ok(()) => r.sent += 1,
                 Err(e) => {
                     r.failed += 1;
