@@ -19,11 +19,7 @@ use std::time::Duration;
 use support::process::{wait_until, Running, Site};
 use support::sipcall::{recv_sip, try_ask};
 
-#[cfg(not(feature = "kamailio"))]
-use support::opensips::{host, render_example, start};
-
-#[cfg(feature = "kamailio")]
-use support::kamailio::{host, render_example, start};
+use support::proxy::find;
 
 fn udp(port: u16) -> UdpSocket {
     let s = UdpSocket::bind(("127.0.0.1", port)).expect("bind");
@@ -81,23 +77,29 @@ fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
 }
 
 struct Proxy {
+    host: support::proxy::Proxy,
     site: Site,
     run: Running,
     addr: SocketAddr,
 }
 
 fn proxy(test: &str, name: &str, port: u16, range: (u16, u16)) -> Option<Proxy> {
-    let host = host(test)?;
+    let host = find(test)?;
     let site = Site::new(name, port, range);
-    let cfg = render_example(&host, &site, "");
-    let run = start(&host, &site, &cfg);
+    let cfg = host.render_example(&site, "");
+    let run = host.start(&site, &cfg);
     let sock = site.control_socket();
     let up = wait_until(Duration::from_secs(15), || {
         try_ask(&sock, "summary").is_ok_and(|l| l.starts_with('['))
     });
     assert!(up, "the relay never answered; log:\n{}", run.log_text());
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    Some(Proxy { site, run, addr })
+    Some(Proxy {
+        host,
+        site,
+        run,
+        addr,
+    })
 }
 
 impl Proxy {
@@ -114,14 +116,8 @@ impl Proxy {
         self.run.terminate();
         assert!(self.run.wait_exit(Duration::from_secs(20)).is_some());
         let log = self.run.log_text();
-        for bad in [
-            "ERROR:mediaproxy",
-            "ERROR: mediaproxy",
-            "CRITICAL:mediaproxy",
-            "CRITICAL: mediaproxy",
-        ] {
-            assert!(!log.contains(bad), "{bad} in the log:\n{log}");
-        }
+        let problems = self.host.problems(&log);
+        assert!(problems.is_empty(), "{problems:#?}\nlog:\n{log}");
     }
 }
 
