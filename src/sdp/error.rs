@@ -1,9 +1,8 @@
 //! Errors (the SDP cannot be parsed or rewritten) and warnings (oddities that do not stop a
 //! rewrite, returned beside the result).
 
-use std::fmt;
-
 pub use crate::sip::Excerpt;
+use crate::sip::{FailureKind, Located};
 
 /// Why an SDP could not be parsed, or a rewrite could not be planned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +33,9 @@ pub enum ErrorKind {
     Internal,
 }
 
-impl ErrorKind {
+impl FailureKind for ErrorKind {
+    const WHAT: &'static str = "SDP";
+
     fn describe(self) -> &'static str {
         match self {
             ErrorKind::NoVersion => "SDP does not start with v=",
@@ -52,36 +53,8 @@ impl ErrorKind {
 }
 
 /// An SDP error: what, the byte offset in the SDP body, and the bytes found there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error {
-    pub kind: ErrorKind,
-    pub offset: usize,
-    pub excerpt: Excerpt,
-}
-
-impl Error {
-    pub(crate) fn at(kind: ErrorKind, body: &[u8], offset: usize) -> Error {
-        Error {
-            kind,
-            offset,
-            excerpt: Excerpt::new(body, offset),
-        }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "SDP: {} at byte {}: {:?}",
-            self.kind.describe(),
-            self.offset,
-            self.excerpt
-        )
-    }
-}
-
-impl std::error::Error for Error {}
+/// A parse or rewrite failure: what, where (byte offset in the body) and the bytes there.
+pub type Error = Located<ErrorKind>;
 
 /// An oddity that does not stop parsing or rewriting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

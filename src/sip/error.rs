@@ -90,7 +90,9 @@ pub enum ErrorKind {
     ContentType,
 }
 
-impl ErrorKind {
+impl FailureKind for ErrorKind {
+    const WHAT: &'static str = "SIP";
+
     fn describe(self) -> &'static str {
         match self {
             ErrorKind::Empty => "no start line",
@@ -112,17 +114,24 @@ impl ErrorKind {
     }
 }
 
-/// A scan failure: what, where (byte offset in the scanned buffer) and the bytes found there.
+/// What kind of failure a [`Located`] error holds: a parser's error kinds.
+pub trait FailureKind: Copy + fmt::Debug {
+    /// What was parsed, as the message says it (`SIP`, `SDP`).
+    const WHAT: &'static str;
+    fn describe(self) -> &'static str;
+}
+
+/// A parse failure: what, where (byte offset in the parsed buffer) and the bytes found there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Error {
-    pub kind: ErrorKind,
+pub struct Located<K> {
+    pub kind: K,
     pub offset: usize,
     pub excerpt: Excerpt,
 }
 
-impl Error {
-    pub(crate) fn at(kind: ErrorKind, buf: &[u8], offset: usize) -> Error {
-        Error {
+impl<K: FailureKind> Located<K> {
+    pub(crate) fn at(kind: K, buf: &[u8], offset: usize) -> Located<K> {
+        Located {
             kind,
             offset,
             excerpt: Excerpt::new(buf, offset),
@@ -130,11 +139,12 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
+impl<K: FailureKind> fmt::Display for Located<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "SIP: {} at byte {}: {:?}",
+            "{}: {} at byte {}: {:?}",
+            K::WHAT,
             self.kind.describe(),
             self.offset,
             self.excerpt
@@ -142,7 +152,10 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl<K: FailureKind> std::error::Error for Located<K> {}
+
+/// A scan failure.
+pub type Error = Located<ErrorKind>;
 
 /// Oddities that did not stop the scan (a set of flags; no allocation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -59,6 +59,6 @@ mod lex;
 mod msg;
 mod multipart;
 
-pub use error::{Error, ErrorKind, Excerpt, Warnings};
+pub use error::{Error, ErrorKind, Excerpt, FailureKind, Located, Warnings};
 pub use lex::{uri_target, Params, UriTarget};
 pub use msg::{Contact, ContentType, Kind, Method, SipMsg, Spanned, Via};
