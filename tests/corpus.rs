@@ -2,6 +2,8 @@
 //! identity rewrite and real rewrites (IPv4 and IPv6 relay), checked line by line against an
 //! independent, token-based model of the rewrite rules.
 
+mod shared_corpus;
+
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -9,40 +11,14 @@ use mediaproxy::media::RelayAnswer;
 use mediaproxy::sdp::{apply, IcePriority, RewriteOptions, Sdp};
 use mediaproxy::sip::SipMsg;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
-
-/// Whether the corpus is beside the checkout. Without it the test says SKIPPED loudly, unless
-/// `MPX_CORPUS_REQUIRED=1` (CI), where a missing corpus fails.
+/// Whether the corpus is there (else the test says SKIPPED; CI requires it).
 fn corpus_present(test: &str) -> bool {
-    if std::path::Path::new(CORPUS).is_dir() {
-        return true;
-    }
-    assert!(
-        std::env::var("MPX_CORPUS_REQUIRED").as_deref() != Ok("1"),
-        "MPX_CORPUS_REQUIRED=1 but there is no corpus at {CORPUS}"
-    );
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: no shared corpus at {CORPUS} (the directory beside the checkout)"
-    );
-    false
+    shared_corpus::dir("", test).is_some()
 }
 
+/// Every file of the corpus's `sub` directory (present: checked first by each test).
 fn files(sub: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = format!("{CORPUS}/{sub}");
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus directory {dir}: {e}"))
-        .map(|e| {
-            let p = e.unwrap().path();
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
+    shared_corpus::files(sub, sub).unwrap_or_default()
 }
 
 /// SIP files the scanner must reject.

@@ -1,5 +1,7 @@
 //! SDP rewriting: exact output for each rule, and the error and warning cases.
 
+mod shared_corpus;
+
 use mediaproxy::media::{Direction, RelayAnswer};
 use mediaproxy::sdp::{apply, ErrorKind, IcePriority, RewriteOptions, Sdp, WarningKind};
 use mediaproxy::sip::SipMsg;
@@ -263,11 +265,13 @@ fn errors_carry_offset_and_excerpt() {
 
 #[test]
 fn edits_apply_to_the_whole_message_at_the_sdp_offset() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/corpus/sip/sipp-uac-invite.sip"
-    );
-    let msg = std::fs::read(path).unwrap();
+    let Some(msg) = shared_corpus::file(
+        "sip",
+        "sipp-uac-invite.sip",
+        "edits_apply_to_the_whole_message_at_the_sdp_offset",
+    ) else {
+        return;
+    };
     let m = SipMsg::scan(&msg).unwrap();
     let (off, sdp) = m.sdp_body().unwrap();
     let p = Sdp::parse(sdp).unwrap();

@@ -2,9 +2,11 @@
 
 use mediaproxy::sip::{ErrorKind, Kind, Method, SipMsg, Warnings};
 
-fn corpus(name: &str) -> &'static [u8] {
-    let p = format!("{}/../shared/corpus/sip/{name}", env!("CARGO_MANIFEST_DIR"));
-    Vec::leak(std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}")))
+mod shared_corpus;
+
+/// A SIP message of the shared corpus; `None` (SKIPPED) when the corpus is not there.
+fn corpus(name: &str) -> Option<&'static [u8]> {
+    shared_corpus::file("sip", name, name).map(|b| &*Vec::leak(b))
 }
 
 fn s(b: Option<&[u8]>) -> Option<&str> {
@@ -13,7 +15,9 @@ fn s(b: Option<&[u8]>) -> Option<&str> {
 
 #[test]
 fn rfc4475_wsinv_tortuous_invite() {
-    let buf = corpus("resiprocate-rfc4475-wsinv.sip");
+    let Some(buf) = corpus("resiprocate-rfc4475-wsinv.sip") else {
+        return;
+    };
     let m = SipMsg::scan(buf).unwrap();
     assert!(matches!(
         m.kind(),
@@ -46,7 +50,9 @@ fn rfc4475_wsinv_tortuous_invite() {
 
 #[test]
 fn rfc4475_esc01_compact_forms_and_folded_contact() {
-    let buf = corpus("resiprocate-rfc4475-esc01.sip");
+    let Some(buf) = corpus("resiprocate-rfc4475-esc01.sip") else {
+        return;
+    };
     let m = SipMsg::scan(buf).unwrap();
     assert_eq!(s(m.call_id()), Some("esc01.239409asdfakjkn23onasd0-3234"));
     assert_eq!(m.content_type().unwrap().raw, b"application/sdp");
@@ -62,7 +68,9 @@ fn rfc4475_esc01_compact_forms_and_folded_contact() {
 
 #[test]
 fn ipv6_contact_offsets_allow_an_in_place_fix() {
-    let buf = corpus("asterisk-ipv6-ack-with-sdp.sip");
+    let Some(buf) = corpus("asterisk-ipv6-ack-with-sdp.sip") else {
+        return;
+    };
     let m = SipMsg::scan(buf).unwrap();
     let c = m.first_contact().unwrap();
     let host = c.host.unwrap();
@@ -89,18 +97,27 @@ fn ipv6_contact_offsets_allow_an_in_place_fix() {
 
 #[test]
 fn rfc5118_bracketed_received_and_ambiguous_port() {
-    let m = SipMsg::scan(corpus("sipsorcery-rfc5118-ipv6-via-received-bracketed.sip")).unwrap();
+    let Some(buf) = corpus("sipsorcery-rfc5118-ipv6-via-received-bracketed.sip") else {
+        return;
+    };
+    let m = SipMsg::scan(buf).unwrap();
     let via = m.top_via().unwrap();
     assert_eq!(via.host.bytes, b"[2001:db8::9:1]");
     assert_eq!(s(via.received), Some("[2001:db8::9:255]"));
-    let m = SipMsg::scan(corpus("sipsorcery-rfc5118-ipv6-port-ambiguous.sip")).unwrap();
+    let Some(buf) = corpus("sipsorcery-rfc5118-ipv6-port-ambiguous.sip") else {
+        return;
+    };
+    let m = SipMsg::scan(buf).unwrap();
     assert_eq!(m.top_via().unwrap().port, None);
     assert_eq!(m.top_via().unwrap().host.bytes, b"[2001:db8::9:1]");
 }
 
 #[test]
 fn replies_and_user_agent_fallback_to_server() {
-    let m = SipMsg::scan(corpus("resiprocate-rfc4475-noreason.sip")).unwrap();
+    let Some(buf) = corpus("resiprocate-rfc4475-noreason.sip") else {
+        return;
+    };
+    let m = SipMsg::scan(buf).unwrap();
     assert!(matches!(
         m.kind(),
         Kind::Reply {
@@ -124,7 +141,9 @@ Server: Foo/2.0\r\nContent-Length: 0\r\n\r\n";
 
 #[test]
 fn multipart_preamble_epilogue_quoted_boundary() {
-    let buf = corpus("pjproject-sendto-multipart-preamble-epilogue.sip");
+    let Some(buf) = corpus("pjproject-sendto-multipart-preamble-epilogue.sip") else {
+        return;
+    };
     let m = SipMsg::scan(buf).unwrap();
     let (off, sdp) = m.sdp_body().unwrap();
     assert_eq!(&buf[off..off + sdp.len()], sdp);
@@ -133,11 +152,17 @@ fn multipart_preamble_epilogue_quoted_boundary() {
     assert!(m
         .warnings()
         .contains(Warnings::BODY_SHORTER_THAN_CONTENT_LENGTH));
-    let m = SipMsg::scan(corpus("pjproject-sendto-multipart-no-sdp-part.sip")).unwrap();
+    let Some(buf) = corpus("pjproject-sendto-multipart-no-sdp-part.sip") else {
+        return;
+    };
+    let m = SipMsg::scan(buf).unwrap();
     assert_eq!(m.sdp_body(), None);
     assert!(m.body().is_some());
     assert!(m.warnings().contains(Warnings::MULTIPART_NO_SDP));
-    let m = SipMsg::scan(corpus("sipp-invite-multipart-sdp.sip")).unwrap();
+    let Some(buf) = corpus("sipp-invite-multipart-sdp.sip") else {
+        return;
+    };
+    let m = SipMsg::scan(buf).unwrap();
     let (_, sdp) = m.sdp_body().unwrap();
     assert!(sdp.starts_with(b"v=0\r\n"));
     assert!(sdp.ends_with(b"a=rtpmap:0 PCMU/8000\r\n"));
@@ -196,7 +221,10 @@ fn malformed_messages_fail_with_offset_and_excerpt() {
         ),
     ];
     for &(name, kind, offset, excerpt) in cases {
-        let e = SipMsg::scan(corpus(name)).unwrap_err();
+        let Some(buf) = corpus(name) else {
+            return;
+        };
+        let e = SipMsg::scan(buf).unwrap_err();
         assert_eq!(
             (e.kind, e.offset, e.excerpt.as_bytes()),
             (kind, offset, excerpt),
