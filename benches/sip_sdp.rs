@@ -11,7 +11,8 @@ use mediaproxy::media::RelayAnswer;
 use mediaproxy::sdp::{apply, IcePriority, RewriteOptions, Sdp};
 use mediaproxy::sip::SipMsg;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/sip");
+#[path = "../tests/shared_corpus/mod.rs"]
+mod shared_corpus;
 
 fn time<F: FnMut() -> usize>(name: &str, mut f: F) {
     let allocs = allocation_counter::measure(|| {
@@ -48,7 +49,9 @@ fn time<F: FnMut() -> usize>(name: &str, mut f: F) {
 }
 
 fn case(label: &str, file: &str, ice: IcePriority) {
-    let msg = std::fs::read(format!("{CORPUS}/{file}")).expect("corpus file");
+    let Some(msg) = shared_corpus::file("sip", file, "benches/sip_sdp") else {
+        return;
+    };
     let m = SipMsg::scan(&msg).expect("scan");
     let (_, sdp) = m.sdp_body().expect("sdp");
     let parsed = Sdp::parse(sdp).expect("parse");
