@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::opensips::{self as os, Site};
-use support::sipcall::{call, establish};
+use support::sipcall::{call, establish, recv_sip, rtp};
 
 #[test]
 fn a_call_through_the_embedded_relay() {
@@ -81,6 +81,85 @@ fn a_call_through_the_embedded_relay() {
         !log.contains("ERROR:mediaproxy") && !log.contains("CRITICAL"),
         "{log}"
     );
+}
+
+/// `mediaproxy:terminate` on a live call: the relay stops forwarding its media at once, its
+/// ports are freed, and the session-end event runs the example's `event_route` exactly once,
+/// with `"reason":"mi"` and the packets counted until then.
+#[test]
+fn mi_terminate_stops_the_media_of_a_live_call() {
+    let Some(host) = os::host("mi_terminate_stops_the_media_of_a_live_call") else {
+        return;
+    };
+    let site = Site::new("call-miterm", 35340, (42700, 42799));
+    let cfg = os::render_example(&host, &site, "");
+    let mut run = os::start(&host, &site, &cfg);
+    let sock = site.control_socket();
+    assert!(
+        os::wait_until(Duration::from_secs(15), || sock.exists()),
+        "relay not up; log:\n{}",
+        run.log_text()
+    );
+    let c = establish(&site, (42700, 42799), true);
+    c.media(&sock);
+    let call_id = format!("call-{}", c.base);
+    let ended = os::mi(
+        &site,
+        &os::mi_name(&host, "terminate"),
+        &format!("{{\"callid\":\"{call_id}\"}}"),
+    )
+    .expect("MI terminate");
+    assert!(ended.contains("\"ended\":1"), "{ended}");
+    // the caller goes on sending to its relay port: nothing reaches the callee any more
+    c.callee_rtp
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut got = 0;
+    for seq in 100..110u16 {
+        c.caller_rtp
+            .send_to(&rtp(seq, 0xA), c.to_relay_from_caller)
+            .unwrap();
+        if c.callee_rtp.recv_from(&mut buf).is_ok() {
+            got += 1;
+        }
+    }
+    assert_eq!(got, 0, "media still relayed after MI terminate");
+    let stats = os::statistics(&site);
+    assert_eq!(os::stat(&stats, "active_sessions"), 0, "{stats}");
+    assert_eq!(os::stat(&stats, "ports_in_use"), 0, "{stats}");
+    let acct = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains(&format!("mediaproxy-acct: {{\"call_id\":\"{call_id}\"")))
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(
+        os::wait_until(Duration::from_secs(5), || !acct(&run.log_text()).is_empty()),
+        "no accounting line; log:\n{}",
+        run.log_text()
+    );
+    // the BYE that follows finds no media session: still one accounting line
+    c.caller
+        .send_to(c.in_dialog("BYE", 2).as_bytes(), c.proxy)
+        .unwrap();
+    recv_sip(&c.callee, "BYE ");
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = acct(&run.log_text());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("\"reason\":\"mi\""), "{}", lines[0]);
+    for side in ["caller_packets", "callee_packets"] {
+        assert!(
+            lines[0].contains(&format!("\"{side}\":5,"))
+                || lines[0].contains(&format!("\"{side}\":6,")),
+            "{side} in {}",
+            lines[0]
+        );
+    }
+    run.terminate();
+    assert!(run.wait_exit(Duration::from_secs(20)).is_some());
+    let log = run.log_text();
+    assert!(!log.contains("CRITICAL"), "{log}");
 }
 
 struct RelayBin(Child);

@@ -76,7 +76,7 @@ fn ask(socket: &Path, cmd: &str) -> String {
     try_ask(socket, cmd).expect("the relay answers on its control socket")
 }
 
-fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
+pub fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
     let mut p = vec![0x80, 0, (seq >> 8) as u8, seq as u8, 0, 0, 0, 160];
     p.extend_from_slice(&ssrc.to_be_bytes());
     p.extend_from_slice(&[0xd5; 160]);
@@ -197,7 +197,7 @@ pub fn establish(site: &Site, relay_range: (u16, u16), nat: bool) -> Call {
 impl Call {
     /// A request from the caller inside the dialog, through the proxy (Route from the
     /// Record-Route).
-    fn in_dialog(&self, method: &str, cseq: u32) -> String {
+    pub fn in_dialog(&self, method: &str, cseq: u32) -> String {
         let route = self.rr.replace("Record-Route:", "Route:");
         let base = self.base;
         let (_, alice) = ua_addrs(base, self.nat);
