@@ -12,7 +12,9 @@
 #   POINTS="500 1000"     fixed points, 3 repeats each, every relay freshly started
 #   GEN_SOCKETS=0         generator sockets: 0 = one per endpoint; K = K shared pairs (a cheaper
 #                         generator, to offer more than one core's worth of one-socket endpoints)
-#   RELAYS="ours rtpengine"  which relays to run
+#   RELAYS="ours rtpengine"  which relays to run; "forwarder" adds rtpload's do-nothing
+#                         forwarder (one socket per leg, recvmmsg/sendmmsg, no session logic):
+#                         the kernel's floor for a relay with a socket per port, same run
 #
 # rtpload is copied to /tmp and built there (never inside the repo). Relay and generator run at
 # nice -10 so that unrelated low-priority work on a shared machine disturbs every relay alike.
@@ -48,6 +50,12 @@ start_re() {
   echo $! >/tmp/re-bench.pid
   for _ in $(seq 50); do "$B" ping --relay rtpengine --ctrl 127.0.0.1:2223 >/dev/null 2>&1 && break; sleep 0.1; done
 }
+start_fw() {
+  nice -n -10 taskset -c 1 "$B" forwarder --mode per-session --addr 127.0.0.1:40000 --sessions 5000 \
+    --max-seconds 900 >>"$out/forwarder.log" 2>&1 &
+  echo $! >/tmp/fw-bench.pid
+  sleep 0.5
+}
 stop() { kill "$(cat "$1")" 2>/dev/null || true; sleep 1; }
 
 # $1: ramp|run, $2: ours-<io>|rtpengine, then rtpload arguments
@@ -59,9 +67,12 @@ measure() {
     ours-*) start_mp "${who#ours-}"; kind=mediaproxy; ctrl=/tmp/mp-bench.sock; pidf=/tmp/mp-bench.pid
             label=mp-${who#ours-} ;;
     rtpengine) start_re; kind=rtpengine; ctrl=127.0.0.1:2223; pidf=/tmp/re-bench.pid; label=rtpengine-1t ;;
+    forwarder) start_fw; kind="static --static-mode per-session"; ctrl=127.0.0.1:40000; pidf=/tmp/fw-bench.pid
+               label=fwd-session ;;
   esac
   local rc=0
-  nice -n -10 taskset -c 0 "$B" "$mode" --relay "$kind" --ctrl "$ctrl" --relay-pid "$(cat "$pidf")" \
+  # shellcheck disable=SC2086 # $kind may carry the forwarder's --static-mode
+  nice -n -10 taskset -c 0 "$B" "$mode" --relay $kind --ctrl "$ctrl" --relay-pid "$(cat "$pidf")" \
     "${gen[@]}" --duration 10 --label "$label" "$@" || rc=$?
   stop "$pidf"
   return $rc
@@ -72,6 +83,7 @@ for r in $relays; do
   case $r in
     ours) for io in $ios; do who+=("ours-$io"); done ;;
     rtpengine) who+=(rtpengine) ;;
+    forwarder) who+=(forwarder) ;;
   esac
 done
 

@@ -27,6 +27,7 @@ pub mod defaults {
     pub const PORT_RANGE: &str = "40000-60000";
     pub const RELAY_THREADS: i32 = 2;
     pub const RELAY_IO: &str = "auto";
+    pub const RELAY_BATCH_WAIT_US: i32 = crate::relay::BATCH_WAIT_US as i32;
     pub const SETUP_TIMEOUT_S: i32 = 90;
     pub const MEDIA_TIMEOUT_S: i32 = 60;
     pub const HOLD_TIMEOUT_S: i32 = 7200;
@@ -51,6 +52,7 @@ pub struct RawParams {
     pub port_range: Option<String>,
     pub relay_threads: Option<i32>,
     pub relay_io: Option<String>,
+    pub relay_batch_wait: Option<i32>,
     pub setup_timeout: Option<i32>,
     pub media_timeout: Option<i32>,
     pub hold_timeout: Option<i32>,
@@ -112,6 +114,8 @@ pub struct Config {
     pub relay_threads: usize,
     /// The relay workers' I/O back end.
     pub relay_io: RelayIo,
+    /// io_uring workers: microseconds a wait may gather completions (0: wake for each).
+    pub relay_batch_wait_us: u32,
     pub setup_timeout: Duration,
     pub media_timeout: Duration,
     pub hold_timeout: Duration,
@@ -329,6 +333,14 @@ impl Config {
         let io_text = raw.relay_io.as_deref().unwrap_or(d::RELAY_IO);
         let relay_io = RelayIo::parse(io_text)
             .ok_or_else(|| bad("relay_io", io_text, "auto, io_uring or epoll"))?;
+        let relay_batch_wait_us = int_in(
+            "relay_batch_wait",
+            raw.relay_batch_wait,
+            d::RELAY_BATCH_WAIT_US,
+            0,
+            crate::relay::BATCH_WAIT_MAX_US as i32,
+            " (microseconds)",
+        )? as u32;
         let secs = |param, v, default, max| -> Result<Duration, ParamError> {
             Ok(Duration::from_secs(
                 int_in(param, v, default, 1, max, " (seconds)")? as u64,
@@ -367,6 +379,7 @@ impl Config {
             port_max,
             relay_threads,
             relay_io,
+            relay_batch_wait_us,
             setup_timeout,
             media_timeout,
             hold_timeout,
@@ -696,6 +709,33 @@ mod tests {
             let e = refused(raw);
             assert_eq!(e.param, which);
             assert!(e.to_string().contains("(seconds)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn relay_batch_wait_range() {
+        let c = Config::from_raw(&RawParams::default()).expect("defaults");
+        assert_eq!(c.relay_batch_wait_us, 200);
+        for ok in [0, 1, 10_000] {
+            let c = Config::from_raw(&RawParams {
+                relay_batch_wait: Some(ok),
+                ..Default::default()
+            })
+            .expect("in range");
+            assert_eq!(c.relay_batch_wait_us, ok as u32);
+        }
+        for v in [-1, 10_001] {
+            let e = refused(RawParams {
+                relay_batch_wait: Some(v),
+                ..Default::default()
+            });
+            assert_eq!(e.param, "relay_batch_wait");
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "invalid value \"{v}\" for modparam \"relay_batch_wait\": expected an integer from 0 to 10000 (microseconds)"
+                )
+            );
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] [--port-range MIN-MAX]
-//!                  [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N]
+//!                  [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] [--batch-wait-us N]
 //!                  [--setup-timeout S] [--media-timeout S] [--hold-timeout S]
 //!                  [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]
 //! ```
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 fn usage() -> &'static str {
     "usage: mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] \
-     [--port-range MIN-MAX] [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] \
+     [--port-range MIN-MAX] [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] [--batch-wait-us N] \
      [--setup-timeout S] [--media-timeout S] \
      [--hold-timeout S] [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]"
 }
@@ -87,6 +87,12 @@ fn parse_args() -> Result<Args, String> {
                 cfg.ring_buffers = v
                     .parse()
                     .map_err(|_| format!("--ring-buffers: not a number: {v}"))?;
+            }
+            "--batch-wait-us" => {
+                let v = val("--batch-wait-us")?;
+                cfg.batch_wait_us = v
+                    .parse()
+                    .map_err(|_| format!("--batch-wait-us: not a number: {v}"))?;
             }
             "--setup-timeout" => cfg.setup_timeout = secs(&val(&a)?, &a)?,
             "--media-timeout" => cfg.media_timeout = secs(&val(&a)?, &a)?,

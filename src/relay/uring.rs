@@ -71,6 +71,8 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 const RETRY_MS: u64 = 50;
 /// Completions taken from the queue at a time.
 const REAP: usize = 1024;
+/// With `relay_batch_wait`, how many completions (beyond the inline ones) end a wait early.
+const BATCH: usize = 64;
 /// How long closing a ring may wait for the kernel to finish its requests.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -238,6 +240,9 @@ struct Ring {
     inflight: usize,
     /// Size of the registered-file table (0: none could be registered; descriptors are used).
     files: u32,
+    /// The kernel takes a minimum wait before waking for fewer completions than asked for
+    /// (`IORING_FEAT_MIN_TIMEOUT`, Linux 6.12).
+    min_timeout: bool,
 }
 
 /// How a request names its socket.
@@ -285,6 +290,7 @@ impl Ring {
         if !p.is_feature_nodrop() || !p.is_feature_ext_arg() {
             return Err("kernel too old (no IORING_FEAT_NODROP / IORING_FEAT_EXT_ARG)".into());
         }
+        let min_timeout = p.is_feature_min_timeout();
         let mut probe = Probe::new();
         ring.submitter()
             .register_probe(&mut probe)
@@ -329,6 +335,7 @@ impl Ring {
             }),
             inflight: 0,
             files,
+            min_timeout,
         })
     }
 
@@ -350,6 +357,13 @@ impl Ring {
         if idx < self.files && self.ring.submit().is_ok() {
             let _ = self.ring.submitter().register_files_update(idx, &[-1]);
         }
+    }
+
+    /// Completions a wait starting now would find without any new event: those not yet
+    /// reaped plus one per queued request (sends complete while being submitted).
+    fn queued(&mut self) -> usize {
+        let unreaped = self.ring.completion().len();
+        unreaped + self.ring.submission().len()
     }
 
     fn bufs(&mut self) -> &mut BufRing {
@@ -451,8 +465,19 @@ impl Ring {
 
     /// Submits what is queued and waits up to `timeout` for `want` completions.
     fn submit_and_wait(&mut self, want: usize, timeout: Duration) -> io::Result<()> {
+        self.submit_and_wait_min(want, timeout, 0)
+    }
+
+    /// [`Ring::submit_and_wait`], but after `min_us` microseconds any completion ends the wait
+    /// (only where the kernel has `IORING_FEAT_MIN_TIMEOUT`; callers check `min_timeout`).
+    fn submit_and_wait_min(
+        &mut self,
+        want: usize,
+        timeout: Duration,
+        min_us: u32,
+    ) -> io::Result<()> {
         let ts = types::Timespec::from(timeout);
-        let args = types::SubmitArgs::new().timespec(&ts);
+        let args = types::SubmitArgs::new().timespec(&ts).min_wait_usec(min_us);
         match self.ring.submitter().submit_with_args(want, &args) {
             Ok(_) => Ok(()),
             Err(e)
@@ -661,12 +686,21 @@ struct UringIo {
     wake_fd: RawFd,
     wake_armed: bool,
     wake_seen: bool,
+    /// `relay_batch_wait` in microseconds, 0 when off or when the kernel cannot do it.
+    batch_us: u32,
 }
 
 /// The worker thread's body for the io_uring back end.
-pub(crate) fn run(mut core: Core, buffers: u16, files: u32, ready: Sender<Result<(), String>>) {
+pub(crate) fn run(
+    mut core: Core,
+    buffers: u16,
+    files: u32,
+    batch_us: u32,
+    ready: Sender<Result<(), String>>,
+) {
     let mut io = match Ring::new(buffers, files) {
         Ok(ring) => UringIo {
+            batch_us: if ring.min_timeout { batch_us } else { 0 },
             ring,
             slots: Vec::new(),
             next_gen: 1,
@@ -689,6 +723,16 @@ pub(crate) fn run(mut core: Core, buffers: u16, files: u32, ready: Sender<Result
     if !io.wake_armed {
         let _ = ready.send(Err("cannot poll the wake-up eventfd".into()));
         return;
+    }
+    if batch_us > 0 && io.batch_us == 0 {
+        core.log.send_log(
+            LogLevel::Info,
+            format!(
+                "relay worker {}: relay_batch_wait needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT); \
+                 waking for every completion",
+                core.id
+            ),
+        );
     }
     let _ = ready.send(Ok(()));
     drop(ready);
@@ -804,7 +848,13 @@ impl UringIo {
 
     fn iteration(&mut self, core: &mut Core) -> bool {
         // after a wake-up, apply the commands without waiting for more completions
-        let want = usize::from(!self.wake_seen);
+        let mut want = usize::from(!self.wake_seen);
+        if want == 1 && self.batch_us > 0 {
+            // Batch wake-ups: wake early only for BATCH completions beyond those the queued
+            // requests post while being submitted (a UDP send completes inline); after
+            // `batch_us` any completion ends the wait.
+            want = self.ring.queued() + BATCH;
+        }
         self.wake_seen = false;
         let timeout = if self.retry.is_empty() && self.uncancelled.is_empty() && self.wake_armed {
             IDLE_WAIT
@@ -812,7 +862,7 @@ impl UringIo {
             Duration::from_millis(RETRY_MS)
         };
         self.ring.bufs().publish();
-        if let Err(e) = self.ring.submit_and_wait(want, timeout) {
+        if let Err(e) = self.ring.submit_and_wait_min(want, timeout, self.batch_us) {
             core.log.send_log(
                 LogLevel::Error,
                 format!("relay worker {}: io_uring_enter: {e}", core.id),

@@ -315,9 +315,11 @@ impl Core {
 pub(crate) enum Backend {
     Epoll,
     /// `files`: size of the registered-file table (sockets addressed by index, not descriptor).
+    /// `batch_us`: how long a worker may wait to gather completions (`relay_batch_wait`).
     IoUring {
         buffers: u16,
         files: u32,
+        batch_us: u32,
     },
 }
 
@@ -382,9 +384,11 @@ impl Worker {
                     let _ = ready.send(Err(format!("epoll: {e}")));
                 }
             },
-            Backend::IoUring { buffers, files } => {
-                super::uring::run(self.core, buffers, files, ready)
-            }
+            Backend::IoUring {
+                buffers,
+                files,
+                batch_us,
+            } => super::uring::run(self.core, buffers, files, batch_us, ready),
         }
     }
 }

@@ -135,6 +135,12 @@ fn both(test: fn(Backend)) {
     test(Backend::IoUring {
         buffers: 2,
         files: 256,
+        batch_us: 0,
+    });
+    test(Backend::IoUring {
+        buffers: 2,
+        files: 256,
+        batch_us: crate::relay::BATCH_WAIT_US,
     });
 }
 

@@ -332,6 +332,10 @@ pub const BAD_PARAMS: &[(&str, &str)] = &[
         r#"modparam("mediaproxy", "relay_io", "aio")"#,
         r#"invalid value "aio" for modparam "relay_io""#,
     ),
+    (
+        r#"modparam("mediaproxy", "relay_batch_wait", 20000)"#,
+        r#"invalid value "20000" for modparam "relay_batch_wait""#,
+    ),
 ];
 
 /// The children of the proxy's main process, and those with at least four threads: the relay

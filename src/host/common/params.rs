@@ -84,6 +84,7 @@ slots! {
     PORT_RANGE: str,
     RELAY_THREADS: int,
     RELAY_IO: str,
+    RELAY_BATCH_WAIT: int,
     SETUP_TIMEOUT: int,
     MEDIA_TIMEOUT: int,
     HOLD_TIMEOUT: int,
@@ -106,7 +107,7 @@ const fn i(name: &'static CStr, slot: &'static IntSlot) -> ParamExport {
 
 /// The `params` table, terminated by a NULL name.
 #[repr(transparent)]
-pub struct ParamTable(pub [ParamExport; 21]);
+pub struct ParamTable(pub [ParamExport; 22]);
 // SAFETY: read-only after construction; the pointers it holds refer to the slots above.
 unsafe impl Sync for ParamTable {}
 
@@ -127,6 +128,7 @@ pub static PARAMS: ParamTable = ParamTable([
     s(c"port_range", &PORT_RANGE),
     i(c"relay_threads", &RELAY_THREADS),
     s(c"relay_io", &RELAY_IO),
+    i(c"relay_batch_wait", &RELAY_BATCH_WAIT),
     i(c"setup_timeout", &SETUP_TIMEOUT),
     i(c"media_timeout", &MEDIA_TIMEOUT),
     i(c"hold_timeout", &HOLD_TIMEOUT),
@@ -174,6 +176,7 @@ pub fn read_raw() -> RawParams {
         port_range: read_str(&PORT_RANGE),
         relay_threads: read_int(&RELAY_THREADS),
         relay_io: read_str(&RELAY_IO),
+        relay_batch_wait: read_int(&RELAY_BATCH_WAIT),
         setup_timeout: read_int(&SETUP_TIMEOUT),
         media_timeout: read_int(&MEDIA_TIMEOUT),
         hold_timeout: read_int(&HOLD_TIMEOUT),

@@ -87,6 +87,7 @@ pub fn relay_config(cfg: &Config) -> RelayConfig {
         port_max: cfg.port_max,
         threads: cfg.relay_threads,
         io: cfg.relay_io,
+        batch_wait_us: cfg.relay_batch_wait_us,
         setup_timeout: cfg.setup_timeout,
         media_timeout: cfg.media_timeout,
         hold_timeout: cfg.hold_timeout,
