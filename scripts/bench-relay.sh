@@ -8,6 +8,8 @@
 #
 # Environment:
 #   IO="io_uring epoll"   back ends of ours to measure (relay_io values), in this order
+#   BATCH_WAIT="200"      io_uring only: relay_batch_wait values (microseconds) to measure, each
+#                         as its own relay (label uring-b<N>)
 #   STEPS=500,1000,...    ramp steps (sessions); the ramp stops at loss > 0.1 % or a saturated CPU
 #   POINTS="500 1000"     fixed points, 3 repeats each, every relay freshly started
 #   GEN_SOCKETS=0         generator sockets: 0 = one per endpoint; K = K shared pairs (a cheaper
@@ -26,6 +28,7 @@ out=${1:-/tmp/relay-bench}
 steps=${STEPS:-500,1000,1500,2000,2500}
 points=${POINTS:-500 1000}
 ios=${IO:-io_uring epoll}
+batches=${BATCH_WAIT:-200}
 relays=${RELAYS:-ours rtpengine}
 gen=(--gen-sockets "${GEN_SOCKETS:-0}")
 mkdir -p "$out"
@@ -35,10 +38,10 @@ rm -rf /tmp/rtpload-bench && cp -r "$here/../shared/bench/rtpload" /tmp/rtpload-
 B=/tmp/rtpload-bench/target/release/rtpload
 MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
 
-start_mp() { # $1: relay_io
+start_mp() { # $1: relay_io, $2: relay_batch_wait (us)
   rm -f /tmp/mp-bench.sock
   nice -n -10 taskset -c 1 "$MP" --socket /tmp/mp-bench.sock --listen-ip 127.0.0.1 --port-range 30000-59999 \
-    --threads 1 --relay-io "$1" --max-seconds 900 >>"$out/mediaproxy-relay.log" 2>&1 &
+    --threads 1 --relay-io "$1" --batch-wait-us "$2" --max-seconds 900 >>"$out/mediaproxy-relay.log" 2>&1 &
   echo $! >/tmp/mp-bench.pid
   for _ in $(seq 50); do [ -S /tmp/mp-bench.sock ] && break; sleep 0.1; done
 }
@@ -64,8 +67,10 @@ measure() {
   shift 2
   local kind ctrl pidf label
   case $who in
-    ours-*) start_mp "${who#ours-}"; kind=mediaproxy; ctrl=/tmp/mp-bench.sock; pidf=/tmp/mp-bench.pid
-            label=mp-${who#ours-} ;;
+    ours-*) local io=${who#ours-} batch=0
+            case $io in *-b*) batch=${io#*-b}; io=${io%-b*} ;; esac
+            start_mp "$io" "$batch"; kind=mediaproxy; ctrl=/tmp/mp-bench.sock; pidf=/tmp/mp-bench.pid
+            label=$io; [ "$io" = io_uring ] && label=uring-b$batch ;;  # the table shows 10 characters
     rtpengine) start_re; kind=rtpengine; ctrl=127.0.0.1:2223; pidf=/tmp/re-bench.pid; label=rtpengine-1t ;;
     forwarder) start_fw; kind="static --static-mode per-session"; ctrl=127.0.0.1:40000; pidf=/tmp/fw-bench.pid
                label=fwd-session ;;
@@ -81,7 +86,13 @@ measure() {
 who=()
 for r in $relays; do
   case $r in
-    ours) for io in $ios; do who+=("ours-$io"); done ;;
+    ours) for io in $ios; do
+            if [ "$io" = io_uring ]; then
+              for b in $batches; do who+=("ours-io_uring-b$b"); done
+            else
+              who+=("ours-$io")
+            fi
+          done ;;
     rtpengine) who+=(rtpengine) ;;
     forwarder) who+=(forwarder) ;;
   esac

@@ -715,7 +715,7 @@ mod tests {
     #[test]
     fn relay_batch_wait_range() {
         let c = Config::from_raw(&RawParams::default()).expect("defaults");
-        assert_eq!(c.relay_batch_wait_us, 200);
+        assert_eq!(c.relay_batch_wait_us, 0);
         for ok in [0, 1, 10_000] {
             let c = Config::from_raw(&RawParams {
                 relay_batch_wait: Some(ok),

@@ -114,7 +114,7 @@ impl std::fmt::Display for RelayIo {
 }
 
 /// Default of [`RelayConfig::batch_wait_us`].
-pub const BATCH_WAIT_US: u32 = 200;
+pub const BATCH_WAIT_US: u32 = 0;
 /// Largest [`RelayConfig::batch_wait_us`].
 pub const BATCH_WAIT_MAX_US: u32 = 10_000;
 /// Default of [`RelayConfig::ring_buffers`].

@@ -71,7 +71,7 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 const RETRY_MS: u64 = 50;
 /// Completions taken from the queue at a time.
 const REAP: usize = 1024;
-/// With `relay_batch_wait`, how many completions (beyond the inline ones) end a wait early.
+/// With `relay_batch_wait`, how many new completions end a wait before its time is up.
 const BATCH: usize = 64;
 /// How long closing a ring may wait for the kernel to finish its requests.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -359,13 +359,6 @@ impl Ring {
         }
     }
 
-    /// Completions a wait starting now would find without any new event: those not yet
-    /// reaped plus one per queued request (sends complete while being submitted).
-    fn queued(&mut self) -> usize {
-        let unreaped = self.ring.completion().len();
-        unreaped + self.ring.submission().len()
-    }
-
     fn bufs(&mut self) -> &mut BufRing {
         &mut self.mem.bufs
     }
@@ -461,6 +454,22 @@ impl Ring {
         // buffer is held (not in the kernel's ring) and its address is only rewritten when the
         // buffer is received again, after it came back.
         unsafe { self.push(&e) }
+    }
+
+    /// Submits what is queued without waiting.
+    fn submit(&mut self) -> io::Result<()> {
+        match self.ring.submit() {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Submits what is queued and waits up to `timeout` for `want` completions.
@@ -847,14 +856,28 @@ impl UringIo {
     }
 
     fn iteration(&mut self, core: &mut Core) -> bool {
-        // after a wake-up, apply the commands without waiting for more completions
-        let mut want = usize::from(!self.wake_seen);
-        if want == 1 && self.batch_us > 0 {
-            // Batch wake-ups: wake early only for BATCH completions beyond those the queued
-            // requests post while being submitted (a UDP send completes inline); after
-            // `batch_us` any completion ends the wait.
-            want = self.ring.queued() + BATCH;
+        let batching = self.batch_us > 0 && !self.wake_seen;
+        if batching {
+            // Submit the queued sends and take their (inline) completions now, so that the wait
+            // below counts only packets that arrive during it: otherwise the send completions
+            // alone would end every wait when `batch_us` is up.
+            self.ring.bufs().publish();
+            if let Err(e) = Ring::submit(&mut self.ring) {
+                return self.enter_failed(core, &e);
+            }
+            if !self.settle(core) {
+                return false;
+            }
         }
+        // after a wake-up, apply the commands without waiting for more completions; when
+        // batching, wake early only for BATCH new completions, and for any once `batch_us` is up
+        let (want, min_us) = if self.wake_seen {
+            (0, 0)
+        } else if batching {
+            (BATCH, self.batch_us)
+        } else {
+            (1, 0)
+        };
         self.wake_seen = false;
         let timeout = if self.retry.is_empty() && self.uncancelled.is_empty() && self.wake_armed {
             IDLE_WAIT
@@ -862,14 +885,24 @@ impl UringIo {
             Duration::from_millis(RETRY_MS)
         };
         self.ring.bufs().publish();
-        if let Err(e) = self.ring.submit_and_wait_min(want, timeout, self.batch_us) {
-            core.log.send_log(
-                LogLevel::Error,
-                format!("relay worker {}: io_uring_enter: {e}", core.id),
-            );
-            std::thread::sleep(Duration::from_millis(10));
-            return true;
+        if let Err(e) = self.ring.submit_and_wait_min(want, timeout, min_us) {
+            return self.enter_failed(core, &e);
         }
+        self.settle(core)
+    }
+
+    fn enter_failed(&mut self, core: &mut Core, e: &io::Error) -> bool {
+        core.log.send_log(
+            LogLevel::Error,
+            format!("relay worker {}: io_uring_enter: {e}", core.id),
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        true
+    }
+
+    /// Applies the queued commands, then handles the completions there are, re-arms, retries
+    /// cancels and publishes the counters. `false`: the worker is to stop.
+    fn settle(&mut self, core: &mut Core) -> bool {
         // Signalling first (see the epoll back end): every command queued before the control
         // reply that let an endpoint send is applied before that endpoint's packets are judged.
         if !core.commands(self) {
