@@ -140,7 +140,7 @@ fn both(test: fn(Backend)) {
     test(Backend::IoUring {
         buffers: 2,
         files: 256,
-        batch_us: crate::relay::BATCH_WAIT_US,
+        batch_us: 200,
     });
 }
 
