@@ -17,6 +17,10 @@
 #   RELAYS="ours rtpengine"  which relays to run; "forwarder" adds rtpload's do-nothing
 #                         forwarder (one socket per leg, recvmmsg/sendmmsg, no session logic):
 #                         the kernel's floor for a relay with a socket per port, same run
+#   BUSY_NEIGHBOUR=0      1: a nice-19 busy loop shares the relay's CPU for the whole run (as
+#                         OpenSIPS's SIP workers share the CPUs of an embedded relay). It takes
+#                         only what the relay leaves, but the CPU never idles, so no relay pays
+#                         for waking an idle virtual CPU. Bounded by the run (killed at exit).
 #
 # rtpload is copied to /tmp and built there (never inside the repo). Relay and generator run at
 # nice -10 so that unrelated low-priority work on a shared machine disturbs every relay alike.
@@ -36,6 +40,11 @@ rm -rf /tmp/rtpload-bench && cp -r "$here/../shared/bench/rtpload" /tmp/rtpload-
 (cd /tmp/rtpload-bench && CARGO_TARGET_DIR=/tmp/rtpload-bench/target cargo build --release -q)
 (cd "$here" && cargo build --release -q --bin mediaproxy-relay)
 B=/tmp/rtpload-bench/target/release/rtpload
+if [ "${BUSY_NEIGHBOUR:-0}" = 1 ]; then
+  timeout 7200 nice -n 19 taskset -c 1 sh -c 'while :; do :; done' &
+  hog=$!
+  trap 'kill "$hog" 2>/dev/null || true' EXIT
+fi
 MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
 
 start_mp() { # $1: relay_io, $2: relay_batch_wait (us)
