@@ -18,24 +18,34 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::opensips::{self as os, Site};
-use support::sipcall::{call, establish, recv_sip, rtp};
+use support::sipcall::{call, establish, recv_sip, rtp, Call};
 
-#[test]
-fn a_call_through_the_embedded_relay() {
-    let Some(host) = os::host("a_call_through_the_embedded_relay") else {
-        return;
-    };
-    let site = Site::new("call-emb", 35200, (42000, 42099));
+/// OpenSIPS running the example config at `site` with its embedded relay, and one call from a
+/// NATed caller set up through it with RTP both ways (`None`: no OpenSIPS, the test is skipped).
+fn call_with_media(test: &str, site: Site) -> Option<(os::Host, Site, os::Running, Call)> {
+    let host = os::host(test)?;
     let cfg = os::render_example(&host, &site, "");
-    let mut run = os::start(&host, &site, &cfg);
+    let run = os::start(&host, &site, &cfg);
     let sock = site.control_socket();
     assert!(
         os::wait_until(Duration::from_secs(15), || sock.exists()),
         "relay not up; log:\n{}",
         run.log_text()
     );
-    let c = establish(&site, (42000, 42099), true);
+    let c = establish(&site, site.port_range, true);
     c.media(&sock);
+    Some((host, site, run, c))
+}
+
+#[test]
+fn a_call_through_the_embedded_relay() {
+    let Some((host, site, mut run, c)) = call_with_media(
+        "a_call_through_the_embedded_relay",
+        Site::new("call-emb", 35200, (42000, 42099)),
+    ) else {
+        return;
+    };
+    let sock = site.control_socket();
     // while the call is up, OpenSIPS's own tools show it: MI and statistics
     let sessions = os::mi(&site, &os::mi_name(&host, "sessions"), "{}").expect("MI sessions");
     assert!(
@@ -88,20 +98,12 @@ fn a_call_through_the_embedded_relay() {
 /// with `"reason":"mi"` and the packets counted until then.
 #[test]
 fn mi_terminate_stops_the_media_of_a_live_call() {
-    let Some(host) = os::host("mi_terminate_stops_the_media_of_a_live_call") else {
+    let Some((host, site, mut run, c)) = call_with_media(
+        "mi_terminate_stops_the_media_of_a_live_call",
+        Site::new("call-miterm", 35340, (42700, 42799)),
+    ) else {
         return;
     };
-    let site = Site::new("call-miterm", 35340, (42700, 42799));
-    let cfg = os::render_example(&host, &site, "");
-    let mut run = os::start(&host, &site, &cfg);
-    let sock = site.control_socket();
-    assert!(
-        os::wait_until(Duration::from_secs(15), || sock.exists()),
-        "relay not up; log:\n{}",
-        run.log_text()
-    );
-    let c = establish(&site, (42700, 42799), true);
-    c.media(&sock);
     let call_id = format!("call-{}", c.base);
     let ended = os::mi(
         &site,
