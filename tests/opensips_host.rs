@@ -59,6 +59,9 @@ fn runs_the_relay_process_and_stops_cleanly() {
     // statistics: every process reads the counters the relay process keeps in shared memory
     let stats = os::statistics(&site);
     assert_eq!(os::stat(&stats, "active_sessions"), 0, "{stats}");
+    // the io_uring back end's counters are exported too (no packet yet: nothing re-armed)
+    assert_eq!(os::stat(&stats, "io_uring_rearms"), 0, "{stats}");
+    assert_eq!(os::stat(&stats, "io_uring_no_buffers"), 0, "{stats}");
     let mut s = UnixStream::connect(&sock).expect("control socket");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(

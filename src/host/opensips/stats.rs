@@ -20,7 +20,7 @@ const STAT_NO_RESET: u16 = 1;
 const STAT_IS_FUNC: u16 = 8;
 
 #[repr(transparent)]
-pub struct StatTable(pub [StatExport; 18]);
+pub struct StatTable(pub [StatExport; 20]);
 // SAFETY: read-only; string literals and functions only.
 unsafe impl Sync for StatTable {}
 
@@ -72,4 +72,6 @@ stats! {
     control_failures => |s| s.client.failures,
     control_timeouts => |s| s.client.timeouts,
     natpings_sent => |s| s.client.natpings,
+    io_uring_rearms => |s| s.relay.rx_rearms,
+    io_uring_no_buffers => |s| s.relay.rx_no_buffers,
 }
