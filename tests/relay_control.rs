@@ -29,14 +29,12 @@ fn garbage_gets_error_and_everything_else_lives_on(io: RelayIo) {
     let r = TestRelay::start_io(io, "garbage", (42000, 42099), |_| {});
     let mut bad = raw(&r);
     let mut good = r.client();
-    let caller = endpoint("127.0.0.2");
-    let callee = endpoint("127.0.0.3");
-    let (to_a, _) = setup_call(
-        &mut good,
-        "g-1",
-        caller.local_addr().unwrap(),
-        callee.local_addr().unwrap(),
-    );
+    let Call {
+        caller,
+        callee,
+        to_a,
+        ..
+    } = new_call(&mut good, "g-1");
     for junk in [
         &b"hello world\r\n\r\n"[..],
         b"update\r\nthis is not a header\r\n\r\n",
@@ -109,14 +107,12 @@ fn dispatcher_bytes_as_the_c_module_writes_them(io: RelayIo) {
 fn sessions_and_summary_json(io: RelayIo) {
     let r = TestRelay::start_io(io, "json", (42200, 42299), |_| {});
     let mut c = r.client();
-    let caller = endpoint("127.0.0.2");
-    let callee = endpoint("127.0.0.3");
-    let (to_a, to_b) = setup_call(
-        &mut c,
-        "j-1",
-        caller.local_addr().unwrap(),
-        callee.local_addr().unwrap(),
-    );
+    let Call {
+        caller,
+        callee,
+        to_a,
+        to_b,
+    } = new_call(&mut c, "j-1");
     let other = endpoint("127.0.0.6");
     c.update(&update(
         MessageType::Request,
@@ -297,14 +293,7 @@ fn expired_session_is_reported_with_its_statistics(io: RelayIo) {
         c.media_timeout = Duration::from_secs(1);
     });
     let mut c = r.client();
-    let caller = endpoint("127.0.0.2");
-    let callee = endpoint("127.0.0.3");
-    setup_call(
-        &mut c,
-        "e-1",
-        caller.local_addr().unwrap(),
-        callee.local_addr().unwrap(),
-    );
+    let _call = new_call(&mut c, "e-1");
     let ev = r
         .wait_event(Duration::from_secs(15), |e| {
             matches!(e, RelayEvent::Expired { .. })

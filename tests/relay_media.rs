@@ -77,15 +77,13 @@ fn rtp_and_rtcp_flow_both_ways_through_the_control_flow(io: RelayIo) {
 fn strict_source_and_nat_rebinding(io: RelayIo) {
     let r = TestRelay::start_io(io, "strict", (41100, 41199), |_| {});
     let mut c = r.client();
-    let caller = endpoint("127.0.0.2");
-    let callee = endpoint("127.0.0.3");
+    let Call {
+        caller,
+        callee,
+        to_a,
+        to_b,
+    } = new_call(&mut c, "strict-1");
     let attacker = endpoint("127.0.0.4");
-    let (to_a, to_b) = setup_call(
-        &mut c,
-        "strict-1",
-        caller.local_addr().unwrap(),
-        callee.local_addr().unwrap(),
-    );
     caller.send_to(&rtp(0, 100, 0xA, 1), to_a).unwrap();
     assert_eq!(recv(&callee).0, rtp(0, 100, 0xA, 1));
     callee.send_to(&rtp(0, 1, 0xB, 2), to_b).unwrap();
@@ -126,14 +124,12 @@ fn strict_source_and_nat_rebinding(io: RelayIo) {
 fn signalling_change_relatches_and_the_old_source_is_ignored(io: RelayIo) {
     let r = TestRelay::start_io(io, "relatch", (41200, 41299), |_| {});
     let mut c = r.client();
-    let caller = endpoint("127.0.0.2");
-    let callee = endpoint("127.0.0.3");
-    let (to_a, to_b) = setup_call(
-        &mut c,
-        "relatch-1",
-        caller.local_addr().unwrap(),
-        callee.local_addr().unwrap(),
-    );
+    let Call {
+        caller,
+        callee,
+        to_a,
+        to_b,
+    } = new_call(&mut c, "relatch-1");
     caller.send_to(&rtp(0, 1, 0xA, 1), to_a).unwrap();
     recv(&callee);
     callee.send_to(&rtp(0, 1, 0xB, 2), to_b).unwrap();
@@ -205,14 +201,12 @@ fn signalling_change_relatches_and_the_old_source_is_ignored(io: RelayIo) {
 fn rtcp_mux_and_stun_pass_on_the_rtp_port(io: RelayIo) {
     let r = TestRelay::start_io(io, "mux", (41300, 41399), |_| {});
     let mut c = r.client();
-    let caller = endpoint("127.0.0.2");
-    let callee = endpoint("127.0.0.3");
-    let (to_a, to_b) = setup_call(
-        &mut c,
-        "mux-1",
-        caller.local_addr().unwrap(),
-        callee.local_addr().unwrap(),
-    );
+    let Call {
+        caller,
+        callee,
+        to_a,
+        to_b,
+    } = new_call(&mut c, "mux-1");
     // ICE connectivity check first (latches), then muxed RTCP, then RTP
     caller.send_to(&stun_binding(), to_a).unwrap();
     assert_eq!(recv(&callee).0, stun_binding());
@@ -278,15 +272,13 @@ fn signaling_source_only_refuses_the_first_packet_from_elsewhere(io: RelayIo) {
         c.signaling_source_only = true
     });
     let mut c = r.client();
-    let caller = endpoint("127.0.0.2");
-    let callee = endpoint("127.0.0.3");
+    let Call {
+        caller,
+        callee,
+        to_a,
+        ..
+    } = new_call(&mut c, "sig-1");
     let stranger = endpoint("127.0.0.5");
-    let (to_a, _) = setup_call(
-        &mut c,
-        "sig-1",
-        caller.local_addr().unwrap(),
-        callee.local_addr().unwrap(),
-    );
     stranger.send_to(&rtp(0, 1, 0xE, 1), to_a).unwrap();
     caller.send_to(&rtp(0, 1, 0xA, 1), to_a).unwrap();
     assert_eq!(recv(&callee).0, rtp(0, 1, 0xA, 1));

@@ -19,14 +19,12 @@ use std::time::{Duration, Instant};
 fn port_reuse(io: RelayIo) {
     let r = TestRelay::start_io(io, "reuse", (43400, 43403), |c| c.threads = 1);
     let mut c = r.client();
-    let caller1 = endpoint("127.0.0.2");
-    let callee1 = endpoint("127.0.0.3");
-    let (to_a, to_b) = setup_call(
-        &mut c,
-        "reuse-1",
-        caller1.local_addr().unwrap(),
-        callee1.local_addr().unwrap(),
-    );
+    let Call {
+        caller: caller1,
+        callee: callee1,
+        to_a,
+        to_b,
+    } = new_call(&mut c, "reuse-1");
     caller1.send_to(&rtp(0, 0, 0xA, 1), to_a).unwrap();
     assert_eq!(recv(&callee1).0, rtp(0, 0, 0xA, 1));
     for seq in 1..200 {
@@ -109,14 +107,12 @@ fn bursts_larger_than_the_buffers(io: RelayIo) {
         c.ring_buffers = 2;
     });
     let mut c = r.client();
-    let caller = endpoint("127.0.0.2");
-    let callee = endpoint("127.0.0.3");
-    let (to_a, to_b) = setup_call(
-        &mut c,
-        "burst-1",
-        caller.local_addr().unwrap(),
-        callee.local_addr().unwrap(),
-    );
+    let Call {
+        caller,
+        callee,
+        to_a,
+        to_b,
+    } = new_call(&mut c, "burst-1");
     callee.send_to(&rtp(0, 0, 0xB, 9), to_b).unwrap();
     assert_eq!(recv(&caller).0, rtp(0, 0, 0xB, 9));
     let mut seq: u16 = 0;

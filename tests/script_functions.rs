@@ -144,6 +144,19 @@ fn sip(
     )
 }
 
+/// An initial INVITE (no To tag, CSeq 1) from alice with `extra` headers and the SDP `body`.
+fn initial_invite(call: &str, extra: &str, body: &str) -> String {
+    sip(
+        "INVITE sip:bob@example.net SIP/2.0",
+        call,
+        "a1",
+        None,
+        "1 INVITE",
+        extra,
+        Some(body),
+    )
+}
+
 fn offer(ip: &str, port: u16) -> String {
     format!("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8\r\na=rtcp:{}\r\na=sendrecv\r\n", port + 1)
 }
@@ -201,15 +214,7 @@ fn sdp_lines(msg: &str) -> Vec<String> {
 #[test]
 fn offer_and_answer_are_rewritten_to_the_relay_and_the_session_ends() {
     let e = env("flow", (43000, 43099));
-    let inv = sip(
-        "INVITE sip:bob@example.net SIP/2.0",
-        "c1@x",
-        "a1",
-        None,
-        "1 INVITE",
-        "",
-        Some(&offer("192.168.1.40", 4000)),
-    );
+    let inv = initial_invite("c1@x", "", &offer("192.168.1.40", 4000));
     let mut m = Fake::new(&inv, "198.51.100.7", 61000);
     assert_eq!(
         script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()),
@@ -299,15 +304,7 @@ fn return_codes_for_no_sdp_bad_input_disable_and_a_dead_relay() {
     let mut m = Fake::new(&reg, "198.51.100.7", 5060);
     assert_eq!(script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()), -2);
     // malformed SDP: -1 with a log line
-    let bad = sip(
-        "INVITE sip:bob@example.net SIP/2.0",
-        "c3@x",
-        "a1",
-        None,
-        "1 INVITE",
-        "",
-        Some("garbage\r\n"),
-    );
+    let bad = initial_invite("c3@x", "", "garbage\r\n");
     let mut m = Fake::new(&bad, "198.51.100.7", 5060);
     assert_eq!(script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()), -1);
     assert!(m.logged("malformed SDP"), "{:?}", m.logs);
@@ -315,15 +312,7 @@ fn return_codes_for_no_sdp_bad_input_disable_and_a_dead_relay() {
     let mut m = Fake::new("NOT SIP AT ALL", "198.51.100.7", 5060);
     assert_eq!(script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()), -1);
     // a stored transaction copy is never changed
-    let inv = sip(
-        "INVITE sip:bob@example.net SIP/2.0",
-        "c4@x",
-        "a1",
-        None,
-        "1 INVITE",
-        "",
-        Some(&offer("192.168.1.40", 4000)),
-    );
+    let inv = initial_invite("c4@x", "", &offer("192.168.1.40", 4000));
     let mut m = Fake::new(&inv, "198.51.100.7", 5060);
     m.frozen = true;
     assert_eq!(script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()), -1);
@@ -352,15 +341,7 @@ fn signaling_ip_avp_and_ice_candidate_avp_are_used() {
         "v=0\r\no=- 1 1 IN IP4 192.168.1.40\r\ns=-\r\nc=IN IP4 192.168.1.40\r\nt=0 0\r\n\
         a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\nm=audio 4000 RTP/AVP 0\r\n\
         a=candidate:1 1 UDP 2130706431 192.168.1.40 4000 typ host\r\n";
-    let inv = sip(
-        "INVITE sip:bob@example.net SIP/2.0",
-        "c5@x",
-        "a1",
-        None,
-        "1 INVITE",
-        "",
-        Some(ice_offer),
-    );
+    let inv = initial_invite("c5@x", "", ice_offer);
     let mut m = Fake::new(&inv, "198.51.100.7", 5060);
     m.avps.push((Avp::IceCandidate, "high-priority".into()));
     m.avps.push((Avp::SignalingIp, "198.51.100.77".into()));
@@ -455,14 +436,10 @@ fn setup_call(
     caller_sdp: (&str, u16),
     callee_port: u16,
 ) -> (std::net::SocketAddr, std::net::SocketAddr) {
-    let inv = sip(
-        "INVITE sip:bob@example.net SIP/2.0",
+    let inv = initial_invite(
         call,
-        "a1",
-        None,
-        "1 INVITE",
         &format!("User-Agent: {caller_ua}\r\n"),
-        Some(&offer(caller_sdp.0, caller_sdp.1)),
+        &offer(caller_sdp.0, caller_sdp.1),
     );
     let mut m = Fake::new(&inv, caller_ip, 5060);
     assert_eq!(
@@ -679,15 +656,7 @@ fn advertised_ip_is_what_the_sdp_names() {
     let e = env_with("adv", (43800, 43899), |raw, _| {
         raw.advertised_ip = Some("203.0.113.9".into());
     });
-    let inv = sip(
-        "INVITE sip:bob@example.net SIP/2.0",
-        "adv@x",
-        "a1",
-        None,
-        "1 INVITE",
-        "",
-        Some(&offer("192.168.1.40", 4000)),
-    );
+    let inv = initial_invite("adv@x", "", &offer("192.168.1.40", 4000));
     let mut m = Fake::new(&inv, "198.51.100.7", 5060);
     assert_eq!(
         script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()),
@@ -737,15 +706,7 @@ fn media_relay_avp_is_sent_and_mediaproxy_timeout_bounds_the_wait() {
         ..RawParams::default()
     })
     .unwrap();
-    let inv = sip(
-        "INVITE sip:bob@example.net SIP/2.0",
-        "mute@x",
-        "a1",
-        None,
-        "1 INVITE",
-        "",
-        Some(&offer("192.168.1.40", 4000)),
-    );
+    let inv = initial_invite("mute@x", "", &offer("192.168.1.40", 4000));
     let mut m = Fake::new(&inv, "198.51.100.7", 5060);
     m.avps.push((Avp::MediaRelay, "relay7.example.net".into()));
     let t0 = std::time::Instant::now();

@@ -257,6 +257,32 @@ pub fn counter(c: &AtomicU64) -> u64 {
     Counters::get(c)
 }
 
+/// A call between two fresh endpoints, the caller on 127.0.0.2 and the callee on 127.0.0.3,
+/// and where each must send (`to_a`: the caller, `to_b`: the callee), from [`setup_call`].
+pub struct Call {
+    pub caller: UdpSocket,
+    pub callee: UdpSocket,
+    pub to_a: SocketAddr,
+    pub to_b: SocketAddr,
+}
+
+pub fn new_call(c: &mut Client, call_id: &str) -> Call {
+    let caller = endpoint("127.0.0.2");
+    let callee = endpoint("127.0.0.3");
+    let (to_a, to_b) = setup_call(
+        c,
+        call_id,
+        caller.local_addr().unwrap(),
+        callee.local_addr().unwrap(),
+    );
+    Call {
+        caller,
+        callee,
+        to_a,
+        to_b,
+    }
+}
+
 /// Waits (bounded) until `f` holds.
 pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
