@@ -36,6 +36,9 @@ fn parse_args() -> Result<Args, String> {
     let mut max_seconds = None;
     let mut verbose = false;
     let mut it = std::env::args().skip(1);
+    fn num<T: std::str::FromStr>(v: &str, name: &str) -> Result<T, String> {
+        v.parse().map_err(|_| format!("{name}: not a number: {v}"))
+    }
     let secs = |v: &str, name: &str| -> Result<Duration, String> {
         v.parse::<u64>()
             .map(Duration::from_secs)
@@ -70,30 +73,15 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--port-range: bad port {hi}"))?;
             }
-            "--threads" => {
-                let v = val("--threads")?;
-                cfg.threads = v
-                    .parse()
-                    .map_err(|_| format!("--threads: not a number: {v}"))?;
-            }
+            "--threads" => cfg.threads = num(&val(&a)?, &a)?,
             "--relay-io" => {
                 let v = val("--relay-io")?;
                 cfg.io = RelayIo::parse(&v).ok_or_else(|| {
                     format!("--relay-io: expected auto, io_uring or epoll, got {v}")
                 })?;
             }
-            "--ring-buffers" => {
-                let v = val("--ring-buffers")?;
-                cfg.ring_buffers = v
-                    .parse()
-                    .map_err(|_| format!("--ring-buffers: not a number: {v}"))?;
-            }
-            "--batch-wait-us" => {
-                let v = val("--batch-wait-us")?;
-                cfg.batch_wait_us = v
-                    .parse()
-                    .map_err(|_| format!("--batch-wait-us: not a number: {v}"))?;
-            }
+            "--ring-buffers" => cfg.ring_buffers = num(&val(&a)?, &a)?,
+            "--batch-wait-us" => cfg.batch_wait_us = num(&val(&a)?, &a)?,
             "--setup-timeout" => cfg.setup_timeout = secs(&val(&a)?, &a)?,
             "--media-timeout" => cfg.media_timeout = secs(&val(&a)?, &a)?,
             "--hold-timeout" => cfg.hold_timeout = secs(&val(&a)?, &a)?,
