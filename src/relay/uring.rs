@@ -240,9 +240,6 @@ struct Ring {
     inflight: usize,
     /// Size of the registered-file table (0: none could be registered; descriptors are used).
     files: u32,
-    /// The kernel takes a minimum wait before waking for fewer completions than asked for
-    /// (`IORING_FEAT_MIN_TIMEOUT`, Linux 6.12).
-    min_timeout: bool,
 }
 
 /// How a request names its socket.
@@ -290,7 +287,6 @@ impl Ring {
         if !p.is_feature_nodrop() || !p.is_feature_ext_arg() {
             return Err("kernel too old (no IORING_FEAT_NODROP / IORING_FEAT_EXT_ARG)".into());
         }
-        let min_timeout = p.is_feature_min_timeout();
         let mut probe = Probe::new();
         ring.submitter()
             .register_probe(&mut probe)
@@ -335,7 +331,6 @@ impl Ring {
             }),
             inflight: 0,
             files,
-            min_timeout,
         })
     }
 
@@ -456,6 +451,12 @@ impl Ring {
         unsafe { self.push(&e) }
     }
 
+    /// Whether the kernel takes a minimum wait before waking for fewer completions than asked
+    /// for (`IORING_FEAT_MIN_TIMEOUT`, Linux 6.12).
+    fn min_wait_supported(&self) -> bool {
+        self.ring.params().is_feature_min_timeout()
+    }
+
     /// Submits what is queued without waiting.
     fn submit(&mut self) -> io::Result<()> {
         match self.ring.submit() {
@@ -478,7 +479,7 @@ impl Ring {
     }
 
     /// [`Ring::submit_and_wait`], but after `min_us` microseconds any completion ends the wait
-    /// (only where the kernel has `IORING_FEAT_MIN_TIMEOUT`; callers check `min_timeout`).
+    /// (only where the kernel has `IORING_FEAT_MIN_TIMEOUT`; callers check `min_wait_supported`).
     fn submit_and_wait_min(
         &mut self,
         want: usize,
@@ -709,7 +710,11 @@ pub(crate) fn run(
 ) {
     let mut io = match Ring::new(buffers, files) {
         Ok(ring) => UringIo {
-            batch_us: if ring.min_timeout { batch_us } else { 0 },
+            batch_us: if ring.min_wait_supported() {
+                batch_us
+            } else {
+                0
+            },
             ring,
             slots: Vec::new(),
             next_gen: 1,
