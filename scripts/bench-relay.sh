@@ -21,6 +21,14 @@
 #                         OpenSIPS's SIP workers share the CPUs of an embedded relay). It takes
 #                         only what the relay leaves, but the CPU never idles, so no relay pays
 #                         for waking an idle virtual CPU. Bounded by the run (killed at exit).
+#   QUOTA=                capacity mode, e.g. QUOTA=50: every relay runs in a cgroup limited to that
+#                         percentage of one core (CFS quota, 10 ms period), so that one core of the
+#                         generator can saturate it; each relay ramps through QUOTA_STEPS (default
+#                         200,225,...,900) until loss > 0.1 % or the relay uses >= 95 % of its quota,
+#                         REPEATS times (default 3, relays alternating). Its capacity is the last
+#                         step that passed; sessions per core = capacity / (QUOTA / 100). The
+#                         normal ramps and fixed points are skipped. Latency under a quota is the
+#                         throttling's, not the relay's: take p50/p99 from a run without QUOTA.
 #
 # rtpload is copied to /tmp and built there (never inside the repo). Relay and generator run at
 # nice -10 so that unrelated low-priority work on a shared machine disturbs every relay alike.
@@ -47,15 +55,44 @@ if [ "${BUSY_NEIGHBOUR:-0}" = 1 ]; then
 fi
 MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
 
+# Capacity mode: a cgroup with a CPU quota (cgroup v2 if its cpu controller is there, else v1).
+cg=
+if [ -n "${QUOTA:-}" ]; then
+  case $QUOTA in ''|*[!0-9]*) echo "QUOTA: a percentage of one core, 5-100" >&2; exit 2 ;; esac
+  if [ "$QUOTA" -lt 5 ] || [ "$QUOTA" -gt 100 ]; then echo "QUOTA: 5-100" >&2; exit 2; fi
+  if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    cg=/sys/fs/cgroup/mpx-bench
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    mkdir -p "$cg"
+    echo "$((QUOTA * 100)) 10000" >"$cg/cpu.max"
+  elif [ -d /sys/fs/cgroup/cpu ]; then
+    cg=/sys/fs/cgroup/cpu/mpx-bench
+    mkdir -p "$cg"
+    echo 10000 >"$cg/cpu.cfs_period_us"
+    echo "$((QUOTA * 100))" >"$cg/cpu.cfs_quota_us"
+  else
+    echo "QUOTA: no cgroup cpu controller here" >&2; exit 2
+  fi
+fi
+# Runs "$@" inside the quota's cgroup (when there is one): the shell joins it, then execs.
+# Called as `in_cg ... &`: the background subshell execs too, so $! is the relay's PID.
+in_cg() {
+  if [ -n "$cg" ]; then
+    exec sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+  else
+    exec "$@"
+  fi
+}
+
 start_mp() { # $1: relay_io, $2: relay_batch_wait (us)
   rm -f /tmp/mp-bench.sock
-  nice -n -10 taskset -c 1 "$MP" --socket /tmp/mp-bench.sock --listen-ip 127.0.0.1 --port-range 30000-59999 \
+  in_cg nice -n -10 taskset -c 1 "$MP" --socket /tmp/mp-bench.sock --listen-ip 127.0.0.1 --port-range 30000-59999 \
     --threads 1 --relay-io "$1" --batch-wait-us "$2" --max-seconds 900 >>"$out/mediaproxy-relay.log" 2>&1 &
   echo $! >/tmp/mp-bench.pid
   for _ in $(seq 50); do [ -S /tmp/mp-bench.sock ] && break; sleep 0.1; done
 }
 start_re() {
-  nice -n -10 taskset -c 1 rtpengine --config-file=none --foreground --log-stderr --log-level=4 \
+  in_cg nice -n -10 taskset -c 1 rtpengine --config-file=none --foreground --log-stderr --log-level=4 \
     --table=-1 --interface=127.0.0.1 --listen-ng=127.0.0.1:2223 \
     --port-min=30000 --port-max=59999 --delete-delay=0 --pidfile=/tmp/rtpengine-bench.pid \
     --num-threads=1 --media-num-threads=1 >>"$out/rtpengine.log" 2>&1 &
@@ -63,7 +100,7 @@ start_re() {
   for _ in $(seq 50); do "$B" ping --relay rtpengine --ctrl 127.0.0.1:2223 >/dev/null 2>&1 && break; sleep 0.1; done
 }
 start_fw() {
-  nice -n -10 taskset -c 1 "$B" forwarder --mode per-session --addr 127.0.0.1:40000 --sessions 5000 \
+  in_cg nice -n -10 taskset -c 1 "$B" forwarder --mode per-session --addr 127.0.0.1:40000 --sessions 5000 \
     --max-seconds 900 >>"$out/forwarder.log" 2>&1 &
   echo $! >/tmp/fw-bench.pid
   sleep 0.5
@@ -106,6 +143,32 @@ for r in $relays; do
     forwarder) who+=(forwarder) ;;
   esac
 done
+
+if [ -n "$cg" ]; then
+  qsteps=${QUOTA_STEPS:-$(seq -s, 200 25 900)}
+  maxcpu=$(awk -v q="$QUOTA" 'BEGIN { printf "%.2f", q * 0.95 }')
+  : >"$out/capacity.txt"
+  for rep in $(seq "${REPEATS:-3}"); do
+    for w in "${who[@]}"; do
+      measure ramp "$w" --steps "$qsteps" --max-relay-cpu "$maxcpu" --json "$out/ramp.jsonl" \
+        | tee "$out/ramp-$w-$rep.txt" | tee -a "$out/ramp.txt"
+      # the last step before the one that stopped the ramp
+      stopped=$(sed -n -e 's/^# stop: step \([0-9]*\) failed.*/\1/p' \
+        -e 's/^# stop: .* at \([0-9]*\) sessions.*/\1/p' "$out/ramp-$w-$rep.txt")
+      cap=0
+      for n in ${qsteps//,/ }; do
+        if [ -n "$stopped" ] && [ "$n" -ge "$stopped" ]; then break; fi
+        cap=$n
+      done
+      if [ -z "$stopped" ]; then cap=">=$cap (all steps passed)"
+      elif grep -q '^# stop: generator CPU' "$out/ramp-$w-$rep.txt"; then cap=">=$cap (generator-bound)"
+      fi
+      echo "$w repeat $rep: capacity $cap sessions at $QUOTA % of a core" | tee -a "$out/capacity.txt"
+    done
+  done
+  rmdir "$cg" 2>/dev/null || true
+  exit 0
+fi
 
 # ramps, one relay after the other
 for w in "${who[@]}"; do
