@@ -37,6 +37,24 @@ fn call_with_media(test: &str, site: Site) -> Option<(os::Host, Site, os::Runnin
     Some((host, site, run, c))
 }
 
+/// Stops OpenSIPS (SIGTERM), asserts that it exits within 20 s, and returns its log.
+fn stop(run: &mut os::Running) -> String {
+    run.terminate();
+    assert!(run.wait_exit(Duration::from_secs(20)).is_some());
+    run.log_text()
+}
+
+/// An accounting line of a call after `Call::media`: 5 packets counted each way, 6 when the
+/// side's first (latching) packet was relayed too.
+fn assert_five_or_six_packets_each_way(acct: &str) {
+    for side in ["caller_packets", "callee_packets"] {
+        assert!(
+            acct.contains(&format!("\"{side}\":5,")) || acct.contains(&format!("\"{side}\":6,")),
+            "{side} in {acct}"
+        );
+    }
+}
+
 #[test]
 fn a_call_through_the_embedded_relay() {
     let Some((host, site, mut run, c)) = call_with_media(
@@ -76,17 +94,8 @@ fn a_call_through_the_embedded_relay() {
         acct[0]
     );
     assert!(acct[0].contains("\"streams\":1"), "{}", acct[0]);
-    for side in ["caller_packets", "callee_packets"] {
-        assert!(
-            acct[0].contains(&format!("\"{side}\":5,"))
-                || acct[0].contains(&format!("\"{side}\":6,")),
-            "{side} in {}",
-            acct[0]
-        );
-    }
-    run.terminate();
-    assert!(run.wait_exit(Duration::from_secs(20)).is_some());
-    let log = run.log_text();
+    assert_five_or_six_packets_each_way(acct[0]);
+    let log = stop(&mut run);
     assert!(
         !log.contains("ERROR:mediaproxy") && !log.contains("CRITICAL"),
         "{log}"
@@ -150,17 +159,8 @@ fn mi_terminate_stops_the_media_of_a_live_call() {
     let lines = acct(&run.log_text());
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("\"reason\":\"mi\""), "{}", lines[0]);
-    for side in ["caller_packets", "callee_packets"] {
-        assert!(
-            lines[0].contains(&format!("\"{side}\":5,"))
-                || lines[0].contains(&format!("\"{side}\":6,")),
-            "{side} in {}",
-            lines[0]
-        );
-    }
-    run.terminate();
-    assert!(run.wait_exit(Duration::from_secs(20)).is_some());
-    let log = run.log_text();
+    assert_five_or_six_packets_each_way(&lines[0]);
+    let log = stop(&mut run);
     assert!(!log.contains("CRITICAL"), "{log}");
 }
 
@@ -264,8 +264,7 @@ fn the_c_mediaproxy_module_drives_our_relay() {
     c.ack();
     c.media(&sock);
     c.bye(&sock);
-    run.terminate();
-    assert!(run.wait_exit(Duration::from_secs(20)).is_some());
+    stop(&mut run);
 }
 
 #[test]
@@ -294,8 +293,7 @@ fn a_call_through_an_external_relay() {
         "a relay process was started in external mode"
     );
     call(&site, &sock, (42200, 42299));
-    run.terminate();
-    assert!(run.wait_exit(Duration::from_secs(20)).is_some());
+    stop(&mut run);
     assert!(
         sock.exists(),
         "the external relay's socket is not ours to remove"
