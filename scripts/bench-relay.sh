@@ -8,8 +8,11 @@
 #
 # Environment:
 #   IO="io_uring epoll"   back ends of ours to measure (relay_io values), in this order
-#   BATCH_WAIT="200"      io_uring only: relay_batch_wait values (microseconds) to measure, each
-#                         as its own relay (label uring-b<N>)
+#   BATCH_WAIT="0"        io_uring only: relay_batch_wait values (microseconds) to measure, each
+#                         as its own relay
+#   CONNECTED="1"         io_uring only: relay_connected_sockets values (0, 1) to measure, each as
+#                         its own relay; with BATCH_WAIT, labels ub<wait>c<connected> (ub0c1: no
+#                         batch wait, connected sockets on: the defaults)
 #   STEPS=500,1000,...    ramp steps (sessions); the ramp stops at loss > 0.1 % or a saturated CPU
 #   POINTS="500 1000"     fixed points, 3 repeats each, every relay freshly started
 #   GEN_SOCKETS=0         generator sockets: 0 = one per endpoint; K = K shared pairs (a cheaper
@@ -40,7 +43,8 @@ out=${1:-/tmp/relay-bench}
 steps=${STEPS:-500,1000,1500,2000,2500}
 points=${POINTS:-500 1000}
 ios=${IO:-io_uring epoll}
-batches=${BATCH_WAIT:-200}
+batches=${BATCH_WAIT:-0}
+connected=${CONNECTED:-1}
 relays=${RELAYS:-ours rtpengine}
 gen=(--gen-sockets "${GEN_SOCKETS:-0}")
 mkdir -p "$out"
@@ -84,10 +88,11 @@ in_cg() {
   fi
 }
 
-start_mp() { # $1: relay_io, $2: relay_batch_wait (us)
+start_mp() { # $1: relay_io, $2: relay_batch_wait (us), $3: relay_connected_sockets
   rm -f /tmp/mp-bench.sock
   in_cg nice -n -10 taskset -c 1 "$MP" --socket /tmp/mp-bench.sock --listen-ip 127.0.0.1 --port-range 30000-59999 \
-    --threads 1 --relay-io "$1" --batch-wait-us "$2" --max-seconds 900 >>"$out/mediaproxy-relay.log" 2>&1 &
+    --threads 1 --relay-io "$1" --batch-wait-us "$2" --connected-sockets "$3" --max-seconds 900 \
+    >>"$out/mediaproxy-relay.log" 2>&1 &
   echo $! >/tmp/mp-bench.pid
   for _ in $(seq 50); do [ -S /tmp/mp-bench.sock ] && break; sleep 0.1; done
 }
@@ -113,10 +118,11 @@ measure() {
   shift 2
   local kind ctrl pidf label
   case $who in
-    ours-*) local io=${who#ours-} batch=0
+    ours-*) local io=${who#ours-} batch=0 conn=1
+            case $io in *-c*) conn=${io##*-c}; io=${io%-c*} ;; esac
             case $io in *-b*) batch=${io#*-b}; io=${io%-b*} ;; esac
-            start_mp "$io" "$batch"; kind=mediaproxy; ctrl=/tmp/mp-bench.sock; pidf=/tmp/mp-bench.pid
-            label=$io; [ "$io" = io_uring ] && label=uring-b$batch ;;  # the table shows 10 characters
+            start_mp "$io" "$batch" "$conn"; kind=mediaproxy; ctrl=/tmp/mp-bench.sock; pidf=/tmp/mp-bench.pid
+            label=$io; [ "$io" = io_uring ] && label=ub${batch}c$conn ;;  # the table shows 10 characters
     rtpengine) start_re; kind=rtpengine; ctrl=127.0.0.1:2223; pidf=/tmp/re-bench.pid; label=rtpengine-1t ;;
     forwarder) start_fw; kind="static --static-mode per-session"; ctrl=127.0.0.1:40000; pidf=/tmp/fw-bench.pid
                label=fwd-session ;;
@@ -134,7 +140,9 @@ for r in $relays; do
   case $r in
     ours) for io in $ios; do
             if [ "$io" = io_uring ]; then
-              for b in $batches; do who+=("ours-io_uring-b$b"); done
+              for b in $batches; do
+                for c in $connected; do who+=("ours-io_uring-b$b-c$c"); done
+              done
             else
               who+=("ours-$io")
             fi

@@ -53,6 +53,7 @@ pub struct RawParams {
     pub relay_threads: Option<i32>,
     pub relay_io: Option<String>,
     pub relay_batch_wait: Option<i32>,
+    pub relay_connected_sockets: Option<i32>,
     pub setup_timeout: Option<i32>,
     pub media_timeout: Option<i32>,
     pub hold_timeout: Option<i32>,
@@ -116,6 +117,8 @@ pub struct Config {
     pub relay_io: RelayIo,
     /// io_uring workers: microseconds a wait may gather completions (0: wake for each).
     pub relay_batch_wait_us: u32,
+    /// io_uring workers: send through sockets connected to the peers.
+    pub relay_connected_sockets: bool,
     pub setup_timeout: Duration,
     pub media_timeout: Duration,
     pub hold_timeout: Duration,
@@ -360,6 +363,8 @@ impl Config {
         )?;
         let hold_timeout = secs("hold_timeout", raw.hold_timeout, d::HOLD_TIMEOUT_S, 604_800)?;
         let learn_from_signaling_ip = flag("learn_from_signaling_ip", raw.learn_from_signaling_ip)?;
+        let relay_connected_sockets =
+            flag("relay_connected_sockets", raw.relay_connected_sockets.unwrap_or(1))?;
 
         Ok(Config {
             disable,
@@ -380,6 +385,7 @@ impl Config {
             relay_threads,
             relay_io,
             relay_batch_wait_us,
+            relay_connected_sockets,
             setup_timeout,
             media_timeout,
             hold_timeout,
@@ -737,6 +743,26 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn relay_connected_sockets_is_a_flag_on_by_default() {
+        assert!(Config::from_raw(&RawParams::default()).unwrap().relay_connected_sockets);
+        let off = Config::from_raw(&RawParams {
+            relay_connected_sockets: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(!off.relay_connected_sockets);
+        let e = refused(RawParams {
+            relay_connected_sockets: Some(2),
+            ..Default::default()
+        });
+        assert_eq!(e.param, "relay_connected_sockets");
+        assert_eq!(
+            e.to_string(),
+            "invalid value \"2\" for modparam \"relay_connected_sockets\": expected 0 or 1"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! ```text
 //! mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] [--port-range MIN-MAX]
 //!                  [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] [--batch-wait-us N]
+//!                  [--connected-sockets 0|1]
 //!                  [--setup-timeout S] [--media-timeout S] [--hold-timeout S]
 //!                  [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]
 //! ```
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 fn usage() -> &'static str {
     "usage: mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] \
-     [--port-range MIN-MAX] [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] [--batch-wait-us N] \
+     [--port-range MIN-MAX] [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] [--batch-wait-us N] [--connected-sockets 0|1] \
      [--setup-timeout S] [--media-timeout S] \
      [--hold-timeout S] [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]"
 }
@@ -82,6 +83,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--ring-buffers" => cfg.ring_buffers = num(&val(&a)?, &a)?,
             "--batch-wait-us" => cfg.batch_wait_us = num(&val(&a)?, &a)?,
+            "--connected-sockets" => {
+                cfg.connected_sockets = match val(&a)?.as_str() {
+                    "0" => false,
+                    "1" => true,
+                    v => return Err(format!("--connected-sockets: expected 0 or 1, got {v}")),
+                }
+            }
             "--setup-timeout" => cfg.setup_timeout = secs(&val(&a)?, &a)?,
             "--media-timeout" => cfg.media_timeout = secs(&val(&a)?, &a)?,
             "--hold-timeout" => cfg.hold_timeout = secs(&val(&a)?, &a)?,

@@ -31,6 +31,9 @@ pub struct Counters {
     /// io_uring back end: receives that found every provided buffer in use (`ENOBUFS`); their
     /// packets waited in the socket until buffers came back.
     pub rx_no_buffers: AtomicU64,
+    /// io_uring back end: connected twins of relay sockets open now
+    /// (`relay_connected_sockets`); each is one more descriptor.
+    pub connected_sockets: AtomicU64,
 }
 
 impl Counters {
@@ -51,6 +54,7 @@ impl Counters {
             control_errors: AtomicU64::new(0),
             rx_rearms: AtomicU64::new(0),
             rx_no_buffers: AtomicU64::new(0),
+            connected_sockets: AtomicU64::new(0),
         }
     }
 

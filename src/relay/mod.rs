@@ -152,6 +152,13 @@ pub struct RelayConfig {
     /// for fewer wake-ups (0: wake for every completion). Needs Linux 6.12
     /// (`IORING_FEAT_MIN_TIMEOUT`); older kernels wake for every completion.
     pub batch_wait_us: u32,
+    /// io_uring back end: once a side's destination is known, send to it through a second
+    /// socket on the same port, connected to that destination (`SO_REUSEPORT`), instead of
+    /// naming the destination in every send; that peer's packets arrive on it too. Saves the
+    /// kernel an address copy and a route lookup per packet, at the cost of one more descriptor
+    /// per relay port in use. Packets from any other source still arrive on the port's own
+    /// socket (latching, strict source, re-latch after a NAT rebinding work as without it).
+    pub connected_sockets: bool,
 }
 
 impl Default for RelayConfig {
@@ -171,6 +178,7 @@ impl Default for RelayConfig {
             io: RelayIo::Auto,
             ring_buffers: RING_BUFFERS,
             batch_wait_us: BATCH_WAIT_US,
+            connected_sockets: true,
         }
     }
 }
@@ -259,8 +267,9 @@ fn choose_backend(cfg: &RelayConfig) -> io::Result<(Backend, Option<String>)> {
     let uring = Backend::IoUring {
         buffers: cfg.ring_buffers,
         batch_us: cfg.batch_wait_us,
-        // every socket of the range could end up on one worker
-        files: u32::from(cfg.port_max) - u32::from(cfg.port_min) + 1,
+        // every socket of the range, and its connected twin, could end up on one worker
+        files: 2 * (u32::from(cfg.port_max) - u32::from(cfg.port_min) + 1),
+        twins: cfg.connected_sockets,
     };
     match cfg.io {
         RelayIo::Epoll => Ok((Backend::Epoll, None)),
@@ -321,12 +330,17 @@ impl Relay {
         let (mut io_backend, fallback) = choose_backend(&cfg)?;
         let (sink, events) = EventSink::new()?;
         let ports = u64::from(cfg.port_max - cfg.port_min) + 1;
-        let nofile = match sys::raise_nofile(ports + 1000) {
+        // a connected twin per port in use, where there are twins
+        let sockets = match io_backend {
+            Backend::IoUring { twins: true, .. } => 2 * ports,
+            _ => ports,
+        };
+        let nofile = match sys::raise_nofile(sockets + 1000) {
             Ok(n) => {
-                if n < ports + 1000 {
+                if n < sockets + 1000 {
                     sink.send_log(
                         LogLevel::Warn,
-                        format!("RLIMIT_NOFILE is {n}, below the {ports} ports of the range + 1000: sessions may fail"),
+                        format!("RLIMIT_NOFILE is {n}, below the {sockets} sockets of the range + 1000: sessions may fail"),
                     );
                 }
                 n
@@ -435,11 +449,15 @@ impl Relay {
         let io_text = match (io_backend, fallback) {
             (
                 Backend::IoUring {
-                    buffers, batch_us, ..
+                    buffers,
+                    batch_us,
+                    twins,
+                    ..
                 },
                 _,
             ) => format!(
-                "I/O io_uring (multishot receive, {buffers} buffers per worker, batch wait {batch_us} us)"
+                "I/O io_uring (multishot receive, {buffers} buffers per worker, batch wait {batch_us} us, connected sockets {})",
+                if twins { "on" } else { "off" }
             ),
             (Backend::Epoll, Some(why)) => format!("I/O epoll (io_uring not available: {why})"),
             (Backend::Epoll, None) => "I/O epoll".to_string(),

@@ -157,18 +157,23 @@ impl AsRawFd for EventFd {
 // ---------------------------------------------------------------------------------------------
 // socket addresses
 
+/// `addr` as a socket of that family names it: an IPv4 address becomes its IPv4-mapped IPv6
+/// form for an IPv6 socket.
+fn for_socket(addr: SocketAddr, v6_socket: bool) -> SocketAddr {
+    match (addr, v6_socket) {
+        (SocketAddr::V4(a), true) => {
+            SocketAddr::V6(SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0))
+        }
+        (a, _) => a,
+    }
+}
+
 pub(crate) fn to_sockaddr(
     addr: SocketAddr,
     v6_socket: bool,
     out: &mut libc::sockaddr_storage,
 ) -> libc::socklen_t {
-    let addr = match (addr, v6_socket) {
-        (SocketAddr::V4(a), true) => {
-            SocketAddr::V6(SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0))
-        }
-        (a, _) => a,
-    };
-    match addr {
+    match for_socket(addr, v6_socket) {
         SocketAddr::V4(a) => {
             // SAFETY: all-zero is a valid sockaddr_in.
             let mut sin: libc::sockaddr_in = unsafe { zeroed() };
@@ -574,6 +579,38 @@ pub fn local_ip_towards(peer: IpAddr) -> io::Result<IpAddr> {
     let s = std::net::UdpSocket::bind(bind)?;
     s.connect((peer, 9))?;
     Ok(s.local_addr()?.ip())
+}
+
+/// A second socket on `primary`'s local address and port, connected to `peer` (an IPv4 peer
+/// of an IPv6 socket as its mapped address): the io_uring workers send a flow's packets through
+/// it with no destination per packet, so the kernel neither copies an address in nor looks a
+/// route up for each one.
+///
+/// Both sockets carry `SO_REUSEPORT` (the primary gets it here, after its own bind, so binding
+/// the primary still failed if anything else held the port). The kernel then hands a packet
+/// from `peer` to the connected socket, which matches it better, and every other source to the
+/// primary: packets that could re-latch a side or that strict source drops still reach the
+/// worker. Only sockets of the same user can join a port this way.
+pub(crate) fn connected_twin(primary: &std::net::UdpSocket, peer: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, SockRef, Socket, Type};
+    let p = SockRef::from(primary);
+    let local = primary.local_addr()?;
+    let peer = for_socket(peer, local.is_ipv6());
+    p.set_reuse_port(true)?;
+    let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    if local.is_ipv6() {
+        s.set_only_v6(p.only_v6()?)?;
+    }
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&local.into())?;
+    s.connect(&peer.into())?;
+    Ok(s.into())
+}
+
+/// Points a socket made by [`connected_twin`] at another peer.
+pub(crate) fn reconnect_twin(twin: &std::net::UdpSocket, peer: SocketAddr) -> io::Result<()> {
+    twin.connect(for_socket(peer, twin.local_addr()?.is_ipv6()))
 }
 
 /// SIGINT/SIGTERM as a readable descriptor (for the standalone binary): blocks them in the

@@ -29,7 +29,8 @@
 //! re-arm lists are sized when flows are added. `unsafe` is confined to this module's ring
 //! memory and submissions; each block says why it is sound.
 
-use super::sys::{sockaddr_from_bytes, to_sockaddr, MAX_DGRAM};
+use super::counters::Counters;
+use super::sys::{connected_twin, reconnect_twin, sockaddr_from_bytes, to_sockaddr, MAX_DGRAM};
 use super::worker::{judge, Core, Flow, FlowIo};
 use super::LogLevel;
 use crossbeam_channel::Sender;
@@ -56,14 +57,17 @@ const BGID: u16 = 0;
 const SQ_ENTRIES: u32 = 4096;
 
 /// `user_data` layout: kind in bits 62–63. Receives: generation in bits 32–61, slot in bits
-/// 1–31, side in bit 0. Sends: the buffer id.
+/// 2–31, socket in bits 0–1 (see [`SOCKS`]). Sends: the buffer id.
 const KIND_SHIFT: u32 = 62;
 const K_RECV: u64 = 0;
 const K_SEND: u64 = 1;
 const K_WAKE: u64 = 2;
 const K_CANCEL: u64 = 3;
 const GEN_MASK: u32 = (1 << 30) - 1;
-const SLOT_MAX: usize = (1 << 31) - 1;
+const SLOT_MAX: usize = (1 << 30) - 1;
+/// Sockets per slot, numbered `k`: 0 and 1 are the flow's own (`Flow::socks[k]`, bound to its
+/// ports), 2 and 3 the connected twins of 0 and 1 ([`Twin`]). Socket `k` belongs to side `k & 1`.
+const SOCKS: usize = 4;
 
 /// Idle wait (the worker wakes at least this often) and the pause before a receive that ended
 /// with an error is armed again.
@@ -76,18 +80,18 @@ const BATCH: usize = 64;
 /// How long closing a ring may wait for the kernel to finish its requests.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-fn recv_ud(slot: usize, side: usize, gen: u32) -> u64 {
+fn recv_ud(slot: usize, k: usize, gen: u32) -> u64 {
     (K_RECV << KIND_SHIFT)
         | (u64::from(gen & GEN_MASK) << 32)
-        | ((slot as u64 & SLOT_MAX as u64) << 1)
-        | (side as u64 & 1)
+        | ((slot as u64 & SLOT_MAX as u64) << 2)
+        | (k as u64 & 3)
 }
 
-/// (slot, side, generation) of a receive's `user_data`.
+/// (slot, socket, generation) of a receive's `user_data`.
 fn recv_parts(ud: u64) -> (usize, usize, u32) {
     (
-        ((ud >> 1) & SLOT_MAX as u64) as usize,
-        (ud & 1) as usize,
+        ((ud >> 2) & SLOT_MAX as u64) as usize,
+        (ud & 3) as usize,
         ((ud >> 32) as u32) & GEN_MASK,
     )
 }
@@ -408,15 +412,16 @@ impl Ring {
         unsafe { self.push(&e) }
     }
 
-    /// Queues a send (`IORING_OP_SEND` with a destination, i.e. `sendto`) of `len` bytes at
-    /// `off` in buffer `bid` to `dest`, from `t`. On `false` the buffer is still the caller's.
+    /// Queues a send (`IORING_OP_SEND`) of `len` bytes at `off` in buffer `bid` from `t`: to
+    /// `dest` (`sendto`), or with `None` to the peer `t` is connected to. On `false` the buffer
+    /// is still the caller's.
     fn send(
         &mut self,
         t: Target,
         bid: u16,
         off: usize,
         len: usize,
-        dest: SocketAddr,
+        dest: Option<SocketAddr>,
         v6: bool,
     ) -> bool {
         if bid >= self.mem.bufs.count || off + len > BUF_SIZE {
@@ -426,8 +431,13 @@ impl Ring {
         let Some(addr) = self.mem.addrs.get_mut(usize::from(bid)) else {
             return false;
         };
-        let namelen = to_sockaddr(dest, v6, addr);
-        let addr: *const libc::sockaddr = (addr as *const libc::sockaddr_storage).cast();
+        let (addr, namelen) = match dest {
+            Some(d) => {
+                let n = to_sockaddr(d, v6, addr);
+                ((addr as *const libc::sockaddr_storage).cast(), n)
+            }
+            None => (std::ptr::null::<libc::sockaddr>(), 0),
+        };
         // SAFETY: the offset stays inside buffer `bid` of the data region (checked above).
         let buf = unsafe { base.add(usize::from(bid) * BUF_SIZE + off) };
         let len = len as u32;
@@ -652,7 +662,7 @@ fn probe_here() -> Result<(), String> {
             if sent {
                 return Ok(());
             }
-            if !cqueue::more(c.flags) || !ring.send(t, bid, off, len, to, to.is_ipv6()) {
+            if !cqueue::more(c.flags) || !ring.send(t, bid, off, len, Some(to), to.is_ipv6()) {
                 return Err("multishot recvmsg stopped after one datagram".into());
             }
             sent = true;
@@ -664,17 +674,41 @@ fn probe_here() -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // the worker loop
 
-#[derive(Clone, Copy, Default)]
-struct SlotIo {
-    gen: u32,
-    armed: [bool; 2],
-    /// The socket is in the registered-file table at [`file_index`].
-    fixed: [bool; 2],
+/// The connected twin of one of a flow's sockets (`relay_connected_sockets`): made the first
+/// time the worker sends from that socket, pointed at a new peer whenever the side's
+/// destination changes (re-latch, new SDP address), closed with the flow.
+#[derive(Default)]
+struct Twin {
+    sock: Option<UdpSocket>,
+    /// Where `sock` is connected to; `None`: no socket, or the last connect failed.
+    peer: Option<SocketAddr>,
+    /// A destination whose twin could not be made or connected: sends to it go through the
+    /// flow's own socket, with no new attempt until the destination changes.
+    failed: Option<SocketAddr>,
 }
 
-/// Where socket `side` of `slot` goes in the registered-file table.
-fn file_index(slot: usize, side: usize) -> Option<u32> {
-    u32::try_from(slot.checked_mul(2)?.checked_add(side)?).ok()
+#[derive(Default)]
+struct SlotIo {
+    gen: u32,
+    /// Per socket `k` (see [`SOCKS`]): its multishot receive is in flight.
+    armed: [bool; SOCKS],
+    /// Per socket `k`: it is in the registered-file table at [`file_index`].
+    fixed: [bool; SOCKS],
+    /// The twins of sockets 0 and 1 (sockets 2 and 3).
+    twins: [Twin; 2],
+}
+
+/// Where socket `k` of `slot` goes in the registered-file table.
+fn file_index(slot: usize, k: usize) -> Option<u32> {
+    u32::try_from(slot.checked_mul(SOCKS)?.checked_add(k)?).ok()
+}
+
+/// Socket `k` of a flow (its own, or its twin's where there is one).
+fn sock_of<'a>(flow: &'a Flow, st: &'a SlotIo, k: usize) -> Option<&'a UdpSocket> {
+    match k {
+        0 | 1 => flow.socks.get(k),
+        _ => st.twins.get(k - 2).and_then(|t| t.sock.as_ref()),
+    }
 }
 
 struct UringIo {
@@ -698,6 +732,9 @@ struct UringIo {
     wake_seen: bool,
     /// `relay_batch_wait` in microseconds, 0 when off or when the kernel cannot do it.
     batch_us: u32,
+    /// `relay_connected_sockets`: send through connected twins.
+    twins: bool,
+    counters: &'static Counters,
 }
 
 /// The worker thread's body for the io_uring back end.
@@ -706,6 +743,7 @@ pub(crate) fn run(
     buffers: u16,
     files: u32,
     batch_us: u32,
+    twins: bool,
     ready: Sender<Result<(), String>>,
 ) {
     let mut io = match Ring::new(buffers, files) {
@@ -727,6 +765,8 @@ pub(crate) fn run(
             wake_fd: core.wake.as_raw_fd(),
             wake_armed: false,
             wake_seen: false,
+            twins,
+            counters: core.counters,
         },
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -752,7 +792,13 @@ pub(crate) fn run(
     drop(ready);
     core.run_loop(|core| io.iteration(core));
     // the ring cancels every receive and waits for the kernel before the sockets close
+    let twins_open: usize = io
+        .slots
+        .iter()
+        .map(|s| s.twins.iter().filter(|t| t.sock.is_some()).count())
+        .sum();
     drop(io);
+    Counters::sub(&core.counters.connected_sockets, twins_open as u64);
     drop(core);
 }
 
@@ -762,9 +808,9 @@ impl FlowIo for UringIo {
             return Err(io::Error::other("slot out of range"));
         }
         if self.slots.len() <= slot {
-            self.slots.resize(slot + 1, SlotIo::default());
+            self.slots.resize_with(slot + 1, SlotIo::default);
         }
-        let want = 2 * self.slots.len();
+        let want = SOCKS * self.slots.len();
         for list in [&mut self.rearm, &mut self.retry] {
             if list.capacity() < want {
                 list.reserve(want - list.len());
@@ -772,20 +818,21 @@ impl FlowIo for UringIo {
         }
         let gen = self.next_gen;
         self.next_gen = (self.next_gen + 1) & GEN_MASK;
-        let mut fixed = [false; 2];
-        for (side, f) in fixed.iter_mut().enumerate() {
-            if let Some(idx) = file_index(slot, side) {
-                *f = self.ring.register_file(idx, flow.socks[side].as_raw_fd());
+        let mut fixed = [false; SOCKS];
+        for (k, f) in fixed.iter_mut().enumerate().take(2) {
+            if let Some(idx) = file_index(slot, k) {
+                *f = self.ring.register_file(idx, flow.socks[k].as_raw_fd());
             }
         }
         self.slots[slot] = SlotIo {
             gen,
-            armed: [false; 2],
+            armed: [false; SOCKS],
             fixed,
+            twins: Default::default(),
         };
         let mut failed = 0;
-        for side in 0..2 {
-            if !self.arm(slot, side, flow.socks[side].as_raw_fd()) {
+        for k in 0..2 {
+            if !self.arm(slot, k, flow.socks[k].as_raw_fd()) {
                 failed += 1;
             }
         }
@@ -801,10 +848,16 @@ impl FlowIo for UringIo {
         let Some(st) = self.slots.get_mut(slot) else {
             return;
         };
-        let st = std::mem::take(st);
-        for (side, sock) in flow.socks.into_iter().enumerate() {
-            let ud = recv_ud(slot, side, st.gen);
-            if st.armed[side] {
+        let mut st = std::mem::take(st);
+        let [s0, s1] = flow.socks;
+        let [t0, t1] = std::mem::take(&mut st.twins).map(|t| t.sock);
+        let twins = usize::from(t0.is_some()) + usize::from(t1.is_some());
+        for (k, sock) in [Some(s0), Some(s1), t0, t1].into_iter().enumerate() {
+            let Some(sock) = sock else {
+                continue;
+            };
+            let ud = recv_ud(slot, k, st.gen);
+            if st.armed[k] {
                 if !self.ring.cancel(ud) {
                     self.uncancelled.push(ud);
                 }
@@ -817,12 +870,13 @@ impl FlowIo for UringIo {
             }
             // the table lets go of the socket; a receive still in flight keeps its own hold
             // until its last completion
-            if st.fixed[side] {
-                if let Some(idx) = file_index(slot, side) {
+            if st.fixed[k] {
+                if let Some(idx) = file_index(slot, k) {
                     self.ring.unregister_file(idx);
                 }
             }
         }
+        Counters::sub(&self.counters.connected_sockets, twins as u64);
     }
 }
 
@@ -831,14 +885,14 @@ impl UringIo {
         self.wake_armed = self.ring.poll(self.wake_fd, K_WAKE << KIND_SHIFT);
     }
 
-    /// Arms the receive of socket `side` of `slot` (current generation).
-    fn arm(&mut self, slot: usize, side: usize, fd: RawFd) -> bool {
+    /// Arms the receive of socket `k` of `slot` (current generation).
+    fn arm(&mut self, slot: usize, k: usize, fd: RawFd) -> bool {
         let Some(st) = self.slots.get(slot) else {
             return false;
         };
-        let ud = recv_ud(slot, side, st.gen);
-        if self.ring.arm(self.target(slot, side, fd), ud) {
-            self.slots[slot].armed[side] = true;
+        let ud = recv_ud(slot, k, st.gen);
+        if self.ring.arm(self.target(slot, k, fd), ud) {
+            self.slots[slot].armed[k] = true;
             true
         } else {
             self.retry.push(ud);
@@ -846,10 +900,10 @@ impl UringIo {
         }
     }
 
-    /// How requests name socket `side` of `slot` (descriptor `fd`).
-    fn target(&self, slot: usize, side: usize, fd: RawFd) -> Target {
-        match (self.slots.get(slot), file_index(slot, side)) {
-            (Some(st), Some(idx)) if st.fixed[side & 1] => Target::Fixed(idx),
+    /// How requests name socket `k` of `slot` (descriptor `fd`).
+    fn target(&self, slot: usize, k: usize, fd: RawFd) -> Target {
+        match (self.slots.get(slot), file_index(slot, k)) {
+            (Some(st), Some(idx)) if st.fixed.get(k) == Some(&true) => Target::Fixed(idx),
             _ => Target::Fd(fd),
         }
     }
@@ -976,13 +1030,14 @@ impl UringIo {
     }
 
     fn received(&mut self, core: &mut Core, c: Cqe, more: bool, now_ms: u64) {
-        let (slot, side, gen) = recv_parts(c.ud);
+        let (slot, k, gen) = recv_parts(c.ud);
         let live = self.live(core, slot, gen);
         if let Some(bid) = cqueue::buffer_select(c.flags) {
             self.ring.bufs().held += 1;
             let mut queued = false;
             if live && c.res >= 0 {
-                queued = self.forward(core, slot, side, bid, c.res, now_ms);
+                // a twin's packets are its side's, like those of the flow's own socket
+                queued = self.forward(core, slot, k & 1, bid, c.res, now_ms);
             }
             if !queued {
                 self.ring.bufs().give(bid);
@@ -997,7 +1052,7 @@ impl UringIo {
             self.closing.remove(&c.ud);
             return;
         }
-        self.slots[slot].armed[side] = false;
+        self.slots[slot].armed[k] = false;
         match c.res {
             r if r >= 0 || r == -libc::ENOBUFS || r == -libc::ECANCELED => {
                 if r == -libc::ENOBUFS {
@@ -1037,13 +1092,83 @@ impl UringIo {
         let Some(dest) = judge(flow, side, pkt, src, truncated, now_ms, &mut core.pkt) else {
             return false;
         };
-        let t = self.target(slot, 1 - side, flow.socks[1 - side].as_raw_fd());
-        if self.ring.send(t, bid, off, len, dest, flow.v6) {
+        let o = 1 - side;
+        let v6 = flow.v6;
+        let (t, to) = match self.twin_towards(slot, o, &flow.socks[o], dest) {
+            Ok(Some(t)) => (t, None),
+            Ok(None) => (self.target(slot, o, flow.socks[o].as_raw_fd()), Some(dest)),
+            Err(e) => {
+                let t = self.target(slot, o, flow.socks[o].as_raw_fd());
+                core.socket_error(now_ms, "connected socket", &e);
+                (t, Some(dest))
+            }
+        };
+        if self.ring.send(t, bid, off, len, to, v6) {
             true
         } else {
             core.pkt.local.dropped_other += 1;
             false
         }
+    }
+
+    /// The connected twin of socket `o` of `slot` (`primary`), pointed at `dest`: made, or
+    /// connected again, when it is not connected there yet. `Ok(None)`: send from `primary` with
+    /// the destination (twins are off, or this destination already failed); `Err`: it failed
+    /// now (the caller logs it and sends from `primary`).
+    fn twin_towards(
+        &mut self,
+        slot: usize,
+        o: usize,
+        primary: &UdpSocket,
+        dest: SocketAddr,
+    ) -> io::Result<Option<Target>> {
+        if !self.twins {
+            return Ok(None);
+        }
+        let k = 2 + o;
+        let Some(tw) = self.slots.get_mut(slot).and_then(|st| st.twins.get_mut(o)) else {
+            return Ok(None);
+        };
+        if tw.peer != Some(dest) {
+            if tw.failed == Some(dest) {
+                return Ok(None);
+            }
+            let made = match &tw.sock {
+                // sends already queued go out first, to the peer they were queued for
+                Some(s) => self.ring.submit().and_then(|()| reconnect_twin(s, dest)).map(|()| None),
+                None => connected_twin(primary, dest).map(Some),
+            };
+            let Some(tw) = self.slots.get_mut(slot).and_then(|st| st.twins.get_mut(o)) else {
+                return Ok(None);
+            };
+            match made {
+                Ok(new) => {
+                    tw.peer = Some(dest);
+                    tw.failed = None;
+                    if let Some(sock) = new {
+                        let fd = sock.as_raw_fd();
+                        tw.sock = Some(sock);
+                        Counters::add(&self.counters.connected_sockets, 1);
+                        if let Some(idx) = file_index(slot, k) {
+                            let fixed = self.ring.register_file(idx, fd);
+                            self.slots[slot].fixed[k] = fixed;
+                        }
+                        // its peer's packets now come to it: receive them
+                        self.arm(slot, k, fd);
+                    }
+                }
+                Err(e) => {
+                    tw.peer = None;
+                    tw.failed = Some(dest);
+                    return Err(e);
+                }
+            }
+        }
+        let fd = match self.slots[slot].twins[o].sock.as_ref() {
+            Some(s) => s.as_raw_fd(),
+            None => return Ok(None),
+        };
+        Ok(Some(self.target(slot, k, fd)))
     }
 
     /// Arms again the receives the kernel ended, when buffers are there (errors: after their
@@ -1059,15 +1184,17 @@ impl UringIo {
         }
         let mut list = std::mem::take(&mut self.rearm);
         for &ud in &list {
-            let (slot, side, gen) = recv_parts(ud);
-            if !self.live(core, slot, gen) || self.slots[slot].armed[side] {
+            let (slot, k, gen) = recv_parts(ud);
+            if !self.live(core, slot, gen) || self.slots[slot].armed[k] {
                 continue;
             }
             let Some(Some(flow)) = core.flows.get(slot) else {
                 continue;
             };
-            let fd = flow.socks[side].as_raw_fd();
-            if self.arm(slot, side, fd) {
+            let Some(fd) = sock_of(flow, &self.slots[slot], k).map(AsRawFd::as_raw_fd) else {
+                continue;
+            };
+            if self.arm(slot, k, fd) {
                 core.pkt.local.rx_rearms += 1;
             } else if self.retry.len() == 1 {
                 self.retry_at_ms = now_ms + RETRY_MS;

@@ -316,10 +316,12 @@ pub(crate) enum Backend {
     Epoll,
     /// `files`: size of the registered-file table (sockets addressed by index, not descriptor).
     /// `batch_us`: how long a worker may wait to gather completions (`relay_batch_wait`).
+    /// `twins`: send through sockets connected to the peers (`relay_connected_sockets`).
     IoUring {
         buffers: u16,
         files: u32,
         batch_us: u32,
+        twins: bool,
     },
 }
 
@@ -388,7 +390,8 @@ impl Worker {
                 buffers,
                 files,
                 batch_us,
-            } => super::uring::run(self.core, buffers, files, batch_us, ready),
+                twins,
+            } => super::uring::run(self.core, buffers, files, batch_us, twins, ready),
         }
     }
 }

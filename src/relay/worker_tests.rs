@@ -132,15 +132,19 @@ fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 fn both(test: fn(Backend)) {
     test(Backend::Epoll);
-    test(Backend::IoUring {
-        buffers: 2,
-        files: 256,
-        batch_us: 0,
-    });
+    for twins in [false, true] {
+        test(Backend::IoUring {
+            buffers: 2,
+            files: 256,
+            batch_us: 0,
+            twins,
+        });
+    }
     test(Backend::IoUring {
         buffers: 2,
         files: 256,
         batch_us: 200,
+        twins: true,
     });
 }
 
@@ -279,4 +283,103 @@ fn many_flows_come_and_go(backend: Backend) {
 #[test]
 fn flows_come_and_go_and_their_sockets_close() {
     both(many_flows_come_and_go);
+}
+
+fn rtp_from(ssrc: u32, seq: u16, tag: u8) -> Vec<u8> {
+    let mut v = rtp(seq, tag);
+    v[8..12].copy_from_slice(&ssrc.to_be_bytes());
+    v
+}
+
+/// Expects `pkt` at `s` from `from` (within its read timeout).
+fn expect(s: &UdpSocket, pkt: &[u8], from: SocketAddr, what: &str) {
+    let mut buf = [0u8; 2048];
+    let (n, f) = s
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!((&buf[..n], f), (pkt, from), "{what}");
+}
+
+/// Nothing arrives at `s` for a while.
+fn silent(s: &UdpSocket, what: &str) {
+    let mut buf = [0u8; 2048];
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let r = s.recv_from(&mut buf);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(r.is_err(), "{what}: got {r:?}");
+}
+
+/// Latching with connected sockets (the io_uring back end's twins) behaves as without them, on
+/// every back end: both parties latch and hear each other from the relay ports they sent to;
+/// a stranger's packets still reach the worker (the port's own socket) and are dropped as strict
+/// source; after a NAT rebinding of the callee, media follows it from the same relay port, and
+/// its old address is now the stranger. With twins, the counter shows one connected socket per
+/// side while the flow lives and none after it, and every port is free again.
+fn latching_with_connected_sockets(backend: Backend) {
+    let twins = matches!(backend, Backend::IoUring { twins: true, .. });
+    let h = Harness::start(backend);
+    let (a, b) = (relay_sock(), relay_sock());
+    let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    let caller = sock("127.0.0.2");
+    let callee = sock("127.0.0.3");
+    let stranger = sock("127.0.0.9");
+    h.send(add(0, [a, b], callee.local_addr().unwrap()));
+    let connected = || Counters::get(&h.counters.connected_sockets);
+    let strict = || Counters::get(&h.counters.packets_dropped_strict);
+
+    caller.send_to(&rtp_from(1, 0, 1), to_a).unwrap();
+    expect(&callee, &rtp_from(1, 0, 1), to_b, "caller to callee's SDP address");
+    callee.send_to(&rtp_from(2, 0, 2), to_b).unwrap();
+    expect(&caller, &rtp_from(2, 0, 2), to_a, "callee to latched caller");
+    assert!(eventually(Duration::from_secs(5), || connected()
+        == if twins { 2 } else { 0 }));
+    for seq in 1..20 {
+        caller.send_to(&rtp_from(1, seq, 1), to_a).unwrap();
+        expect(&callee, &rtp_from(1, seq, 1), to_b, "caller, steady");
+        callee.send_to(&rtp_from(2, seq, 2), to_b).unwrap();
+        expect(&caller, &rtp_from(2, seq, 2), to_a, "callee, steady");
+    }
+
+    // a stranger (another SSRC) at the callee's relay port: seen, dropped, counted
+    stranger.send_to(&rtp_from(9, 0, 9), to_b).unwrap();
+    assert!(eventually(Duration::from_secs(5), || strict() == 1));
+    silent(&caller, "the stranger's packet is not relayed");
+
+    // the callee's NAT rebinds: same stream from a new port re-latches
+    let moved = sock("127.0.0.3");
+    moved.send_to(&rtp_from(2, 20, 3), to_b).unwrap();
+    expect(&caller, &rtp_from(2, 20, 3), to_a, "rebound callee re-latched");
+    caller.send_to(&rtp_from(1, 20, 4), to_a).unwrap();
+    expect(&moved, &rtp_from(1, 20, 4), to_b, "media follows the rebinding");
+    silent(&callee, "nothing to the old address");
+    for seq in 21..30 {
+        moved.send_to(&rtp_from(2, seq, 5), to_b).unwrap();
+        expect(&caller, &rtp_from(2, seq, 5), to_a, "rebound callee, steady");
+        caller.send_to(&rtp_from(1, seq, 5), to_a).unwrap();
+        expect(&moved, &rtp_from(1, seq, 5), to_b, "to rebound callee, steady");
+    }
+    // the old address (another stream by now) is a stranger
+    callee.send_to(&rtp_from(7, 0, 6), to_b).unwrap();
+    assert!(eventually(Duration::from_secs(5), || strict() == 2));
+    silent(&caller, "the old address is not relayed");
+    assert_eq!(connected(), if twins { 2 } else { 0 }, "reconnected, not added");
+    assert_eq!(
+        Counters::get(&h.counters.packets_relayed),
+        2 + 38 + 2 + 18,
+        "{backend:?}"
+    );
+
+    h.send(vec![Cmd::Remove { slot: 0 }]);
+    assert!(eventually(Duration::from_secs(5), || connected() == 0));
+    for p in [to_a, to_b] {
+        assert!(
+            eventually(Duration::from_secs(5), || UdpSocket::bind(p).is_ok()),
+            "{backend:?}: {p} still bound"
+        );
+    }
+}
+
+#[test]
+fn latching_strict_source_and_rebinding_with_connected_sockets() {
+    both(latching_with_connected_sockets);
 }

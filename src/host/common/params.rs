@@ -85,6 +85,7 @@ slots! {
     RELAY_THREADS: int,
     RELAY_IO: str,
     RELAY_BATCH_WAIT: int,
+    RELAY_CONNECTED_SOCKETS: int,
     SETUP_TIMEOUT: int,
     MEDIA_TIMEOUT: int,
     HOLD_TIMEOUT: int,
@@ -107,7 +108,7 @@ const fn i(name: &'static CStr, slot: &'static IntSlot) -> ParamExport {
 
 /// The `params` table, terminated by a NULL name.
 #[repr(transparent)]
-pub struct ParamTable(pub [ParamExport; 22]);
+pub struct ParamTable(pub [ParamExport; 23]);
 // SAFETY: read-only after construction; the pointers it holds refer to the slots above.
 unsafe impl Sync for ParamTable {}
 
@@ -129,6 +130,7 @@ pub static PARAMS: ParamTable = ParamTable([
     i(c"relay_threads", &RELAY_THREADS),
     s(c"relay_io", &RELAY_IO),
     i(c"relay_batch_wait", &RELAY_BATCH_WAIT),
+    i(c"relay_connected_sockets", &RELAY_CONNECTED_SOCKETS),
     i(c"setup_timeout", &SETUP_TIMEOUT),
     i(c"media_timeout", &MEDIA_TIMEOUT),
     i(c"hold_timeout", &HOLD_TIMEOUT),
@@ -177,6 +179,7 @@ pub fn read_raw() -> RawParams {
         relay_threads: read_int(&RELAY_THREADS),
         relay_io: read_str(&RELAY_IO),
         relay_batch_wait: read_int(&RELAY_BATCH_WAIT),
+        relay_connected_sockets: read_int(&RELAY_CONNECTED_SOCKETS),
         setup_timeout: read_int(&SETUP_TIMEOUT),
         media_timeout: read_int(&MEDIA_TIMEOUT),
         hold_timeout: read_int(&HOLD_TIMEOUT),

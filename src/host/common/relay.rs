@@ -88,6 +88,7 @@ pub fn relay_config(cfg: &Config) -> RelayConfig {
         threads: cfg.relay_threads,
         io: cfg.relay_io,
         batch_wait_us: cfg.relay_batch_wait_us,
+        connected_sockets: cfg.relay_connected_sockets,
         setup_timeout: cfg.setup_timeout,
         media_timeout: cfg.media_timeout,
         hold_timeout: cfg.hold_timeout,

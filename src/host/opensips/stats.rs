@@ -20,7 +20,7 @@ const STAT_NO_RESET: u16 = 1;
 const STAT_IS_FUNC: u16 = 8;
 
 #[repr(transparent)]
-pub struct StatTable(pub [StatExport; 20]);
+pub struct StatTable(pub [StatExport; 21]);
 // SAFETY: read-only; string literals and functions only.
 unsafe impl Sync for StatTable {}
 
@@ -74,4 +74,5 @@ stats! {
     natpings_sent => |s| s.client.natpings,
     io_uring_rearms => |s| s.relay.rx_rearms,
     io_uring_no_buffers => |s| s.relay.rx_no_buffers,
+    connected_sockets => |s| s.relay.connected_sockets,
 }
