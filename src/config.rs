@@ -363,8 +363,10 @@ impl Config {
         )?;
         let hold_timeout = secs("hold_timeout", raw.hold_timeout, d::HOLD_TIMEOUT_S, 604_800)?;
         let learn_from_signaling_ip = flag("learn_from_signaling_ip", raw.learn_from_signaling_ip)?;
-        let relay_connected_sockets =
-            flag("relay_connected_sockets", raw.relay_connected_sockets.unwrap_or(1))?;
+        let relay_connected_sockets = flag(
+            "relay_connected_sockets",
+            raw.relay_connected_sockets.unwrap_or(1),
+        )?;
 
         Ok(Config {
             disable,
@@ -747,7 +749,11 @@ mod tests {
 
     #[test]
     fn relay_connected_sockets_is_a_flag_on_by_default() {
-        assert!(Config::from_raw(&RawParams::default()).unwrap().relay_connected_sockets);
+        assert!(
+            Config::from_raw(&RawParams::default())
+                .unwrap()
+                .relay_connected_sockets
+        );
         let off = Config::from_raw(&RawParams {
             relay_connected_sockets: Some(0),
             ..Default::default()

@@ -80,6 +80,14 @@ fn a_call_through_the_embedded_relay() {
     assert_eq!(stat("ports_in_use"), 4, "{stats}");
     assert!(stat("relayed_packets") >= 10, "{stats}");
     assert!(stat("control_requests") >= 2, "{stats}");
+    // the io_uring back end sends each side's RTP through a socket connected to it
+    // (relay_connected_sockets, on by default); epoll has none
+    let uring = run.log_text().contains("I/O io_uring");
+    assert_eq!(
+        stat("connected_sockets"),
+        if uring { 2 } else { 0 },
+        "io_uring: {uring}; {stats}"
+    );
     c.bye(&sock);
     // the dialog's end (BYE) produced exactly one accounting line, with the call's counters
     let log = run.log_text();

@@ -591,7 +591,10 @@ pub fn local_ip_towards(peer: IpAddr) -> io::Result<IpAddr> {
 /// from `peer` to the connected socket, which matches it better, and every other source to the
 /// primary: packets that could re-latch a side or that strict source drops still reach the
 /// worker. Only sockets of the same user can join a port this way.
-pub(crate) fn connected_twin(primary: &std::net::UdpSocket, peer: SocketAddr) -> io::Result<std::net::UdpSocket> {
+pub(crate) fn connected_twin(
+    primary: &std::net::UdpSocket,
+    peer: SocketAddr,
+) -> io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, SockRef, Socket, Type};
     let p = SockRef::from(primary);
     let local = primary.local_addr()?;

@@ -87,6 +87,23 @@ fn recv_ud(slot: usize, k: usize, gen: u32) -> u64 {
         | (k as u64 & 3)
 }
 
+/// Errors a connected socket reports for an ICMP message from its peer.
+fn is_icmp_error(errno: i32) -> bool {
+    matches!(
+        errno,
+        libc::ECONNREFUSED
+            | libc::EHOSTUNREACH
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::ENONET
+            | libc::ENOPROTOOPT
+            | libc::EOPNOTSUPP
+            | libc::EACCES
+            | libc::EPROTO
+            | libc::EMSGSIZE
+    )
+}
+
 /// (slot, socket, generation) of a receive's `user_data`.
 fn recv_parts(ud: u64) -> (usize, usize, u32) {
     (
@@ -1060,6 +1077,11 @@ impl UringIo {
                 }
                 self.rearm.push(c.ud);
             }
+            // A connected twin reports an ICMP error from its peer (port unreachable, say: the
+            // peer's port was closed when a packet reached it) on its next receive, which then
+            // ends. The receive consumed the error: arm again at once, the peer's next packets
+            // are already on their way.
+            r if k >= 2 && is_icmp_error(-r) => self.rearm.push(c.ud),
             r => {
                 core.socket_error(now_ms, "recvmsg", &io::Error::from_raw_os_error(-r));
                 if self.retry.is_empty() {
@@ -1135,7 +1157,11 @@ impl UringIo {
             }
             let made = match &tw.sock {
                 // sends already queued go out first, to the peer they were queued for
-                Some(s) => self.ring.submit().and_then(|()| reconnect_twin(s, dest)).map(|()| None),
+                Some(s) => self
+                    .ring
+                    .submit()
+                    .and_then(|()| reconnect_twin(s, dest))
+                    .map(|()| None),
                 None => connected_twin(primary, dest).map(Some),
             };
             let Some(tw) = self.slots.get_mut(slot).and_then(|st| st.twins.get_mut(o)) else {

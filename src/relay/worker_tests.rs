@@ -303,7 +303,8 @@ fn expect(s: &UdpSocket, pkt: &[u8], from: SocketAddr, what: &str) {
 /// Nothing arrives at `s` for a while.
 fn silent(s: &UdpSocket, what: &str) {
     let mut buf = [0u8; 2048];
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let r = s.recv_from(&mut buf);
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert!(r.is_err(), "{what}: got {r:?}");
@@ -328,9 +329,19 @@ fn latching_with_connected_sockets(backend: Backend) {
     let strict = || Counters::get(&h.counters.packets_dropped_strict);
 
     caller.send_to(&rtp_from(1, 0, 1), to_a).unwrap();
-    expect(&callee, &rtp_from(1, 0, 1), to_b, "caller to callee's SDP address");
+    expect(
+        &callee,
+        &rtp_from(1, 0, 1),
+        to_b,
+        "caller to callee's SDP address",
+    );
     callee.send_to(&rtp_from(2, 0, 2), to_b).unwrap();
-    expect(&caller, &rtp_from(2, 0, 2), to_a, "callee to latched caller");
+    expect(
+        &caller,
+        &rtp_from(2, 0, 2),
+        to_a,
+        "callee to latched caller",
+    );
     assert!(eventually(Duration::from_secs(5), || connected()
         == if twins { 2 } else { 0 }));
     for seq in 1..20 {
@@ -348,21 +359,45 @@ fn latching_with_connected_sockets(backend: Backend) {
     // the callee's NAT rebinds: same stream from a new port re-latches
     let moved = sock("127.0.0.3");
     moved.send_to(&rtp_from(2, 20, 3), to_b).unwrap();
-    expect(&caller, &rtp_from(2, 20, 3), to_a, "rebound callee re-latched");
+    expect(
+        &caller,
+        &rtp_from(2, 20, 3),
+        to_a,
+        "rebound callee re-latched",
+    );
     caller.send_to(&rtp_from(1, 20, 4), to_a).unwrap();
-    expect(&moved, &rtp_from(1, 20, 4), to_b, "media follows the rebinding");
+    expect(
+        &moved,
+        &rtp_from(1, 20, 4),
+        to_b,
+        "media follows the rebinding",
+    );
     silent(&callee, "nothing to the old address");
     for seq in 21..30 {
         moved.send_to(&rtp_from(2, seq, 5), to_b).unwrap();
-        expect(&caller, &rtp_from(2, seq, 5), to_a, "rebound callee, steady");
+        expect(
+            &caller,
+            &rtp_from(2, seq, 5),
+            to_a,
+            "rebound callee, steady",
+        );
         caller.send_to(&rtp_from(1, seq, 5), to_a).unwrap();
-        expect(&moved, &rtp_from(1, seq, 5), to_b, "to rebound callee, steady");
+        expect(
+            &moved,
+            &rtp_from(1, seq, 5),
+            to_b,
+            "to rebound callee, steady",
+        );
     }
     // the old address (another stream by now) is a stranger
     callee.send_to(&rtp_from(7, 0, 6), to_b).unwrap();
     assert!(eventually(Duration::from_secs(5), || strict() == 2));
     silent(&caller, "the old address is not relayed");
-    assert_eq!(connected(), if twins { 2 } else { 0 }, "reconnected, not added");
+    assert_eq!(
+        connected(),
+        if twins { 2 } else { 0 },
+        "reconnected, not added"
+    );
     assert_eq!(
         Counters::get(&h.counters.packets_relayed),
         2 + 38 + 2 + 18,
@@ -382,4 +417,74 @@ fn latching_with_connected_sockets(backend: Backend) {
 #[test]
 fn latching_strict_source_and_rebinding_with_connected_sockets() {
     both(latching_with_connected_sockets);
+}
+
+/// The callee's SDP port is closed when the caller's first packets are sent to it: the kernel
+/// answers with ICMP port unreachable, which a connected twin reports on its next receive or
+/// send. Once the callee opens the port, media flows both ways as without twins: every packet
+/// of the callee arrives (the twin's receive was armed again), and the caller's arrive from the
+/// first one or two on. No receive error is logged (an ICMP error is the peer's state, not a
+/// socket failure of ours).
+fn peer_port_closed_then_opened(backend: Backend) {
+    let h = Harness::start(backend);
+    let (a, b) = (relay_sock(), relay_sock());
+    let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    let caller = sock("127.0.0.2");
+    let callee_at = sock("127.0.0.3").local_addr().unwrap(); // closed again at once
+    h.send(add(0, [a, b], callee_at));
+    let tried = || {
+        Counters::get(&h.counters.packets_relayed)
+            + Counters::get(&h.counters.packets_dropped_no_session)
+    };
+    for seq in 0..5 {
+        caller.send_to(&rtp_from(1, seq, 1), to_a).unwrap();
+        // one at a time, so that each finds the ICMP error of the one before
+        assert!(eventually(Duration::from_secs(5), || tried() == u64::from(seq) + 1));
+    }
+    let callee = UdpSocket::bind(callee_at).expect("the callee's port is free again");
+    callee
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for seq in 0..10 {
+        callee.send_to(&rtp_from(2, seq, 2), to_b).unwrap();
+        expect(&caller, &rtp_from(2, seq, 2), to_a, "callee to caller");
+    }
+    // the caller's first packet may still meet the last ICMP error (and is counted as not sent)
+    let mut buf = [0u8; 2048];
+    callee
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let first = (5..7).find(|&seq| {
+        caller.send_to(&rtp_from(1, seq, 3), to_a).unwrap();
+        callee.recv_from(&mut buf).is_ok()
+    });
+    assert!(
+        first.is_some(),
+        "{backend:?}: no caller packet reached the callee"
+    );
+    callee
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for seq in 7..17 {
+        caller.send_to(&rtp_from(1, seq, 4), to_a).unwrap();
+        expect(&callee, &rtp_from(1, seq, 4), to_b, "caller to callee");
+    }
+    let logs: Vec<String> = h
+        ._events
+        .try_iter()
+        .filter_map(|e| match e {
+            super::super::RelayEvent::Log { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !logs.iter().any(|l| l.contains("recvmsg")),
+        "{backend:?}: {logs:?}"
+    );
+    h.send(vec![Cmd::Remove { slot: 0 }]);
+}
+
+#[test]
+fn a_peer_port_that_was_closed_gets_media_once_it_opens() {
+    both(peer_port_closed_then_opened);
 }
