@@ -32,6 +32,8 @@
 #                         step that passed; sessions per core = capacity / (QUOTA / 100). The
 #                         normal ramps and fixed points are skipped. Latency under a quota is the
 #                         throttling's, not the relay's: take p50/p99 from a run without QUOTA.
+#                         summary.txt: scripts/ramp-summary.py over the ramps (both capacity
+#                         rules, CPU per 1000 sessions at 250, steal).
 #
 # rtpload is copied to /tmp and built there (never inside the repo). Relay and generator run at
 # nice -10 so that unrelated low-priority work on a shared machine disturbs every relay alike.
@@ -175,6 +177,8 @@ if [ -n "$cg" ]; then
     done
   done
   rmdir "$cg" 2>/dev/null || true
+  # both capacity rules per ramp (95 % of the quota; median latency over 1 ms) and CPU at 250
+  python3 "$here/scripts/ramp-summary.py" "$QUOTA" "$out/ramp.jsonl" | tee "$out/summary.txt"
   exit 0
 fi
 
