@@ -83,7 +83,10 @@ fn a_call_through_the_embedded_relay() {
     // the io_uring back end sends each side's RTP through a socket connected to it
     // (relay_connected_sockets, on by default); epoll has none
     let log = run.log_text();
-    assert!(log.contains("I/O io_uring") || log.contains("I/O epoll"), "{log}");
+    assert!(
+        log.contains("I/O io_uring") || log.contains("I/O epoll"),
+        "{log}"
+    );
     let uring = log.contains("I/O io_uring");
     assert_eq!(
         stat("connected_sockets"),
