@@ -1077,11 +1077,11 @@ impl UringIo {
                 }
                 self.rearm.push(c.ud);
             }
-            // A connected twin reports an ICMP error from its peer (port unreachable, say: the
-            // peer's port was closed when a packet reached it) on its next receive, which then
-            // ends. The receive consumed the error: arm again at once, the peer's next packets
-            // are already on their way.
-            r if k >= 2 && is_icmp_error(-r) => self.rearm.push(c.ud),
+            // A connected socket (a twin; the others never get one) reports an ICMP error from
+            // its peer (port unreachable, say: the peer's port was closed when a packet reached
+            // it) on its next receive, which then ends. The receive consumed the error: arm
+            // again at once, the peer's next packets are already on their way.
+            r if is_icmp_error(-r) => self.rearm.push(c.ud),
             r => {
                 core.socket_error(now_ms, "recvmsg", &io::Error::from_raw_os_error(-r));
                 if self.retry.is_empty() {
@@ -1147,54 +1147,69 @@ impl UringIo {
         if !self.twins {
             return Ok(None);
         }
-        let k = 2 + o;
-        let Some(tw) = self.slots.get_mut(slot).and_then(|st| st.twins.get_mut(o)) else {
+        let Some(tw) = self.slots.get(slot).and_then(|st| st.twins.get(o)) else {
             return Ok(None);
         };
         if tw.peer != Some(dest) {
             if tw.failed == Some(dest) {
                 return Ok(None);
             }
-            let made = match &tw.sock {
-                // sends already queued go out first, to the peer they were queued for
-                Some(s) => self
-                    .ring
-                    .submit()
-                    .and_then(|()| reconnect_twin(s, dest))
-                    .map(|()| None),
-                None => connected_twin(primary, dest).map(Some),
-            };
-            let Some(tw) = self.slots.get_mut(slot).and_then(|st| st.twins.get_mut(o)) else {
-                return Ok(None);
-            };
-            match made {
-                Ok(new) => {
-                    tw.peer = Some(dest);
-                    tw.failed = None;
-                    if let Some(sock) = new {
-                        let fd = sock.as_raw_fd();
-                        tw.sock = Some(sock);
-                        Counters::add(&self.counters.connected_sockets, 1);
-                        if let Some(idx) = file_index(slot, k) {
-                            let fixed = self.ring.register_file(idx, fd);
-                            self.slots[slot].fixed[k] = fixed;
-                        }
-                        // its peer's packets now come to it: receive them
-                        self.arm(slot, k, fd);
-                    }
-                }
-                Err(e) => {
-                    tw.peer = None;
-                    tw.failed = Some(dest);
-                    return Err(e);
-                }
-            }
+            self.point_twin(slot, o, primary, dest)?;
         }
-        let fd = match self.slots[slot].twins[o].sock.as_ref() {
-            Some(s) => s.as_raw_fd(),
-            None => return Ok(None),
+        let Some(fd) = self.slots[slot].twins[o]
+            .sock
+            .as_ref()
+            .map(AsRawFd::as_raw_fd)
+        else {
+            return Ok(None);
         };
-        Ok(Some(self.target(slot, k, fd)))
+        Ok(Some(self.target(slot, 2 + o, fd)))
+    }
+
+    /// The cold part of [`UringIo::twin_towards`]: makes the twin of socket `o` of `slot`
+    /// (registers and arms it) or connects it again, to `dest`. On failure the destination is
+    /// remembered as failed.
+    #[cold]
+    fn point_twin(
+        &mut self,
+        slot: usize,
+        o: usize,
+        primary: &UdpSocket,
+        dest: SocketAddr,
+    ) -> io::Result<()> {
+        let k = 2 + o;
+        let Some(st) = self.slots.get_mut(slot) else {
+            return Ok(());
+        };
+        let made = match &st.twins[o].sock {
+            // sends already queued go out first, to the peer they were queued for
+            Some(s) => self
+                .ring
+                .submit()
+                .and_then(|()| reconnect_twin(s, dest))
+                .map(|()| None),
+            None => connected_twin(primary, dest).map(Some),
+        };
+        let tw = &mut st.twins[o];
+        let new = match made {
+            Ok(new) => new,
+            Err(e) => {
+                tw.peer = None;
+                tw.failed = Some(dest);
+                return Err(e);
+            }
+        };
+        tw.peer = Some(dest);
+        tw.failed = None;
+        if let Some(sock) = new {
+            let fd = sock.as_raw_fd();
+            tw.sock = Some(sock);
+            Counters::add(&self.counters.connected_sockets, 1);
+            st.fixed[k] = file_index(slot, k).is_some_and(|idx| self.ring.register_file(idx, fd));
+            // its peer's packets now come to it: receive them
+            self.arm(slot, k, fd);
+        }
+        Ok(())
     }
 
     /// Arms again the receives the kernel ended, when buffers are there (errors: after their

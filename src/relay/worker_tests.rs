@@ -130,6 +130,17 @@ fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Every one of `ports` can be bound again soon: the worker closed its sockets (and their
+/// connected twins), even those whose receive was still armed in the kernel.
+fn assert_ports_free(backend: Backend, ports: &[SocketAddr]) {
+    for &p in ports {
+        assert!(
+            eventually(Duration::from_secs(5), || UdpSocket::bind(p).is_ok()),
+            "{backend:?}: {p} still bound"
+        );
+    }
+}
+
 fn both(test: fn(Backend)) {
     test(Backend::Epoll);
     for twins in [false, true] {
@@ -233,10 +244,7 @@ fn slot_reuse(backend: Backend) {
         0,
         "no old packet was judged by the new flow's latch"
     );
-    assert!(
-        eventually(Duration::from_secs(5), || UdpSocket::bind(old_port).is_ok()),
-        "{backend:?}: the removed flow's socket is closed"
-    );
+    assert_ports_free(backend, &[old_port]);
     // nothing of the old flow went anywhere afterwards either
     callee2.set_nonblocking(true).unwrap();
     assert!(callee2.recv_from(&mut buf).is_err());
@@ -272,12 +280,7 @@ fn many_flows_come_and_go(backend: Backend) {
         }
         h.send((0..20).map(|slot| Cmd::Remove { slot }).collect());
     }
-    for p in ports {
-        assert!(
-            eventually(Duration::from_secs(5), || UdpSocket::bind(p).is_ok()),
-            "{backend:?}: {p} still bound"
-        );
-    }
+    assert_ports_free(backend, &ports);
 }
 
 #[test]
@@ -406,12 +409,7 @@ fn latching_with_connected_sockets(backend: Backend) {
 
     h.send(vec![Cmd::Remove { slot: 0 }]);
     assert!(eventually(Duration::from_secs(5), || connected() == 0));
-    for p in [to_a, to_b] {
-        assert!(
-            eventually(Duration::from_secs(5), || UdpSocket::bind(p).is_ok()),
-            "{backend:?}: {p} still bound"
-        );
-    }
+    assert_ports_free(backend, &[to_a, to_b]);
 }
 
 #[test]
