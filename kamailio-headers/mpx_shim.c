@@ -33,6 +33,7 @@ extern int process_no WEAK;
 extern int my_pid(void) WEAK;
 extern struct mpx_pkg_api _pkg_root WEAK;
 extern int parse_headers(struct sip_msg *msg, unsigned long long flags, int next) WEAK;
+extern char *get_body(struct sip_msg *msg) WEAK;
 extern struct lump *del_lump(struct sip_msg *msg, int offset, int len, int type) WEAK;
 extern struct lump *anchor_lump(struct sip_msg *msg, int offset, int len, int type) WEAK;
 extern struct lump *insert_new_lump_after(struct lump *after, char *s, int len, int type) WEAK;
@@ -136,6 +137,30 @@ struct lump *mpx_cut_lump(struct sip_msg *msg, unsigned int offset, unsigned int
 	if (len == 0)
 		return anchor_lump ? anchor_lump(msg, (int)offset, 0, 0) : NULL;
 	return del_lump ? del_lump(msg, (int)offset, (int)len, 0) : NULL;
+}
+
+/* get_body() (core/parser/msg_parser.c) and build_req_buf_from_sip_req()'s copy of the
+ * message up to msg->len (core/msg_translator.c), Kamailio 5.6.3 */
+int mpx_body_region(struct sip_msg *msg, unsigned int at, unsigned int *start, unsigned int *end)
+{
+	char *b;
+
+	if (get_body == NULL || msg->buf == NULL)
+		return -1;
+	b = get_body(msg);
+	if (b == NULL || b < msg->buf || b > msg->buf + msg->len || msg->buf + at < b)
+		return -1;
+	*start = (unsigned int)(b - msg->buf);
+	*end = msg->len;
+	return 0;
+}
+
+long mpx_headers_end(struct sip_msg *msg)
+{
+	if (msg->eoh == NULL || msg->buf == NULL || msg->eoh < msg->buf ||
+	    msg->eoh > msg->buf + msg->len)
+		return -1;
+	return (long)(msg->eoh - msg->buf);
 }
 
 static void *pkg_alloc(unsigned int size)

@@ -23,6 +23,12 @@ int mpx_parse_headers(struct sip_msg *msg);
 /* Lumps. Offsets are relative to msg->buf and must be range-checked by the caller.
  * mpx_cut_lump: a delete lump over len bytes at offset, or an anchor there when len is 0. */
 struct lump *mpx_cut_lump(struct sip_msg *msg, unsigned int offset, unsigned int len);
+/* The bytes the core rebuilds around body offset `at` (src/host/common/splice.rs, R2): from
+ * get_body() to the end of the message (Kamailio writes every body lump up to msg->len). 0 and
+ * [*start, *end) on success, -1 no body. */
+int mpx_body_region(struct sip_msg *msg, unsigned int at, unsigned int *start, unsigned int *end);
+/* msg->eoh as an offset (lumps past it are body lumps), or -1. */
+long mpx_headers_end(struct sip_msg *msg);
 /* Inserts a pkg-memory copy of s[0..len) after `after`; the copy (freed with the message), or
  * NULL when out of memory. */
 char *mpx_insert_copy_after(struct lump *after, const char *s, unsigned int len);

@@ -64,7 +64,9 @@ struct sip_msg {
 	struct msg_start first_line;            /* 32 */
 	unsigned char _hdrs[184 - 96];          /* 96: via1 ... from */
 	struct hdr_field *contact;              /* 184: its parsed form, struct mpx_hdr_field */
-	unsigned char _hdrs2[512 - 192];        /* maxforwards ... body, eoh, unparsed */
+	unsigned char _hdrs2[496 - 192];        /* maxforwards ... body */
+	char *eoh;                              /* 496: end of the header section */
+	char *unparsed;                         /* 504 */
 	struct receive_info rcv;                /* 512 */
 	char *buf;                              /* 720 */
 	unsigned int len;                       /* 728 */
@@ -251,6 +253,7 @@ enum mpx_msg_flags { MPX_FL_SDP_IP_AFS = 4, MPX_FL_SDP_PORT_AFS = 8, MPX_FL_SHM_
 #define MPX_AT(t, f) offsetof(t, f)
 _Static_assert(sizeof(struct sip_msg) == 2008 && MPX_AT(struct sip_msg, first_line) == 32
 	&& MPX_AT(struct sip_msg, contact) == 184
+	&& MPX_AT(struct sip_msg, eoh) == 496 && MPX_AT(struct sip_msg, unparsed) == 504
 	&& MPX_AT(struct sip_msg, first_line.u.reply.statuscode) == 88
 	&& MPX_AT(struct sip_msg, rcv) == 512 && MPX_AT(struct sip_msg, rcv.src_port) == 560
 	&& MPX_AT(struct sip_msg, buf) == 720 && MPX_AT(struct sip_msg, len) == 728

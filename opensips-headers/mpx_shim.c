@@ -188,6 +188,69 @@ struct lump *mpx_insert_new_lump_before(struct lump *before, char *s, unsigned i
 	return insert_new_lump_before(before, s, len, 0);
 }
 
+/* get_body() (parser/msg_parser.h) without the SDP-ops body (refused before any edit) and
+ * the part lookup of prep_reassemble_body_parts()/reassemble_body_parts() (msg_translator.c),
+ * both the same in OpenSIPS 4.0.1 and 3.6.8 */
+int mpx_body_region(struct sip_msg *msg, unsigned int at, unsigned int *start, unsigned int *end)
+{
+	unsigned int hdrs, s, len;
+	long ct;
+	struct mpx_sip_msg_body *b;
+	struct mpx_body_part *p;
+	char *ps;
+
+	if (msg->buf == NULL || msg->unparsed == NULL || msg->unparsed < msg->buf ||
+	    msg->unparsed > msg->buf + msg->len)
+		return -1;
+	hdrs = (unsigned int)(msg->unparsed - msg->buf);
+	if (hdrs + 2 <= msg->len && msg->unparsed[0] == '\r' && msg->unparsed[1] == '\n')
+		s = hdrs + 2;
+	else if (hdrs + 1 <= msg->len && (msg->unparsed[0] == '\n' || msg->unparsed[0] == '\r'))
+		s = hdrs + 1;
+	else
+		return -1;
+	len = msg->len - s;
+	if (msg->content_length) {
+		ct = (long)((struct mpx_hdr_field *)msg->content_length)->parsed;
+		if (ct < 0)
+			return -1;
+		if ((unsigned long)ct < len)
+			len = (unsigned int)ct;
+	} else if (msg->rcv.proto != 1 /* PROTO_UDP */) {
+		return -1;
+	}
+	if (msg->body == NULL) {
+		*start = s;
+		*end = s + len;
+		return 0;
+	}
+	b = msg->body;
+	if (b->part_count != b->updated_part_count)
+		return -2;
+	for (p = &b->first; p; p = p->next) {
+		if (p->flags & (MPX_BODY_PART_NEW | MPX_BODY_PART_DELETED))
+			return -2;
+		ps = p->body.s ? p->body.s : p->headers.s + p->headers.len + 2;
+		if (ps < msg->buf || p->body.len < 0 ||
+		    ps + p->body.len > msg->buf + msg->len)
+			continue;
+		if (msg->buf + at >= ps && msg->buf + at <= ps + p->body.len) {
+			*start = (unsigned int)(ps - msg->buf);
+			*end = *start + (unsigned int)p->body.len;
+			return 0;
+		}
+	}
+	return -3;
+}
+
+long mpx_headers_end(struct sip_msg *msg)
+{
+	if (msg->eoh == NULL || msg->buf == NULL || msg->eoh < msg->buf ||
+	    msg->eoh > msg->buf + msg->len)
+		return -1;
+	return (long)(msg->eoh - msg->buf);
+}
+
 int mpx_set_first_contact_uri(struct sip_msg *msg, char *uri, int len)
 {
 	return mpx_point_first_contact(msg->contact, uri, len);

@@ -29,6 +29,16 @@ struct lump *mpx_anchor_lump(struct sip_msg *msg, unsigned int offset);
 struct lump *mpx_insert_new_lump_after(struct lump *after, char *s, unsigned int len);
 struct lump *mpx_insert_new_lump_before(struct lump *before, char *s, unsigned int len);
 
+/* The bytes the core rebuilds around body offset `at` (src/host/common/splice.rs, R2 and R4):
+ * get_body()'s body (after the empty line, at most Content-Length bytes), or, when a module
+ * parsed the body into parts (msg->body), the received part whose content contains `at`
+ * (its end included). Headers must be parsed to the end first. 0 and [*start, *end) on
+ * success; -1 no body, -2 the body's parts were added or removed by the script, -3 no part
+ * contains `at`. */
+int mpx_body_region(struct sip_msg *msg, unsigned int at, unsigned int *start, unsigned int *end);
+/* msg->eoh as an offset (the header section ends there; lumps past it are body lumps), or -1. */
+long mpx_headers_end(struct sip_msg *msg);
+
 /* Points the parsed URI of the message's first Contact at `uri` (`len` bytes that live as long
  * as the message, e.g. a lump's contents), parsing the Contact header first if needed: what
  * nathelper's fix_nated_contact() does, so that modules reading the parsed Contact afterwards

@@ -82,8 +82,10 @@ struct sip_msg {
 	struct hdr_field *cseq;                                      /* 136 */
 	struct hdr_field *from;                                      /* 144 */
 	struct hdr_field *contact;                                   /* 152 */
-	unsigned char _hdrs_160[472 - 160];                          /* other header pointers */
-	void *body;                                                  /* 472 */
+	unsigned char _hdrs_160[200 - 160];                          /* other header pointers */
+	struct hdr_field *content_length;                            /* 200: parsed = the value */
+	unsigned char _hdrs_208[472 - 208];                          /* other header pointers */
+	struct mpx_sip_msg_body *body;                               /* 472: parts, when parsed */
 	void *sdp_ops;                                               /* 480: SDP-ops body, not in buf */
 	char *eoh;                                                   /* 488 */
 	char *unparsed;                                              /* 496 */
@@ -99,6 +101,29 @@ struct sip_msg {
 	unsigned int flags;                                          /* 2492 / 2428 */
 	unsigned int msg_flags;                                      /* 2496 / 2432 */
 	unsigned char _pad_tail[60];                                 /* … time, msg_cb */
+};
+
+/* ---- a body parsed into parts (parser/parse_body.h, the same in 3.6 and 4.0) --------- */
+
+enum mpx_body_part_flags { MPX_BODY_PART_NEW = 1, MPX_BODY_PART_DELETED = 2 };
+struct mpx_body_part {
+	int mime;                                                    /* 0 */
+	str mime_s;                                                  /* 8 */
+	unsigned int flags;                                          /* 24: SIP_BODY_PART_FLAG_* */
+	str body;                                                    /* 32 */
+	str headers;                                                 /* 48 */
+	void *parsed;                                                /* 64 */
+	void *free_parsed_f, *clone_parsed_f, *dump_f;               /* 72 */
+	str dump;                                                    /* 96 */
+	struct mpx_body_part *next;                                  /* 112 */
+};
+struct mpx_sip_msg_body {
+	unsigned char part_count;                                    /* 0 */
+	unsigned char updated_part_count;                            /* 1 */
+	unsigned char flags;                                         /* 2 */
+	str body;                                                    /* 8 */
+	str boundary;                                                /* 24 */
+	struct mpx_body_part first;                                  /* 40 */
 };
 
 /* ---- parsed Contact (the same in 3.6 and 4.0) ----------------------------------------- */
@@ -357,7 +382,18 @@ MPX_CHECK(struct sip_msg, via1, 72);
 MPX_CHECK(struct sip_msg, parsed_flag, 104);
 MPX_CHECK(struct sip_msg, callid, 120);
 MPX_CHECK(struct sip_msg, contact, 152);
+MPX_CHECK(struct sip_msg, content_length, 200);
 MPX_CHECK(struct sip_msg, body, 472);
+MPX_CHECK(struct sip_msg, unparsed, 496);
+MPX_CHECK(struct mpx_body_part, flags, 24);
+MPX_CHECK(struct mpx_body_part, body, 32);
+MPX_CHECK(struct mpx_body_part, headers, 48);
+MPX_CHECK(struct mpx_body_part, dump, 96);
+MPX_CHECK(struct mpx_body_part, next, 112);
+_Static_assert(sizeof(struct mpx_body_part) == 120, "sizeof(struct body_part)");
+MPX_CHECK(struct mpx_sip_msg_body, body, 8);
+MPX_CHECK(struct mpx_sip_msg_body, first, 40);
+_Static_assert(sizeof(struct mpx_sip_msg_body) == 160, "sizeof(struct sip_msg_body)");
 MPX_CHECK(struct sip_msg, sdp_ops, 480);
 MPX_CHECK(struct sip_msg, eoh, 488);
 MPX_CHECK(struct sip_msg, rcv, 504);

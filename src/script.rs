@@ -283,6 +283,7 @@ macro_rules! fail {
 /// What `use_media_proxy` computed before changing the message.
 struct Rewrite {
     edits: Vec<(usize, usize, Vec<u8>)>,
+    call_id: String,
 }
 
 /// `use_media_proxy()` and the engaged dialog's hooks: ask the relay, rewrite the SDP.
@@ -320,7 +321,12 @@ pub fn use_media_proxy(m: &mut dyn Message, cfg: &Config, ctx: &Ctx) -> i32 {
         return 1;
     }
     if let Err(e) = m.apply(&edits) {
-        fail!(m, FN, "cannot change the message: {e}");
+        fail!(
+            m,
+            FN,
+            "cannot change the message, left as it was (Call-ID {}): {e}",
+            plan.call_id
+        );
     }
     m.mark_sdp_rewritten();
     1
@@ -380,7 +386,10 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
         // a 200 OK to an INVITE without SDP still tells the relay the call was answered
         if kind == MessageType::Reply && status == 200 && invite {
             return match update(cfg, &req) {
-                Ok(_) => Ok(Rewrite { edits: Vec::new() }),
+                Ok(_) => Ok(Rewrite {
+                    edits: Vec::new(),
+                    call_id: req.call_id,
+                }),
                 Err(e) => Err(err(format_args!("relay: {e} (Call-ID {})", req.call_id))),
             };
         }
@@ -400,7 +409,10 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
     }
     req.media = sdp.relay_streams();
     if req.media.is_empty() {
-        return Ok(Rewrite { edits: Vec::new() });
+        return Ok(Rewrite {
+            edits: Vec::new(),
+            call_id: req.call_id,
+        });
     }
     let answer =
         update(cfg, &req).map_err(|e| err(format_args!("relay: {e} (Call-ID {})", req.call_id)))?;
@@ -419,6 +431,7 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
             .into_iter()
             .map(|e| (body_off + e.offset, e.delete, e.insert))
             .collect(),
+        call_id: req.call_id,
     })
 }
 

@@ -14,6 +14,8 @@
 //! - [`functions`]: the five script functions' names, routes and bodies over a host message.
 //! - [`dialog`]: what an engaged dialog's callbacks carry and do, and `engage_media_proxy`.
 //! - [`natping`]: `natping_interval`'s rounds of keep-alives over a host's usrloc.
+//! - [`splice`]: how byte edits become the one lump every core rebuilds exactly (the cores'
+//!   lump rules, and a model of them for tests and fuzzing); pure.
 //! - [`msg`]: a host's message as the script layer's `Message` (one safe view of the fields of
 //!   `struct sip_msg` both hosts declare alike; edits as lumps).
 //!
@@ -31,6 +33,7 @@ pub mod msg;
 pub mod natping;
 pub mod params;
 pub mod relay;
+pub mod splice;
 
 /// Includes a host layer's bindgen output (`OUT_DIR/$file`) under the lints generated code
 /// needs; never edited by hand: fix the host's headers or allow lists instead.

@@ -6,14 +6,16 @@
 //! differs ([`HostMessage`]: its flag bits, header parsing, AVPs, dialog, lumps) and
 //! [`HostMsg`] turns that into a [`Message`] and an [`Engage`].
 //!
-//! Edits become lumps: range and order checks once, then per edit a delete (or an anchor) and
-//! an insert after it, at offsets of the received buffer.
+//! Edits become lumps as [`splice`] plans them: one delete lump over the changed span and one
+//! insert after it, checked against the bytes the core rebuilds (its body or header section).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Range;
 
 use super::dialog::Engage;
 use super::log::HostLogger;
+use super::splice::{self, SpliceError};
 use crate::config::IceCandidate;
 use crate::script::{self, Avp, BufEdit, Logger, Message};
 
@@ -31,12 +33,10 @@ pub fn source_addr(af: u32, len: u32, addr: [u8; 16], port: u16) -> Option<(IpAd
 /// Why an edit could not be turned into lumps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EditError {
-    OutOfRange {
-        offset: usize,
-        len: usize,
-        msg_len: usize,
-    },
-    Unordered,
+    /// The edits break the rules of [`splice`].
+    Splice(SpliceError),
+    /// The core cannot rebuild the part to change as edited (its reason).
+    Region(&'static str),
     NoMemory,
     Refused(&'static str),
 }
@@ -44,15 +44,8 @@ pub enum EditError {
 impl std::fmt::Display for EditError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EditError::OutOfRange {
-                offset,
-                len,
-                msg_len,
-            } => write!(
-                f,
-                "edit at {offset}+{len} is outside the message ({msg_len} bytes)"
-            ),
-            EditError::Unordered => f.write_str("edits overlap or are not in order"),
+            EditError::Splice(e) => e.fmt(f),
+            EditError::Region(why) => f.write_str(why),
             EditError::NoMemory => f.write_str("out of pkg memory for a lump"),
             EditError::Refused(why) => f.write_str(why),
         }
@@ -79,54 +72,73 @@ impl<L> Anchor<L> {
     }
 }
 
-/// A host message's lump operations. Offsets are checked against the received buffer before
-/// any is called.
+/// A host message's lump operations and the bounds its core rebuilds within.
 pub trait Lumps: MsgFields {
     /// The host's `struct lump`.
     type Lump;
-    /// A delete lump over `len` bytes at `offset`, or an anchor lump there when `len` is 0
-    /// (None: out of memory).
+    /// A delete lump over `len` (≥ 1) bytes at `offset` (None: out of memory).
     fn cut(&mut self, offset: usize, len: usize) -> Option<Anchor<Self::Lump>>;
     /// Inserts a copy of `bytes` (in the host's per-process memory, freed with the message)
     /// after `anchor`; the copy, or `None` when out of memory.
     fn insert_after(&mut self, anchor: Anchor<Self::Lump>, bytes: &[u8]) -> Option<*mut u8>;
+    /// The bytes the core rebuilds around the body offset `at` (the body, or the part of a
+    /// parsed body that holds `at`), as the core computes them ([`splice`], R2 and R4); the
+    /// reason when the core would not rebuild it from lumps. Headers are parsed already.
+    fn body_region(&mut self, at: usize) -> Result<Range<usize>, &'static str>;
+    /// Where the core ends the header section (`msg->eoh`): lumps past it are body lumps.
+    fn headers_end(&self) -> Option<usize>;
+}
+
+/// A host shim's `mpx_body_region` answer as a region, or the reason the core would not
+/// rebuild the body from lumps.
+pub fn region(rc: i32, start: u32, end: u32) -> Result<Range<usize>, &'static str> {
+    match rc {
+        0 if start <= end => Ok(start as usize..end as usize),
+        -2 => Err("the script added or removed body parts"),
+        -3 => Err("the edits lie in no body part the proxy rebuilds"),
+        _ => Err("the proxy sees no body there"),
+    }
 }
 
 /// The text an edit inserted, as it lives in its lump (host memory freed with the message).
 pub type Inserted = (*mut u8, usize);
 
-/// Applies ordered, non-overlapping edits as lumps. Nothing is applied when a range check
-/// fails; an out-of-memory failure part-way leaves the earlier lumps in place (the message is
-/// then dropped by the caller's -1). Returns the inserted texts, one per non-empty insert.
-pub fn apply<L: Lumps>(l: &mut L, edits: &[BufEdit<'_>]) -> Result<Vec<Inserted>, EditError> {
-    let msg_len = l.buf().len();
-    let mut end = 0usize;
-    for e in edits {
-        let stop = e.offset.checked_add(e.delete).ok_or(EditError::Unordered)?;
-        if stop > msg_len {
-            return Err(EditError::OutOfRange {
-                offset: e.offset,
-                len: e.delete,
-                msg_len,
-            });
+/// Which part of the message edits change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Headers,
+    Body,
+}
+
+/// Applies ordered, non-overlapping edits inside one section as the one lump [`splice::plan`]
+/// makes of them, after checking them against the region the core rebuilds: either the whole
+/// change is made or none of it. Returns where the text of the first edit lives in the
+/// inserted lump (`None` when nothing changed).
+pub fn apply<L: Lumps>(
+    l: &mut L,
+    section: Section,
+    edits: &[BufEdit<'_>],
+) -> Result<Option<Inserted>, EditError> {
+    let Some(first) = edits.first() else {
+        return Ok(None);
+    };
+    let region = match section {
+        Section::Body => l.body_region(first.offset).map_err(EditError::Region)?,
+        Section::Headers => {
+            0..l.headers_end()
+                .ok_or(EditError::Region("the end of the headers is unknown"))?
         }
-        if e.offset < end {
-            return Err(EditError::Unordered);
-        }
-        end = stop;
-    }
-    let mut inserted = Vec::new();
-    for e in edits {
-        let anchor = l.cut(e.offset, e.delete).ok_or(EditError::NoMemory)?;
-        if e.insert.is_empty() {
-            continue;
-        }
-        let p = l
-            .insert_after(anchor, e.insert)
-            .ok_or(EditError::NoMemory)?;
-        inserted.push((p, e.insert.len()));
-    }
-    Ok(inserted)
+    };
+    let Some(s) = splice::plan(l.buf(), edits, region).map_err(EditError::Splice)? else {
+        return Ok(None);
+    };
+    let anchor = l.cut(s.offset, s.delete).ok_or(EditError::NoMemory)?;
+    let p = l
+        .insert_after(anchor, &s.insert)
+        .ok_or(EditError::NoMemory)?;
+    // the first edit's text sits after the bytes the splice took along before it
+    let lead = first.offset - s.offset;
+    Ok(Some((p.wrapping_add(lead), first.insert.len())))
 }
 
 /// The received bytes `buf[0..len)` of a message.
@@ -291,11 +303,15 @@ pub struct HostMsg<M>(pub M);
 
 impl<M: HostMessage> HostMsg<M> {
     /// Edits as lumps, refused on a transaction's stored copy.
-    fn edit(&mut self, edits: &[BufEdit<'_>]) -> Result<Vec<Inserted>, String> {
+    fn edit(
+        &mut self,
+        section: Section,
+        edits: &[BufEdit<'_>],
+    ) -> Result<Option<Inserted>, String> {
         if self.frozen().is_some() {
             return Err(EditError::Refused("the message is a tm shm clone").to_string());
         }
-        apply(&mut self.0, edits).map_err(|e| e.to_string())
+        apply(&mut self.0, section, edits).map_err(|e| e.to_string())
     }
 }
 
@@ -328,11 +344,11 @@ impl<M: HostMessage> Message for HostMsg<M> {
         self.0.parse_all_headers()
     }
     fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), String> {
-        self.edit(edits).map(|_| ())
+        self.edit(Section::Body, edits).map(|_| ())
     }
     fn replace_contact_uri(&mut self, edit: &BufEdit<'_>) -> Result<(), String> {
-        let inserted = self.edit(std::slice::from_ref(edit))?;
-        if let Some(&uri) = inserted.first() {
+        let inserted = self.edit(Section::Headers, std::slice::from_ref(edit))?;
+        if let Some(uri) = inserted {
             if !self.0.set_first_contact_uri(uri) {
                 self.log(
                     script::Level::Warn,
@@ -364,8 +380,12 @@ impl<M: HostMessage> Engage for HostMsg<M> {
 mod tests {
     use super::*;
 
-    #[derive(Default)]
-    struct Rec(Vec<String>);
+    /// A message "HDR\r\n\r\n0123456789" whose core rebuilds the body 7..17 (or what the
+    /// test sets), recording the lumps made.
+    struct Rec {
+        lumps: Vec<String>,
+        region: Result<Range<usize>, &'static str>,
+    }
     struct Quiet;
     impl HostLogger for Quiet {
         const LEVELS: [i32; 7] = [0; 7];
@@ -384,7 +404,7 @@ mod tests {
         type Log = Quiet;
         const LOG: Quiet = Quiet;
         fn buf(&self) -> &[u8] {
-            b"0123456789"
+            b"HDR\r\n\r\n0123456789"
         }
         fn source(&self) -> Option<(IpAddr, u16)> {
             None
@@ -403,18 +423,21 @@ mod tests {
     impl Lumps for Rec {
         type Lump = u8;
         fn cut(&mut self, o: usize, n: usize) -> Option<Anchor<u8>> {
-            self.0.push(match n {
-                0 => format!("anchor {o}"),
-                n => format!("del {o}+{n}"),
-            });
+            self.lumps.push(format!("del {o}+{n}"));
             // a dangling but aligned, non-NULL pointer: the test only carries the offset in it
             Anchor::new((o + 1) as *mut u8)
         }
         fn insert_after(&mut self, a: Anchor<u8>, b: &[u8]) -> Option<*mut u8> {
             let o = a.as_ptr() as usize - 1;
-            self.0
+            self.lumps
                 .push(format!("ins {o} {}", String::from_utf8_lossy(b)));
             Some(std::ptr::null_mut())
+        }
+        fn body_region(&mut self, _: usize) -> Result<Range<usize>, &'static str> {
+            self.region.clone()
+        }
+        fn headers_end(&self) -> Option<usize> {
+            Some(3)
         }
     }
 
@@ -426,24 +449,49 @@ mod tests {
         }
     }
 
+    fn rec(region: Result<Range<usize>, &'static str>) -> Rec {
+        Rec {
+            lumps: Vec::new(),
+            region,
+        }
+    }
+
     #[test]
-    fn edits_become_lumps_after_the_checks() {
-        let mut r = Rec::default();
-        let inserted = apply(&mut r, &[e(1, 2, b"x"), e(5, 0, b"y"), e(6, 1, b"")]);
-        assert_eq!(inserted.map(|v| v.len()), Ok(2));
-        assert_eq!(
-            r.0,
-            ["del 1+2", "ins 1 x", "anchor 5", "ins 5 y", "del 6+1"]
+    fn edits_become_one_lump_after_the_checks() {
+        let mut r = rec(Ok(7..17));
+        let inserted = apply(
+            &mut r,
+            Section::Body,
+            &[e(8, 2, b"x"), e(12, 0, b"y"), e(13, 1, b"")],
         );
-        let mut r = Rec::default();
+        // the first edit's text is right at the start of the inserted lump
+        assert_eq!(inserted, Ok(Some((std::ptr::null_mut(), 1))));
+        assert_eq!(r.lumps, ["del 8+6", "ins 8 x34y5"]);
+        // an insert after the body's last byte takes that byte along
+        let mut r = rec(Ok(7..17));
+        let inserted = apply(&mut r, Section::Body, &[e(17, 0, b"end")]);
         assert_eq!(
-            apply(&mut r, &[e(1, 2, b""), e(2, 1, b"")]),
-            Err(EditError::Unordered)
+            inserted,
+            Ok(Some((std::ptr::null_mut::<u8>().wrapping_add(1), 3)))
         );
-        assert!(matches!(
-            apply(&mut r, &[e(9, 2, b"")]),
-            Err(EditError::OutOfRange { .. })
-        ));
-        assert!(r.0.is_empty());
+        assert_eq!(r.lumps, ["del 16+1", "ins 16 9end"]);
+    }
+
+    #[test]
+    fn refused_edits_make_no_lump() {
+        for (region, edits) in [
+            (Ok(7..17), vec![e(8, 2, b""), e(9, 1, b"")]),
+            (Ok(7..12), vec![e(8, 2, b""), e(11, 2, b"")]),
+            (Ok(7..7), vec![e(7, 0, b"x")]),
+            (Err("no body"), vec![e(8, 1, b"x")]),
+        ] {
+            let mut r = rec(region);
+            assert!(apply(&mut r, Section::Body, &edits).is_err());
+            assert!(r.lumps.is_empty());
+        }
+        // header edits must stay before the end of the headers
+        let mut r = rec(Ok(7..17));
+        assert!(apply(&mut r, Section::Headers, &[e(2, 2, b"x")]).is_err());
+        assert!(apply(&mut r, Section::Headers, &[e(1, 1, b"x")]).is_ok());
     }
 }
