@@ -1,7 +1,9 @@
+pub mod dispatcher;
 pub mod natlab;
 pub mod netns;
 pub mod process;
 pub mod proxy;
+pub mod sdpgen;
 pub mod sipcall;
 pub mod sipp;
 
