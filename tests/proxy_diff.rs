@@ -222,7 +222,7 @@ fn config(host: &support::process::Host, site: &Site, sock: &std::path::Path, ua
          request_route {{\n\
            use_media_proxy(); $var(rc) = $rc;\n\
            append_hf(\"X-Mpx-Rc: $var(rc)\\r\\n\");\n\
-           forward(\"127.0.0.1\", \"{uas}\");\n\
+           $du = \"sip:127.0.0.1:{uas}\"; forward();\n\
            exit;\n\
          }}\n\
          onreply_route {{\n\
