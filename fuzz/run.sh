@@ -12,7 +12,7 @@ set -euo pipefail
 secs="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_sip_scan fuzz_sdp_parse fuzz_sdp_rewrite)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_sip_scan fuzz_sdp_parse fuzz_sdp_rewrite fuzz_edit_splice)
 failed=0
 here="$(cd "$(dirname "$0")" && pwd)"
 corpus_src="$here/../../shared/corpus"
@@ -26,6 +26,11 @@ for t in "${targets[@]}"; do
         case "$t" in
             fuzz_sip_scan) cp -n "$corpus_src"/sip/* "$dir"/ 2>/dev/null || true ;;
             fuzz_sdp_parse) cp -n "$corpus_src"/sdp/* "$dir"/ 2>/dev/null || true ;;
+            fuzz_edit_splice)
+                for f in "$corpus_src"/sdp/*; do
+                    out="$dir/$(basename "$f")"
+                    [ -e "$out" ] || { printf '\x10\x00\xff\x7f\x03\x05\x00\x04\x00\x02\x03\x07\x01\x00'; cat "$f"; } > "$out"
+                done ;;
             fuzz_sdp_rewrite)
                 for f in "$corpus_src"/sdp/*; do
                     out="$dir/$(basename "$f")"
