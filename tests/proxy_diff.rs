@@ -22,6 +22,8 @@ mod support;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use mediaproxy::control::codec::encode_update;
+use mediaproxy::control::UpdateRequest;
 use mediaproxy::sdp::{apply, IcePriority, RewriteOptions, Sdp};
 use mediaproxy::sip::SipMsg;
 use support::dispatcher::{answer_for, Dispatcher};
@@ -118,13 +120,12 @@ fn pure_rewrite(wire: &[u8], request: bool) -> Option<Vec<u8>> {
         return None;
     }
     let media = sdp.relay_streams();
-    // the control protocol cannot carry a line end inside a value: the module refuses (-1)
-    let unencodable = |v: &str| v.contains(['\r', '\n']);
-    if media.is_empty()
-        || media
-            .iter()
-            .any(|m| unencodable(&m.addr) || unencodable(&m.media_type))
-    {
+    // what the control protocol cannot carry, the module refuses (-1)
+    let request = UpdateRequest {
+        media: media.clone(),
+        ..UpdateRequest::default()
+    };
+    if media.is_empty() || encode_update(&request).is_err() {
         return None;
     }
     let opts = RewriteOptions {
