@@ -101,8 +101,8 @@ fn mutate(ls: &mut Vec<Vec<u8>>, rng: &mut Rng) -> &'static str {
                 2 => b"m=audio 5008 RTP/AVP 0\r\n",
                 _ => b"m=application 9 UDP/BFCP *\r\n",
             };
-            if ls.last().is_some_and(|l| !l.ends_with(b"\n")) {
-                ls.last_mut().map(|l| l.extend_from_slice(b"\r\n"));
+            if let Some(l) = ls.last_mut().filter(|l| !l.ends_with(b"\n")) {
+                l.extend_from_slice(b"\r\n");
             }
             ls.push(tail.to_vec());
             "a stream without attributes at the end"
