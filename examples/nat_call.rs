@@ -208,7 +208,7 @@ fn demo(args: &Args, mut proxy: support::proxy::Proxy) {
     let name = lab.proxy.name;
     lab.stop_proxy();
     say(&format!(
-        "{name} stopped cleanly; no error in its log (MPX_E2E_KEEP=1 keeps {})",
+        "{name} stopped cleanly; no error in its log (MPX_KEEP=1 keeps {})",
         lab.site.dir.display()
     ));
     lab.finish();

@@ -60,6 +60,6 @@ fi
 echo "main.sh: demo call through NAT with the installed module (examples/nat_call.rs)"
 cargo build --release --example nat_call "${features[@]}"
 as_root=()
-[ -z "$SUDO" ] || as_root=(sudo --preserve-env=OPENSIPS_BIN,KAMAILIO_BIN,MPX_E2E_KEEP,PATH)
+[ -z "$SUDO" ] || as_root=(sudo --preserve-env=OPENSIPS_BIN,KAMAILIO_BIN,MPX_KEEP,MPX_E2E_KEEP,PATH)
 "${as_root[@]}" "$target/release/examples/nat_call" --module "$dest/mediaproxy.so" \
   --seconds "${MPX_DEMO_SECONDS:-3}"

@@ -322,6 +322,6 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     // ---- 5. a clean stop: no error, no critical line, no warning of ours ----------------
     // (a Contact left private shows up here as "Network is unreachable")
     w.stop_proxy();
-    // MPX_E2E_KEEP=1 keeps the config, the logs and SIPp's message traces of a passing run
+    // MPX_KEEP=1 keeps the config, the logs and SIPp's message traces of a passing run
     w.finish();
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::netns::{self, Topology, UaCounters};
-use super::process::{loud, Running, Site};
+use super::process::{Running, Site};
 use super::proxy::Proxy;
 use super::sipcall::try_ask;
 use super::sipp::{Run, Sipp};
@@ -441,15 +441,9 @@ impl Lab {
         log
     }
 
-    /// Deletes the site directory (config, logs, SIPp traces) unless `MPX_E2E_KEEP` is set;
-    /// dropping the lab then removes the namespaces.
-    pub fn finish(self) {
-        if std::env::var_os("MPX_E2E_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.site.dir);
-        } else {
-            loud(&format!("kept {}", self.site.dir.display()));
-        }
-    }
+    /// Ends a passing run: dropping the lab removes the namespaces, and the site its
+    /// directory (config, logs, SIPp traces) unless `MPX_KEEP` (or `MPX_E2E_KEEP`) is set.
+    pub fn finish(self) {}
 }
 
 impl Drop for Lab {
