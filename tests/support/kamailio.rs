@@ -109,6 +109,10 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
             format!("\"{}\"", site.control_socket().display()),
         ),
         (
+            "\"unix:/run/kamailio/kamailio_ctl\"".into(),
+            format!("\"unix:{}\"", site.dir.join("ctl.sock").display()),
+        ),
+        (
             "\"/run/kamailio/kamailio_rpc.fifo\"".into(),
             format!("\"{}\"", site.dir.join("rpc.fifo").display()),
         ),
@@ -133,6 +137,20 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
         cfg = replace_once(&cfg, from, to);
     }
     site.write_cfg(&cfg)
+}
+
+/// `kamcmd <args>` against the ctl socket of the site's Kamailio: whether it succeeded, and
+/// what it printed (stdout and stderr).
+pub fn kamcmd(site: &Site, args: &[&str]) -> (bool, String) {
+    let sock = format!("unix:{}", site.dir.join("ctl.sock").display());
+    let out = Command::new("kamcmd")
+        .args(["-s", &sock])
+        .args(args)
+        .output()
+        .expect("run kamcmd (Debian's kamailio package has it)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
 }
 
 /// Kamailio in the foreground with its children (`-DD`), logging to stderr (`-E`) into a file
