@@ -192,23 +192,38 @@ fn demo(args: &Args, mut proxy: support::proxy::Proxy) {
     say("the callee hung up; its BYE reached the caller through NAT A");
     lab.expect_all_released("the BYE");
     let summary = lab.summary();
+    let count = |k: &str| summary[k].as_u64().unwrap_or(0);
+    let relayed = count("packets_relayed");
+    let not_relayed = count("packets_dropped_no_session") + count("packets_dropped_strict");
     say(&format!(
-        "the relay ended the session and freed its ports: {} session(s), {} port(s) in use, \
-         {} packet(s) relayed in all",
-        summary["session_count"], summary["ports_in_use"], summary["packets_relayed"]
+        "the relay ended the session and freed its ports: {} session(s), {} port(s) in use; \
+         in all it received {} packet(s) (the counts above grew until the BYE): {relayed} \
+         relayed, {not_relayed} not relayed",
+        summary["session_count"],
+        summary["ports_in_use"],
+        relayed + not_relayed,
     ));
     let (ca, cb) = (lab.counters(Side::Caller), lab.counters(Side::Callee));
     say(&format!(
         "RTP packets that arrived from the relay (nft counters in the user agents' \
-         namespaces): caller {}, callee {}; from anywhere else: {}",
+         namespaces): caller {} + callee {} = {}; from anywhere else: {}",
         ca.rtp_from_relay,
         cb.rtp_from_relay,
+        ca.rtp_from_relay + cb.rtp_from_relay,
         ca.other_in + cb.other_in
     ));
+    if not_relayed > 0 {
+        // the relay learns a party's public (NAT) address from that party's first packet; the
+        // SDP names only a private one, which the relay cannot reach
+        say(&format!(
+            "not relayed: {not_relayed} packet(s) that reached the relay before the other \
+             party's first one, while it knew only that party's private SDP address"
+        ));
+    }
     let name = lab.proxy.name;
     lab.stop_proxy();
     say(&format!(
-        "{name} stopped cleanly; no error in its log (MPX_E2E_KEEP=1 keeps {})",
+        "{name} stopped cleanly; no error in its log (MPX_KEEP=1 keeps {})",
         lab.site.dir.display()
     ));
     lab.finish();
@@ -228,10 +243,7 @@ fn main() {
         eprintln!("nat_call: cannot build the NAT network here: {why}");
         std::process::exit(1);
     }
-    let Some(proxy) = support::proxy::find("nat_call") else {
-        eprintln!("nat_call: no proxy binary to run (see the line above)");
-        std::process::exit(1);
-    };
+    let proxy = support::proxy::find("nat_call");
     // a failure panics inside; the lab's guards stop everything and delete the namespaces while
     // it unwinds, before this reports it
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| demo(&args, proxy)));

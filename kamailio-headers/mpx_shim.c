@@ -467,3 +467,77 @@ int mpx_init_child_rpc(void)
 {
 	return init_child ? init_child(MPX_PROC_RPC) : -1;
 }
+
+/* ---- our RPC commands' replies ---- */
+
+void mpx_rpc_fault(mpx_rpc_t *rpc, void *ctx, int code, const char *msg)
+{
+	rpc->fault(ctx, code, "%s", msg);
+}
+
+int mpx_rpc_scan_str(mpx_rpc_t *rpc, void *ctx, char **out)
+{
+	*out = NULL;
+	return rpc->scan(ctx, "*s", out) == 1 && *out != NULL ? 0 : -1;
+}
+
+/* One value, added to the reply itself (h NULL), to the struct h under `name`, or to the
+ * array h (name NULL). kind: 's' string, 'd' int, 'f' double, 'b' bool. */
+static int rpc_value(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, char kind,
+                     const char *s, int i, double f)
+{
+	char fmt[2] = { kind, 0 };
+	if (h == NULL) {
+		switch (kind) {
+		case 's': return rpc->add(ctx, fmt, s);
+		case 'f': return rpc->add(ctx, fmt, f);
+		default: return rpc->add(ctx, fmt, i);
+		}
+	}
+	if (name == NULL) {
+		switch (kind) {
+		case 's': return rpc->array_add(h, fmt, s);
+		case 'f': return rpc->array_add(h, fmt, f);
+		default: return rpc->array_add(h, fmt, i);
+		}
+	}
+	switch (kind) {
+	case 's': return rpc->struct_add(h, fmt, name, s);
+	case 'f': return rpc->struct_add(h, fmt, name, f);
+	default: return rpc->struct_add(h, fmt, name, i);
+	}
+}
+
+int mpx_rpc_add_str(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, const char *s)
+{
+	return rpc_value(rpc, ctx, h, name, 's', s, 0, 0) < 0 ? -1 : 0;
+}
+
+int mpx_rpc_add_int(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int v)
+{
+	return rpc_value(rpc, ctx, h, name, 'd', NULL, v, 0) < 0 ? -1 : 0;
+}
+
+int mpx_rpc_add_double(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, double v)
+{
+	return rpc_value(rpc, ctx, h, name, 'f', NULL, 0, v) < 0 ? -1 : 0;
+}
+
+int mpx_rpc_add_bool(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int v)
+{
+	return rpc_value(rpc, ctx, h, name, 'b', NULL, v != 0, 0) < 0 ? -1 : 0;
+}
+
+void *mpx_rpc_add_node(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int array)
+{
+	void *node = NULL;
+	const char *fmt = array ? "[" : "{";
+	int r;
+	if (h == NULL)
+		r = rpc->add(ctx, (char *)fmt, &node);
+	else if (name == NULL)
+		r = rpc->array_add(h, (char *)fmt, &node);
+	else
+		r = rpc->struct_add(h, (char *)fmt, name, &node);
+	return r < 0 ? NULL : node;
+}

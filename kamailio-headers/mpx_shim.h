@@ -73,4 +73,15 @@ int mpx_register_procs(int n);
 int mpx_fork_process(const char *desc);
 int mpx_init_child_rpc(void);
 
+/* RPC replies (an RPC function's `rpc` and `ctx`): a fault; the first parameter as a string;
+ * a value added to the reply (h NULL), to the struct h under `name`, or to the array h (name
+ * NULL); a struct or array node added so (NULL on failure). The core copies strings. */
+void mpx_rpc_fault(mpx_rpc_t *rpc, void *ctx, int code, const char *msg);
+int mpx_rpc_scan_str(mpx_rpc_t *rpc, void *ctx, char **out);
+int mpx_rpc_add_str(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, const char *s);
+int mpx_rpc_add_int(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int v);
+int mpx_rpc_add_double(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, double v);
+int mpx_rpc_add_bool(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int v);
+void *mpx_rpc_add_node(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int array);
+
 #endif /* MPX_SHIM_H */

@@ -5,6 +5,7 @@
  * they resolve at dlopen time; in the crate's test binaries they stay NULL and are never
  * called (mpx_host_available() tells).
  */
+#include <stdio.h>
 #include <time.h>
 #include <string.h>
 #include "mpx_shim.h"
@@ -473,4 +474,112 @@ int mpx_my_pid(void)
 int mpx_route_type(void)
 {
 	return (&route_type != NULL) ? route_type : 0;
+}
+
+/* ---- number literals for our string parameters ---- */
+
+extern struct mpx_script_routes *sroutes WEAK;
+
+static int numbers_in_actions(struct mpx_action *a, const cmd_export_t *first,
+                              const cmd_export_t *end, int depth);
+
+/* The actions an expression calls (`if (f(3))`, `!f(3)`, `f(3) && g()`). */
+static int numbers_in_expr(struct mpx_expr *e, const cmd_export_t *first,
+                           const cmd_export_t *end, int depth)
+{
+	int n, m;
+
+	if (e == NULL || depth > 64)
+		return 0;
+	if (e->type == MPX_ELEM_T)
+		return e->left.type == MPX_ACTION_O ?
+			numbers_in_actions(e->right.v.data, first, end, depth + 1) : 0;
+	if (e->type != MPX_EXP_T)
+		return 0;
+	n = numbers_in_expr(e->left.v.expr, first, end, depth + 1);
+	if (n < 0)
+		return n;
+	m = numbers_in_expr(e->right.v.expr, first, end, depth + 1);
+	return m < 0 ? m : n + m;
+}
+
+/* One call of ours: each number literal given for a string parameter becomes its text. */
+static int numbers_in_call(struct mpx_action *a, const cmd_export_t *cmd)
+{
+	int i, n = 0, len;
+	char text[24], *s;
+
+	for (i = 0; i < MPX_MAX_CMD_PARAMS && cmd->params[i].flags; i++) {
+		mpx_action_elem_t *el = &a->elem[i + 1];
+		if (el->type != MPX_NUMBER_ST || !(cmd->params[i].flags & MPX_CMD_PARAM_STR))
+			continue;
+		len = snprintf(text, sizeof text, "%ld", el->u.number);
+		if (len <= 0 || (size_t)len >= sizeof text || (s = mpx_pkg_malloc(len + 1)) == NULL)
+			return -1;
+		memcpy(s, text, len + 1);
+		el->type = MPX_STR_ST;
+		el->u.s.s = s;
+		el->u.s.len = len;
+		n++;
+	}
+	return n;
+}
+
+/* The same walk as the core's is_mod_func_used(): each action, the blocks and expressions
+ * in its first three elements, then the next action. */
+static int numbers_in_actions(struct mpx_action *a, const cmd_export_t *first,
+                              const cmd_export_t *end, int depth)
+{
+	int i, n = 0, m;
+
+	if (depth > 64)
+		return 0;
+	for (; a != NULL; a = a->next) {
+		if (a->type == MPX_CMD_T) {
+			const cmd_export_t *cmd = a->elem[0].u.data;
+			if (cmd >= first && cmd < end) {
+				if ((m = numbers_in_call(a, cmd)) < 0)
+					return m;
+				n += m;
+			}
+		}
+		for (i = 0; i < 3; i++) {
+			m = 0;
+			if (a->elem[i].type == MPX_ACTIONS_ST)
+				m = numbers_in_actions(a->elem[i].u.data, first, end, depth + 1);
+			else if (a->elem[i].type == MPX_EXPR_ST)
+				m = numbers_in_expr(a->elem[i].u.data, first, end, depth + 1);
+			if (m < 0)
+				return m;
+			n += m;
+		}
+	}
+	return n;
+}
+
+int mpx_script_numbers_as_text(const cmd_export_t *cmds, int count)
+{
+	struct mpx_script_routes *r;
+	const cmd_export_t *end = cmds + count;
+	int i, n = 0, m;
+
+	if (&sroutes == NULL || (r = sroutes) == NULL)
+		return 0;
+#define MPX_WALK(route) do { \
+		if ((m = numbers_in_actions((route).a, cmds, end, 0)) < 0) return m; \
+		n += m; \
+	} while (0)
+	for (i = 0; i < MPX_RT_NO; i++) {
+		MPX_WALK(r->request[i]);
+		MPX_WALK(r->onreply[i]);
+		MPX_WALK(r->failure[i]);
+		MPX_WALK(r->branch[i]);
+		MPX_WALK(r->timer[i]);
+		MPX_WALK(r->event[i]);
+	}
+	MPX_WALK(r->local);
+	MPX_WALK(r->error);
+	MPX_WALK(r->startup);
+#undef MPX_WALK
+	return n;
 }

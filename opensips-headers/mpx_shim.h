@@ -93,6 +93,12 @@ int mpx_evi_add_str(void *list, const str *name, const str *value);
 int mpx_evi_add_int(void *list, const str *name, int value);
 int mpx_evi_raise(int id, void *list);
 
+/* Script calls of the `count` functions from `cmds` (ours): each integer literal given for a
+ * string parameter (`client_nat_test(3)`) becomes its text, as if written "3", so that the
+ * core's fixup, which runs after mod_init, accepts it. Walks the parsed routes as the core's
+ * is_mod_func_used() does. Returns how many literals it changed, or -1 (no pkg memory). */
+int mpx_script_numbers_as_text(const cmd_export_t *cmds, int count);
+
 /* Process information. */
 int mpx_my_pid(void);
 int mpx_route_type(void);

@@ -343,6 +343,47 @@ typedef struct mi_export_ {
 #endif
 } mi_export_t;
 
+/* ---- the parsed script (route_struct.h, route.h; identical in 3.6 and 4.0) ---------------- */
+
+struct mpx_expr;
+typedef struct mpx_action_elem {
+	int type;                                                    /* NUMBER_ST, STR_ST, ... */
+	union { long number; void *data; str s; } u;
+} mpx_action_elem_t;                                             /* 24 B */
+
+#define MPX_MAX_ACTION_ELEMS 9
+struct mpx_action {
+	int type;                                                    /* CMD_T, IF_T, ... */
+	mpx_action_elem_t elem[MPX_MAX_ACTION_ELEMS];                /* 8 */
+	int line;                                                    /* 224 */
+	char *file;                                                  /* 232 */
+	struct mpx_action *next;                                     /* 240 */
+};
+
+struct mpx_operand { int type; union { struct mpx_expr *expr; void *data; str s; } v; };
+struct mpx_expr {
+	int type;                                                    /* EXP_T or ELEM_T */
+	int op;
+	struct mpx_operand left;                                     /* 8 */
+	struct mpx_operand right;                                    /* 32 */
+};
+
+struct mpx_script_route { char *name; struct mpx_action *a; };
+struct mpx_script_timer_route { char *name; unsigned int interval; struct mpx_action *a; };
+#define MPX_RT_NO 100
+struct mpx_script_routes {
+	struct mpx_script_route request[MPX_RT_NO];
+	struct mpx_script_route onreply[MPX_RT_NO];
+	struct mpx_script_route failure[MPX_RT_NO];
+	struct mpx_script_route branch[MPX_RT_NO];
+	struct mpx_script_route local;
+	struct mpx_script_route error;
+	struct mpx_script_route startup;
+	struct mpx_script_timer_route timer[MPX_RT_NO];
+	struct mpx_script_route event[MPX_RT_NO];
+	unsigned int version;
+};
+
 /* ---- constants ------------------------------------------------------------------------- */
 
 enum mpx_route_flags {
@@ -355,6 +396,10 @@ enum mpx_cmd_param_flags {
 	MPX_CMD_PARAM_OPT = 16, MPX_CMD_PARAM_FIX_NULL = 32, MPX_CMD_PARAM_NO_EXPAND = 64,
 	MPX_CMD_PARAM_STATIC = 128
 };
+enum mpx_action_type { MPX_IF_T = 6, MPX_CMD_T = 7 };
+enum mpx_elem_subtype { MPX_NUMBER_ST = 3, MPX_EXPR_ST = 7, MPX_ACTIONS_ST = 8, MPX_STR_ST = 12 };
+enum mpx_expr_type { MPX_EXP_T = 1, MPX_ELEM_T = 2 };
+enum mpx_operand_type { MPX_ACTION_O = 2 };
 enum mpx_param_types { MPX_STR_PARAM = 1, MPX_INT_PARAM = 2 };
 enum mpx_proc_flags { MPX_PROC_FLAG_INITCHILD = 1, MPX_PROC_FLAG_HAS_IPC = 2,
 	MPX_PROC_FLAG_NEEDS_SCRIPT = 4 };
@@ -444,5 +489,13 @@ _Static_assert(sizeof(struct mpx_hdr_field) == 72, "sizeof(struct hdr_field)");
 MPX_CHECK(struct mpx_hdr_field, parsed, 48);
 MPX_CHECK(struct mpx_contact, uri, 16);
 MPX_CHECK(struct mpx_contact_body, contacts, 8);
+
+_Static_assert(sizeof(mpx_action_elem_t) == 24, "sizeof(action_elem_t)");
+_Static_assert(sizeof(struct mpx_action) == 248, "sizeof(struct action)");
+MPX_CHECK(struct mpx_action, next, 240);
+_Static_assert(sizeof(struct mpx_expr) == 56, "sizeof(struct expr)");
+MPX_CHECK(struct mpx_expr, right.v, 40);
+MPX_CHECK(struct mpx_script_routes, timer, 4 * 1600 + 3 * 16);
+MPX_CHECK(struct mpx_script_routes, version, 4 * 1600 + 3 * 16 + 2400 + 1600);
 
 #endif /* MPX_TYPES_H */

@@ -1,8 +1,8 @@
 //! Running a real Kamailio with the module this crate just built (`--features kamailio`).
 //!
 //! The binary comes from `KAMAILIO_BIN`, else `kamailio` on `PATH` (the same rule as
-//! `build.rs`). Without one, every test that needs it prints a loud SKIPPED line straight to
-//! the terminal (not captured) and returns. The other modules' directory is
+//! `build.rs`). The tests that need it are `#[ignore]`d; `scripts/test.sh` includes them when
+//! there is one (a test asked to run without one fails). The other modules' directory is
 //! `KAMAILIO_MODULES_DIR`, else found beside the binary (Debian's
 //! `<prefix>/lib/x86_64-linux-gnu/kamailio/modules`, `<prefix>/lib64/kamailio/modules`,
 //! `<prefix>/lib/kamailio/modules`).
@@ -14,7 +14,7 @@ use std::process::Command;
 
 pub use super::process::Host;
 use super::process::{
-    built_module, find_bin, loud, modules_dir, replace_once, spawn_logged, Running, Site,
+    built_module, find_bin, modules_dir, replace_once, spawn_logged, Running, Site,
 };
 
 /// `SER_FULL_VERSION` and the compile flags, as `kamailio -v` prints them.
@@ -39,14 +39,14 @@ fn version_and_flags(bin: &Path) -> (String, String) {
     (version, line("flags: "))
 }
 
-/// The Kamailio to test against, or `None` (after a loud SKIPPED line) when there is none.
-pub fn host(test: &str) -> Option<Host> {
+/// The Kamailio to test against. The tests that need one are `#[ignore]`d (`scripts/test.sh`
+/// includes them when there is one), so a test asking for it fails when there is none.
+pub fn host(test: &str) -> Host {
     let Some(bin) = find_bin("KAMAILIO_BIN", "kamailio") else {
-        loud(&format!(
-            "SKIPPED {test}: no Kamailio binary (set KAMAILIO_BIN or put kamailio on PATH; \
-             Debian: apt-get install kamailio)"
-        ));
-        return None;
+        panic!(
+            "{test} needs a Kamailio binary: set KAMAILIO_BIN or put kamailio on PATH \
+             (Debian: apt-get install kamailio)"
+        );
     };
     let built_for = (
         mediaproxy::host::kamailio::sys::KAMAILIO_VERSION.to_string(),
@@ -73,12 +73,12 @@ pub fn host(test: &str) -> Option<Host> {
         &["src/host/opensips"],
         "cargo build --lib --features kamailio",
     );
-    Some(Host {
+    Host {
         bin,
         modules_dir,
         module_so,
         version: found.0,
-    })
+    }
 }
 
 /// `cfg-examples/kamailio.cfg` with this test's paths and ports, plus `extra` lines before
@@ -109,6 +109,10 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
             format!("\"{}\"", site.control_socket().display()),
         ),
         (
+            "\"unix:/run/kamailio/kamailio_ctl\"".into(),
+            format!("\"unix:{}\"", site.dir.join("ctl.sock").display()),
+        ),
+        (
             "\"/run/kamailio/kamailio_rpc.fifo\"".into(),
             format!("\"{}\"", site.dir.join("rpc.fifo").display()),
         ),
@@ -133,6 +137,20 @@ pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
         cfg = replace_once(&cfg, from, to);
     }
     site.write_cfg(&cfg)
+}
+
+/// `kamcmd <args>` against the ctl socket of the site's Kamailio: whether it succeeded, and
+/// what it printed (stdout and stderr).
+pub fn kamcmd(site: &Site, args: &[&str]) -> (bool, String) {
+    let sock = format!("unix:{}", site.dir.join("ctl.sock").display());
+    let out = Command::new("kamcmd")
+        .args(["-s", &sock])
+        .args(args)
+        .output()
+        .expect("run kamcmd (Debian's kamailio package has it)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
 }
 
 /// Kamailio in the foreground with its children (`-DD`), logging to stderr (`-E`) into a file

@@ -222,6 +222,28 @@ pub struct Site {
     pub netns: Option<String>,
 }
 
+/// Whether to keep every test's directory (`MPX_KEEP=1`; `MPX_E2E_KEEP=1` too).
+pub fn keep_dirs() -> bool {
+    ["MPX_KEEP", "MPX_E2E_KEEP"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty() && v != "0"))
+}
+
+impl Drop for Site {
+    /// A passing test removes its directory (config, logs); a failing one keeps it for a look
+    /// and says where, as does every test with `MPX_KEEP=1`. The proxy using it was stopped
+    /// already: it is declared after its site, so it is dropped first.
+    fn drop(&mut self) {
+        if std::thread::panicking() || keep_dirs() {
+            if self.dir.exists() {
+                loud(&format!("kept {}", self.dir.display()));
+            }
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 impl Site {
     pub fn new(name: &str, sip_port: u16, port_range: (u16, u16)) -> Site {
         let dir = std::env::temp_dir().join(format!("mpx-test-{name}-{}", std::process::id()));

@@ -92,7 +92,7 @@ pub static exports: HostStatic<module_exports> = HostStatic(module_exports {
     dlflags: 0,
     cmds: &CMDS.0 as *const _ as *mut cmd_export_t,
     params: &params::PARAMS.0 as *const _ as *mut param_export_t,
-    rpc_methods: ptr::null_mut(),
+    rpc_methods: &super::rpc::RPC_CMDS.0 as *const _ as *mut std::ffi::c_void,
     pv_items: ptr::null_mut(),
     response_f: None,
     init_mod_f: Some(init::mod_init),

@@ -12,6 +12,7 @@
 //!   the message view, AVPs, and the dialog module's API.
 //! - `natping`: `natping_interval` over Kamailio's usrloc and timers.
 //! - `relay_proc`: the "mediaproxy relay" process, forked in `child_init(PROC_MAIN)`.
+//! - `rpc`: the RPC commands `mediaproxy.sessions`, `.summary`, `.terminate`.
 //!
 //! Rules kept here: no thread is started in the main process; only the thread Kamailio runs
 //! us on calls into the core (debug-asserted in `log`); raw pointers never leave this module.
@@ -33,3 +34,4 @@ mod init;
 mod msg;
 mod natping;
 mod relay_proc;
+mod rpc;

@@ -71,6 +71,20 @@ const END: cmd_export_t = cmd_export_t {
 
 pub static CMDS: CmdTable = CmdTable(script_functions!(row, entry, END));
 
+/// Makes the script's integer literals for our string parameters text (`client_nat_test(3)`
+/// as `client_nat_test("3")`): the core types each parameter either integer or string and
+/// would stop start-up at its fixup, which runs after `mod_init`. Returns how many it changed.
+///
+/// # Safety
+/// Only from `mod_init`, in the attendant: the script is parsed and not yet fixed up.
+pub unsafe fn script_numbers_as_text() -> Result<u32, String> {
+    let n = CMDS.0.len() as c_int - 1;
+    // SAFETY: per the function contract, nothing else reads or changes the parsed script now;
+    // the shim reads only our own rows of CMDS, which outlive the call.
+    let changed = unsafe { mpx_script_numbers_as_text(CMDS.0.as_ptr(), n) };
+    u32::try_from(changed).map_err(|_| "no pkg memory for the script's parameters".to_string())
+}
+
 // ---- the relay process --------------------------------------------------------------------
 
 /// Writable: `mod_init` sets `no` (1 in embedded mode, 0 otherwise); the core reads it after.

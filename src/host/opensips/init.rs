@@ -19,6 +19,15 @@ use crate::host::common::lifecycle::{self, HostInit};
 
 pub unsafe extern "C" fn mod_init() -> c_int {
     lifecycle::mod_init(&HostLog, |cfg| {
+        // SAFETY: mod_init runs in the attendant, after the parse and before the fixups.
+        let numbers = unsafe { exports::script_numbers_as_text() }?;
+        if numbers > 0 {
+            host_log!(
+                Level::Dbg,
+                "mod_init",
+                "{numbers} integer argument(s) of our functions read as text"
+            );
+        }
         crate::script::set_session_end_hook(event::session_ended);
         avp::init(cfg)?;
         let dialog = dialog::init();
