@@ -306,7 +306,9 @@ fn expired_session_is_reported_with_its_statistics(io: RelayIo) {
             to_tag,
             dialog_id,
             stats_json,
+            all_streams_ice,
         } => {
+            assert!(!all_streams_ice);
             assert_eq!(
                 (call_id.as_str(), from_tag.as_str(), to_tag.as_str()),
                 ("e-1", "ft", "tt")

@@ -155,9 +155,15 @@ fn main() -> ExitCode {
                 RelayEvent::Expired {
                     call_id,
                     stats_json,
+                    all_streams_ice,
                     ..
                 } => {
-                    eprintln!("mediaproxy-relay: session {call_id} expired: {stats_json}");
+                    let what = if all_streams_ice {
+                        "removed because ICE was used"
+                    } else {
+                        "expired"
+                    };
+                    eprintln!("mediaproxy-relay: session {call_id} {what}: {stats_json}");
                 }
             }
         }

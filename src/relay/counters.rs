@@ -12,6 +12,8 @@ pub struct Counters {
     pub sessions_created: AtomicU64,
     pub sessions_ended: AtomicU64,
     pub sessions_timed_out: AtomicU64,
+    /// Sessions ended because every stream was an unselected ICE candidate (not timeouts).
+    pub sessions_ice_unselected: AtomicU64,
     pub streams_active: AtomicU64,
     pub packets_relayed: AtomicU64,
     pub bytes_relayed: AtomicU64,
@@ -43,6 +45,7 @@ impl Counters {
             sessions_created: AtomicU64::new(0),
             sessions_ended: AtomicU64::new(0),
             sessions_timed_out: AtomicU64::new(0),
+            sessions_ice_unselected: AtomicU64::new(0),
             streams_active: AtomicU64::new(0),
             packets_relayed: AtomicU64::new(0),
             bytes_relayed: AtomicU64::new(0),

@@ -349,8 +349,15 @@ impl Engine {
             self.events.send_log(
                 LogLevel::Info,
                 format!(
-                    "session {} (from_tag {}) expired: {}",
-                    e.call_id, e.from_tag, e.stats_json
+                    "session {} (from_tag {}) {}: {}",
+                    e.call_id,
+                    e.from_tag,
+                    if e.all_streams_ice {
+                        "removed because ICE was used"
+                    } else {
+                        "expired"
+                    },
+                    e.stats_json
                 ),
             );
             self.events.send(RelayEvent::Expired {
@@ -359,6 +366,7 @@ impl Engine {
                 to_tag: e.to_tag,
                 dialog_id: e.dialog_id,
                 stats_json: e.stats_json,
+                all_streams_ice: e.all_streams_ice,
             });
         }
         self.table.backend_mut().wake_pool(now);
@@ -409,7 +417,11 @@ impl Engine {
             .u64("ports_in_use", Counters::get(&c.ports_in_use))
             .u64("ports_free", Counters::get(&c.ports_free))
             .u64("port_exhaustion", Counters::get(&c.port_exhaustion))
-            .u64("sessions_timed_out", Counters::get(&c.sessions_timed_out));
+            .u64("sessions_timed_out", Counters::get(&c.sessions_timed_out))
+            .u64(
+                "sessions_ice_unselected",
+                Counters::get(&c.sessions_ice_unselected),
+            );
         o.finish();
         out.push(']');
         out

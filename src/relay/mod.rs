@@ -40,9 +40,11 @@
 //! the party's first RTP packet; `*_remote` is the latched RTP source. Streams are listed once
 //! answered (as MediaProxy does), closed streams of earlier generations included.
 //!
-//! Not done (yet): queueing STUN until the peer is known
-//! (it is dropped when the other side has no address at all); the `unselected ICE candidate`
-//! status; IPv4↔IPv6 bridging (the relay sockets use the family of `listen_ip`).
+//! ICE ([`ice`]): a stream both parties offered ICE for that runs out its timer ends as an
+//! `unselected ICE candidate`; a session whose streams all ended so is not a timeout (its
+//! dialog goes on); STUN towards a side with no address yet waits (bounded) until it has one.
+//!
+//! Not done (yet): IPv4↔IPv6 bridging (the relay sockets use the family of `listen_ip`).
 //!
 //! Advertised address: `advertised_ip` if set; else `listen_ip` if it is not the wildcard; else
 //! the local address the kernel routes towards the session creator's `signaling_ip` (chosen once
@@ -50,6 +52,7 @@
 
 pub mod counters;
 mod engine;
+pub mod ice;
 pub mod json;
 pub mod latch;
 pub mod packet;
@@ -198,13 +201,16 @@ pub enum RelayEvent {
         level: LogLevel,
         text: String,
     },
-    /// A session ended by a media/setup/hold timeout; the host should end its dialog.
+    /// A session ended by a media/setup/hold timeout; the host should end its dialog, unless
+    /// `all_streams_ice`: every stream was an unselected ICE candidate, the media goes another
+    /// way and the call goes on (see [`ice`]).
     Expired {
         call_id: String,
         from_tag: String,
         to_tag: String,
         dialog_id: Option<String>,
         stats_json: String,
+        all_streams_ice: bool,
     },
 }
 

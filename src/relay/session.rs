@@ -25,8 +25,10 @@
 //! * no media yet: `setup` (90 s) since the stream was last touched by signalling;
 //! * media stopped: `media` (60 s) since the last packet either way;
 //! * on hold (either party `sendonly`/`inactive` or address `0.0.0.0`): `hold` (7200 s).
+//! * both parties use ICE: the stream ends as an unselected candidate instead ([`ice`]).
 
 use super::counters::Counters;
+use super::ice;
 use super::json::{self, Obj};
 use super::latch::SideConfig;
 use super::packet::codec_name;
@@ -140,6 +142,8 @@ pub struct Expired {
     pub to_tag: String,
     pub dialog_id: Option<String>,
     pub stats_json: String,
+    /// Every stream ended as an unselected ICE candidate: not a timeout, the call goes on.
+    pub all_streams_ice: bool,
 }
 
 struct Slot {
@@ -602,7 +606,7 @@ impl<B: Backend> SessionTable<B> {
     ) -> Option<String> {
         if let Some(idx) = self.find(call_id, from_tag, to_tag) {
             let s = self.take(call_id, idx)?;
-            let json = self.finish(s, "closed", false, now);
+            let json = self.finish(s, "closed", false, now).0;
             Counters::add(&self.counters.sessions_ended, 1);
             Counters::sub(&self.counters.sessions_active, 1);
             return Some(json);
@@ -627,22 +631,19 @@ impl<B: Backend> SessionTable<B> {
         Some(s)
     }
 
-    /// Closes every stream of a session (with `status`) and returns its JSON.
+    /// Closes every stream of a session (with `status`, or its timeout status) and returns its
+    /// JSON and whether an expired one was all unselected ICE candidates.
     fn finish(
         &mut self,
         mut s: Session,
         status: &'static str,
         timed_out: bool,
         now: Instant,
-    ) -> String {
+    ) -> (String, bool) {
         let slots = std::mem::take(&mut s.slots);
         for sl in slots {
             let st = if timed_out {
-                if sl.on_hold() {
-                    "on hold timeout"
-                } else {
-                    "no-traffic timeout"
-                }
+                ice::expiry_status(&sl.media, sl.on_hold())
             } else {
                 status
             };
@@ -656,7 +657,12 @@ impl<B: Backend> SessionTable<B> {
                 &self.timeouts,
             );
         }
-        self.session_json(&s, timed_out, now)
+        let answered = s.closed.iter().filter(|r| r.answered);
+        let all_ice = timed_out && ice::all_unselected(answered.map(|r| r.status));
+        (
+            self.session_json(&s, timed_out.then_some(all_ice), now),
+            all_ice,
+        )
     }
 
     /// Checks every timer. Expired sessions are ended and returned with their statistics.
@@ -678,8 +684,8 @@ impl<B: Backend> SessionTable<B> {
             };
             let (from_tag, to_tag) = (s.from_tag.clone(), s.to_tag.clone());
             let dialog_id = (!s.dialog_id.is_empty()).then(|| s.dialog_id.clone());
-            let json = self.finish(s, "", true, now);
-            Counters::add(&self.counters.sessions_timed_out, 1);
+            let (json, all_streams_ice) = self.finish(s, "", true, now);
+            Counters::add(ice::expiry_counter(self.counters, all_streams_ice), 1);
             Counters::add(&self.counters.sessions_ended, 1);
             Counters::sub(&self.counters.sessions_active, 1);
             if self.tombstones.len() >= MAX_TOMBSTONES {
@@ -697,6 +703,7 @@ impl<B: Backend> SessionTable<B> {
                 to_tag,
                 dialog_id,
                 stats_json: json,
+                all_streams_ice,
             });
         }
         while self
@@ -770,7 +777,8 @@ impl<B: Backend> SessionTable<B> {
         v
     }
 
-    fn session_json(&self, s: &Session, timed_out: bool, now: Instant) -> String {
+    /// `expiry`: `Some(all_streams_ice)` for a session that expired.
+    fn session_json(&self, s: &Session, expiry: Option<bool>, now: Instant) -> String {
         let mut out = String::with_capacity(512);
         let base = s.start.unwrap_or(now);
         let rel = |t: Instant| -> f64 {
@@ -799,7 +807,10 @@ impl<B: Backend> SessionTable<B> {
                 "dialog_id",
                 (!s.dialog_id.is_empty()).then_some(s.dialog_id.as_str()),
             )
-            .bool("timed_out", timed_out);
+            .bool("timed_out", expiry == Some(false));
+        if let Some(all_ice) = expiry {
+            o.bool("all_streams_ice", all_ice);
+        }
         let mut streams = String::from("[");
         for (i, r) in self.records(s).iter().enumerate() {
             if i > 0 {
@@ -846,7 +857,7 @@ impl<B: Backend> SessionTable<B> {
                 out.push(',');
             }
             first = false;
-            out.push_str(&self.session_json(s, false, now));
+            out.push_str(&self.session_json(s, None, now));
         }
         out.push(']');
         out
@@ -862,7 +873,7 @@ impl<B: Backend> SessionTable<B> {
     ) -> Option<String> {
         let i = self.find(call_id, from_tag, to_tag)?;
         let s = self.sessions.get(call_id)?.get(i)?;
-        Some(self.session_json(s, false, now))
+        Some(self.session_json(s, None, now))
     }
 
     /// Ends every session (shutdown), returning nothing: the statistics are dropped.

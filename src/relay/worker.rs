@@ -17,6 +17,7 @@
 //! `try_send`.
 
 use super::counters::Counters;
+use super::ice::StunPark;
 use super::latch::{LatchPolicy, Side, SideConfig, Verdict};
 use super::packet::{classify, PacketKind};
 use super::sys::{Epoll, EventBuf, EventFd, RecvBatch, SendBatch};
@@ -93,6 +94,8 @@ pub(crate) struct Flow {
     pub stream_id: u64,
     pub rtcp: bool,
     pub v6: bool,
+    /// Directions with STUN parked in the worker's [`StunPark`] (bit `1 << side`).
+    pub parked: u8,
 }
 
 /// Per-batch counts, added to the global [`Counters`] once per batch.
@@ -112,6 +115,7 @@ pub(crate) struct PacketCtx {
     pub policy: LatchPolicy,
     pub latch_tx: Sender<LatchEvent>,
     pub local: Local,
+    pub stun: StunPark,
 }
 
 /// The forwarding decision for one datagram received on `flow.socks[i]` from `src`: latching and
@@ -166,8 +170,12 @@ pub(crate) fn judge(
                 }
             }
             let dest = flow.sides[o].destination();
-            if dest.is_none() {
+            if dest.is_none() && !(kind == PacketKind::Stun && ctx.stun.park(flow, o, pkt, now_ms))
+            {
                 ctx.local.dropped_other += 1;
+            }
+            if flow.parked != 0 {
+                ctx.stun.flush(flow, now_ms, &mut ctx.local);
             }
             dest
         }
@@ -226,9 +234,13 @@ impl Core {
             match cmd {
                 Cmd::Add { slot, flow } => self.add(slot as usize, *flow, io),
                 Cmd::Configure { slot, party, cfg } => {
+                    let now_ms = self.now_ms();
                     if let Some(Some(f)) = self.flows.get_mut(slot as usize) {
                         if let Some(side) = f.sides.get_mut(party) {
                             side.configure(cfg);
+                        }
+                        if f.parked != 0 {
+                            self.pkt.stun.flush(f, now_ms, &mut self.pkt.local);
                         }
                     }
                 }
@@ -257,6 +269,7 @@ impl Core {
             stream_id: f.stream_id,
             rtcp: f.rtcp,
             v6: f.v6,
+            parked: 0,
         });
         if let Err(e) = io.added(slot, flow) {
             self.log.send_log(
@@ -364,6 +377,7 @@ impl Worker {
                     policy,
                     latch_tx,
                     local: Local::default(),
+                    stun: StunPark::default(),
                 },
                 last_error_log_ms: 0,
                 suppressed_errors: 0,

@@ -109,9 +109,14 @@ pub fn start(cfg: &Config) -> Result<Relay, String> {
     })
 }
 
+/// The session-end reason of a session whose streams all ended as unselected ICE candidates.
+pub const ICE_UNSELECTED: &str = "unselected ICE candidate";
+
 /// Handles the relay's events on the relay process's host thread: log lines go to the host
 /// logger; a session that timed out is logged and, when it belonged to an engaged dialog,
-/// `end_dialog(call_id, dialog_id)` asks the host's dialog module to end the call.
+/// `end_dialog(call_id, dialog_id)` asks the host's dialog module to end the call. A session
+/// whose streams were all unselected ICE candidates did not time out: it is logged and reported
+/// (reason [`ICE_UNSELECTED`]) but its dialog goes on.
 pub fn dispatch(
     events: Vec<RelayEvent>,
     log: &dyn Logger,
@@ -133,8 +138,27 @@ pub fn dispatch(
                 call_id,
                 from_tag: ftag,
                 to_tag: ttag,
+                stats_json: stats,
+                all_streams_ice: true,
+                ..
+            } => {
+                log.log(
+                    Level::Notice,
+                    F,
+                    format_args!(
+                        "removed because ICE was used: Call-ID {call_id} (tags {ftag}/{ttag}), \
+                         the call goes on: {stats}"
+                    ),
+                );
+                script::session_ended(ICE_UNSELECTED, &stats);
+            }
+            RelayEvent::Expired {
+                call_id,
+                from_tag: ftag,
+                to_tag: ttag,
                 dialog_id: did,
                 stats_json: stats,
+                all_streams_ice: false,
             } => {
                 log.log(
                     Level::Notice,
@@ -184,6 +208,15 @@ mod tests {
             to_tag: "t".into(),
             dialog_id: did.map(String::from),
             stats_json: "{}".into(),
+            all_streams_ice: false,
+        };
+        let ice = RelayEvent::Expired {
+            call_id: "c2".into(),
+            from_tag: "f".into(),
+            to_tag: "t".into(),
+            dialog_id: Some("3:4".into()),
+            stats_json: "{}".into(),
+            all_streams_ice: true,
         };
         dispatch(
             vec![
@@ -192,6 +225,7 @@ mod tests {
                     text: "hello".into(),
                 },
                 ev(None),
+                ice,
                 ev(Some("1:2")),
             ],
             &log,
@@ -203,7 +237,11 @@ mod tests {
         assert_eq!(*ended.borrow(), ["c1 1:2"]);
         let lines = log.0.borrow();
         assert_eq!(lines[0], (Level::Dbg, "hello".to_string()));
-        assert_eq!(lines.iter().filter(|l| l.0 == Level::Notice).count(), 2);
+        assert_eq!(lines.iter().filter(|l| l.0 == Level::Notice).count(), 3);
+        // the ICE session's dialog is not ended: only c1's end was asked for
+        assert!(lines
+            .iter()
+            .any(|l| l.1.starts_with("removed because ICE was used: Call-ID c2")));
         assert!(lines.last().is_some_and(|l| l.0 == Level::Warn));
     }
 }

@@ -20,7 +20,7 @@ const STAT_NO_RESET: u16 = 1;
 const STAT_IS_FUNC: u16 = 8;
 
 #[repr(transparent)]
-pub struct StatTable(pub [StatExport; 21]);
+pub struct StatTable(pub [StatExport; 22]);
 // SAFETY: read-only; string literals and functions only.
 unsafe impl Sync for StatTable {}
 
@@ -60,6 +60,7 @@ stats! {
     created_sessions => |s| s.relay.sessions_created,
     ended_sessions => |s| s.relay.sessions_ended,
     timed_out_sessions => |s| s.relay.sessions_timed_out,
+    ice_unselected_sessions => |s| s.relay.sessions_ice_unselected,
     relayed_packets => |s| s.relay.packets_relayed,
     relayed_bytes => |s| s.relay.bytes_relayed,
     dropped_packets_strict_source => |s| s.relay.packets_dropped_strict,
