@@ -196,3 +196,54 @@ backends!(
     stun_only_ice_stream_ends_unselected,
     stun_towards_an_unknown_side_waits_for_it,
 );
+
+/// When the relay candidate won, an agent's next offer or answer names the relay port its
+/// checks came back from (a peer-reflexive candidate) as its address. Relaying there would send
+/// to the relay itself, packet after packet; the relay keeps sending to the latched source.
+fn an_address_that_is_the_relay_itself_is_not_followed(io: RelayIo) {
+    let r = TestRelay::start_io(io, "ice-own", (44200, 44299), |_| {});
+    let mut c = r.client();
+    let caller = endpoint("127.0.0.2");
+    let callee = endpoint("127.0.0.3");
+    let (to_a, to_b) = ice_call(
+        &mut c,
+        "own-1",
+        (caller.local_addr().unwrap(), true),
+        (callee.local_addr().unwrap(), true),
+    );
+    // both latch
+    caller.send_to(&binding_request(1), to_a).unwrap();
+    assert_eq!(recv(&callee).0, binding_request(1));
+    callee.send_to(&binding_response(1), to_b).unwrap();
+    assert_eq!(recv(&caller).0, binding_response(1));
+    // re-INVITE: each side names the relay port the other side's checks came from, as it
+    // learned it (the caller's checks reach the callee from to_b, the callee's the caller from
+    // to_a)
+    for (kind, addr) in [(MessageType::Request, to_b), (MessageType::Reply, to_a)] {
+        c.update(&update(
+            kind,
+            "own-1",
+            2,
+            "ft",
+            "tt",
+            vec![ice_audio(addr, true)],
+        ))
+        .expect("re-INVITE handled");
+    }
+    for seq in 1..=20u16 {
+        caller.send_to(&rtp(0, seq, 0xA, 1), to_a).unwrap();
+        assert_eq!(recv(&callee), (rtp(0, seq, 0xA, 1), to_b));
+        callee.send_to(&rtp(0, seq, 0xB, 2), to_b).unwrap();
+        assert_eq!(recv(&caller), (rtp(0, seq, 0xB, 2), to_a));
+    }
+    // no packet went round in the relay: exactly what the endpoints sent was relayed
+    assert!(eventually(Duration::from_secs(5), || counter(
+        &r.counters.packets_relayed
+    ) >= 42));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(counter(&r.counters.packets_relayed), 42);
+    assert_eq!(counter(&r.counters.packets_dropped_no_session), 0);
+    assert!(c.remove("own-1", "ft", "tt").is_ok());
+}
+
+backends!(an_address_that_is_the_relay_itself_is_not_followed);

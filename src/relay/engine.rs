@@ -2,6 +2,7 @@
 //! the [`Handler`] that answers control requests, and the control thread's loop.
 
 use super::counters::Counters;
+use super::ice;
 use super::latch::SideConfig;
 use super::pool::PortPool;
 use super::session::{Backend, OpenError, Party, SessionTable, Snapshot, StreamHandle, TableError};
@@ -250,6 +251,11 @@ impl Backend for RealBackend {
         };
         let Some(w) = self.workers.get(s.worker) else {
             return;
+        };
+        let ips = [Some(self.listen_ip), self.advertised_ip];
+        let cfg = SideConfig {
+            sdp: cfg.sdp.filter(|a| !ice::is_own_port(*a, ips, s.bases)),
+            ..cfg
         };
         let rtcp_cfg = SideConfig {
             sdp: cfg

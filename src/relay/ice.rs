@@ -23,6 +23,7 @@
 use super::counters::Counters;
 use super::worker::{Flow, Local};
 use crate::media::StreamDesc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 
 /// The stream status of an ICE stream the agents did not (or no longer) send media through.
@@ -51,6 +52,23 @@ pub fn all_unselected<'a>(statuses: impl IntoIterator<Item = &'a str>) -> bool {
         any = true;
     }
     any
+}
+
+/// Whether `sdp` is one of the stream's own relay ports (`bases`: the even port of each
+/// side's pair) at one of the relay's addresses (a wildcard matches any). When the relay
+/// candidate won, an agent learns the relay port its checks arrive from as a peer-reflexive
+/// candidate and, as the default candidate, puts it into its next offer's `c=`/`m=` lines:
+/// sending there, the relay would send to itself and loop. Such an address is ignored (the side
+/// stays with its latched source). Another stream's ports are a real peer (a call that passes
+/// the relay twice).
+pub fn is_own_port(sdp: SocketAddr, relay_ips: [Option<IpAddr>; 2], bases: [u16; 2]) -> bool {
+    let ip = relay_ips
+        .iter()
+        .flatten()
+        .any(|r| r.is_unspecified() || *r == sdp.ip());
+    ip && bases
+        .iter()
+        .any(|&b| sdp.port() == b || sdp.port() == b.wrapping_add(1))
 }
 
 /// The counter an expired session adds to: `sessions_ice_unselected` or `sessions_timed_out`.
@@ -209,6 +227,28 @@ mod tests {
             expiry_status(&[desc(false), desc(true)], true),
             "on hold timeout"
         );
+    }
+
+    #[test]
+    fn own_ports_are_recognised() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let ips = [Some("203.0.113.1".parse().unwrap()), None];
+        for own in [
+            "203.0.113.1:40000",
+            "203.0.113.1:40001",
+            "203.0.113.1:40006",
+        ] {
+            assert!(is_own_port(a(own), ips, [40000, 40006]), "{own}");
+        }
+        for other in [
+            "203.0.113.1:40002",
+            "203.0.113.2:40000",
+            "198.51.100.1:40007",
+        ] {
+            assert!(!is_own_port(a(other), ips, [40000, 40006]), "{other}");
+        }
+        let wild = [Some("0.0.0.0".parse().unwrap()), None];
+        assert!(is_own_port(a("198.51.100.1:40007"), wild, [40000, 40006]));
     }
 
     #[test]
