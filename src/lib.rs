@@ -22,6 +22,7 @@ pub mod config;
 pub mod control;
 #[allow(unsafe_code)]
 pub mod host;
+pub mod ice_reoffer;
 pub mod media;
 pub mod nat;
 pub mod relay;

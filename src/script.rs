@@ -399,11 +399,21 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
         .map_err(|e| err(format_args!("malformed SDP (Call-ID {}): {e}", req.call_id)))?;
     let sdp = parsed.sdp;
     if kind == MessageType::Request && sdp.has_remote_candidates() {
-        // an ICE re-offer naming the selected candidates is left as it is (as the original)
+        // an ICE re-offer naming the selected candidates is left as it is (as the original),
+        // and so is its answer (see `ice_reoffer`)
+        crate::ice_reoffer::table().remember(&req.call_id, req.cseq);
         m.log(
             Level::Dbg,
             FN,
             format_args!("ICE re-offer with a=remote-candidates left untouched"),
+        );
+        return Err(-1);
+    }
+    if kind == MessageType::Reply && crate::ice_reoffer::table().take(&req.call_id, req.cseq) {
+        m.log(
+            Level::Dbg,
+            FN,
+            format_args!("answer to an ICE re-offer with a=remote-candidates left untouched"),
         );
         return Err(-1);
     }

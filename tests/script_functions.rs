@@ -288,6 +288,63 @@ fn offer_and_answer_are_rewritten_to_the_relay_and_the_session_ends() {
     assert_eq!(script::end_media_session(&b, &e.cfg), -1);
 }
 
+/// An ICE re-offer naming the selected pairs (`a=remote-candidates`) is left untouched, and so
+/// is its answer (the relay never saw the offer); the next offer is rewritten again.
+#[test]
+fn an_ice_reoffer_and_its_answer_are_left_untouched() {
+    let e = env("reoffer", (43150, 43199));
+    let ice = |ip: &str, port: u16, extra: &str| {
+        format!(
+            "{}a=ice-ufrag:u1\r\na=ice-pwd:p1p1p1p1p1p1p1p1p1p1p1p1\r\n\
+             a=candidate:1 1 UDP 2130706431 {ip} {port} typ host\r\n{extra}",
+            offer(ip, port)
+        )
+    };
+    let run = |start: &str, ftag: &str, ttag: &str, cseq: &str, body: &str| {
+        let msg = sip(start, "ro@x", ftag, Some(ttag), cseq, "", Some(body));
+        let mut m = Fake::new(&msg, "198.51.100.7", 5060);
+        let rc = script::use_media_proxy(&mut m, &e.cfg, &Ctx::default());
+        // untouched: never edited
+        let untouched = m.out.borrow().is_none();
+        (rc, untouched)
+    };
+    let inv = initial_invite("ro@x", "", &ice("192.168.1.40", 4000, ""));
+    let mut m = Fake::new(&inv, "198.51.100.7", 61000);
+    assert_eq!(script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()), 1);
+    let ok = ice("192.168.2.50", 5000, "");
+    assert_eq!(
+        run("SIP/2.0 200 OK", "a1", "b1", "1 INVITE", &ok),
+        (1, false)
+    );
+    // the re-offer after the checks, and its answer: untouched
+    let reoffer = ice(
+        "192.168.1.40",
+        4000,
+        "a=remote-candidates:1 192.168.2.50 5000\r\n",
+    );
+    let reinvite = "INVITE sip:bob@192.168.2.50 SIP/2.0";
+    assert_eq!(run(reinvite, "a1", "b1", "2 INVITE", &reoffer), (-1, true));
+    assert_eq!(
+        run("SIP/2.0 200 OK", "a1", "b1", "2 INVITE", &ok),
+        (-1, true)
+    );
+    // a later offer and its answer are the relay's again
+    assert_eq!(
+        run(
+            reinvite,
+            "a1",
+            "b1",
+            "3 INVITE",
+            &ice("192.168.1.40", 4000, "")
+        ),
+        (1, false)
+    );
+    assert_eq!(
+        run("SIP/2.0 200 OK", "a1", "b1", "3 INVITE", &ok),
+        (1, false)
+    );
+}
+
 #[test]
 fn return_codes_for_no_sdp_bad_input_disable_and_a_dead_relay() {
     let e = env("codes", (43100, 43199));

@@ -1,3 +1,4 @@
+pub mod baresip;
 pub mod dispatcher;
 pub mod natlab;
 pub mod netns;

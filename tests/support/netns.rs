@@ -334,6 +334,51 @@ table inet mpx_ua {{
         c
     }
 
+    /// Makes the two private nets reach each other directly, without NAT (as two sites joined
+    /// by a VPN): each NAT routes the other private net via the other NAT and neither
+    /// masquerades nor filters traffic between them. Traffic to the proxy is NATed as before.
+    /// Each user agent counts media from the other one (port [`UA_MEDIA_PORT`]) in its
+    /// `media_from_peer` counter ([`Topology::named_counter`]).
+    pub fn route_private_nets(&self) {
+        for (nat, other_net, other_nat) in [
+            (&self.nat_a, "192.168.2.0/24", NAT_B_PUBLIC),
+            (&self.nat_b, "192.168.1.0/24", NAT_A_PUBLIC),
+        ] {
+            ip(&["-n", nat, "route", "add", other_net, "via", other_nat]);
+            nft_load(
+                nat,
+                "insert rule ip mpx_nat postrouting ip daddr 192.168.0.0/16 accept
+                 add rule ip mpx_nat forward ip saddr 192.168.0.0/16 ip daddr 192.168.0.0/16 accept
+",
+            );
+        }
+        for ua in [&self.ua_a, &self.ua_b] {
+            nft_load(
+                ua,
+                &format!(
+                    "add counter inet mpx_ua media_from_peer
+                     insert rule inet mpx_ua input ip saddr 192.168.0.0/16 udp dport {UA_MEDIA_PORT}                      counter name media_from_peer accept
+"
+                ),
+            );
+        }
+    }
+
+    /// The packets counted by the named counter `name` of a user agent's table (0 if none).
+    pub fn named_counter(&self, ua: &str, name: &str) -> u64 {
+        let out = exec(
+            ua,
+            &["nft", "-j", "list", "counter", "inet", "mpx_ua", name],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|i| i["counter"]["packets"].as_u64())
+            .unwrap_or(0)
+    }
+
     /// A UDP socket bound to `addr` inside namespace `ns` (created on a short-lived thread that
     /// entered the namespace; a socket stays in the namespace it was created in).
     pub fn udp_socket_in(&self, ns: &str, addr: &str) -> std::net::UdpSocket {

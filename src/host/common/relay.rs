@@ -18,6 +18,7 @@ static SHARED: OnceCell<&'static Shared> = OnceCell::new();
 pub struct Shared {
     pub relay: Counters,
     pub client: ClientStats,
+    pub reoffers: crate::ice_reoffer::IceReoffers,
 }
 
 /// Places the counters in memory shared by every process of the proxy (attendant, before any
@@ -51,10 +52,12 @@ pub fn init_counters() -> Result<(), String> {
         c.write(Shared {
             relay: Counters::new(),
             client: ClientStats::default(),
+            reoffers: crate::ice_reoffer::IceReoffers::new(),
         });
         &*c
     };
     script::set_client_stats(&shared.client);
+    crate::ice_reoffer::set_shared(&shared.reoffers);
     let _ = SHARED.set(shared);
     Ok(())
 }
