@@ -83,8 +83,8 @@ fn expired(r: &TestRelay, call_id: &str) -> (serde_json::Value, bool, Option<Str
     (v, all_streams_ice, dialog_id)
 }
 
-/// Both parties use ICE; their checks cross the relay (and are relayed, both ways), then stop
-/// (the agents picked a direct pair). Once the setup timeout has passed since the answer the
+/// MediaProxy's `icetest1`: both parties use ICE; their checks cross the relay (and are
+/// relayed, both ways), then stop (the agents picked a direct pair). Once the setup timeout has passed since the answer the
 /// session is gone: reported as "unselected ICE candidate" with `timed_out` false (what
 /// MediaProxy's dispatcher reports as "removed because ICE was used"), counted apart from the
 /// timeouts, its ports freed. A call where only one party uses ICE still times out.
@@ -247,3 +247,74 @@ fn an_address_that_is_the_relay_itself_is_not_followed(io: RelayIo) {
 }
 
 backends!(an_address_that_is_the_relay_itself_is_not_followed);
+
+/// MediaProxy's `icetest2`: both parties use ICE, probe through the relay for a while, then a
+/// new offer (from the callee) and its answer, and media through the relay both ways; the
+/// caller's BYE removes the session, which is an ordinary end (`timed_out` false, stream
+/// closed, the media counted). (`icetest1` is [`stun_only_ice_stream_ends_unselected`].)
+fn icetest2_relay_selected_after_the_checks(io: RelayIo) {
+    let r = TestRelay::start_io(io, "ice-t2", (44300, 44399), |c| {
+        c.setup_timeout = Duration::from_secs(3);
+    });
+    let mut c = r.client();
+    let caller = endpoint("127.0.0.2");
+    let callee = endpoint("127.0.0.3");
+    let (ca, ce) = (caller.local_addr().unwrap(), callee.local_addr().unwrap());
+    let (to_a, to_b) = ice_call(&mut c, "t2", (ca, true), (ce, true));
+    for k in 1..=3u8 {
+        caller.send_to(&binding_request(k), to_a).unwrap();
+        assert_eq!(recv(&callee).0, binding_request(k));
+        callee.send_to(&binding_request(50 + k), to_b).unwrap();
+        assert_eq!(recv(&caller).0, binding_request(50 + k));
+    }
+    // the callee's new offer (CSeq 2 in its own space), the caller's answer
+    let offer = c
+        .update(&update(
+            MessageType::Request,
+            "t2",
+            2,
+            "tt",
+            "ft",
+            vec![ice_audio(ce, true)],
+        ))
+        .expect("re-offer");
+    let answer = c
+        .update(&update(
+            MessageType::Reply,
+            "t2",
+            2,
+            "tt",
+            "ft",
+            vec![ice_audio(ca, true)],
+        ))
+        .expect("answer");
+    // the same relay ports as before
+    assert_eq!(SocketAddr::new(offer.ip, offer.ports[0]), to_a);
+    assert_eq!(SocketAddr::new(answer.ip, answer.ports[0]), to_b);
+    for seq in 1..=10u16 {
+        caller.send_to(&rtp(0, seq, 0xA, 1), to_a).unwrap();
+        assert_eq!(recv(&callee).0, rtp(0, seq, 0xA, 1));
+        callee.send_to(&rtp(0, seq, 0xB, 2), to_b).unwrap();
+        assert_eq!(recv(&caller).0, rtp(0, seq, 0xB, 2));
+    }
+    let stats = c
+        .remove("t2", "ft", "tt")
+        .expect("removed")
+        .expect("statistics");
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(v["timed_out"], false, "{v}");
+    assert!(
+        v.get("all_streams_ice").is_none(),
+        "only expiries say it: {v}"
+    );
+    let st = &v["streams"][0];
+    assert_eq!(st["status"], "closed", "{v}");
+    assert_eq!(
+        (st["caller_packets"].as_u64(), st["callee_packets"].as_u64()),
+        (Some(10), Some(10))
+    );
+    assert_eq!(counter(&r.counters.sessions_ice_unselected), 0);
+    assert_eq!(counter(&r.counters.sessions_timed_out), 0);
+}
+
+backends!(icetest2_relay_selected_after_the_checks);
