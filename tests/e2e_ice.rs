@@ -13,6 +13,8 @@
 //!    ends the session as "removed because ICE was used" (`timed_out` false, `all_streams_ice`
 //!    true, the stream `unselected ICE candidate`), frees its ports, and the proxy does *not*
 //!    end the dialog: no BYE reaches either phone, and media keeps flowing between them.
+//!    With OpenSIPS, its `E_MEDIAPROXY_SESSION_END` (the example logs it) has the reason
+//!    `unselected ICE candidate` and `timed_out` 0.
 //! 3. The proxy stops cleanly with no problem in its log.
 //!
 //! Calls without ICE are the other end-to-end tests' (`e2e_nat`), unchanged.
@@ -213,6 +215,20 @@ fn ice_calls_relay_selected_and_direct() {
             byes(&caller),
             byes(&callee)
         ));
+    }
+    // OpenSIPS: the example's event_route logs E_MEDIAPROXY_SESSION_END, with its own reason
+    if w.proxy.name == "OpenSIPS" {
+        let ev = log
+            .lines()
+            .filter_map(|l| l.split_once("mediaproxy-acct: ").map(|(_, j)| j))
+            .filter_map(|j| serde_json::from_str::<Value>(j).ok())
+            .find(|v| v["call_id"] == cid2.as_str());
+        let ok = ev
+            .as_ref()
+            .is_some_and(|v| v["reason"] == "unselected ICE candidate" && v["timed_out"] == 0);
+        if !ok {
+            w.fail(&format!("E_MEDIAPROXY_SESSION_END for {cid2}: {ev:?}"));
+        }
     }
     loud(&format!("{TEST}: direct call {cid2}: {report}"));
     caller.stop();
