@@ -6,9 +6,10 @@ set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # libclang for bindgen, a C compiler for the shim; iproute2/nftables/sip-tester for the
-# end-to-end tests (network namespaces, NAT, SIPp); kamailio (5.6 in Debian 12) for the
-# SER-family host layer's tests (`--features kamailio`).
-for p in libclang-dev clang pkg-config gcc make iproute2 nftables sip-tester procps kamailio; do
+# end-to-end tests (network namespaces, NAT, SIPp), baresip-core for the ICE one (real ICE
+# phones); kamailio (5.6 in Debian 12) for the SER-family host layer's tests
+# (`--features kamailio`).
+for p in libclang-dev clang pkg-config gcc make iproute2 nftables sip-tester baresip-core procps kamailio; do
   have_pkg "$p" || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -20,7 +20,7 @@ pub fn available() -> Option<String> {
     let bin = Path::new("/usr/bin/baresip");
     let ice = Path::new("/usr/lib/baresip/modules/ice.so");
     (!(bin.is_file() && ice.is_file()))
-        .then(|| "baresip with its ice module not installed (apt-get install baresip)".into())
+        .then(|| "baresip with its ice module not installed (apt-get install baresip-core)".into())
 }
 
 pub struct Baresip {
