@@ -659,10 +659,8 @@ impl<B: Backend> SessionTable<B> {
         }
         let answered = s.closed.iter().filter(|r| r.answered);
         let all_ice = timed_out && ice::all_unselected(answered.map(|r| r.status));
-        (
-            self.session_json(&s, timed_out.then_some(all_ice), now),
-            all_ice,
-        )
+        let json = self.session_json(&s, timed_out.then_some(all_ice), now);
+        (json, all_ice)
     }
 
     /// Checks every timer. Expired sessions are ended and returned with their statistics.
