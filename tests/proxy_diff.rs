@@ -194,32 +194,39 @@ fn bodies(seed: u64, n: usize) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The module's settings and the routes, alike on both hosts but for the request route's
+/// name, what runs before the module (OpenSIPS parses the `Parsed` shapes' bodies) and how the
+/// request is forwarded: every message goes through `use_media_proxy()`, whose return code
+/// travels on in a header.
+fn routes(sock: &std::path::Path, request_route: &str, before: &str, forward: &str) -> String {
+    let call = "use_media_proxy(); $var(rc) = $rc;\nappend_hf(\"X-Mpx-Rc: $var(rc)\\r\\n\");\n";
+    format!(
+        "modparam(\"mediaproxy\", \"relay_mode\", \"external\")\n\
+         modparam(\"mediaproxy\", \"mediaproxy_socket\", \"{}\")\n\
+         modparam(\"mediaproxy\", \"mediaproxy_timeout\", 2000)\n\
+         {request_route} {{\n{before}{call}{forward}\nexit;\n}}\n\
+         onreply_route {{\n{call}}}\n",
+        sock.display()
+    )
+}
+
 #[cfg(not(feature = "kamailio"))]
 fn config(host: &support::process::Host, site: &Site, sock: &std::path::Path, uas: u16) -> String {
     format!(
         "log_level=2\nstderror_enabled=yes\nsyslog_enabled=no\nudp_workers=2\n\
-         socket=udp:127.0.0.1:{port}\nmpath=\"{mods}/\"\n\
+         socket=udp:127.0.0.1:{}\nmpath=\"{}/\"\n\
          loadmodule \"proto_udp.so\"\nloadmodule \"sl.so\"\nloadmodule \"tm.so\"\n\
          loadmodule \"rr.so\"\nloadmodule \"dialog.so\"\nloadmodule \"sipmsgops.so\"\n\
-         loadmodule \"{so}\"\n\
-         modparam(\"mediaproxy\", \"relay_mode\", \"external\")\n\
-         modparam(\"mediaproxy\", \"mediaproxy_socket\", \"{sock}\")\n\
-         modparam(\"mediaproxy\", \"mediaproxy_timeout\", 2000)\n\
-         route {{\n\
-           if ($ci =~ \"-Parsed\") has_body_part(\"application/sdp\");\n\
-           use_media_proxy(); $var(rc) = $rc;\n\
-           append_hf(\"X-Mpx-Rc: $var(rc)\\r\\n\");\n\
-           forward(\"udp:127.0.0.1:{uas}\");\n\
-           exit;\n\
-         }}\n\
-         onreply_route {{\n\
-           use_media_proxy(); $var(rc) = $rc;\n\
-           append_hf(\"X-Mpx-Rc: $var(rc)\\r\\n\");\n\
-         }}\n",
-        port = site.sip_port,
-        mods = host.modules_dir.display(),
-        so = host.module_so.display(),
-        sock = sock.display(),
+         loadmodule \"{}\"\n{}",
+        site.sip_port,
+        host.modules_dir.display(),
+        host.module_so.display(),
+        routes(
+            sock,
+            "route",
+            "if ($ci =~ \"-Parsed\") has_body_part(\"application/sdp\");\n",
+            &format!("forward(\"udp:127.0.0.1:{uas}\");"),
+        )
     )
 }
 
@@ -227,27 +234,19 @@ fn config(host: &support::process::Host, site: &Site, sock: &std::path::Path, ua
 fn config(host: &support::process::Host, site: &Site, sock: &std::path::Path, uas: u16) -> String {
     format!(
         "#!KAMAILIO\ndebug=1\nlog_stderror=yes\nchildren=2\ndisable_tcp=yes\n\
-         listen=udp:127.0.0.1:{port}\nmpath=\"{mods}/\"\n\
+         listen=udp:127.0.0.1:{}\nmpath=\"{}/\"\n\
          loadmodule \"kex.so\"\nloadmodule \"corex.so\"\nloadmodule \"tm.so\"\nloadmodule \"sl.so\"\n\
          loadmodule \"rr.so\"\nloadmodule \"pv.so\"\nloadmodule \"textops.so\"\n\
-         loadmodule \"dialog.so\"\nloadmodule \"{so}\"\n\
-         modparam(\"mediaproxy\", \"relay_mode\", \"external\")\n\
-         modparam(\"mediaproxy\", \"mediaproxy_socket\", \"{sock}\")\n\
-         modparam(\"mediaproxy\", \"mediaproxy_timeout\", 2000)\n\
-         request_route {{\n\
-           use_media_proxy(); $var(rc) = $rc;\n\
-           append_hf(\"X-Mpx-Rc: $var(rc)\\r\\n\");\n\
-           $du = \"sip:127.0.0.1:{uas}\"; forward();\n\
-           exit;\n\
-         }}\n\
-         onreply_route {{\n\
-           use_media_proxy(); $var(rc) = $rc;\n\
-           append_hf(\"X-Mpx-Rc: $var(rc)\\r\\n\");\n\
-         }}\n",
-        port = site.sip_port,
-        mods = host.modules_dir.display(),
-        so = host.module_so.display(),
-        sock = sock.display(),
+         loadmodule \"dialog.so\"\nloadmodule \"{}\"\n{}",
+        site.sip_port,
+        host.modules_dir.display(),
+        host.module_so.display(),
+        routes(
+            sock,
+            "request_route",
+            "",
+            &format!("$du = \"sip:127.0.0.1:{uas}\"; forward();"),
+        )
     )
 }
 

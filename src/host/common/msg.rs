@@ -72,7 +72,7 @@ impl<L> Anchor<L> {
     }
 }
 
-/// A host message's lump operations and the bounds its core rebuilds within.
+/// A host message's lump operations.
 pub trait Lumps: MsgFields {
     /// The host's `struct lump`.
     type Lump;
@@ -81,12 +81,6 @@ pub trait Lumps: MsgFields {
     /// Inserts a copy of `bytes` (in the host's per-process memory, freed with the message)
     /// after `anchor`; the copy, or `None` when out of memory.
     fn insert_after(&mut self, anchor: Anchor<Self::Lump>, bytes: &[u8]) -> Option<*mut u8>;
-    /// The bytes the core rebuilds around the body offset `at` (the body, or the part of a
-    /// parsed body that holds `at`), as the core computes them ([`splice`], R2 and R4); the
-    /// reason when the core would not rebuild it from lumps. Headers are parsed already.
-    fn body_region(&mut self, at: usize) -> Result<Range<usize>, &'static str>;
-    /// Where the core ends the header section (`msg->eoh`): lumps past it are body lumps.
-    fn headers_end(&self) -> Option<usize>;
 }
 
 /// A host shim's `mpx_body_region` answer as a region, or the reason the core would not
@@ -171,7 +165,8 @@ pub unsafe fn str_text(s: *const std::ffi::c_char, len: std::ffi::c_int) -> Stri
 pub const FAKED_REPLY: usize = usize::MAX;
 
 /// The fields every host's `struct sip_msg` declares alike, as [`sip_msg_view!`] reads them,
-/// and the `msg_flags` bits both hosts name alike.
+/// the `msg_flags` bits both hosts name alike, and what both hosts' shims answer alike about
+/// the bytes the core rebuilds.
 pub trait MsgFields {
     /// The bits that say the SDP was rewritten (`FL_SDP_IP_AFS | FL_SDP_PORT_AFS`).
     const SDP_REWRITTEN: u32;
@@ -198,6 +193,12 @@ pub trait MsgFields {
     /// media timeout must reach the client behind NAT). False when there is no parsable
     /// Contact.
     fn set_first_contact_uri(&mut self, uri: Inserted) -> bool;
+    /// The bytes the core rebuilds around the body offset `at` (the body, or the part of a
+    /// parsed body that holds `at`), as the core computes them ([`splice`], R2 and R4); the
+    /// reason when the core would not rebuild it from lumps. Headers are parsed already.
+    fn body_region(&mut self, at: usize) -> Result<Range<usize>, &'static str>;
+    /// Where the core ends the header section (`msg->eoh`): lumps past it are body lumps.
+    fn headers_end(&self) -> Option<usize>;
 }
 
 /// Writes a host's safe view of its `struct sip_msg` (from the host's `sys` bindings, whose
@@ -280,6 +281,17 @@ macro_rules! sip_msg_view {
                 };
                 // SAFETY: the message is valid; `uri` is lump memory freed with the message.
                 unsafe { $sys::mpx_set_first_contact_uri(self.raw, uri as *mut _, len) == 0 }
+            }
+            fn body_region(&mut self, at: usize) -> Result<std::ops::Range<usize>, &'static str> {
+                let at = u32::try_from(at).map_err(|_| "offset past 4 GiB")?;
+                let (mut start, mut end) = (0u32, 0u32);
+                // SAFETY: the message is valid with its headers parsed; the shim only reads it.
+                let rc = unsafe { $sys::mpx_body_region(self.raw, at, &mut start, &mut end) };
+                $crate::host::common::msg::region(rc, start, end)
+            }
+            fn headers_end(&self) -> Option<usize> {
+                // SAFETY: the message is valid; the shim only reads msg->eoh and msg->buf.
+                usize::try_from(unsafe { $sys::mpx_headers_end(self.read_ptr()) }).ok()
             }
         }
     };
@@ -419,6 +431,12 @@ mod tests {
         fn set_first_contact_uri(&mut self, _: Inserted) -> bool {
             false
         }
+        fn body_region(&mut self, _: usize) -> Result<Range<usize>, &'static str> {
+            self.region.clone()
+        }
+        fn headers_end(&self) -> Option<usize> {
+            Some(3)
+        }
     }
     impl Lumps for Rec {
         type Lump = u8;
@@ -432,12 +450,6 @@ mod tests {
             self.lumps
                 .push(format!("ins {o} {}", String::from_utf8_lossy(b)));
             Some(std::ptr::null_mut())
-        }
-        fn body_region(&mut self, _: usize) -> Result<Range<usize>, &'static str> {
-            self.region.clone()
-        }
-        fn headers_end(&self) -> Option<usize> {
-            Some(3)
         }
     }
 

@@ -6,7 +6,7 @@ use super::log::HostLog;
 use super::sys;
 use super::{avp, dialog};
 use crate::config::IceCandidate;
-use crate::host::common::msg::{self, sip_msg_view, Anchor, HostMessage, Lumps};
+use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Lumps};
 use crate::script::Avp;
 
 sip_msg_view!(sys, HostLog);
@@ -38,19 +38,6 @@ impl Lumps for SipMsg<'_> {
             return None;
         }
         Some(p)
-    }
-
-    fn body_region(&mut self, at: usize) -> Result<std::ops::Range<usize>, &'static str> {
-        let at = u32::try_from(at).map_err(|_| "offset past 4 GiB")?;
-        let (mut start, mut end) = (0u32, 0u32);
-        // SAFETY: the message is valid with its headers parsed; the shim only reads it.
-        let rc = unsafe { sys::mpx_body_region(self.raw, at, &mut start, &mut end) };
-        msg::region(rc, start, end)
-    }
-
-    fn headers_end(&self) -> Option<usize> {
-        // SAFETY: the message is valid; the shim only reads msg->eoh and msg->buf.
-        usize::try_from(unsafe { sys::mpx_headers_end(self.read_ptr()) }).ok()
     }
 }
 
