@@ -6,7 +6,7 @@
 //! value and what is accepted. No FFI types and no I/O here, except for reading whether an
 //! asymmetric-clients file can be opened, which is what an operator expects at start-up.
 
-pub use crate::relay::RelayIo;
+pub use crate::relay::{LatchMode, RelayIo};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -31,6 +31,10 @@ pub mod defaults {
     pub const SETUP_TIMEOUT_S: i32 = 90;
     pub const MEDIA_TIMEOUT_S: i32 = 60;
     pub const HOLD_TIMEOUT_S: i32 = 7200;
+    pub const LATCH_POLICY: &str = "heuristic";
+    pub const RELAY_MAX_STREAMS: i32 = crate::relay::guard::MAX_STREAMS as i32;
+    pub const RELAY_MAX_SESSIONS: i32 = crate::relay::guard::MAX_SESSIONS as i32;
+    pub const RELAY_MAX_PACKET_RATE: i32 = crate::relay::guard::MAX_PACKET_RATE as i32;
 }
 
 /// Every module parameter, as set by `modparam` lines (`None` = not set: use the default).
@@ -58,6 +62,10 @@ pub struct RawParams {
     pub media_timeout: Option<i32>,
     pub hold_timeout: Option<i32>,
     pub learn_from_signaling_ip: i32,
+    pub latch_policy: Option<String>,
+    pub relay_max_streams: Option<i32>,
+    pub relay_max_sessions: Option<i32>,
+    pub relay_max_packet_rate: Option<i32>,
 }
 
 /// Where the relay runs.
@@ -123,6 +131,15 @@ pub struct Config {
     pub media_timeout: Duration,
     pub hold_timeout: Duration,
     pub learn_from_signaling_ip: bool,
+    /// The relay's latch policy (`latch_policy`; `learn_from_signaling_ip 1` makes it
+    /// `signalling`).
+    pub latch_policy: LatchMode,
+    /// Streams per session and per `update`.
+    pub relay_max_streams: usize,
+    /// Sessions the relay holds at once (0: no limit).
+    pub relay_max_sessions: usize,
+    /// Packets per second per stream (0: no ceiling).
+    pub relay_max_packet_rate: u32,
 }
 
 /// A refused parameter value: `param`, the `value` as given, and what is `accepted`.
@@ -363,6 +380,36 @@ impl Config {
         )?;
         let hold_timeout = secs("hold_timeout", raw.hold_timeout, d::HOLD_TIMEOUT_S, 604_800)?;
         let learn_from_signaling_ip = flag("learn_from_signaling_ip", raw.learn_from_signaling_ip)?;
+        let policy_text = raw.latch_policy.as_deref().unwrap_or(d::LATCH_POLICY);
+        let latch_policy = match LatchMode::parse(policy_text) {
+            Some(_) if learn_from_signaling_ip => LatchMode::Signalling,
+            Some(m) => m,
+            None => return Err(bad("latch_policy", policy_text, "heuristic or signalling")),
+        };
+        let relay_max_streams = int_in(
+            "relay_max_streams",
+            raw.relay_max_streams,
+            d::RELAY_MAX_STREAMS,
+            1,
+            1024,
+            "",
+        )? as usize;
+        let relay_max_sessions = int_in(
+            "relay_max_sessions",
+            raw.relay_max_sessions,
+            d::RELAY_MAX_SESSIONS,
+            0,
+            1_000_000,
+            " (0: no limit)",
+        )? as usize;
+        let relay_max_packet_rate = int_in(
+            "relay_max_packet_rate",
+            raw.relay_max_packet_rate,
+            d::RELAY_MAX_PACKET_RATE,
+            0,
+            10_000_000,
+            " (packets per second and stream; 0: no ceiling)",
+        )? as u32;
         let relay_connected_sockets = flag(
             "relay_connected_sockets",
             raw.relay_connected_sockets.unwrap_or(1),
@@ -392,6 +439,10 @@ impl Config {
             media_timeout,
             hold_timeout,
             learn_from_signaling_ip,
+            latch_policy,
+            relay_max_streams,
+            relay_max_sessions,
+            relay_max_packet_rate,
         })
     }
 }
@@ -769,6 +820,66 @@ mod tests {
             e.to_string(),
             "invalid value \"2\" for modparam \"relay_connected_sockets\": expected 0 or 1"
         );
+    }
+
+    #[test]
+    fn latch_policy_and_relay_limits() {
+        let c = Config::from_raw(&RawParams::default()).unwrap();
+        assert_eq!(c.latch_policy, LatchMode::Heuristic);
+        assert_eq!(
+            (
+                c.relay_max_streams,
+                c.relay_max_sessions,
+                c.relay_max_packet_rate
+            ),
+            (16, 10_000, 10_000)
+        );
+        let c = Config::from_raw(&RawParams {
+            latch_policy: Some("Signalling".into()),
+            relay_max_streams: Some(4),
+            relay_max_sessions: Some(0),
+            relay_max_packet_rate: Some(0),
+            ..RawParams::default()
+        })
+        .unwrap();
+        assert_eq!(c.latch_policy, LatchMode::Signalling);
+        assert_eq!(
+            (
+                c.relay_max_streams,
+                c.relay_max_sessions,
+                c.relay_max_packet_rate
+            ),
+            (4, 0, 0)
+        );
+        // the older switch selects the `signalling` policy
+        let c = Config::from_raw(&RawParams {
+            learn_from_signaling_ip: 1,
+            ..RawParams::default()
+        })
+        .unwrap();
+        assert_eq!(c.latch_policy, LatchMode::Signalling);
+        let e = refused(RawParams {
+            latch_policy: Some("first".into()),
+            ..RawParams::default()
+        });
+        assert_eq!(e.param, "latch_policy");
+        for (v, name) in [(0, "relay_max_streams"), (1025, "relay_max_streams")] {
+            let e = refused(RawParams {
+                relay_max_streams: Some(v),
+                ..RawParams::default()
+            });
+            assert_eq!(e.param, name);
+        }
+        let e = refused(RawParams {
+            relay_max_sessions: Some(-1),
+            ..RawParams::default()
+        });
+        assert_eq!(e.param, "relay_max_sessions");
+        let e = refused(RawParams {
+            relay_max_packet_rate: Some(-5),
+            ..RawParams::default()
+        });
+        assert_eq!(e.param, "relay_max_packet_rate");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! Logs go to stderr. SIGINT/SIGTERM or `--max-seconds` stop it (the socket file is removed).
 
 use mediaproxy::relay::sys::{poll_any, SignalFd};
-use mediaproxy::relay::{Counters, LogLevel, Relay, RelayConfig, RelayEvent, RelayIo};
+use mediaproxy::relay::{Counters, LatchMode, LogLevel, Relay, RelayConfig, RelayEvent, RelayIo};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +21,9 @@ fn usage() -> &'static str {
     "usage: mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] \
      [--port-range MIN-MAX] [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] [--batch-wait-us N] [--connected-sockets 0|1] \
      [--setup-timeout S] [--media-timeout S] \
-     [--hold-timeout S] [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]"
+     [--hold-timeout S] [--quarantine S] [--latch-policy heuristic|signalling] [--signaling-source-only] \
+     [--learn-window-ms N] [--max-streams N] [--max-sessions N] [--max-packet-rate N] \
+     [--max-seconds N] [--verbose]"
 }
 
 struct Args {
@@ -95,7 +97,17 @@ fn parse_args() -> Result<Args, String> {
             "--hold-timeout" => cfg.hold_timeout = secs(&val(&a)?, &a)?,
             "--quarantine" => cfg.port_quarantine = secs(&val(&a)?, &a)?,
             "--max-seconds" => max_seconds = Some(secs(&val(&a)?, &a)?.as_secs()),
-            "--signaling-source-only" => cfg.signaling_source_only = true,
+            "--signaling-source-only" => cfg.latch_mode = LatchMode::Signalling,
+            "--latch-policy" => {
+                let v = val(&a)?;
+                cfg.latch_mode = LatchMode::parse(&v).ok_or_else(|| {
+                    format!("--latch-policy: expected heuristic or signalling, got {v}")
+                })?;
+            }
+            "--learn-window-ms" => cfg.learn_window = Duration::from_millis(num(&val(&a)?, &a)?),
+            "--max-streams" => cfg.max_streams = num(&val(&a)?, &a)?,
+            "--max-sessions" => cfg.max_sessions = num(&val(&a)?, &a)?,
+            "--max-packet-rate" => cfg.max_packet_rate = num(&val(&a)?, &a)?,
             "--verbose" | "-v" => verbose = true,
             "--help" | "-h" => return Err(usage().to_string()),
             other => return Err(format!("unknown argument {other}\n{}", usage())),

@@ -36,6 +36,21 @@ pub struct Counters {
     /// io_uring back end: connected twins of relay sockets open now
     /// (`relay_connected_sockets`); each is one more descriptor.
     pub connected_sockets: AtomicU64,
+    /// Packets to a side that has not latched, from a source the latch policy does not (yet)
+    /// accept: a stranger, or a symmetric-NAT source still proving its RTP continuity.
+    pub packets_dropped_unlearned: AtomicU64,
+    /// Packets that would have latched a side to an address another side owns.
+    pub packets_dropped_owned: AtomicU64,
+    /// Packets from or towards one of the relay's own ports, the wildcard address, a multicast
+    /// or broadcast address, or port 0 (a forwarding loop or a reflection).
+    pub packets_dropped_loop: AtomicU64,
+    /// Packets over a stream's packet-rate ceiling (`relay_max_packet_rate`).
+    pub packets_dropped_rate: AtomicU64,
+    /// `update`s refused by a limit (`relay_max_streams`, `relay_max_sessions`).
+    pub updates_refused_limit: AtomicU64,
+    /// `update`s refused for a forbidden media address (the relay's own ports, multicast,
+    /// broadcast).
+    pub updates_refused_address: AtomicU64,
 }
 
 impl Counters {
@@ -58,6 +73,12 @@ impl Counters {
             rx_rearms: AtomicU64::new(0),
             rx_no_buffers: AtomicU64::new(0),
             connected_sockets: AtomicU64::new(0),
+            packets_dropped_unlearned: AtomicU64::new(0),
+            packets_dropped_owned: AtomicU64::new(0),
+            packets_dropped_loop: AtomicU64::new(0),
+            packets_dropped_rate: AtomicU64::new(0),
+            updates_refused_limit: AtomicU64::new(0),
+            updates_refused_address: AtomicU64::new(0),
         }
     }
 

@@ -2,6 +2,7 @@
 //! the [`Handler`] that answers control requests, and the control thread's loop.
 
 use super::counters::Counters;
+use super::guard::Guard;
 use super::ice;
 use super::latch::SideConfig;
 use super::pool::PortPool;
@@ -9,7 +10,7 @@ use super::session::{Backend, OpenError, Party, SessionTable, Snapshot, StreamHa
 use super::sys::{self, EventFd};
 use super::worker::{Cmd, FlowInit, LatchEvent, StreamShared};
 use super::{EventSink, LogLevel, RelayEvent};
-use crate::control::codec::{encode_answer, CodecError, Request};
+use crate::control::codec::{encode_answer, CodecError, Request, UpdateRequest};
 use crate::control::server::{Handler, Server};
 use crossbeam_channel::{Receiver, Sender};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -66,6 +67,7 @@ pub(crate) struct RealBackend {
     counters: &'static Counters,
     epoch: Instant,
     log: EventSink,
+    guard: Arc<Guard>,
 }
 
 impl RealBackend {
@@ -77,6 +79,7 @@ impl RealBackend {
         counters: &'static Counters,
         epoch: Instant,
         log: EventSink,
+        guard: Arc<Guard>,
     ) -> RealBackend {
         let b = RealBackend {
             listen_ip,
@@ -88,6 +91,7 @@ impl RealBackend {
             counters,
             epoch,
             log,
+            guard,
         };
         b.update_port_counters();
         b
@@ -130,7 +134,11 @@ impl RealBackend {
                 break;
             };
             match self.udp(base).and_then(|a| Ok((a, self.udp(base + 1)?))) {
-                Ok((rtp, rtcp)) => return Ok((base, rtp, rtcp)),
+                Ok((rtp, rtcp)) => {
+                    self.guard.hold(base, true);
+                    self.guard.hold(base + 1, true);
+                    return Ok((base, rtp, rtcp));
+                }
                 Err(e) => {
                     self.pool.skip(base);
                     last_err = Some(e);
@@ -162,6 +170,34 @@ impl RealBackend {
         }
     }
 
+    /// Gives a port pair back: to rest for the quarantine (`Some(now)`: it was in use), or free
+    /// at once (`None`: a refused request's rollback, it never carried a call).
+    fn give_back(&mut self, base: u16, rest_from: Option<Instant>) {
+        self.guard.hold(base, false);
+        self.guard.hold(base + 1, false);
+        match rest_from {
+            Some(now) => self.pool.release(base, now),
+            None => self.pool.unallocate(base),
+        }
+    }
+
+    fn end(&mut self, h: &StreamHandle, rest_from: Option<Instant>) {
+        let Some(s) = self.streams.remove(&h.id) else {
+            return;
+        };
+        if let Some(w) = self.workers.get_mut(s.worker) {
+            for slot in s.slots {
+                w.send(Cmd::Remove { slot });
+                w.free_slots.push(slot);
+                w.flows = w.flows.saturating_sub(1);
+            }
+        }
+        for b in s.bases {
+            self.give_back(b, rest_from);
+        }
+        self.update_port_counters();
+    }
+
     pub fn stop_workers(&mut self) {
         for w in &self.workers {
             w.send(Cmd::Stop);
@@ -191,7 +227,7 @@ impl Backend for RealBackend {
         let (b, b_rtp, b_rtcp) = match self.bind_pair(now) {
             Ok(p) => p,
             Err(e) => {
-                self.pool.unallocate(a);
+                self.give_back(a, None);
                 return Err(e);
             }
         };
@@ -276,20 +312,11 @@ impl Backend for RealBackend {
     }
 
     fn close(&mut self, h: &StreamHandle, now: Instant) {
-        let Some(s) = self.streams.remove(&h.id) else {
-            return;
-        };
-        if let Some(w) = self.workers.get_mut(s.worker) {
-            for slot in s.slots {
-                w.send(Cmd::Remove { slot });
-                w.free_slots.push(slot);
-                w.flows = w.flows.saturating_sub(1);
-            }
-        }
-        for b in s.bases {
-            self.pool.release(b, now);
-        }
-        self.update_port_counters();
+        self.end(h, Some(now));
+    }
+
+    fn discard(&mut self, h: &StreamHandle) {
+        self.end(h, None);
     }
 
     fn snapshot(&self, h: &StreamHandle) -> Snapshot {
@@ -314,6 +341,14 @@ impl Backend for RealBackend {
     }
 }
 
+/// What one `update` may ask for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub max_streams: usize,
+    /// 0: no limit.
+    pub max_sessions: usize,
+}
+
 /// Answers control requests; lives on the control thread.
 pub(crate) struct Engine {
     pub table: SessionTable<RealBackend>,
@@ -322,6 +357,7 @@ pub(crate) struct Engine {
     pub started: Instant,
     pub summary_ip: String,
     pub latch_rx: Receiver<LatchEvent>,
+    limits: Limits,
     bps: u64,
     bps_mark: (Instant, u64),
 }
@@ -335,6 +371,7 @@ impl Engine {
         events: EventSink,
         summary_ip: String,
         latch_rx: Receiver<LatchEvent>,
+        limits: Limits,
     ) -> Engine {
         let now = Instant::now();
         Engine {
@@ -344,6 +381,7 @@ impl Engine {
             started: now,
             summary_ip,
             latch_rx,
+            limits,
             bps: 0,
             bps_mark: (now, Counters::get(&counters.bytes_relayed)),
         }
@@ -385,6 +423,59 @@ impl Engine {
         }
     }
 
+    /// Checks an `update` against the limits and the guard before anything is allocated;
+    /// `true`: refused (logged and counted).
+    fn refuse(&mut self, u: &UpdateRequest) -> bool {
+        let l = self.limits;
+        let why = if u.media.len() > l.max_streams {
+            Some(format!(
+                "{} streams, more than relay_max_streams {}",
+                u.media.len(),
+                l.max_streams
+            ))
+        } else if l.max_sessions > 0
+            && self.table.session_count() >= l.max_sessions
+            && !u.media.is_empty()
+            && !self.table.exists(&u.call_id, &u.from_tag, &u.to_tag)
+        {
+            Some(format!(
+                "a new session beyond relay_max_sessions {}",
+                l.max_sessions
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            Counters::add(&self.counters.updates_refused_limit, 1);
+            self.refused(u, &why);
+            return true;
+        }
+        let guard = self.table.backend().guard.clone();
+        for d in &u.media {
+            let addr = d.addr.trim_start_matches('[').trim_end_matches(']');
+            let Ok(ip) = addr.parse::<IpAddr>() else {
+                continue;
+            };
+            if let Some(what) = guard.refuse_sdp(ip, d.port) {
+                Counters::add(&self.counters.updates_refused_address, 1);
+                self.refused(u, &format!("media address {addr}:{} is {what}", d.port));
+                return true;
+            }
+        }
+        false
+    }
+
+    fn refused(&self, u: &UpdateRequest, why: &str) {
+        Counters::add(&self.counters.control_errors, 1);
+        self.events.send_log(
+            LogLevel::Warn,
+            format!(
+                "update for {} (from_tag {}) refused: {why}",
+                u.call_id, u.from_tag
+            ),
+        );
+    }
+
     fn summary(&self, now: Instant) -> String {
         use super::json::Obj;
         let mut counts = String::from("{");
@@ -423,6 +514,30 @@ impl Engine {
             .u64("ports_in_use", Counters::get(&c.ports_in_use))
             .u64("ports_free", Counters::get(&c.ports_free))
             .u64("port_exhaustion", Counters::get(&c.port_exhaustion))
+            .u64(
+                "packets_dropped_unlearned",
+                Counters::get(&c.packets_dropped_unlearned),
+            )
+            .u64(
+                "packets_dropped_owned",
+                Counters::get(&c.packets_dropped_owned),
+            )
+            .u64(
+                "packets_dropped_loop",
+                Counters::get(&c.packets_dropped_loop),
+            )
+            .u64(
+                "packets_dropped_rate",
+                Counters::get(&c.packets_dropped_rate),
+            )
+            .u64(
+                "updates_refused_limit",
+                Counters::get(&c.updates_refused_limit),
+            )
+            .u64(
+                "updates_refused_address",
+                Counters::get(&c.updates_refused_address),
+            )
             .u64("sessions_timed_out", Counters::get(&c.sessions_timed_out))
             .u64(
                 "sessions_ice_unselected",
@@ -439,6 +554,7 @@ impl Handler for Engine {
         let now = Instant::now();
         self.table.backend_mut().drain_latches(&self.latch_rx);
         match req {
+            Request::Update(u) if self.refuse(&u) => "error".into(),
             Request::Update(u) => match self.table.update(&u, now) {
                 Ok(a) => encode_answer(&a),
                 Err(e) => {

@@ -1,17 +1,40 @@
 //! Symmetric latching for one side of one relayed flow (RTP or RTCP sub-stream). Pure: the
-//! worker hands it the source address and the classified packet, it answers accept or drop.
+//! worker hands it the source address, the classified packet and the time, it answers accept or
+//! drop (and why).
 //!
-//! Rules (`prior-art.md` §3, §6 items 7, 8, 9, 20):
-//! * the first packet from the side latches its source; afterwards only that source is accepted
-//!   (strict);
-//! * signalling that changes the side's SDP address or port resets the latch; the old latched
-//!   address is remembered as obsolete and never latches again (late packets of an old stream,
-//!   or of a losing forked branch, cannot steal the new latch);
-//! * NAT rebinding: a packet from a new source re-latches when it continues the latched sender's
-//!   RTP stream (same SSRC, sequence number 1..=`rebind_window` ahead of the last one) or is RTCP
-//!   from the same SSRC; a different SSRC is dropped (RTP bleed / injection);
-//! * `signaling_source_only`: before latching, accept only a source whose IP is the side's
-//!   signalling IP or SDP IP;
+//! # The latch policy (`latch_policy`)
+//!
+//! How well a source matches what signalling says about the side, best first ([`Match`]):
+//! `exact` (the SDP address and port), `ip` (the side's signalling IP or SDP IP, any port: a
+//! masquerading NAT), `continuity` (neither, but the source sent [`CONTINUITY_RUN`] RTP packets
+//! in a row, each continuing the one before in sequence number and timestamp, of one SSRC: a
+//! symmetric NAT whose public address is not the one signalling came from).
+//!
+//! `heuristic` (the default):
+//! * a side that has not latched latches to the first `exact` or `ip` source, at once, with any
+//!   packet;
+//! * a `continuity` source may latch only within the learning window (`learn_window`, 5 s)
+//!   after the flow's last signalling, and only where signalling leaves room for a NAT: when the
+//!   side's signalling IP and SDP IP are both known and equal, the party said twice where its
+//!   media comes from and nothing else latches. STUN, RTCP and non-RTP packets never latch by
+//!   continuity (there is nothing to judge);
+//! * during the window a better match takes over a weaker latch (an `ip` source replaces a
+//!   `continuity` one, the `exact` address an `ip` one); a `continuity` latch gives way to an
+//!   `ip` or `exact` source at any time;
+//! * otherwise a latched side moves only on evidence: new signalling that changes the SDP
+//!   address (the latch resets; the old source is obsolete and never latches again), or an RTP
+//!   packet from a new source whose SSRC is the tracked stream's **and** whose sequence number
+//!   continues it (1..=`rebind_window` ahead): a NAT rebinding. The new source must pass the
+//!   address rule of a first latch. RTCP never moves a latch.
+//!
+//! `signalling` (`learn_from_signaling_ip 1`): as `heuristic`, but `continuity` never latches:
+//! only sources from the signalling or SDP IP (when neither is known, `continuity` as above).
+//!
+//! Whatever the policy:
+//! * an RTCP flow ([`FlowRole::Rtcp`]) follows its RTP flow: once the party's RTP side latched
+//!   to an IP, the RTCP side latches only to a source of that IP (and moves when the RTP side
+//!   moves to another IP); before that only to an `ip` or `exact` source;
+//! * no side latches to an address another side owns (the `owned` check of [`Side::on_packet`]);
 //! * asymmetric sides never latch: media towards them goes to their SDP address; their packets
 //!   are accepted from their signalling or SDP IP (any port), or from anywhere if neither is
 //!   known;
@@ -20,19 +43,62 @@
 use super::packet::PacketKind;
 use std::net::{IpAddr, SocketAddr};
 
+/// The latch policy's name (`latch_policy`); see the module notes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LatchMode {
+    #[default]
+    Heuristic,
+    Signalling,
+}
+
+impl LatchMode {
+    /// `heuristic`, `signalling` (or `signaling`), ASCII case-insensitive.
+    pub fn parse(s: &str) -> Option<LatchMode> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("heuristic") {
+            Some(LatchMode::Heuristic)
+        } else if s.eq_ignore_ascii_case("signalling") || s.eq_ignore_ascii_case("signaling") {
+            Some(LatchMode::Signalling)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LatchMode::Heuristic => "heuristic",
+            LatchMode::Signalling => "signalling",
+        }
+    }
+}
+
+/// Default learning window after signalling, milliseconds.
+pub const LEARN_WINDOW_MS: u64 = 5000;
+/// RTP packets in a row a `continuity` source sends before it latches (the last one latches).
+pub const CONTINUITY_RUN: u8 = 3;
+/// Largest sequence step between two packets of a `continuity` run.
+const RUN_GAP: u16 = 4;
+/// Largest RTP timestamp step per sequence step in a run (one second at 90 kHz).
+const RUN_TS_STEP: u64 = 90_000;
+/// A pending `continuity` source silent this long gives its place to another one.
+const CANDIDATE_IDLE_MS: u64 = 250;
+
 /// Policy knobs shared by every side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LatchPolicy {
-    pub signaling_source_only: bool,
+    pub mode: LatchMode,
     /// Largest forward sequence jump that still counts as "the same stream" after a rebinding.
     pub rebind_window: u16,
+    /// How long after signalling a `continuity` source may latch (milliseconds).
+    pub learn_window_ms: u64,
 }
 
 impl Default for LatchPolicy {
     fn default() -> Self {
         LatchPolicy {
-            signaling_source_only: false,
+            mode: LatchMode::Heuristic,
             rebind_window: 64,
+            learn_window_ms: LEARN_WINDOW_MS,
         }
     }
 }
@@ -46,12 +112,47 @@ pub struct SideConfig {
     pub asymmetric: bool,
 }
 
+/// How well a source matches the side's signalling, worst first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Match {
+    #[default]
+    None,
+    Continuity,
+    Ip,
+    Exact,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Relay it. `learned` is the newly latched source when this packet latched or re-latched.
     Accept { learned: Option<SocketAddr> },
-    /// Source is not the latched one (and not a rebinding of it).
+    /// The side latched elsewhere, and this is no evidence to move.
     DropStrict,
+    /// The side has not latched and this source may not (yet) latch it.
+    DropUnlearned,
+    /// The source would latch, but another side owns that address.
+    DropOwned,
+}
+
+/// Which sub-stream the side belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowRole {
+    Rtp,
+    /// `rtp_ip`: the IP the same party's RTP side latched to, if it did.
+    Rtcp {
+        rtp_ip: Option<IpAddr>,
+    },
+}
+
+/// A source on its way to a `continuity` latch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Candidate {
+    addr: Option<SocketAddr>,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    run: u8,
+    last_ms: u64,
 }
 
 const OBSOLETE: usize = 4;
@@ -60,10 +161,13 @@ const OBSOLETE: usize = 4;
 pub struct Side {
     cfg: SideConfig,
     latched: Option<SocketAddr>,
+    level: Match,
     obsolete: [Option<SocketAddr>; OBSOLETE],
     obsolete_next: usize,
     ssrc: Option<u32>,
     seq: Option<u16>,
+    learn_until_ms: u64,
+    cand: Candidate,
 }
 
 impl Side {
@@ -97,12 +201,19 @@ impl Side {
         }
     }
 
+    /// Opens the learning window until `until_ms` (signalling just touched the flow).
+    pub fn open_window(&mut self, until_ms: u64) {
+        self.learn_until_ms = until_ms;
+        self.cand = Candidate::default();
+    }
+
     /// Forgets the latched source (it becomes obsolete).
     pub fn reset(&mut self) {
         if let Some(old) = self.latched.take() {
             self.obsolete[self.obsolete_next] = Some(old);
             self.obsolete_next = (self.obsolete_next + 1) % OBSOLETE;
         }
+        self.level = Match::None;
         self.ssrc = None;
         self.seq = None;
     }
@@ -116,263 +227,178 @@ impl Side {
     }
 
     fn track(&mut self, kind: PacketKind) {
-        match kind {
-            PacketKind::Rtp { seq, ssrc, .. } => {
-                if self.ssrc != Some(ssrc) {
-                    self.ssrc = Some(ssrc);
-                    self.seq = None;
-                }
-                self.seq = Some(seq);
-            }
-            PacketKind::Rtcp { ssrc } if self.ssrc.is_none() => self.ssrc = Some(ssrc),
-            _ => {}
+        if let PacketKind::Rtp { seq, ssrc, .. } = kind {
+            self.ssrc = Some(ssrc);
+            self.seq = Some(seq);
         }
     }
 
+    /// An RTP packet of the tracked stream, 1..=`window` ahead of the last one.
     fn continues_stream(&self, kind: PacketKind, window: u16) -> bool {
-        match (kind, self.ssrc) {
-            (PacketKind::Rtp { seq, ssrc, .. }, Some(s)) if ssrc == s => match self.seq {
-                Some(last) => {
-                    let d = seq.wrapping_sub(last);
-                    d >= 1 && d <= window
-                }
-                None => false,
-            },
-            (PacketKind::Rtcp { ssrc }, Some(s)) => ssrc == s,
+        match (kind, self.ssrc, self.seq) {
+            (PacketKind::Rtp { seq, ssrc, .. }, Some(s), Some(last)) if ssrc == s => {
+                let d = seq.wrapping_sub(last);
+                d >= 1 && d <= window
+            }
             _ => false,
         }
     }
 
-    fn source_allowed(&self, src: SocketAddr, policy: &LatchPolicy) -> bool {
-        let sig = self.cfg.signaling_ip;
-        let sdp_ip = self.cfg.sdp.map(|a| a.ip());
-        if self.cfg.asymmetric || policy.signaling_source_only {
-            if sig.is_none() && sdp_ip.is_none() {
-                return true;
-            }
-            return Some(src.ip()) == sig || Some(src.ip()) == sdp_ip;
+    fn source_match(&self, src: SocketAddr) -> Match {
+        if self.cfg.sdp == Some(src) {
+            Match::Exact
+        } else if Some(src.ip()) == self.cfg.signaling_ip
+            || Some(src.ip()) == self.cfg.sdp.map(|a| a.ip())
+        {
+            Match::Ip
+        } else {
+            Match::None
         }
-        true
     }
 
-    /// Decides about one packet received from `src` on this side's relay socket.
+    /// Whether a source matching neither signalling IP may latch this side at all.
+    fn anywhere_allowed(&self, policy: &LatchPolicy) -> bool {
+        let sig = self.cfg.signaling_ip;
+        let sdp_ip = self.cfg.sdp.map(|a| a.ip());
+        match policy.mode {
+            LatchMode::Heuristic => !(sig.is_some() && sig == sdp_ip),
+            // nothing to check an IP against: continuity, as `heuristic`
+            LatchMode::Signalling => sig.is_none() && sdp_ip.is_none(),
+        }
+    }
+
+    /// Feeds `src`'s RTP packet to the pending `continuity` source; `true` when its run is
+    /// complete.
+    fn candidate(&mut self, src: SocketAddr, kind: PacketKind, now_ms: u64) -> bool {
+        let PacketKind::Rtp { seq, ts, ssrc, .. } = kind else {
+            return false;
+        };
+        let c = &mut self.cand;
+        if c.addr == Some(src) && c.ssrc == ssrc {
+            let d = seq.wrapping_sub(c.seq);
+            let dt = u64::from(ts.wrapping_sub(c.ts));
+            c.run = if (1..=RUN_GAP).contains(&d) && dt <= RUN_TS_STEP * u64::from(d) {
+                c.run.saturating_add(1)
+            } else {
+                1
+            };
+        } else if c.addr.is_none()
+            || c.addr == Some(src)
+            || now_ms.saturating_sub(c.last_ms) > CANDIDATE_IDLE_MS
+        {
+            c.addr = Some(src);
+            c.ssrc = ssrc;
+            c.run = 1;
+        } else {
+            return false; // another source holds the place
+        }
+        c.seq = seq;
+        c.ts = ts;
+        c.last_ms = now_ms;
+        c.run >= CONTINUITY_RUN
+    }
+
+    fn latch(&mut self, src: SocketAddr, level: Match, kind: PacketKind) -> Verdict {
+        if self.latched.is_none() || !self.continues_stream(kind, u16::MAX) {
+            self.ssrc = None;
+            self.seq = None;
+        }
+        self.latched = Some(src);
+        self.level = level;
+        self.cand = Candidate::default();
+        self.track(kind);
+        Verdict::Accept { learned: Some(src) }
+    }
+
+    /// Decides about one packet received from `src` on this side's relay socket at `now_ms`.
+    /// `owned(a)`: another side owns address `a` (it may not latch here).
     pub fn on_packet(
         &mut self,
         src: SocketAddr,
         kind: PacketKind,
+        role: FlowRole,
+        now_ms: u64,
         policy: &LatchPolicy,
+        owned: impl Fn(SocketAddr) -> bool,
     ) -> Verdict {
         if self.cfg.asymmetric {
-            return if self.source_allowed(src, policy) {
+            let m = self.source_match(src);
+            let known = self.cfg.signaling_ip.is_some() || self.cfg.sdp.is_some();
+            return if m >= Match::Ip || !known {
                 Verdict::Accept { learned: None }
             } else {
-                Verdict::DropStrict
+                Verdict::DropUnlearned
             };
         }
-        match self.latched {
-            Some(l) if l == src => {
-                self.track(kind);
-                Verdict::Accept { learned: None }
+        if self.latched == Some(src) {
+            self.track(kind);
+            return Verdict::Accept { learned: None };
+        }
+        let m = self.source_match(src);
+        let may = match role {
+            FlowRole::Rtcp { rtp_ip } => self.rtcp_may_latch(src, m, rtp_ip),
+            FlowRole::Rtp => self.rtp_may_latch(src, m, kind, now_ms, policy),
+        };
+        let Some(level) = may else {
+            return if self.latched.is_some() {
+                Verdict::DropStrict
+            } else {
+                Verdict::DropUnlearned
+            };
+        };
+        if owned(src) {
+            return Verdict::DropOwned;
+        }
+        self.latch(src, level, kind)
+    }
+
+    /// The level an RTP-flow packet from a new source would latch at, or `None`.
+    fn rtp_may_latch(
+        &mut self,
+        src: SocketAddr,
+        m: Match,
+        kind: PacketKind,
+        now_ms: u64,
+        policy: &LatchPolicy,
+    ) -> Option<Match> {
+        let in_window = now_ms <= self.learn_until_ms;
+        let address_ok = m >= Match::Ip || self.anywhere_allowed(policy);
+        if self.latched.is_some() {
+            let better = m >= Match::Ip && m > self.level;
+            if better && (in_window || self.level == Match::Continuity) {
+                return Some(m);
             }
-            Some(_) => {
-                if self.continues_stream(kind, policy.rebind_window) {
-                    self.latched = Some(src);
-                    self.track(kind);
-                    Verdict::Accept { learned: Some(src) }
-                } else {
-                    Verdict::DropStrict
-                }
+            if address_ok && self.continues_stream(kind, policy.rebind_window) {
+                return Some(m.max(Match::Continuity));
             }
+            return None;
+        }
+        if self.obsolete.contains(&Some(src)) {
+            return None;
+        }
+        if m >= Match::Ip {
+            return Some(m);
+        }
+        if address_ok && in_window && self.candidate(src, kind, now_ms) {
+            return Some(Match::Continuity);
+        }
+        None
+    }
+
+    /// The level an RTCP-flow packet from a new source would latch at, or `None`.
+    fn rtcp_may_latch(&self, src: SocketAddr, m: Match, rtp_ip: Option<IpAddr>) -> Option<Match> {
+        match rtp_ip {
+            // follow the RTP side's address; once there, stay on one port
+            Some(ip) => (src.ip() == ip && self.latched.is_none_or(|l| l.ip() != ip))
+                .then_some(m.max(Match::Ip)),
             None => {
-                if self.obsolete.contains(&Some(src)) || !self.source_allowed(src, policy) {
-                    return Verdict::DropStrict;
-                }
-                self.latched = Some(src);
-                self.track(kind);
-                Verdict::Accept { learned: Some(src) }
+                (self.latched.is_none() && m >= Match::Ip && !self.obsolete.contains(&Some(src)))
+                    .then_some(m)
             }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn a(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
-    fn rtp(seq: u16, ssrc: u32) -> PacketKind {
-        PacketKind::Rtp { pt: 0, seq, ssrc }
-    }
-    const P: LatchPolicy = LatchPolicy {
-        signaling_source_only: false,
-        rebind_window: 64,
-    };
-    fn accepted(v: Verdict) -> bool {
-        matches!(v, Verdict::Accept { .. })
-    }
-
-    #[test]
-    fn first_packet_latches_then_strict() {
-        let mut s = Side::new(SideConfig {
-            sdp: Some(a("10.0.0.5:4000")),
-            ..Default::default()
-        });
-        assert_eq!(s.destination(), Some(a("10.0.0.5:4000")));
-        assert_eq!(
-            s.on_packet(a("203.0.113.5:6000"), rtp(1, 7), &P),
-            Verdict::Accept {
-                learned: Some(a("203.0.113.5:6000"))
-            }
-        );
-        assert_eq!(s.destination(), Some(a("203.0.113.5:6000")));
-        assert_eq!(
-            s.on_packet(a("203.0.113.5:6000"), rtp(2, 7), &P),
-            Verdict::Accept { learned: None }
-        );
-        // a third party, even with a plausible packet of another SSRC
-        assert_eq!(
-            s.on_packet(a("198.51.100.9:6000"), rtp(3, 99), &P),
-            Verdict::DropStrict
-        );
-        assert_eq!(
-            s.on_packet(a("198.51.100.9:6000"), PacketKind::Stun, &P),
-            Verdict::DropStrict
-        );
-    }
-
-    #[test]
-    fn rebinding_same_ssrc_follows_other_ssrc_does_not() {
-        let mut s = Side::default();
-        let old = a("203.0.113.5:6000");
-        let new = a("203.0.113.5:6100");
-        for seq in 10..20 {
-            assert!(accepted(s.on_packet(old, rtp(seq, 7), &P)));
-        }
-        // a different SSRC from a new port: injection, dropped
-        assert_eq!(s.on_packet(new, rtp(20, 8), &P), Verdict::DropStrict);
-        // same SSRC but sequence far away: dropped
-        assert_eq!(s.on_packet(new, rtp(19 + 1000, 7), &P), Verdict::DropStrict);
-        // same SSRC but an old sequence number (replay): dropped
-        assert_eq!(s.on_packet(new, rtp(15, 7), &P), Verdict::DropStrict);
-        // same SSRC, continuing (a few lost): follows
-        assert_eq!(
-            s.on_packet(new, rtp(23, 7), &P),
-            Verdict::Accept { learned: Some(new) }
-        );
-        assert_eq!(s.destination(), Some(new));
-        assert_eq!(
-            s.on_packet(old, rtp(24, 7), &P),
-            Verdict::Accept { learned: Some(old) },
-            "old port still continues the stream"
-        );
-        // wrap-around of the sequence number
-        let mut w = Side::default();
-        assert!(accepted(w.on_packet(old, rtp(65535, 1), &P)));
-        assert!(accepted(w.on_packet(new, rtp(1, 1), &P)));
-    }
-
-    #[test]
-    fn rtcp_rebinds_on_sender_ssrc() {
-        let mut s = Side::default();
-        assert!(accepted(s.on_packet(
-            a("192.0.2.1:5001"),
-            PacketKind::Rtcp { ssrc: 5 },
-            &P
-        )));
-        assert_eq!(
-            s.on_packet(a("192.0.2.1:7001"), PacketKind::Rtcp { ssrc: 6 }, &P),
-            Verdict::DropStrict
-        );
-        assert!(accepted(s.on_packet(
-            a("192.0.2.1:7001"),
-            PacketKind::Rtcp { ssrc: 5 },
-            &P
-        )));
-    }
-
-    #[test]
-    fn signalling_change_relatches_and_old_source_is_obsolete() {
-        let mut s = Side::new(SideConfig {
-            sdp: Some(a("10.0.0.5:4000")),
-            ..Default::default()
-        });
-        let first = a("203.0.113.5:6000");
-        assert!(accepted(s.on_packet(first, rtp(1, 7), &P)));
-        // same SDP again (re-INVITE without change): latch kept
-        s.configure(SideConfig {
-            sdp: Some(a("10.0.0.5:4000")),
-            ..Default::default()
-        });
-        assert_eq!(s.latched(), Some(first));
-        // hold with 0.0.0.0 (None): latch kept
-        s.configure(SideConfig::default());
-        assert_eq!(s.latched(), Some(first));
-        assert_eq!(s.destination(), Some(first));
-        // new port in SDP: reset; before a new packet, media goes to the SDP address
-        s.configure(SideConfig {
-            sdp: Some(a("10.0.0.5:4100")),
-            ..Default::default()
-        });
-        assert_eq!(s.latched(), None);
-        assert_eq!(s.destination(), Some(a("10.0.0.5:4100")));
-        // a late packet of the old stream does not latch
-        assert_eq!(s.on_packet(first, rtp(2, 7), &P), Verdict::DropStrict);
-        let second = a("203.0.113.5:6200");
-        assert_eq!(
-            s.on_packet(second, rtp(1, 9), &P),
-            Verdict::Accept {
-                learned: Some(second)
-            }
-        );
-    }
-
-    #[test]
-    fn signaling_source_only() {
-        let pol = LatchPolicy {
-            signaling_source_only: true,
-            ..P
-        };
-        let mut s = Side::new(SideConfig {
-            sdp: Some(a("10.0.0.5:4000")),
-            signaling_ip: Some("203.0.113.5".parse().unwrap()),
-            asymmetric: false,
-        });
-        assert_eq!(
-            s.on_packet(a("198.51.100.1:4000"), rtp(1, 1), &pol),
-            Verdict::DropStrict
-        );
-        assert!(accepted(s.on_packet(
-            a("203.0.113.5:1234"),
-            rtp(1, 1),
-            &pol
-        )));
-        // without any known address the option cannot decide: accept
-        let mut open = Side::default();
-        assert!(accepted(open.on_packet(
-            a("198.51.100.1:4000"),
-            rtp(1, 1),
-            &pol
-        )));
-    }
-
-    #[test]
-    fn asymmetric_never_latches() {
-        let mut s = Side::new(SideConfig {
-            sdp: Some(a("192.0.2.7:4000")),
-            signaling_ip: Some("192.0.2.7".parse().unwrap()),
-            asymmetric: true,
-        });
-        assert_eq!(
-            s.on_packet(a("192.0.2.7:5555"), rtp(1, 1), &P),
-            Verdict::Accept { learned: None }
-        );
-        assert_eq!(s.destination(), Some(a("192.0.2.7:4000")));
-        assert_eq!(s.latched(), None);
-        assert_eq!(
-            s.on_packet(a("192.0.2.8:5555"), rtp(2, 1), &P),
-            Verdict::DropStrict
-        );
-    }
-}
+#[path = "latch_tests.rs"]
+mod tests;

@@ -52,6 +52,7 @@
 
 pub mod counters;
 mod engine;
+pub mod guard;
 pub mod ice;
 pub mod json;
 pub mod latch;
@@ -65,7 +66,7 @@ mod uring;
 pub mod worker;
 
 pub use counters::Counters;
-pub use latch::LatchPolicy;
+pub use latch::{LatchMode, LatchPolicy};
 pub use session::Timeouts;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -138,8 +139,20 @@ pub struct RelayConfig {
     pub media_timeout: Duration,
     /// Either party put the stream on hold.
     pub hold_timeout: Duration,
-    /// Before latching, accept packets only from the side's signalling (or SDP) IP.
-    pub signaling_source_only: bool,
+    /// The latch policy ([`latch`]): `heuristic` (default) or `signalling` (a side latches only
+    /// to a source of its signalling or SDP IP).
+    pub latch_mode: LatchMode,
+    /// `heuristic`: how long after signalling a source that matches neither IP may latch by
+    /// RTP continuity (a symmetric NAT).
+    pub learn_window: Duration,
+    /// Streams one session (and one `update`) may have; more is refused.
+    pub max_streams: usize,
+    /// Sessions the relay holds at once (0: no limit but the ports); a new one beyond is
+    /// refused.
+    pub max_sessions: usize,
+    /// Packets per second one stream (RTP and RTCP, both ways) may relay; the excess is
+    /// dropped (0: no ceiling).
+    pub max_packet_rate: u32,
     /// How long a released port pair rests before reuse.
     pub port_quarantine: Duration,
     /// Largest RTP sequence jump accepted as the same sender after a NAT rebinding.
@@ -175,7 +188,11 @@ impl Default for RelayConfig {
             setup_timeout: Duration::from_secs(90),
             media_timeout: Duration::from_secs(60),
             hold_timeout: Duration::from_secs(7200),
-            signaling_source_only: false,
+            latch_mode: LatchMode::Heuristic,
+            learn_window: Duration::from_millis(latch::LEARN_WINDOW_MS),
+            max_streams: guard::MAX_STREAMS,
+            max_sessions: guard::MAX_SESSIONS,
+            max_packet_rate: guard::MAX_PACKET_RATE,
             port_quarantine: Duration::from_secs(10),
             rebind_window: 64,
             io: RelayIo::Auto,
@@ -325,6 +342,12 @@ impl Relay {
                 cfg.ring_buffers
             )));
         }
+        if cfg.max_streams == 0 || cfg.max_streams > 1024 {
+            return Err(invalid(format!(
+                "max_streams must be 1..=1024, not {}",
+                cfg.max_streams
+            )));
+        }
         if cfg.batch_wait_us > BATCH_WAIT_MAX_US {
             return Err(invalid(format!(
                 "batch_wait_us must be 0 to {BATCH_WAIT_MAX_US}, not {}",
@@ -363,9 +386,15 @@ impl Relay {
         let server = crate::control::server::Server::bind(control_socket)?;
         let epoch = Instant::now();
         let policy = LatchPolicy {
-            signaling_source_only: cfg.signaling_source_only,
+            mode: cfg.latch_mode,
             rebind_window: cfg.rebind_window,
+            learn_window_ms: u64::try_from(cfg.learn_window.as_millis()).unwrap_or(u64::MAX / 2),
         };
+        let guard = Arc::new(guard::Guard::new(
+            cfg.listen_ip,
+            cfg.advertised_ip,
+            cfg.max_packet_rate,
+        ));
         let (latch_tx, latch_rx) = crossbeam_channel::bounded(65536);
         let mut links = Vec::with_capacity(cfg.threads);
         let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(cfg.threads);
@@ -380,6 +409,7 @@ impl Relay {
                     wake.clone(),
                     rx,
                     policy,
+                    guard.clone(),
                     epoch,
                     counters,
                     latch_tx.clone(),
@@ -430,6 +460,7 @@ impl Relay {
             counters,
             epoch,
             sink.clone(),
+            guard,
         );
         let timeouts = Timeouts {
             setup: cfg.setup_timeout,
@@ -443,7 +474,11 @@ impl Relay {
             (Instant::now(), SystemTime::now()),
         );
         let summary_ip = cfg.advertised_ip.unwrap_or(cfg.listen_ip).to_string();
-        let engine = Engine::new(table, counters, sink.clone(), summary_ip, latch_rx);
+        let limits = engine::Limits {
+            max_streams: cfg.max_streams,
+            max_sessions: cfg.max_sessions,
+        };
+        let engine = Engine::new(table, counters, sink.clone(), summary_ip, latch_rx, limits);
         let stop = Arc::new(EventFd::new()?);
         let stopping = Arc::new(AtomicBool::new(false));
         let (stop2, stopping2) = (stop.clone(), stopping.clone());
@@ -471,12 +506,16 @@ impl Relay {
         sink.send_log(
             LogLevel::Info,
             format!(
-                "media relay started: control socket {}, listen {}, ports {}-{}, {} worker thread(s), {io_text}",
+                "media relay started: control socket {}, listen {}, ports {}-{}, {} worker thread(s), {io_text}, latch policy {}, at most {} streams per session, {} sessions, {} packets/s per stream",
                 socket.display(),
                 cfg.listen_ip,
                 cfg.port_min,
                 cfg.port_max,
-                cfg.threads
+                cfg.threads,
+                cfg.latch_mode.as_str(),
+                cfg.max_streams,
+                cfg.max_sessions,
+                cfg.max_packet_rate,
             ),
         );
         Ok(Relay {

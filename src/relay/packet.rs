@@ -13,6 +13,8 @@ pub enum PacketKind {
     Rtp {
         pt: u8,
         seq: u16,
+        /// RTP timestamp (bytes 4..8).
+        ts: u32,
         ssrc: u32,
     },
     /// RTCP: `ssrc` is the sender's (bytes 4..8).
@@ -54,6 +56,7 @@ pub fn classify(p: &[u8]) -> PacketKind {
         return PacketKind::Rtp {
             pt: p[1] & 0x7F,
             seq: be16(p, 2),
+            ts: be32(p, 4),
             ssrc: be32(p, 8),
         };
     }
@@ -114,6 +117,7 @@ mod tests {
             PacketKind::Rtp {
                 pt: 0,
                 seq: 7,
+                ts: 0,
                 ssrc: 0xAABBCCDD
             }
         );
@@ -123,6 +127,7 @@ mod tests {
             PacketKind::Rtp {
                 pt: 101,
                 seq: 1,
+                ts: 0,
                 ssrc: 1
             }
         );

@@ -95,6 +95,8 @@ pub trait Backend {
     fn configure(&mut self, h: &StreamHandle, party: Party, cfg: SideConfig);
     /// Stops relaying and gives the ports back (they rest before reuse).
     fn close(&mut self, h: &StreamHandle, now: Instant);
+    /// Gives back a stream opened for a request that is then refused: free at once.
+    fn discard(&mut self, h: &StreamHandle);
     fn snapshot(&self, h: &StreamHandle) -> Snapshot;
 }
 
@@ -298,6 +300,11 @@ impl<B: Backend> SessionTable<B> {
         m
     }
 
+    /// Whether a session for these tags exists.
+    pub fn exists(&self, call_id: &str, from_tag: &str, to_tag: &str) -> bool {
+        self.find(call_id, from_tag, to_tag).is_some()
+    }
+
     fn find(&self, call_id: &str, from_tag: &str, to_tag: &str) -> Option<usize> {
         let list = self.sessions.get(call_id)?;
         list.iter()
@@ -481,7 +488,7 @@ impl<B: Backend> SessionTable<B> {
                         Ok(h) => opened.push(Some(h)),
                         Err(e) => {
                             for h in opened.iter().flatten() {
-                                backend.close(h, now);
+                                backend.discard(h);
                             }
                             return Err(match e {
                                 OpenError::Exhausted => TableError::NoPorts,

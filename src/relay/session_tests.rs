@@ -12,6 +12,7 @@ struct Fake {
     configs: Vec<(u64, Party, SideConfig)>,
     snaps: HashMap<u64, Snapshot>,
     closed: Vec<u64>,
+    discarded: Vec<u64>,
     next_id: u64,
 }
 
@@ -39,6 +40,10 @@ impl Backend for Fake {
     fn close(&mut self, h: &StreamHandle, _now: Instant) {
         assert!(self.open.remove(&h.id).is_some(), "double close");
         self.closed.push(h.id);
+    }
+    fn discard(&mut self, h: &StreamHandle) {
+        assert!(self.open.remove(&h.id).is_some(), "double discard");
+        self.discarded.push(h.id);
     }
     fn snapshot(&self, h: &StreamHandle) -> Snapshot {
         self.snaps.get(&h.id).copied().unwrap_or_default()
@@ -433,8 +438,10 @@ fn exhaustion_is_an_error_and_leaves_nothing_behind() {
     assert!(matches!(t.update(&m, t0), Err(TableError::NoPorts)));
     assert_eq!(t.session_count(), 1);
     assert_eq!(Counters::get(&c.sessions_active), 1);
-    // a two-stream offer that cannot get its second stream leaves the first one closed
+    // a two-stream offer that cannot get its second stream gives the first one back at once
+    // (discarded: no quarantine for ports that never carried a call)
     t.remove("call-1", "ft", "", t0).unwrap();
+    let closed = t.backend().closed.clone();
     let mut two = msg(
         Request,
         1,
@@ -445,6 +452,8 @@ fn exhaustion_is_an_error_and_leaves_nothing_behind() {
     two.call_id = "call-2".into();
     assert!(matches!(t.update(&two, t0), Err(TableError::NoPorts)));
     assert_eq!(t.backend().open.len(), 0);
+    assert_eq!(t.backend().closed, closed, "nothing closed into quarantine");
+    assert_eq!(t.backend().discarded.len(), 1);
     assert_eq!(t.session_count(), 0);
     assert_eq!(t.update(&m, t0).unwrap().ports.len(), 1);
 }

@@ -17,8 +17,9 @@
 //! `try_send`.
 
 use super::counters::Counters;
+use super::guard::{Guard, LatchedIp, Owners, RateGate, SideKey};
 use super::ice::StunPark;
-use super::latch::{LatchPolicy, Side, SideConfig, Verdict};
+use super::latch::{FlowRole, LatchPolicy, Side, SideConfig, Verdict};
 use super::packet::{classify, PacketKind};
 use super::sys::{Epoll, EventBuf, EventFd, RecvBatch, SendBatch};
 use super::{EventSink, LogLevel, RelayIo};
@@ -45,6 +46,10 @@ pub struct StreamShared {
     pub last_ms: [AtomicU64; 2],
     /// First RTP payload type + 1 (0 = none yet).
     pub codec: [AtomicU32; 2],
+    /// The stream's packet-rate ceiling (worker only).
+    pub rate: RateGate,
+    /// Per party, the IP its RTP side latched to, which its RTCP side follows (worker only).
+    pub rtp_ip: [LatchedIp; 2],
 }
 
 fn bump(a: &AtomicU64, n: u64) {
@@ -104,24 +109,56 @@ pub(crate) struct Local {
     pub relayed: u64,
     pub bytes: u64,
     pub dropped_strict: u64,
+    pub dropped_unlearned: u64,
+    pub dropped_owned: u64,
+    pub dropped_loop: u64,
+    pub dropped_rate: u64,
     pub dropped_other: u64,
     pub rx_rearms: u64,
     pub rx_no_buffers: u64,
 }
 
-/// What [`judge`] needs besides the flow: the latching policy, where latch notifications go,
-/// the batch's counts.
+/// What [`judge`] needs besides the flow: the latching policy, the relay's guard, the
+/// addresses this worker's sides own, where latch notifications go, the batch's counts.
 pub(crate) struct PacketCtx {
     pub policy: LatchPolicy,
+    pub guard: Arc<Guard>,
+    pub owners: Owners,
     pub latch_tx: Sender<LatchEvent>,
     pub local: Local,
     pub stun: StunPark,
 }
 
-/// The forwarding decision for one datagram received on `flow.socks[i]` from `src`: latching and
-/// strict source, per-stream statistics and codec, counts. Returns where to send it (from
-/// `flow.socks[1 - i]`), or `None` when it is dropped (counted here). Shared by both back ends;
-/// no allocation, no lock.
+impl Flow {
+    fn key(&self, party: usize) -> SideKey {
+        SideKey {
+            stream_id: self.stream_id,
+            rtcp: self.rtcp,
+            party,
+        }
+    }
+
+    /// New signalling for `party`: its side takes it (a reset latch gives its address up), and
+    /// the learning window of both sides opens until `until_ms`.
+    fn configure(&mut self, party: usize, cfg: SideConfig, until_ms: u64, owners: &mut Owners) {
+        let before = self.sides[party].latched();
+        self.sides[party].configure(cfg);
+        let after = self.sides[party].latched();
+        if let Some(old) = before.filter(|_| after != before) {
+            owners.release(self.key(party), old);
+        }
+        if !self.rtcp {
+            self.shared.rtp_ip[party].set(after.map(|a| a.ip()));
+        }
+        self.sides.iter_mut().for_each(|s| s.open_window(until_ms));
+    }
+}
+
+/// The forwarding decision for one datagram received on `flow.socks[i]` from `src`: the guard
+/// (no packet from or to the relay's own ports), latching and strict source, the rate ceiling,
+/// per-stream statistics and codec, counts. Returns where to send it (from
+/// `flow.socks[1 - i]`), or `None` when it is dropped (counted here, by reason). Shared by both
+/// back ends; no allocation, no lock.
 #[inline]
 pub(crate) fn judge(
     flow: &mut Flow,
@@ -138,14 +175,43 @@ pub(crate) fn judge(
         ctx.local.dropped_other += 1;
         return None;
     }
+    if ctx.guard.is_own(src) {
+        ctx.local.dropped_loop += 1;
+        return None;
+    }
     let kind = classify(pkt);
-    match flow.sides[i].on_packet(src, kind, &ctx.policy) {
+    let role = if flow.rtcp {
+        FlowRole::Rtcp {
+            rtp_ip: flow.shared.rtp_ip[i].get(),
+        }
+    } else {
+        FlowRole::Rtp
+    };
+    let key = flow.key(i);
+    let before = flow.sides[i].latched();
+    let owners = &ctx.owners;
+    let verdict = flow.sides[i].on_packet(src, kind, role, now_ms, &ctx.policy, |a| {
+        owners.owned_by_other(a, key)
+    });
+    match verdict {
         Verdict::DropStrict => {
             ctx.local.dropped_strict += 1;
             None
         }
+        Verdict::DropUnlearned => {
+            ctx.local.dropped_unlearned += 1;
+            None
+        }
+        Verdict::DropOwned => {
+            ctx.local.dropped_owned += 1;
+            None
+        }
         Verdict::Accept { learned } => {
             if let Some(addr) = learned {
+                ctx.owners.moved(key, before, addr);
+                if !flow.rtcp {
+                    flow.shared.rtp_ip[i].set(Some(addr.ip()));
+                }
                 let _ = ctx.latch_tx.try_send(LatchEvent {
                     stream_id: flow.stream_id,
                     rtcp: flow.rtcp,
@@ -169,11 +235,23 @@ pub(crate) fn judge(
                     }
                 }
             }
-            let dest = flow.sides[o].destination();
-            if dest.is_none() && !(kind == PacketKind::Stun && ctx.stun.park(flow, o, pkt, now_ms))
-            {
-                ctx.local.dropped_other += 1;
+            if !flow.shared.rate.admit(now_ms, ctx.guard.max_packet_rate) {
+                ctx.local.dropped_rate += 1;
+                return None;
             }
+            let dest = match flow.sides[o].destination() {
+                None => {
+                    if !(kind == PacketKind::Stun && ctx.stun.park(flow, o, pkt, now_ms)) {
+                        ctx.local.dropped_other += 1;
+                    }
+                    None
+                }
+                Some(d) if ctx.guard.forbidden(d) => {
+                    ctx.local.dropped_loop += 1;
+                    None
+                }
+                dest => dest,
+            };
             if flow.parked != 0 {
                 ctx.stun.flush(flow, now_ms, &mut ctx.local);
             }
@@ -217,6 +295,10 @@ impl Core {
         Counters::add(&c.packets_relayed, l.relayed);
         Counters::add(&c.bytes_relayed, l.bytes);
         Counters::add(&c.packets_dropped_strict, l.dropped_strict);
+        Counters::add(&c.packets_dropped_unlearned, l.dropped_unlearned);
+        Counters::add(&c.packets_dropped_owned, l.dropped_owned);
+        Counters::add(&c.packets_dropped_loop, l.dropped_loop);
+        Counters::add(&c.packets_dropped_rate, l.dropped_rate);
         Counters::add(&c.packets_dropped_no_session, l.dropped_other);
         Counters::add(&c.rx_rearms, l.rx_rearms);
         Counters::add(&c.rx_no_buffers, l.rx_no_buffers);
@@ -235,10 +317,9 @@ impl Core {
                 Cmd::Add { slot, flow } => self.add(slot as usize, *flow, io),
                 Cmd::Configure { slot, party, cfg } => {
                     let now_ms = self.now_ms();
+                    let until = now_ms + self.pkt.policy.learn_window_ms;
                     if let Some(Some(f)) = self.flows.get_mut(slot as usize) {
-                        if let Some(side) = f.sides.get_mut(party) {
-                            side.configure(cfg);
-                        }
+                        f.configure(party & 1, cfg, until, &mut self.pkt.owners);
                         if f.parked != 0 {
                             self.pkt.stun.flush(f, now_ms, &mut self.pkt.local);
                         }
@@ -247,6 +328,11 @@ impl Core {
                 Cmd::Remove { slot } => {
                     let slot = slot as usize;
                     if let Some(f) = self.flows.get_mut(slot).and_then(Option::take) {
+                        for party in 0..2 {
+                            if let Some(a) = f.sides[party].latched() {
+                                self.pkt.owners.release(f.key(party), a);
+                            }
+                        }
                         io.removed(slot, f);
                     }
                 }
@@ -262,9 +348,13 @@ impl Core {
         if let Some(old) = self.flows[slot].take() {
             io.removed(slot, old);
         }
+        self.pkt.owners.reserve(1);
+        let until = self.now_ms() + self.pkt.policy.learn_window_ms;
+        let mut sides = [Side::default(), Side::default()];
+        sides.iter_mut().for_each(|s| s.open_window(until));
         let flow = self.flows[slot].insert(Flow {
             socks: f.socks,
-            sides: [Side::default(), Side::default()],
+            sides,
             shared: f.shared,
             stream_id: f.stream_id,
             rtcp: f.rtcp,
@@ -359,6 +449,7 @@ impl Worker {
         wake: Arc<EventFd>,
         rx: Receiver<Cmd>,
         policy: LatchPolicy,
+        guard: Arc<Guard>,
         epoch: Instant,
         counters: &'static Counters,
         latch_tx: Sender<LatchEvent>,
@@ -375,6 +466,8 @@ impl Worker {
                 flows: Vec::new(),
                 pkt: PacketCtx {
                     policy,
+                    guard,
+                    owners: Owners::default(),
                     latch_tx,
                     local: Local::default(),
                     stun: StunPark::default(),

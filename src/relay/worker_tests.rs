@@ -21,7 +21,21 @@ struct Harness {
 }
 
 impl Harness {
+    /// A worker with the default latch policy but no learning window: only sources that
+    /// match signalling latch, and a better match never takes over (the tests here are about
+    /// the I/O; the window is [`Side`]'s and the hijack tests').
     fn start(backend: Backend) -> Harness {
+        Self::start_with(
+            backend,
+            LatchPolicy {
+                learn_window_ms: 0,
+                ..LatchPolicy::default()
+            },
+            Guard::new("127.0.0.1".parse().unwrap(), None, 0),
+        )
+    }
+
+    fn start_with(backend: Backend, policy: LatchPolicy, guard: Guard) -> Harness {
         let counters = Counters::leak();
         let (sink, events) = EventSink::new().unwrap();
         let wake = Arc::new(EventFd::new().unwrap());
@@ -31,7 +45,8 @@ impl Harness {
             0,
             wake.clone(),
             rx,
-            LatchPolicy::default(),
+            policy,
+            Arc::new(guard),
             Instant::now(),
             counters,
             latch_tx,
@@ -95,7 +110,9 @@ fn rtp(seq: u16, tag: u8) -> Vec<u8> {
     v
 }
 
-fn add(slot: u32, socks: [UdpSocket; 2], callee: SocketAddr) -> Vec<Cmd> {
+/// A flow whose caller signalled from `caller_ip` (so its first packet from there latches) and
+/// whose callee's SDP address is `callee`.
+fn add(slot: u32, socks: [UdpSocket; 2], caller_ip: &str, callee: SocketAddr) -> Vec<Cmd> {
     vec![
         Cmd::Add {
             slot,
@@ -106,6 +123,14 @@ fn add(slot: u32, socks: [UdpSocket; 2], callee: SocketAddr) -> Vec<Cmd> {
                 rtcp: false,
                 v6: false,
             }),
+        },
+        Cmd::Configure {
+            slot,
+            party: 0,
+            cfg: SideConfig {
+                signaling_ip: Some(caller_ip.parse().unwrap()),
+                ..SideConfig::default()
+            },
         },
         // media towards the callee goes to its SDP address until it latches
         Cmd::Configure {
@@ -174,7 +199,7 @@ fn queued_burst(backend: Backend) {
     for seq in 0..N {
         caller.send_to(&rtp(seq, 7), to_a).unwrap();
     }
-    h.send(add(0, [a, b], callee.local_addr().unwrap()));
+    h.send(add(0, [a, b], "127.0.0.2", callee.local_addr().unwrap()));
     let mut buf = [0u8; 2048];
     for seq in 0..N {
         let (n, from) = callee
@@ -219,10 +244,10 @@ fn slot_reuse(backend: Backend) {
     for seq in 0..20 {
         caller1.send_to(&rtp(seq, 1), old_port).unwrap();
     }
-    let mut cmds = add(0, [a1, b1], callee1.local_addr().unwrap());
+    let mut cmds = add(0, [a1, b1], "127.0.0.2", callee1.local_addr().unwrap());
     cmds.push(Cmd::Remove { slot: 0 });
-    cmds.extend(add(0, [a2, b2], callee2.local_addr().unwrap()));
-    let to_a2 = match &cmds[3] {
+    cmds.extend(add(0, [a2, b2], "127.0.0.4", callee2.local_addr().unwrap()));
+    let to_a2 = match &cmds[4] {
         Cmd::Add { flow, .. } => flow.socks[0].local_addr().unwrap(),
         _ => unreachable!(),
     };
@@ -256,9 +281,11 @@ fn a_reused_slot_never_gets_the_old_flows_packets() {
 }
 
 /// Sockets of removed flows close (no socket, no buffer left behind) and the worker stops.
+/// One caller per flow (no two sides latch to one address); the next round's flows latch to
+/// the same callers again (a removed flow gives its addresses up).
 fn many_flows_come_and_go(backend: Backend) {
     let h = Harness::start(backend);
-    let caller = sock("127.0.0.2");
+    let callers: Vec<UdpSocket> = (0..20).map(|_| sock("127.0.0.2")).collect();
     let callee = sock("127.0.0.3");
     let mut ports = Vec::new();
     for round in 0..5u32 {
@@ -269,11 +296,11 @@ fn many_flows_come_and_go(backend: Backend) {
             to.push(a.local_addr().unwrap());
             ports.push(a.local_addr().unwrap());
             ports.push(b.local_addr().unwrap());
-            cmds.extend(add(slot, [a, b], callee.local_addr().unwrap()));
+            cmds.extend(add(slot, [a, b], "127.0.0.2", callee.local_addr().unwrap()));
         }
         h.send(cmds);
         for (i, t) in to.iter().enumerate() {
-            caller.send_to(&rtp(i as u16, round as u8), *t).unwrap();
+            callers[i].send_to(&rtp(i as u16, round as u8), *t).unwrap();
             let mut buf = [0u8; 2048];
             let (n, _) = callee.recv_from(&mut buf).unwrap();
             assert_eq!(&buf[..n], &rtp(i as u16, round as u8)[..]);
@@ -327,7 +354,7 @@ fn latching_with_connected_sockets(backend: Backend) {
     let caller = sock("127.0.0.2");
     let callee = sock("127.0.0.3");
     let stranger = sock("127.0.0.9");
-    h.send(add(0, [a, b], callee.local_addr().unwrap()));
+    h.send(add(0, [a, b], "127.0.0.2", callee.local_addr().unwrap()));
     let connected = || Counters::get(&h.counters.connected_sockets);
     let strict = || Counters::get(&h.counters.packets_dropped_strict);
 
@@ -429,7 +456,7 @@ fn peer_port_closed_then_opened(backend: Backend) {
     let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
     let caller = sock("127.0.0.2");
     let callee_at = sock("127.0.0.3").local_addr().unwrap(); // closed again at once
-    h.send(add(0, [a, b], callee_at));
+    h.send(add(0, [a, b], "127.0.0.2", callee_at));
     let tried = || {
         Counters::get(&h.counters.packets_relayed)
             + Counters::get(&h.counters.packets_dropped_no_session)

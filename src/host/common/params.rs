@@ -90,6 +90,10 @@ slots! {
     MEDIA_TIMEOUT: int,
     HOLD_TIMEOUT: int,
     LEARN_FROM_SIGNALING_IP: int,
+    LATCH_POLICY: str,
+    RELAY_MAX_STREAMS: int,
+    RELAY_MAX_SESSIONS: int,
+    RELAY_MAX_PACKET_RATE: int,
 }
 
 const fn p(name: &'static CStr, ty: u32, ptr: *mut c_void) -> ParamExport {
@@ -108,7 +112,7 @@ const fn i(name: &'static CStr, slot: &'static IntSlot) -> ParamExport {
 
 /// The `params` table, terminated by a NULL name.
 #[repr(transparent)]
-pub struct ParamTable(pub [ParamExport; 23]);
+pub struct ParamTable(pub [ParamExport; 27]);
 // SAFETY: read-only after construction; the pointers it holds refer to the slots above.
 unsafe impl Sync for ParamTable {}
 
@@ -135,6 +139,10 @@ pub static PARAMS: ParamTable = ParamTable([
     i(c"media_timeout", &MEDIA_TIMEOUT),
     i(c"hold_timeout", &HOLD_TIMEOUT),
     i(c"learn_from_signaling_ip", &LEARN_FROM_SIGNALING_IP),
+    s(c"latch_policy", &LATCH_POLICY),
+    i(c"relay_max_streams", &RELAY_MAX_STREAMS),
+    i(c"relay_max_sessions", &RELAY_MAX_SESSIONS),
+    i(c"relay_max_packet_rate", &RELAY_MAX_PACKET_RATE),
     ParamExport {
         name: std::ptr::null(),
         type_: 0,
@@ -184,6 +192,10 @@ pub fn read_raw() -> RawParams {
         media_timeout: read_int(&MEDIA_TIMEOUT),
         hold_timeout: read_int(&HOLD_TIMEOUT),
         learn_from_signaling_ip: read_int(&LEARN_FROM_SIGNALING_IP).unwrap_or(0),
+        latch_policy: read_str(&LATCH_POLICY),
+        relay_max_streams: read_int(&RELAY_MAX_STREAMS),
+        relay_max_sessions: read_int(&RELAY_MAX_SESSIONS),
+        relay_max_packet_rate: read_int(&RELAY_MAX_PACKET_RATE),
     }
 }
 

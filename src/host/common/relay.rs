@@ -95,7 +95,10 @@ pub fn relay_config(cfg: &Config) -> RelayConfig {
         setup_timeout: cfg.setup_timeout,
         media_timeout: cfg.media_timeout,
         hold_timeout: cfg.hold_timeout,
-        signaling_source_only: cfg.learn_from_signaling_ip,
+        latch_mode: cfg.latch_policy,
+        max_streams: cfg.relay_max_streams,
+        max_sessions: cfg.relay_max_sessions,
+        max_packet_rate: cfg.relay_max_packet_rate,
         ..RelayConfig::default()
     }
 }

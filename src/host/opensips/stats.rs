@@ -20,7 +20,7 @@ const STAT_NO_RESET: u16 = 1;
 const STAT_IS_FUNC: u16 = 8;
 
 #[repr(transparent)]
-pub struct StatTable(pub [StatExport; 22]);
+pub struct StatTable(pub [StatExport; 28]);
 // SAFETY: read-only; string literals and functions only.
 unsafe impl Sync for StatTable {}
 
@@ -76,4 +76,10 @@ stats! {
     io_uring_rearms => |s| s.relay.rx_rearms,
     io_uring_no_buffers => |s| s.relay.rx_no_buffers,
     connected_sockets => |s| s.relay.connected_sockets,
+    dropped_packets_unlearned => |s| s.relay.packets_dropped_unlearned,
+    dropped_packets_owned => |s| s.relay.packets_dropped_owned,
+    dropped_packets_loop => |s| s.relay.packets_dropped_loop,
+    dropped_packets_rate => |s| s.relay.packets_dropped_rate,
+    refused_updates_limit => |s| s.relay.updates_refused_limit,
+    refused_updates_address => |s| s.relay.updates_refused_address,
 }
