@@ -2,7 +2,7 @@
 //! the [`Handler`] that answers control requests, and the control thread's loop.
 
 use super::counters::Counters;
-use super::guard::Guard;
+use super::guard::{Guard, Limits, Refusal};
 use super::ice;
 use super::latch::SideConfig;
 use super::pool::PortPool;
@@ -341,14 +341,6 @@ impl Backend for RealBackend {
     }
 }
 
-/// What one `update` may ask for.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub max_streams: usize,
-    /// 0: no limit.
-    pub max_sessions: usize,
-}
-
 /// Answers control requests; lives on the control thread.
 pub(crate) struct Engine {
     pub table: SessionTable<RealBackend>,
@@ -426,43 +418,21 @@ impl Engine {
     /// Checks an `update` against the limits and the guard before anything is allocated;
     /// `true`: refused (logged and counted).
     fn refuse(&mut self, u: &UpdateRequest) -> bool {
-        let l = self.limits;
-        let why = if u.media.len() > l.max_streams {
-            Some(format!(
-                "{} streams, more than relay_max_streams {}",
-                u.media.len(),
-                l.max_streams
-            ))
-        } else if l.max_sessions > 0
-            && self.table.session_count() >= l.max_sessions
-            && !u.media.is_empty()
-            && !self.table.exists(&u.call_id, &u.from_tag, &u.to_tag)
-        {
-            Some(format!(
-                "a new session beyond relay_max_sessions {}",
-                l.max_sessions
-            ))
-        } else {
-            None
+        let sessions = self.table.session_count();
+        let exists = self.table.exists(&u.call_id, &u.from_tag, &u.to_tag);
+        let Some(r) = self
+            .limits
+            .refuse(u, sessions, exists, &self.table.backend().guard)
+        else {
+            return false;
         };
-        if let Some(why) = why {
-            Counters::add(&self.counters.updates_refused_limit, 1);
-            self.refused(u, &why);
-            return true;
-        }
-        let guard = self.table.backend().guard.clone();
-        for d in &u.media {
-            let addr = d.addr.trim_start_matches('[').trim_end_matches(']');
-            let Ok(ip) = addr.parse::<IpAddr>() else {
-                continue;
-            };
-            if let Some(what) = guard.refuse_sdp(ip, d.port) {
-                Counters::add(&self.counters.updates_refused_address, 1);
-                self.refused(u, &format!("media address {addr}:{} is {what}", d.port));
-                return true;
-            }
-        }
-        false
+        let c = match r {
+            Refusal::Limit(_) => &self.counters.updates_refused_limit,
+            Refusal::Address(_) => &self.counters.updates_refused_address,
+        };
+        Counters::add(c, 1);
+        self.refused(u, &r.to_string());
+        true
     }
 
     fn refused(&self, u: &UpdateRequest, why: &str) {

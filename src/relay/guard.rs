@@ -18,6 +18,7 @@
 //! * [`LatchedIp`] (two per stream, one per party): the IP address the RTP flow latched to,
 //!   which the stream's RTCP flow (on the same worker) accepts as the only source to latch to.
 
+use crate::control::codec::UpdateRequest;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -125,6 +126,69 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// What one `update` may ask for (`relay_max_streams`, `relay_max_sessions`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_streams: usize,
+    /// 0: no limit.
+    pub max_sessions: usize,
+}
+
+/// Why an `update` is refused before anything is allocated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Limit(String),
+    Address(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Limit(s) | Refusal::Address(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Limits {
+    /// Checks `u` (the relay holds `sessions`; `exists`: `u` is for one of them) against the
+    /// limits and its media addresses against `guard`.
+    pub fn refuse(
+        &self,
+        u: &UpdateRequest,
+        sessions: usize,
+        exists: bool,
+        guard: &Guard,
+    ) -> Option<Refusal> {
+        if u.media.len() > self.max_streams {
+            return Some(Refusal::Limit(format!(
+                "{} streams, more than relay_max_streams {}",
+                u.media.len(),
+                self.max_streams
+            )));
+        }
+        if self.max_sessions > 0 && sessions >= self.max_sessions && !exists && !u.media.is_empty()
+        {
+            return Some(Refusal::Limit(format!(
+                "a new session beyond relay_max_sessions {}",
+                self.max_sessions
+            )));
+        }
+        for d in &u.media {
+            let addr = d.addr.trim_start_matches('[').trim_end_matches(']');
+            let Ok(ip) = addr.parse::<IpAddr>() else {
+                continue;
+            };
+            if let Some(what) = guard.refuse_sdp(ip, d.port) {
+                return Some(Refusal::Address(format!(
+                    "media address {addr} port {} is {what}",
+                    d.port
+                )));
+            }
+        }
+        None
     }
 }
 

@@ -24,7 +24,7 @@
 //!   ring on every socket the worker owns, so packets from thousands of sockets complete in one
 //!   system call; each forwarded packet becomes a `sendmsg` submission straight from its receive
 //!   buffer, all of a batch submitted together with the wait for the next completions;
-//! * epoll: level-triggered readiness, `recvmmsg`/`sendmmsg` per readable socket; the fallback
+//! * epoll (`epoll`): level-triggered readiness, `recvmmsg`/`sendmmsg` per readable socket; the fallback
 //!   where io_uring is missing, disabled or refused.
 //!
 //! Both run the same forwarding decision ([`worker::judge`]) and the same flow table and
@@ -52,6 +52,7 @@
 
 pub mod counters;
 mod engine;
+mod epoll;
 pub mod guard;
 pub mod ice;
 pub mod json;
@@ -474,7 +475,7 @@ impl Relay {
             (Instant::now(), SystemTime::now()),
         );
         let summary_ip = cfg.advertised_ip.unwrap_or(cfg.listen_ip).to_string();
-        let limits = engine::Limits {
+        let limits = guard::Limits {
             max_streams: cfg.max_streams,
             max_sessions: cfg.max_sessions,
         };

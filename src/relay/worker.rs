@@ -1,5 +1,5 @@
 //! Relay worker threads. Each worker owns the sockets of the flows handed to it and one I/O
-//! back end: an epoll instance with `recvmmsg`/`sendmmsg` per readable socket (this module), or
+//! back end: an epoll instance with `recvmmsg`/`sendmmsg` per readable socket ([`super::epoll`]), or
 //! an io_uring with multishot receives into provided buffers and batched send submissions
 //! ([`super::uring`]). Nothing on the packet path is shared with another thread except relaxed
 //! atomics written by this worker alone (per-stream statistics) and the global counters, which
@@ -7,33 +7,29 @@
 //!
 //! A flow is one sub-stream of a relayed stream (RTP, or RTCP on port + 1) with two sockets:
 //! `socks[0]` faces the caller (the caller sends to it), `socks[1]` faces the callee. A packet
-//! received on `socks[i]` is checked against `sides[i]` (latching) and sent from
-//! `socks[1 - i]` to `sides[1 - i].destination()`. That decision is [`judge`], the same function
-//! for both back ends; the flow table and the commands from the control thread are [`Core`],
-//! also shared.
+//! received on `socks[i]` is checked against `sides[i]` (latching, [`super::latch`]) and the
+//! relay's guard ([`super::guard`]) and sent from `socks[1 - i]` to `sides[1 - i].destination()`.
+//! That decision is [`judge`], the same function for both back ends; the flow table and the
+//! commands from the control thread are [`Core`], also shared.
 //!
 //! The per-packet path does not allocate and takes no lock: buffers and headers are allocated
 //! once per worker; latch notifications go through a bounded (preallocated) channel with
 //! `try_send`.
 
 use super::counters::Counters;
+use super::epoll::EpollIo;
 use super::guard::{Guard, LatchedIp, Owners, RateGate, SideKey};
 use super::ice::StunPark;
 use super::latch::{FlowRole, LatchPolicy, Side, SideConfig, Verdict};
 use super::packet::{classify, PacketKind};
-use super::sys::{Epoll, EventBuf, EventFd, RecvBatch, SendBatch};
+use super::sys::EventFd;
 use super::{EventSink, LogLevel, RelayIo};
 use crossbeam_channel::{Receiver, Sender};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Packets taken from one socket per readiness event (epoll back end).
-pub const BATCH: usize = 16;
-const WAKE_TOKEN: u64 = u64::MAX;
 
 /// Per-stream statistics written by the owning worker, read by the control thread. Index: the
 /// sending party (0 caller, 1 callee). Times are milliseconds since the relay's epoch plus one
@@ -499,124 +495,6 @@ impl Worker {
                 batch_us,
                 twins,
             } => super::uring::run(self.core, buffers, files, batch_us, twins, ready),
-        }
-    }
-}
-
-/// The epoll back end: level-triggered readiness per socket, `recvmmsg` of up to [`BATCH`]
-/// datagrams from a readable socket, one `sendmmsg` of what they became.
-struct EpollIo {
-    epoll: Epoll,
-    recv: RecvBatch,
-    send: SendBatch,
-    out: Vec<(usize, SocketAddr)>,
-}
-
-impl FlowIo for EpollIo {
-    fn added(&mut self, slot: usize, flow: &Flow) -> io::Result<()> {
-        for (i, s) in flow.socks.iter().enumerate() {
-            let token = ((slot as u64) << 1) | i as u64;
-            self.epoll.add(s.as_raw_fd(), token)?;
-        }
-        Ok(())
-    }
-
-    fn removed(&mut self, _slot: usize, flow: Flow) {
-        for s in &flow.socks {
-            let _ = self.epoll.delete(s.as_raw_fd());
-        }
-        // the sockets close here
-    }
-}
-
-impl EpollIo {
-    fn new(core: &Core) -> io::Result<EpollIo> {
-        let epoll = Epoll::new()?;
-        epoll.add(core.wake.as_raw_fd(), WAKE_TOKEN)?;
-        Ok(EpollIo {
-            epoll,
-            recv: RecvBatch::new(BATCH),
-            send: SendBatch::new(BATCH),
-            out: Vec::with_capacity(BATCH),
-        })
-    }
-
-    fn run(mut self, mut core: Core) {
-        let mut events = EventBuf::new(256);
-        core.run_loop(|core| self.iteration(core, &mut events));
-        // flows (and their sockets) are dropped with `core`
-    }
-
-    fn iteration(&mut self, core: &mut Core, events: &mut EventBuf) -> bool {
-        let n = match self.epoll.wait(events, 1000) {
-            Ok(n) => n,
-            Err(e) => {
-                core.log.send_log(
-                    LogLevel::Error,
-                    format!("relay worker {}: epoll_wait: {e}", core.id),
-                );
-                std::thread::sleep(std::time::Duration::from_millis(10));
-                return true;
-            }
-        };
-        // Signalling first: a command (new flow, new SDP address) is always queued before the
-        // control reply that lets an endpoint send, so applying every queued command before
-        // reading packets means no packet is judged by stale latching state. The eventfd is
-        // reset before the channel is read, so a command queued meanwhile wakes us again.
-        if (0..n).any(|i| events.token(i) == WAKE_TOKEN) {
-            core.wake.drain();
-        }
-        if !core.commands(self) {
-            return false;
-        }
-        let now_ms = core.now_ms();
-        for i in 0..n {
-            let t = events.token(i);
-            if t != WAKE_TOKEN {
-                // a token of a flow removed (and its slot reused) by the commands above only
-                // leads to a receive attempt on the slot's current socket: harmless
-                self.readable(core, t, now_ms);
-            }
-        }
-        core.flush_counters();
-        true
-    }
-
-    fn readable(&mut self, core: &mut Core, token: u64, now_ms: u64) {
-        let slot = (token >> 1) as usize;
-        let i = (token & 1) as usize;
-        let o = 1 - i;
-        let Some(Some(flow)) = core.flows.get_mut(slot) else {
-            return;
-        };
-        let n = match self.recv.recv(flow.socks[i].as_raw_fd()) {
-            Ok(n) => n,
-            Err(e) => {
-                core.socket_error(now_ms, "recvmmsg", &e);
-                return;
-            }
-        };
-        self.out.clear();
-        for k in 0..n {
-            let Some((pkt, src, truncated)) = self.recv.get(k) else {
-                continue;
-            };
-            if let Some(d) = judge(flow, i, pkt, src, truncated, now_ms, &mut core.pkt) {
-                self.out.push((k, d));
-            }
-        }
-        if self.out.is_empty() {
-            return;
-        }
-        let res = self
-            .send
-            .send(flow.socks[o].as_raw_fd(), &self.recv, &self.out, flow.v6);
-        let local = &mut core.pkt.local;
-        local.relayed += res.sent as u64;
-        local.bytes += res.bytes as u64;
-        local.dropped_other += res.failed as u64;
-        if let Some(e) = res.error {
-            core.socket_error(now_ms, "sendmmsg", &e);
         }
     }
 }

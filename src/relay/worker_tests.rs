@@ -513,3 +513,113 @@ fn peer_port_closed_then_opened(backend: Backend) {
 fn a_peer_port_that_was_closed_gets_media_once_it_opens() {
     both(peer_port_closed_then_opened);
 }
+
+/// A flow whose callee side names the flow's own caller-facing socket as its address (what
+/// `update` refuses; here put straight into the worker): the caller's packet is dropped and
+/// counted as a loop, nothing circles.
+fn own_port_destination(backend: Backend) {
+    let (a, b) = (relay_sock(), relay_sock());
+    let to_a = a.local_addr().unwrap();
+    // the guard knows the ports the relay holds (the engine marks them when it binds)
+    let guard = Guard::new("127.0.0.1".parse().unwrap(), None, 0);
+    guard.hold(to_a.port(), true);
+    guard.hold(b.local_addr().unwrap().port(), true);
+    let h = Harness::start_with(backend, LatchPolicy::default(), guard);
+    let caller = sock("127.0.0.2");
+    h.send(add(0, [a, b], "127.0.0.2", to_a));
+    for seq in 0..5 {
+        caller.send_to(&rtp_from(1, seq, 1), to_a).unwrap();
+    }
+    let c = h.counters;
+    assert!(eventually(Duration::from_secs(5), || Counters::get(
+        &c.packets_dropped_loop
+    ) == 5));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(Counters::get(&c.packets_relayed), 0, "{backend:?}");
+    assert_eq!(Counters::get(&c.packets_dropped_loop), 5, "{backend:?}");
+}
+
+#[test]
+fn a_destination_on_the_relays_own_port_is_dropped_as_a_loop() {
+    both(own_port_destination);
+}
+
+/// A loop the guard does not see (its addresses are not the relay's as far as it knows): an
+/// asymmetric caller side accepts packets from the relay's own address, the callee side's
+/// address is the flow's caller-facing socket, so one packet circles b -> a -> b... The
+/// packet-rate ceiling ends it: at least `limit` forwards (all of them, unless a one-second
+/// window ended while it circled), then one drop, then silence.
+fn rate_ceiling_ends_a_loop(backend: Backend) {
+    const LIMIT: u32 = 500;
+    let guard = Guard::new("127.0.0.77".parse().unwrap(), None, LIMIT);
+    let h = Harness::start_with(backend, LatchPolicy::default(), guard);
+    let (a, b) = (relay_sock(), relay_sock());
+    let to_a = a.local_addr().unwrap();
+    let mut cmds = add(0, [a, b], "127.0.0.1", to_a);
+    cmds.push(Cmd::Configure {
+        slot: 0,
+        party: 0,
+        cfg: SideConfig {
+            signaling_ip: Some("127.0.0.1".parse().unwrap()),
+            asymmetric: true,
+            ..SideConfig::default()
+        },
+    });
+    h.send(cmds);
+    let injector = sock("127.0.0.1");
+    injector.send_to(&rtp_from(1, 0, 1), to_a).unwrap();
+    let c = h.counters;
+    assert!(eventually(Duration::from_secs(5), || Counters::get(
+        &c.packets_dropped_rate
+    ) >= 1));
+    let relayed = Counters::get(&c.packets_relayed);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        Counters::get(&c.packets_relayed),
+        relayed,
+        "{backend:?}: the loop stopped"
+    );
+    assert!(relayed >= u64::from(LIMIT), "{backend:?}: {relayed}");
+    assert_eq!(Counters::get(&c.packets_dropped_rate), 1, "{backend:?}");
+}
+
+#[test]
+fn the_packet_rate_ceiling_ends_a_loop() {
+    both(rate_ceiling_ends_a_loop);
+}
+
+/// Two flows on one worker: a source latched by the first flow's caller side cannot latch the
+/// second flow's (counted as owned); once the first flow is gone, it can.
+fn one_address_one_side(backend: Backend) {
+    let h = Harness::start(backend);
+    let caller = sock("127.0.0.2");
+    let callee = sock("127.0.0.3");
+    let (a1, b1) = (relay_sock(), relay_sock());
+    let (a2, b2) = (relay_sock(), relay_sock());
+    let (to_a1, to_a2) = (a1.local_addr().unwrap(), a2.local_addr().unwrap());
+    let mut cmds = add(0, [a1, b1], "127.0.0.2", callee.local_addr().unwrap());
+    cmds.extend(add(1, [a2, b2], "127.0.0.2", callee.local_addr().unwrap()));
+    h.send(cmds);
+    caller.send_to(&rtp_from(1, 0, 1), to_a1).unwrap();
+    let mut buf = [0u8; 2048];
+    callee.recv_from(&mut buf).unwrap();
+    caller.send_to(&rtp_from(1, 1, 2), to_a2).unwrap();
+    let c = h.counters;
+    assert!(eventually(Duration::from_secs(5), || Counters::get(
+        &c.packets_dropped_owned
+    ) == 1));
+    silent(&callee, "not relayed by the second flow");
+    h.send(vec![Cmd::Remove { slot: 0 }]);
+    assert!(eventually(Duration::from_secs(5), || {
+        caller.send_to(&rtp_from(1, 2, 3), to_a2).unwrap();
+        callee
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        callee.recv_from(&mut buf).is_ok()
+    }));
+}
+
+#[test]
+fn an_address_latched_by_one_side_is_not_taken_by_another() {
+    both(one_address_one_side);
+}
