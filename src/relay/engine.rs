@@ -71,6 +71,7 @@ pub(crate) struct RealBackend {
 }
 
 impl RealBackend {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         listen_ip: IpAddr,
         advertised_ip: Option<IpAddr>,

@@ -389,7 +389,7 @@ impl Side {
     fn rtcp_may_latch(&self, src: SocketAddr, m: Match, rtp_ip: Option<IpAddr>) -> Option<Match> {
         match rtp_ip {
             // follow the RTP side's address; once there, stay on one port
-            Some(ip) => (src.ip() == ip && self.latched.is_none_or(|l| l.ip() != ip))
+            Some(ip) => (src.ip() == ip && !matches!(self.latched, Some(l) if l.ip() == ip))
                 .then_some(m.max(Match::Ip)),
             None => {
                 (self.latched.is_none() && m >= Match::Ip && !self.obsolete.contains(&Some(src)))
