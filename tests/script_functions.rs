@@ -663,7 +663,7 @@ fn rtp_asymmetrics_clients_get_media_at_their_sdp_address() {
 }
 
 #[test]
-fn learn_from_signaling_ip_accepts_the_first_packet_only_from_there() {
+fn learn_from_signaling_ip_and_the_heuristic_policy_refuse_a_strangers_first_packet() {
     for (i, strict) in [true, false].into_iter().enumerate() {
         let e = env_with(
             &format!("learn{i}"),
@@ -688,10 +688,24 @@ fn learn_from_signaling_ip_accepts_the_first_packet_only_from_there() {
             ("127.0.0.3", base + 2),
             base + 4,
         );
+        // a stranger's first packet never latches (either policy)
         stranger.send_to(&rtp(0xBAD), to_caller_side).unwrap();
-        let first = next_ssrc(&callee);
+        callee
+            .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
+        assert_eq!(next_ssrc(&callee), None, "the stranger's packet is dropped");
+        // a continuous RTP stream from it: the default `heuristic` policy takes it by its
+        // third packet, the first one above included (the SDP names another IP than
+        // signalling: room for a symmetric NAT);
+        // with learn_from_signaling_ip (`signalling`) it stays a stranger
+        for seq in 2..5u16 {
+            let mut p = rtp(0xBAD);
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            stranger.send_to(&p, to_caller_side).unwrap();
+        }
+        let got = next_ssrc(&callee);
         if strict {
-            assert_eq!(first, None, "the stranger's packet is dropped");
+            assert_eq!(got, None, "only the signalling IP latches");
             caller.send_to(&rtp(0xA), to_caller_side).unwrap();
             assert_eq!(
                 next_ssrc(&callee),
@@ -699,11 +713,14 @@ fn learn_from_signaling_ip_accepts_the_first_packet_only_from_there() {
                 "the caller latches from its signalling IP"
             );
         } else {
-            assert_eq!(
-                first,
-                Some(0xBAD),
-                "without the option any first packet latches"
-            );
+            // the single packet above was the run's first: the third (seq 3) latches, and
+            // seq 4 follows
+            assert_eq!(got, Some(0xBAD), "continuity latches the third packet");
+            assert_eq!(next_ssrc(&callee), Some(0xBAD), "the fourth follows");
+            assert_eq!(next_ssrc(&callee), None, "nothing else");
+            // the caller from its signalling IP takes its side back at once
+            caller.send_to(&rtp(0xA), to_caller_side).unwrap();
+            assert_eq!(next_ssrc(&callee), Some(0xA), "the signalling IP wins");
         }
     }
 }
