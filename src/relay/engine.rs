@@ -420,10 +420,10 @@ impl Engine {
     /// `true`: refused (logged and counted).
     fn refuse(&mut self, u: &UpdateRequest) -> bool {
         let sessions = self.table.session_count();
-        let exists = self.table.exists(&u.call_id, &u.from_tag, &u.to_tag);
+        let own = self.table.relay_ports(&u.call_id, &u.from_tag, &u.to_tag);
         let Some(r) = self
             .limits
-            .refuse(u, sessions, exists, &self.table.backend().guard)
+            .refuse(u, sessions, own.as_deref(), &self.table.backend().guard)
         else {
             return false;
         };

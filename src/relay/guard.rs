@@ -115,11 +115,13 @@ impl Guard {
         }
         let rtcp = port.checked_add(1);
         if self.own_ip(ip) && (self.holds(port) || rtcp.is_some_and(|p| self.holds(p))) {
-            return Some("one of the relay's own ports");
+            return Some(OWN_PORTS);
         }
         None
     }
 }
+
+const OWN_PORTS: &str = "one of the relay's own ports";
 
 /// An IPv4-mapped IPv6 address as the IPv4 address it is.
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -153,15 +155,20 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Limits {
-    /// Checks `u` (the relay holds `sessions`; `exists`: `u` is for one of them) against the
-    /// limits and its media addresses against `guard`.
+    /// Checks `u` (the relay holds `sessions`; `own`: the relay ports of the session `u` is
+    /// for, if it exists) against the limits and its media addresses against `guard`. A media
+    /// address on one of the session's own relay ports is let through: an ICE agent names the
+    /// relay candidate that won (its peer-reflexive address) in its next offer or answer, and
+    /// that address is ignored, not followed ([`super::ice::is_own_port`]).
     pub fn refuse(
         &self,
         u: &UpdateRequest,
         sessions: usize,
-        exists: bool,
+        own: Option<&[u16]>,
         guard: &Guard,
     ) -> Option<Refusal> {
+        let exists = own.is_some();
+        let own_port = |p: u16| own.is_some_and(|o| o.iter().any(|&b| p == b || p == b + 1));
         if u.media.len() > self.max_streams {
             return Some(Refusal::Limit(format!(
                 "{} streams, more than relay_max_streams {}",
@@ -182,6 +189,9 @@ impl Limits {
                 continue;
             };
             if let Some(what) = guard.refuse_sdp(ip, d.port) {
+                if what == OWN_PORTS && own_port(d.port) {
+                    continue;
+                }
                 return Some(Refusal::Address(format!(
                     "media address {addr} port {} is {what}",
                     d.port

@@ -28,7 +28,11 @@
 //!   address rule of a first latch. RTCP never moves a latch.
 //!
 //! `signalling` (`learn_from_signaling_ip 1`): as `heuristic`, but `continuity` never latches:
-//! only sources from the signalling or SDP IP (when neither is known, `continuity` as above).
+//! only sources from the signalling or SDP IP.
+//!
+//! Under either policy, a side that signalling gave neither a signalling IP nor an SDP address
+//! (there is nothing to check a source against) latches to its first packet. The proxy modules
+//! always send the signalling IP; only a bare control-protocol client can leave it out.
 //!
 //! Whatever the policy:
 //! * an RTCP flow ([`FlowRole::Rtcp`]) follows its RTP flow: once the party's RTP side latched
@@ -262,9 +266,14 @@ impl Side {
         let sdp_ip = self.cfg.sdp.map(|a| a.ip());
         match policy.mode {
             LatchMode::Heuristic => !(sig.is_some() && sig == sdp_ip),
-            // nothing to check an IP against: continuity, as `heuristic`
-            LatchMode::Signalling => sig.is_none() && sdp_ip.is_none(),
+            LatchMode::Signalling => self.nothing_known(),
         }
+    }
+
+    /// Signalling gave neither an IP nor an SDP address: there is nothing to check a source
+    /// against, and the first packet latches (the proxy modules always send the signalling IP).
+    fn nothing_known(&self) -> bool {
+        self.cfg.signaling_ip.is_none() && self.cfg.sdp.is_none()
     }
 
     /// Feeds `src`'s RTP packet to the pending `continuity` source; `true` when its run is
@@ -378,6 +387,9 @@ impl Side {
         }
         if m >= Match::Ip {
             return Some(m);
+        }
+        if self.nothing_known() {
+            return Some(Match::Continuity);
         }
         if address_ok && in_window && self.candidate(src, kind, now_ms) {
             return Some(Match::Continuity);

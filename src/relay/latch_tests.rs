@@ -394,31 +394,19 @@ fn signalling_change_relatches_and_old_source_is_obsolete() {
 }
 
 #[test]
-fn nothing_known_latches_on_continuity_under_either_policy() {
-    let mut s = Side::default();
-    s.open_window(5000);
-    assert_eq!(
-        pk(&mut s, "198.51.100.1:4000", rtp(1, 1)),
-        Verdict::DropUnlearned
-    );
-    pk(&mut s, "198.51.100.1:4000", rtp(2, 1));
-    assert!(accepted(pk(&mut s, "198.51.100.1:4000", rtp(3, 1))));
-    // `signalling` without any known address has nothing to check the IP against: the same
-    let mut open = Side::default();
-    open.open_window(5000);
-    for seq in 1..=2 {
+fn nothing_known_latches_the_first_packet_under_either_policy() {
+    for pol in [P, SIG] {
+        let mut s = Side::default();
+        s.open_window(5000);
         assert_eq!(
-            at(&mut open, "198.51.100.1:4000", rtp(seq, 1), 100, &SIG),
-            Verdict::DropUnlearned
+            at(&mut s, "198.51.100.1:4000", PacketKind::Stun, 100, &pol),
+            learned("198.51.100.1:4000")
+        );
+        assert_eq!(
+            at(&mut s, "198.51.100.2:4000", rtp(1, 1), 100, &pol),
+            Verdict::DropStrict
         );
     }
-    assert!(accepted(at(
-        &mut open,
-        "198.51.100.1:4000",
-        rtp(3, 1),
-        100,
-        &SIG
-    )));
 }
 
 #[test]

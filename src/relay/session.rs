@@ -230,12 +230,14 @@ pub struct SessionTable<B: Backend> {
 
 fn parse_signaling_ip(s: &str) -> Option<IpAddr> {
     // MediaProxy also accepts "src_dst" (underscore joined); the first part is the source.
+    // The wildcard address is no source: unknown.
     let first = s.split('_').next().unwrap_or("");
-    first
+    let ip: IpAddr = first
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse()
-        .ok()
+        .ok()?;
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 fn side_config(d: &StreamDesc, signaling_ip: Option<IpAddr>, asymmetric: bool) -> SideConfig {
@@ -300,9 +302,19 @@ impl<B: Backend> SessionTable<B> {
         m
     }
 
-    /// Whether a session for these tags exists.
-    pub fn exists(&self, call_id: &str, from_tag: &str, to_tag: &str) -> bool {
-        self.find(call_id, from_tag, to_tag).is_some()
+    /// The relay ports (pair bases) of the session for these tags, if it exists.
+    pub fn relay_ports(&self, call_id: &str, from_tag: &str, to_tag: &str) -> Option<Vec<u16>> {
+        let s = self
+            .sessions
+            .get(call_id)?
+            .get(self.find(call_id, from_tag, to_tag)?)?;
+        Some(
+            s.slots
+                .iter()
+                .filter_map(|sl| sl.handle)
+                .flat_map(|h| h.ports)
+                .collect(),
+        )
     }
 
     fn find(&self, call_id: &str, from_tag: &str, to_tag: &str) -> Option<usize> {
