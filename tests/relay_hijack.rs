@@ -510,7 +510,41 @@ fn symmetric_nat_still_latches(io: RelayIo) {
     assert_eq!(drain(&attacker), 0);
 }
 
+/// One address belongs to one side in the whole relay, whichever worker relays the sessions
+/// (the test relay runs two): the first call's caller latches from its socket; the same socket
+/// then sends to the caller port of three more calls (the same IP as their SDP, which latches at
+/// once otherwise). Each of those packets is dropped as owned and none reaches a callee; once
+/// the first call is gone, the address may latch elsewhere.
+fn one_address_one_side_across_workers(io: RelayIo) {
+    let r = TestRelay::start_io(io, "hj-owned", (47900, 47999), |_| {});
+    let mut c = r.client();
+    let legs = legs(&mut c, "owned");
+    media(&legs[..1], 0, 2);
+    for l in &legs[1..4] {
+        legs[0]
+            .caller
+            .send_to(&rtp(0, 9, 0xF00D, 3), l.to_a)
+            .unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || counter(
+            &r.counters.packets_dropped_owned
+        ) == 3),
+        "{io}: owned drops {}",
+        counter(&r.counters.packets_dropped_owned)
+    );
+    for l in &legs[1..4] {
+        assert_eq!(drain(&l.callee), 0, "{io}: relayed from an owned address");
+    }
+    // the other calls' own parties still latch and talk
+    media(&legs[1..], 0, 2);
+    no_injection(&legs);
+    assert_eq!(drain(&legs[0].callee), 0, "{io}");
+    println!("{io}: one address, one side across workers: 3 of 3 dropped as owned, 0 relayed");
+}
+
 backends!(
+    one_address_one_side_across_workers,
     spray_before_media,
     spray_during_media,
     rtcp_takeover,

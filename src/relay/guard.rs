@@ -1,7 +1,8 @@
 //! The relay's protections that are not latching itself (that is [`super::latch`]): where it
 //! must never send, which addresses a side may not take because another side holds them, how
 //! fast one stream may go, and the link that lets an RTCP flow follow its RTP flow's address.
-//! Everything here is read or written on the per-packet path without allocation or lock.
+//! Everything here is read or written on the per-packet path without allocation or lock, but
+//! for the owner table, which a packet only touches when it would latch a side.
 //!
 //! * [`Guard`] (relay-wide, shared read-only by the control thread and every worker, except the
 //!   bitmap of held ports, which the control thread keeps with relaxed atomics): the relay's own
@@ -9,9 +10,11 @@
 //!   through the relay itself), or the wildcard address, a multicast or broadcast address, or
 //!   port 0, is refused at `update` and, should one still be reached, dropped per packet. A
 //!   packet *from* one of the relay's own ports is dropped the same way (it can only be a loop).
-//! * [`Owners`] (one per worker): which latched address belongs to which side, so that no side
-//!   latches to an address another side already owns (a spoofed source cannot point a second
-//!   stream at a victim).
+//! * [`Owners`] (relay-wide, in the [`Guard`]): which latched address belongs to which side of
+//!   which session, whichever worker relays it, so that no side latches to an address another
+//!   side already owns (a spoofed source cannot point a second stream at a victim). A
+//!   read-write lock: read only by a packet that would latch a side (a first latch or a
+//!   re-latch, never a packet of a latched flow), written when a side latches, moves or ends.
 //! * [`RateGate`] (one per stream, in its [`super::worker::StreamShared`]): a packet-rate
 //!   ceiling over RTP and RTCP, both directions; a flow that exceeds it in a one-second window
 //!   loses the excess, which ends any loop that got past the checks above.
@@ -22,6 +25,7 @@ use crate::control::codec::UpdateRequest;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Default of the streams a session (and one `update`) may have (`relay_max_streams`).
 pub const MAX_STREAMS: usize = 16;
@@ -42,6 +46,8 @@ pub struct Guard {
     held: Box<[AtomicU64]>,
     /// Packets per second and stream before the excess is dropped (0: no ceiling).
     pub max_packet_rate: u32,
+    /// Every worker's latched addresses.
+    pub owners: Owners,
 }
 
 impl Guard {
@@ -60,6 +66,7 @@ impl Guard {
             wildcard,
             held: (0..1024).map(|_| AtomicU64::new(0)).collect(),
             max_packet_rate,
+            owners: Owners::default(),
         }
     }
 
@@ -210,48 +217,62 @@ pub struct SideKey {
     pub party: usize,
 }
 
-/// Latched addresses of one worker's sides. The map's capacity is reserved when flows are added
-/// (control commands), so latching does not allocate.
+/// Latched addresses of every side the relay holds, whichever worker relays it (stream ids are
+/// relay-wide). The map's capacity is reserved when flows are added (control commands), so
+/// latching does not allocate. A poisoned lock is used as it is: the map stays consistent
+/// (every change is one insert or remove).
 #[derive(Debug, Default)]
 pub struct Owners {
-    map: HashMap<SocketAddr, SideKey>,
+    map: RwLock<HashMap<SocketAddr, SideKey>>,
 }
 
 impl Owners {
-    /// Room for the sides of `flows` more flows.
-    pub fn reserve(&mut self, flows: usize) {
-        self.map.reserve(2 * flows);
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<SocketAddr, SideKey>> {
+        self.map.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether another party's side (of any stream this worker relays) owns `a`. The RTP and
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<SocketAddr, SideKey>> {
+        self.map.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Room for the sides of `flows` more flows.
+    pub fn reserve(&self, flows: usize) {
+        self.write().reserve(2 * flows);
+    }
+
+    /// Whether another party's side (of any stream the relay relays) owns `a`. The RTP and
     /// RTCP flows of one party share: a party may send RTCP from its RTP address.
     pub fn owned_by_other(&self, a: SocketAddr, me: SideKey) -> bool {
-        self.map
+        self.read()
             .get(&a)
             .is_some_and(|o| !(o.stream_id == me.stream_id && o.party == me.party))
     }
 
     /// Side `me` latched to `new` (was at `old`).
-    pub fn moved(&mut self, me: SideKey, old: Option<SocketAddr>, new: SocketAddr) {
+    pub fn moved(&self, me: SideKey, old: Option<SocketAddr>, new: SocketAddr) {
+        let mut map = self.write();
         if let Some(o) = old {
-            self.release(me, o);
+            if map.get(&o) == Some(&me) {
+                map.remove(&o);
+            }
         }
-        self.map.insert(new, me);
+        map.insert(new, me);
     }
 
     /// Side `me` no longer owns `a` (reset, or the flow is gone).
-    pub fn release(&mut self, me: SideKey, a: SocketAddr) {
-        if self.map.get(&a) == Some(&me) {
-            self.map.remove(&a);
+    pub fn release(&self, me: SideKey, a: SocketAddr) {
+        let mut map = self.write();
+        if map.get(&a) == Some(&me) {
+            map.remove(&a);
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.read().is_empty()
     }
 }
 
@@ -378,7 +399,7 @@ mod tests {
 
     #[test]
     fn owners() {
-        let mut o = Owners::default();
+        let o = Owners::default();
         let k = |stream_id, rtcp, party| SideKey {
             stream_id,
             rtcp,

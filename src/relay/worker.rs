@@ -119,7 +119,6 @@ pub(crate) struct Local {
 pub(crate) struct PacketCtx {
     pub policy: LatchPolicy,
     pub guard: Arc<Guard>,
-    pub owners: Owners,
     pub latch_tx: Sender<LatchEvent>,
     pub local: Local,
     pub stun: StunPark,
@@ -136,7 +135,7 @@ impl Flow {
 
     /// New signalling for `party`: its side takes it (a reset latch gives its address up), and
     /// the learning window of both sides opens until `until_ms`.
-    fn configure(&mut self, party: usize, cfg: SideConfig, until_ms: u64, owners: &mut Owners) {
+    fn configure(&mut self, party: usize, cfg: SideConfig, until_ms: u64, owners: &Owners) {
         let before = self.sides[party].latched();
         self.sides[party].configure(cfg);
         let after = self.sides[party].latched();
@@ -185,7 +184,7 @@ pub(crate) fn judge(
     };
     let key = flow.key(i);
     let before = flow.sides[i].latched();
-    let owners = &ctx.owners;
+    let owners = &ctx.guard.owners;
     let verdict = flow.sides[i].on_packet(src, kind, role, now_ms, &ctx.policy, |a| {
         owners.owned_by_other(a, key)
     });
@@ -204,7 +203,7 @@ pub(crate) fn judge(
         }
         Verdict::Accept { learned } => {
             if let Some(addr) = learned {
-                ctx.owners.moved(key, before, addr);
+                ctx.guard.owners.moved(key, before, addr);
                 if !flow.rtcp {
                     flow.shared.rtp_ip[i].set(Some(addr.ip()));
                 }
@@ -315,7 +314,7 @@ impl Core {
                     let now_ms = self.now_ms();
                     let until = now_ms + self.pkt.policy.learn_window_ms;
                     if let Some(Some(f)) = self.flows.get_mut(slot as usize) {
-                        f.configure(party & 1, cfg, until, &mut self.pkt.owners);
+                        f.configure(party & 1, cfg, until, &self.pkt.guard.owners);
                         if f.parked != 0 {
                             self.pkt.stun.flush(f, now_ms, &mut self.pkt.local);
                         }
@@ -326,7 +325,7 @@ impl Core {
                     if let Some(f) = self.flows.get_mut(slot).and_then(Option::take) {
                         for party in 0..2 {
                             if let Some(a) = f.sides[party].latched() {
-                                self.pkt.owners.release(f.key(party), a);
+                                self.pkt.guard.owners.release(f.key(party), a);
                             }
                         }
                         io.removed(slot, f);
@@ -344,7 +343,7 @@ impl Core {
         if let Some(old) = self.flows[slot].take() {
             io.removed(slot, old);
         }
-        self.pkt.owners.reserve(1);
+        self.pkt.guard.owners.reserve(1);
         let until = self.now_ms() + self.pkt.policy.learn_window_ms;
         let mut sides = [Side::default(), Side::default()];
         sides.iter_mut().for_each(|s| s.open_window(until));
@@ -463,7 +462,6 @@ impl Worker {
                 pkt: PacketCtx {
                     policy,
                     guard,
-                    owners: Owners::default(),
                     latch_tx,
                     local: Local::default(),
                     stun: StunPark::default(),
