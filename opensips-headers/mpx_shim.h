@@ -99,6 +99,18 @@ int mpx_evi_raise(int id, void *list);
  * is_mod_func_used() does. Returns how many literals it changed, or -1 (no pkg memory). */
 int mpx_script_numbers_as_text(const cmd_export_t *cmds, int count);
 
+/* The rtp_relay module (find_export("register_rtp_relay")): registers this module as the
+ * engine `name`; `funcs` is copied, `hooks` (which must live as long as the module) is filled.
+ * 0 on success, 1 when rtp_relay is not loaded, -1 when it refused. */
+int mpx_register_rtp_relay(const char *name, struct mpx_rtp_relay_funcs *funcs,
+                           struct mpx_rtp_relay_hooks *hooks);
+/* 1 when `msg` is the core's dummy request (get_dummy_sip_msg), 0 otherwise. */
+int mpx_is_dummy_msg(struct sip_msg *msg);
+/* Shared memory, under the core's global shm lock when it uses one (what shm_malloc() and
+ * shm_free() do); NULL when the core is not there. */
+void *mpx_shm_malloc(unsigned long size);
+void mpx_shm_free(void *p);
+
 /* Process information. */
 int mpx_my_pid(void);
 int mpx_route_type(void);

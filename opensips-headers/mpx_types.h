@@ -384,6 +384,60 @@ struct mpx_script_routes {
 	unsigned int version;
 };
 
+/* ---- the rtp_relay module's engine interface (modules/rtp_relay/rtp_relay.h and
+ * rtp_relay_common.h, identical in 3.6.8 and 4.0.1) -------------------------------------- */
+
+#define MPX_RTP_RELAY_ALL_BRANCHES (-1)
+/* what the framework hands an engine for one offer, answer or delete */
+struct mpx_rtp_relay_session {
+	struct sip_msg *msg;                                         /* 0: may be the core's dummy */
+	int branch;                                                  /* 8: RTP_RELAY_ALL_BRANCHES -1 */
+	str *callid;                                                 /* 16 */
+	str *from_tag;                                               /* 24 */
+	str *to_tag;                                                 /* 32 */
+	str *body;                                                   /* 40: the SDP to use, or NULL */
+};
+/* the engine's per-session state kept by the framework (node in shm, freed by it) */
+struct mpx_rtp_relay_server {
+	int set;                                                     /* 0 */
+	str node;                                                    /* 8 */
+};
+#define MPX_RTP_COPY_MAX_STREAMS 32
+struct mpx_rtp_relay_stream { int leg; int medianum; int label; };
+struct mpx_rtp_relay_streams {
+	int count;
+	struct mpx_rtp_relay_stream streams[MPX_RTP_COPY_MAX_STREAMS];
+};
+typedef int (mpx_rtp_relay_oa_f)(struct mpx_rtp_relay_session *sess,
+                                 struct mpx_rtp_relay_server *server, str *body, str *ip,
+                                 str *type, str *in_iface, str *out_iface, str *global_flags,
+                                 str *flags, str *extra_flags);
+struct mpx_rtp_relay_funcs {
+	mpx_rtp_relay_oa_f *offer;                                   /* 0 */
+	mpx_rtp_relay_oa_f *answer;                                  /* 8 */
+	int (*delete_)(struct mpx_rtp_relay_session *sess, struct mpx_rtp_relay_server *server,
+	               str *flags, str *extra);                      /* 16 */
+	int (*copy_offer)(struct mpx_rtp_relay_session *sess, struct mpx_rtp_relay_server *server,
+	                  void **ctx, str *flags, unsigned int copy_flags, unsigned int streams,
+	                  str *ret, struct mpx_rtp_relay_streams *streams_map); /* 24 */
+	int (*copy_answer)(struct mpx_rtp_relay_session *sess, struct mpx_rtp_relay_server *server,
+	                   void *ctx, str *flags, str *body);        /* 32 */
+	int (*copy_delete)(struct mpx_rtp_relay_session *sess, struct mpx_rtp_relay_server *server,
+	                   void *ctx, str *flags);                   /* 40 */
+	int (*copy_serialize)(void *ctx, void *bin_packet);          /* 48 */
+	int (*copy_deserialize)(void **ctx, void *bin_packet);       /* 56 */
+	void (*copy_release)(void **ctx);                            /* 64 */
+};
+/* filled by the framework when an engine registers */
+struct mpx_rtp_relay_hooks {
+	str *(*get_sdp)(struct mpx_rtp_relay_session *sess, int type);
+	int (*get_dlg_ids)(str *callid, unsigned int *h_entry, unsigned int *h_id);
+};
+#define MPX_RTP_COPY_MODE_SIPREC (1 << 0)
+#define MPX_RTP_COPY_MODE_DISABLE (1 << 1)
+#define MPX_RTP_COPY_LEG_CALLER (1 << 2)
+#define MPX_RTP_COPY_LEG_CALLEE (1 << 3)
+
 /* ---- constants ------------------------------------------------------------------------- */
 
 enum mpx_route_flags {
@@ -489,6 +543,21 @@ _Static_assert(sizeof(struct mpx_hdr_field) == 72, "sizeof(struct hdr_field)");
 MPX_CHECK(struct mpx_hdr_field, parsed, 48);
 MPX_CHECK(struct mpx_contact, uri, 16);
 MPX_CHECK(struct mpx_contact_body, contacts, 8);
+/* rtp_relay (checked with offsetof against the 3.6.8 and 4.0.1 sources) */
+MPX_CHECK(struct mpx_rtp_relay_session, branch, 8);
+MPX_CHECK(struct mpx_rtp_relay_session, callid, 16);
+MPX_CHECK(struct mpx_rtp_relay_session, body, 40);
+_Static_assert(sizeof(struct mpx_rtp_relay_session) == 48, "sizeof(struct rtp_relay_session)");
+MPX_CHECK(struct mpx_rtp_relay_server, node, 8);
+_Static_assert(sizeof(struct mpx_rtp_relay_server) == 24, "sizeof(struct rtp_relay_server)");
+MPX_CHECK(struct mpx_rtp_relay_funcs, delete_, 16);
+MPX_CHECK(struct mpx_rtp_relay_funcs, copy_offer, 24);
+MPX_CHECK(struct mpx_rtp_relay_funcs, copy_serialize, 48);
+MPX_CHECK(struct mpx_rtp_relay_funcs, copy_release, 64);
+_Static_assert(sizeof(struct mpx_rtp_relay_funcs) == 72, "sizeof(struct rtp_relay_funcs)");
+_Static_assert(sizeof(struct mpx_rtp_relay_hooks) == 16, "sizeof(struct rtp_relay_hooks)");
+MPX_CHECK(struct mpx_rtp_relay_streams, streams, 4);
+_Static_assert(sizeof(struct mpx_rtp_relay_streams) == 388, "sizeof(struct rtp_relay_streams)");
 
 _Static_assert(sizeof(mpx_action_elem_t) == 24, "sizeof(action_elem_t)");
 _Static_assert(sizeof(struct mpx_action) == 248, "sizeof(struct action)");

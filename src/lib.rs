@@ -11,6 +11,7 @@
 //! | [`control`] | MediaProxy's dispatcher protocol: codec, client, server |
 //! | [`relay`] | session table, port pool, latching, timeouts, worker threads, socket I/O |
 //! | [`script`] | what the script functions do, for any host (behind a `Message` trait) |
+//! | [`rtp_relay`] | the `mediaproxy` engine of OpenSIPS's rtp_relay framework (offer, answer, delete) |
 //! | [`config`] | validated module settings |
 //!
 //! Process and thread rules: no thread is started in the attendant (mod_init); the relay's
@@ -26,6 +27,7 @@ pub mod ice_reoffer;
 pub mod media;
 pub mod nat;
 pub mod relay;
+pub mod rtp_relay;
 pub mod script;
 pub mod sdp;
 pub mod sip;

@@ -156,7 +156,10 @@ fn with_client<R>(cfg: &Config, f: impl FnOnce(&mut Client) -> R) -> R {
     })
 }
 
-fn update(cfg: &Config, req: &UpdateRequest) -> Result<crate::media::RelayAnswer, ClientError> {
+pub(crate) fn update(
+    cfg: &Config,
+    req: &UpdateRequest,
+) -> Result<crate::media::RelayAnswer, ClientError> {
     let r = with_client(cfg, |c| c.update(req));
     count(&r);
     r
@@ -246,7 +249,7 @@ fn short_uri(uri: Option<&[u8]>) -> String {
     String::from_utf8_lossy(&u[..end]).into_owned()
 }
 
-fn ice_priority(c: IceCandidate) -> IcePriority {
+pub(crate) fn ice_priority(c: IceCandidate) -> IcePriority {
     match c {
         IceCandidate::None => IcePriority::None,
         IceCandidate::LowPriority => IcePriority::Low,
@@ -340,8 +343,7 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
     };
     let msg =
         sip::SipMsg::scan(m.buf()).map_err(|e| err(format_args!("malformed SIP message: {e}")))?;
-    let call_id = msg
-        .call_id()
+    msg.call_id()
         .ok_or_else(|| err(format_args!("no Call-ID")))?;
     let (kind, status) = match msg.kind() {
         Kind::Request { .. } => (MessageType::Request, 0),
@@ -355,32 +357,7 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
             "the script changed this SDP with the core's SDP operations; cannot rewrite it"
         )));
     }
-    let ua = msg.user_agent();
-    let mut req = UpdateRequest {
-        kind,
-        dialog_id: ctx.dialog_id.clone().unwrap_or_default(),
-        call_id: text(Some(call_id)),
-        cseq: cseq.map(|(n, _)| n).unwrap_or(0),
-        from_uri: short_uri(msg.from_uri()),
-        to_uri: short_uri(msg.to_uri()),
-        from_tag: text(msg.from_tag()),
-        // the C module sends no To tag for provisional replies
-        to_tag: if kind == MessageType::Reply && status < 200 {
-            String::new()
-        } else {
-            text(msg.to_tag())
-        },
-        user_agent: ua
-            .map(|u| String::from_utf8_lossy(u).trim().to_string())
-            .unwrap_or_else(|| "unknown agent".to_string()),
-        signaling_ip: m
-            .avp(Avp::SignalingIp)
-            .or_else(|| m.source().map(|(ip, _)| ip.to_string()))
-            .unwrap_or_default(),
-        media_relay: m.avp(Avp::MediaRelay).unwrap_or_default(),
-        media: Vec::new(),
-        asymmetric: rtp_asymmetric(m, cfg, ua),
-    };
+    let mut req = update_request(m, cfg, &msg, ctx);
 
     let Some((body_off, body)) = body else {
         // a 200 OK to an INVITE without SDP still tells the relay the call was answered
@@ -443,6 +420,48 @@ fn plan_rewrite(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Rewrite, i32
             .collect(),
         call_id: req.call_id,
     })
+}
+
+/// The `update` a message asks for, its streams still empty: kind, tags, CSeq, URIs, user
+/// agent and signalling address read from the message as the C module does.
+pub(crate) fn update_request(
+    m: &dyn Message,
+    cfg: &Config,
+    msg: &sip::SipMsg<'_>,
+    ctx: &Ctx,
+) -> UpdateRequest {
+    let (kind, status) = match msg.kind() {
+        Kind::Request { .. } => (MessageType::Request, 0),
+        Kind::Reply { status, .. } => (MessageType::Reply, status),
+    };
+    let cseq = msg.cseq();
+    let call_id = msg.call_id();
+    let ua = msg.user_agent();
+    UpdateRequest {
+        kind,
+        dialog_id: ctx.dialog_id.clone().unwrap_or_default(),
+        call_id: text(call_id),
+        cseq: cseq.map(|(n, _)| n).unwrap_or(0),
+        from_uri: short_uri(msg.from_uri()),
+        to_uri: short_uri(msg.to_uri()),
+        from_tag: text(msg.from_tag()),
+        // the C module sends no To tag for provisional replies
+        to_tag: if kind == MessageType::Reply && status < 200 {
+            String::new()
+        } else {
+            text(msg.to_tag())
+        },
+        user_agent: ua
+            .map(|u| String::from_utf8_lossy(u).trim().to_string())
+            .unwrap_or_else(|| "unknown agent".to_string()),
+        signaling_ip: m
+            .avp(Avp::SignalingIp)
+            .or_else(|| m.source().map(|(ip, _)| ip.to_string()))
+            .unwrap_or_default(),
+        media_relay: m.avp(Avp::MediaRelay).unwrap_or_default(),
+        media: Vec::new(),
+        asymmetric: rtp_asymmetric(m, cfg, ua),
+    }
 }
 
 /// Called once per ended session with why it ended and the relay's statistics (JSON), so a

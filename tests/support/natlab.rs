@@ -459,3 +459,54 @@ impl Drop for Lab {
         }
     }
 }
+
+/// The body of a SIP message as text.
+pub fn body(msg: &str) -> &str {
+    msg.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// The first value of header `name` of a SIP message.
+pub fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.split("\r\n")
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+}
+
+/// Every SDP a user agent received must name the relay (address and a port of its range) in
+/// every connection and media line. Returns the number of SDP bodies checked.
+pub fn check_sdps(
+    who: &str,
+    received: &[String],
+    relay_ports: (u16, u16),
+    problems: &mut Vec<String>,
+) -> usize {
+    let mut n = 0;
+    for m in received {
+        let b = body(m);
+        if !b.contains("m=audio") {
+            continue;
+        }
+        n += 1;
+        let first = m.lines().next().unwrap_or("");
+        // every connection line names the relay (the o= line is an identifier, which
+        // MediaProxy leaves alone)
+        let relay_c = format!("c=IN IP4 {}", netns::PROXY_IP);
+        let c_lines: Vec<&str> = b.lines().filter(|l| l.starts_with("c=")).collect();
+        let c_ok = !c_lines.is_empty() && c_lines.iter().all(|l| l.trim() == relay_c);
+        let port_ok = b.lines().any(|l| {
+            l.strip_prefix("m=audio ")
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|p| p.parse::<u16>().ok())
+                .is_some_and(|p| (relay_ports.0..=relay_ports.1).contains(&p))
+        });
+        if !c_ok || !port_ok {
+            problems.push(format!(
+                "{who} received an SDP not rewritten to the relay ({first}):\n{b}"
+            ));
+        }
+    }
+    n
+}

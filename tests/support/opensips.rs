@@ -75,12 +75,23 @@ pub fn host(test: &str) -> Host {
 /// `cfg-examples/opensips.cfg` with this test's paths and ports, plus `extra` lines appended
 /// after the module parameters.
 pub fn render_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
-    let src = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/cfg-examples/opensips.cfg"
-    ))
-    .expect("read cfg-examples/opensips.cfg");
-    let mut cfg = src;
+    render_cfg(host, site, "opensips.cfg", extra)
+}
+
+/// `cfg-examples/opensips-rtp_relay.cfg` (mediaproxy.so as the rtp_relay engine), rendered as
+/// [`render_example`] does.
+pub fn render_rtp_relay_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
+    render_cfg(host, site, "opensips-rtp_relay.cfg", extra)
+}
+
+/// `cfg-examples/<file>` with this test's paths and ports, plus `extra` lines appended after
+/// the module parameters.
+pub fn render_cfg(host: &Host, site: &Site, file: &str, extra: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("cfg-examples")
+        .join(file);
+    let mut cfg =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     cfg = replace_once(
         &cfg,
         "mpath=\"/usr/lib/x86_64-linux-gnu/opensips/modules/\"",

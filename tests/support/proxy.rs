@@ -24,6 +24,12 @@ impl Proxy {
         self.host.module_so = so;
     }
 
+    /// Run another example config: `render` writes it for a site (see
+    /// [`Proxy::render_example`]).
+    pub fn use_config(&mut self, render: fn(&Host, &Site, &str) -> PathBuf) {
+        self.render = render;
+    }
+
     /// The host's example config (`cfg-examples/`) with the site's paths, address and ports,
     /// plus `extra` lines before the routing logic.
     pub fn render_example(&self, site: &Site, extra: &str) -> PathBuf {

@@ -191,7 +191,7 @@ pub static exports: Exports = Exports(module_exports {
     items: ptr::null(),
     trans: ptr::null(),
     procs: PROCS.0.get() as *const proc_export_t,
-    preinit_f: None,
+    preinit_f: Some(super::rtp_relay::mod_preinit),
     init_f: Some(init::mod_init),
     response_f: None,
     destroy_f: Some(init::mod_destroy),

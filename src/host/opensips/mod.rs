@@ -32,4 +32,5 @@ pub mod msg;
 mod natping;
 mod params;
 mod relay_proc;
+mod rtp_relay;
 mod stats;

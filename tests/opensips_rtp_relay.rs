@@ -1,0 +1,161 @@
+//! mediaproxy.so as the engine of OpenSIPS's rtp_relay module: OpenSIPS runs
+//! `cfg-examples/opensips-rtp_relay.cfg` (`rtp_relay_engage("mediaproxy")` on the initial
+//! INVITE, no `engage_media_proxy()`) in the NAT lab of `e2e_nat.rs`: a SIPp caller behind
+//! masquerading NAT A, a SIPp callee behind NAT B, the proxy and its embedded relay on
+//! 198.51.100.1 with no route to the private nets.
+//!
+//! 1. The module registered as engine "mediaproxy" (start-up log line).
+//! 2. A call with RTP both ways: the relay's session (under the call's own Call-ID) shows
+//!    packets from both sides, latched at the NATs' public addresses; MI `rtp_relay:list`
+//!    shows the call with engine mediaproxy and the node the engine filled in.
+//! 3. Hold and resume by re-INVITE: the relay shows the stream on hold, then active with media
+//!    both ways again.
+//! 4. The callee hangs up: the rtp_relay module's delete ends the relay session (its report is
+//!    logged), and every relay port is free again.
+//! 5. Every SDP the user agents received names the relay; nothing reached them but from the
+//!    proxy host; the proxy stops with no error, critical line or warning of ours in its log.
+//!
+//! Needs OpenSIPS with its rtp_relay module (OPENSIPS_BIN or opensips on PATH), root with
+//! `ip netns`, nft and SIPp; otherwise it prints SKIPPED and passes.
+#![cfg(not(feature = "kamailio"))]
+
+mod support;
+
+use support::natlab::{self, body, prerequisites, Lab, Side};
+use support::netns;
+use support::opensips;
+use support::process::loud;
+
+const TEST: &str = "rtp_relay_engine_call_through_nat_hold_resume_bye";
+const RELAY_PORTS: (u16, u16) = (40100, 40199);
+const MIN_PACKETS: u64 = 10;
+
+/// The MI command `rtp_relay:list` (4.0) / `rtp_relay_list` (3.6).
+fn rtp_relay_list(lab: &Lab) -> Result<String, String> {
+    let name = if lab.proxy.host.version.contains(" 4.0.") {
+        "rtp_relay:list"
+    } else {
+        "rtp_relay_list"
+    };
+    opensips::mi(&lab.site, name, "{}")
+}
+
+#[test]
+fn rtp_relay_engine_call_through_nat_hold_resume_bye() {
+    let Some(mut proxy) = prerequisites(TEST) else {
+        return;
+    };
+    proxy.use_config(opensips::render_rtp_relay_example);
+    loud(&format!(
+        "{TEST}: {} ({}) with {}",
+        proxy.name,
+        proxy.host.version,
+        proxy.host.module_so.display()
+    ));
+    let mut w = Lab::start("rr", proxy, RELAY_PORTS, "");
+
+    // ---- 1. the engine is registered ------------------------------------------------------
+    if !w
+        .run
+        .log_text()
+        .contains("registered as rtp_relay engine \"mediaproxy\"")
+    {
+        w.fail("the log does not show mediaproxy registered as an rtp_relay engine");
+    }
+
+    // ---- 2. a call with media both ways ---------------------------------------------------
+    w.register_callee();
+    let call = w.start_call("hold", true);
+    let cid = call.call_id.clone();
+    let up = w.media_both_ways(&cid, MIN_PACKETS);
+    let caller_remote = up["caller_remote"].as_str().unwrap_or("").to_string();
+    let callee_remote = up["callee_remote"].as_str().unwrap_or("").to_string();
+    if !caller_remote.starts_with(&format!("{}:", netns::NAT_A_PUBLIC))
+        || !callee_remote.starts_with(&format!("{}:", netns::NAT_B_PUBLIC))
+    {
+        w.fail(&format!(
+            "the relay did not latch on the NATs' public addresses: {up}"
+        ));
+    }
+    let session = w.session(&cid).unwrap_or_default();
+    let from_tag = session["from_tag"].as_str().unwrap_or("").to_string();
+    if from_tag.is_empty() {
+        w.fail(&format!("the relay session has no From tag: {session}"));
+    }
+    // MI: the rtp_relay module lists the call, on our engine, with the node we filled in
+    let listed = match rtp_relay_list(&w) {
+        Ok(l) => l,
+        Err(e) => w.fail(&format!("MI rtp_relay list: {e}")),
+    };
+    let node = format!("\"node\":\"mediaproxy/{from_tag}\"");
+    if !listed.contains("\"mediaproxy\"") || !listed.contains(&node) {
+        w.fail(&format!(
+            "MI rtp_relay list does not show engine mediaproxy with {node}: {listed}"
+        ));
+    }
+
+    // ---- 3. hold and resume ---------------------------------------------------------------
+    w.pace(Side::Caller, &cid);
+    w.wait_for("the relay puts the stream on hold", |w| {
+        let st = w.stream(&cid)?;
+        (st["status"] == "on hold").then_some(())
+    });
+    let mut last = (u64::MAX, u64::MAX);
+    let quiet = w.wait_for("media stops while on hold", |w| {
+        let st = w.stream(&cid)?;
+        let now = (
+            st["caller_packets"].as_u64()?,
+            st["callee_packets"].as_u64()?,
+        );
+        let same = now == last;
+        last = now;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        same.then_some(now)
+    });
+    w.pace(Side::Caller, &cid);
+    w.wait_for("media flows again after the hold", |w| {
+        let st = w.stream(&cid)?;
+        let ok = st["status"] == "active"
+            && st["caller_packets"].as_u64()? > quiet.0
+            && st["callee_packets"].as_u64()? > quiet.1;
+        ok.then_some(())
+    });
+
+    // ---- 4. the callee hangs up: rtp_relay deletes the session ----------------------------
+    w.pace(Side::Callee, &cid);
+    w.expect_success(call.callee);
+    w.expect_success(call.caller);
+    w.expect_all_released("the callee's BYE");
+    let ended = format!("Call-ID {cid} (rtp_relay): ");
+    if !w.run.log_text().contains(&ended) {
+        w.fail(&format!("the log has no session report \"{ended}...\""));
+    }
+
+    // ---- 5. what the user agents received ------------------------------------------------
+    let mut problems = Vec::new();
+    let (c, e) = (w.received(call.caller), w.received(call.callee));
+    for (who, msgs) in [("caller", &c), ("callee", &e)] {
+        let n = natlab::check_sdps(who, msgs, RELAY_PORTS, &mut problems);
+        if n < 3 {
+            problems.push(format!("{who}: {n} SDP bodies received, wanted 3"));
+        }
+    }
+    if !e
+        .iter()
+        .any(|m| m.starts_with("INVITE ") && body(m).contains("a=sendonly"))
+    {
+        problems.push("the callee never received the sendonly (hold) re-INVITE".into());
+    }
+    let (ca, cb) = (w.counters(Side::Caller), w.counters(Side::Callee));
+    loud(&format!("{TEST}: packets into ua-a {ca:?}, ua-b {cb:?}"));
+    for (who, c) in [("ua-a", ca), ("ua-b", cb)] {
+        if c.sip_from_proxy == 0 || c.rtp_from_relay == 0 || c.other_in != 0 {
+            problems.push(format!("{who} packet counters: {c:?}"));
+        }
+    }
+    if !problems.is_empty() {
+        w.fail(&problems.join("\n"));
+    }
+    w.stop_proxy();
+    w.finish();
+}
