@@ -36,6 +36,12 @@ pub const ENGINE: &str = "mediaproxy";
 const DEFAULT_LABEL: &str = "mediaproxy";
 const FN: &str = "rtp_relay";
 
+thread_local! {
+    /// The message this process last rewrote an SDP of (see [`Call::msg_key`]).
+    static LAST_REWRITE: std::cell::Cell<Option<(usize, u32)>> =
+        const { std::cell::Cell::new(None) };
+}
+
 /// Offer or answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -99,6 +105,12 @@ pub struct Call<'a> {
     pub body: Body<'a>,
     pub output: Output,
     pub flags: Flags,
+    /// Which message this is (the host's address and number of it): tm forwards each branch
+    /// of a request from the same message and drops the changes made for a branch once it
+    /// is sent, and the framework offers each branch, so an earlier rewrite of ours of the
+    /// same message does not count as "already rewritten" (another module's or the script's
+    /// does).
+    pub msg_key: Option<(usize, u32)>,
 }
 
 /// What an offer or answer produced.
@@ -239,7 +251,8 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
         if let Some(why) = m.frozen() {
             bail!(m, "cannot change this message: {why}");
         }
-        if m.sdp_rewritten() {
+        let ours = LAST_REWRITE.with(|l| l.get().is_some_and(|k| Some(k) == call.msg_key));
+        if m.sdp_rewritten() && !ours {
             bail!(
                 m,
                 "the SDP of this message was already rewritten; not again"
@@ -399,6 +412,9 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
                     );
                 }
                 m.mark_sdp_rewritten();
+                if let Some(k) = call.msg_key {
+                    LAST_REWRITE.with(|l| l.set(Some(k)));
+                }
             }
             Ok(Done {
                 node: node_out,

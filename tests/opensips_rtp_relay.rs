@@ -13,7 +13,13 @@
 //! 4. The callee hangs up: the rtp_relay module's delete ends the relay session (its report is
 //!    logged), and every relay port is free again.
 //! 5. Every SDP the user agents received names the relay; nothing reached them but from the
-//!    proxy host; the proxy stops with no error, critical line or warning of ours in its log.
+//!    proxy host.
+//! 6. Parallel forking: the callee has a second contact that rings and is cancelled when the
+//!    first answers. Engaged in the request route, the branches share the call's relay
+//!    session (both INVITEs name the same relay port): the CANCEL leaves it to the answered
+//!    branch, which relays media both ways until the BYE; then nothing is left.
+//!
+//! At the end the proxy stops with no error, critical line or warning of ours in its log.
 //!
 //! Needs OpenSIPS with its rtp_relay module (OPENSIPS_BIN or opensips on PATH), root with
 //! `ip netns`, nft and SIPp; otherwise it prints SKIPPED and passes.
@@ -26,9 +32,11 @@ use support::netns;
 use support::opensips;
 use support::process::loud;
 
-const TEST: &str = "rtp_relay_engine_call_through_nat_hold_resume_bye";
+const TEST: &str = "rtp_relay_engine_calls_through_nat";
 const RELAY_PORTS: (u16, u16) = (40100, 40199);
 const MIN_PACKETS: u64 = 10;
+/// The second callee's SIP and media ports (beside the first one's, behind NAT B).
+const FORK_UA: (u16, u16) = (5070, 6100);
 
 /// The MI command `rtp_relay:list` (4.0) / `rtp_relay_list` (3.6).
 fn rtp_relay_list(lab: &Lab) -> Result<String, String> {
@@ -41,7 +49,7 @@ fn rtp_relay_list(lab: &Lab) -> Result<String, String> {
 }
 
 #[test]
-fn rtp_relay_engine_call_through_nat_hold_resume_bye() {
+fn rtp_relay_engine_calls_through_nat() {
     let Some(mut proxy) = prerequisites(TEST) else {
         return;
     };
@@ -156,6 +164,73 @@ fn rtp_relay_engine_call_through_nat_hold_resume_bye() {
     if !problems.is_empty() {
         w.fail(&problems.join("\n"));
     }
+
+    // ---- 6. parallel forking: one branch answers, the other is cancelled ------------------
+    let reg2 = w.start_ua_at(
+        "register-2",
+        Side::Callee,
+        "register.xml",
+        Some("rr-register2-%u"),
+        false,
+        FORK_UA,
+    );
+    w.expect_success(reg2);
+    let ringer = w.start_ua_at(
+        "callee-ring",
+        Side::Callee,
+        "uas_ring_cancel.xml",
+        None,
+        false,
+        FORK_UA,
+    );
+    w.wait_listening(Side::Callee, FORK_UA.0);
+    let call2 = w.start_call("call", true);
+    let cid2 = call2.call_id.clone();
+    w.expect_success(ringer);
+    // engaged in the request route, the branches share the call's relay session: the
+    // cancelled one leaves it to the answered one, which relays media both ways
+    w.media_both_ways(&cid2, MIN_PACKETS);
+    let sessions = w.sessions();
+    let of_call = sessions
+        .iter()
+        .filter(|s| s["call_id"].as_str().is_some_and(|c| c.starts_with(&cid2)))
+        .count();
+    if of_call != 1 {
+        w.fail(&format!(
+            "the forked call should have one relay session {cid2}: {sessions:?}"
+        ));
+    }
+    w.pace(Side::Callee, &cid2);
+    w.expect_success(call2.callee);
+    w.expect_success(call2.caller);
+    w.expect_all_released("the forked call's BYE");
+    // both branches were offered the same relay ports
+    let mut problems = Vec::new();
+    let (answered, rang) = (w.received(call2.callee), w.received(ringer));
+    natlab::check_sdps("answering callee", &answered, RELAY_PORTS, &mut problems);
+    natlab::check_sdps("cancelled callee", &rang, RELAY_PORTS, &mut problems);
+    let (pa, pr) = (invite_port(&answered), invite_port(&rang));
+    if pa.is_none() || pa != pr {
+        problems.push(format!(
+            "the branches' INVITEs should name the same relay port: {pa:?} and {pr:?}"
+        ));
+    }
+    if !problems.is_empty() {
+        w.fail(&problems.join("\n"));
+    }
+
     w.stop_proxy();
     w.finish();
+}
+
+/// The m=audio port of the first INVITE a user agent received.
+fn invite_port(received: &[String]) -> Option<u16> {
+    let invite = received.iter().find(|m| m.starts_with("INVITE "))?;
+    body(invite)
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

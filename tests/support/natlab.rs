@@ -274,6 +274,21 @@ impl Lab {
         call_id: Option<&str>,
         media: bool,
     ) -> usize {
+        let ports = (netns::UA_SIP_PORT, netns::UA_MEDIA_PORT);
+        self.start_ua_at(label, side, scenario, call_id, media, ports)
+    }
+
+    /// [`Lab::start_ua`] with the user agent's SIP and media ports: a second user agent in
+    /// the same namespace.
+    pub fn start_ua_at(
+        &mut self,
+        label: &str,
+        side: Side,
+        scenario: &str,
+        call_id: Option<&str>,
+        media: bool,
+        (sip_port, media_port): (u16, u16),
+    ) -> usize {
         let ns = match side {
             Side::Caller => self.topo.ua_a.clone(),
             Side::Callee => self.topo.ua_b.clone(),
@@ -292,8 +307,8 @@ impl Lab {
                 netns: &ns,
                 scenario,
                 ip: side.ip(),
-                sip_port: netns::UA_SIP_PORT,
-                media_port: netns::UA_MEDIA_PORT,
+                sip_port,
+                media_port,
                 remote: call_id.map(|_| proxy.as_str()),
                 service: "bob",
                 call_id,
@@ -326,11 +341,7 @@ impl Lab {
             media,
         );
         // the callee's SIPp must be listening before the INVITE arrives
-        self.wait_for("the callee's SIPp binds its SIP port", |l| {
-            let port = format!("= :{}", netns::UA_SIP_PORT);
-            let out = netns::exec(&l.topo.ua_b, &["ss", "-Hlun", "sport", &port]);
-            (!out.stdout.is_empty()).then_some(())
-        });
+        self.wait_listening(Side::Callee, netns::UA_SIP_PORT);
         let caller = self.start_ua(
             &format!("caller-{name}"),
             Side::Caller,
@@ -343,6 +354,19 @@ impl Lab {
             callee,
             call_id,
         }
+    }
+
+    /// Waits until a SIPp of `side` listens on UDP `port`.
+    pub fn wait_listening(&mut self, side: Side, port: u16) {
+        self.wait_for(&format!("a SIPp binds UDP port {port}"), |l| {
+            let ns = match side {
+                Side::Caller => &l.topo.ua_a,
+                Side::Callee => &l.topo.ua_b,
+            };
+            let port = format!("= :{port}");
+            let out = netns::exec(ns, &["ss", "-Hlun", "sport", &port]);
+            (!out.stdout.is_empty()).then_some(())
+        });
     }
 
     /// Waits until the relay shows at least `min` packets each way in the first stream of

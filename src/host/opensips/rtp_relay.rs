@@ -248,6 +248,7 @@ unsafe fn offer_answer(
                 iface: string(out_iface),
                 words,
             },
+            msg_key: (real && !raw_msg.is_null()).then(|| (raw_msg as usize, (*raw_msg).id)),
         }
     };
     let done: Result<Done, i32> = match host_msg {
