@@ -19,6 +19,11 @@
 //!    session (both INVITEs name the same relay port): the CANCEL leaves it to the answered
 //!    branch, which relays media both ways until the BYE; then nothing is left.
 //!
+//! 7. Late offer: an INVITE without SDP, the offer in the 200 OK, the answer in the ACK;
+//!    media both ways, every SDP names the relay.
+//! 8. Early media: a 183 with SDP, RTP both ways through the relay before the callee answers;
+//!    the 200 OK with the same SDP names the same relay port.
+//!
 //! At the end the proxy stops with no error, critical line or warning of ours in its log.
 //!
 //! Needs OpenSIPS with its rtp_relay module (OPENSIPS_BIN or opensips on PATH), root with
@@ -219,18 +224,81 @@ fn rtp_relay_engine_calls_through_nat() {
         w.fail(&problems.join("\n"));
     }
 
+    // ---- 7. late offer: the 200 OK carries the offer, the ACK the answer -------------------
+    let late = w.start_call_with("late", "uac_late.xml", "uas_call.xml", true);
+    w.media_both_ways(&late.call_id, MIN_PACKETS);
+    w.pace(Side::Callee, &late.call_id);
+    w.expect_success(late.callee);
+    w.expect_success(late.caller);
+    w.expect_all_released("the late-offer call's BYE");
+    let mut problems = Vec::new();
+    let (c, e) = (w.received(late.caller), w.received(late.callee));
+    let offers = natlab::check_sdps("late-offer caller", &c, RELAY_PORTS, &mut problems);
+    let answers = natlab::check_sdps("late-offer callee", &e, RELAY_PORTS, &mut problems);
+    if offers < 1
+        || !e
+            .iter()
+            .any(|m| m.starts_with("ACK ") && body(m).contains("m=audio"))
+    {
+        problems.push(format!(
+            "late offer: {offers} offer(s) at the caller, {answers} SDP(s) at the callee, \
+             which wanted the answer in the ACK"
+        ));
+    }
+
+    // ---- 8. early media in a 183, then the 200 OK with the same SDP -----------------------
+    let early = w.start_call_with("early", "uac_early.xml", "uas_early.xml", true);
+    let ecid = early.call_id.clone();
+    w.media_both_ways(&ecid, MIN_PACKETS);
+    // the callee answers only when told: so far the media was early media
+    let to_tag = |w: &Lab| {
+        w.session(&ecid)
+            .and_then(|s| s["to_tag"].as_str().map(str::to_string))
+    };
+    if to_tag(&w).as_deref() != Some("") {
+        w.fail("the relay session of the early-media call has a To tag before the 200 OK");
+    }
+    w.pace(Side::Callee, &ecid);
+    w.wait_for("the 200 OK reaches the relay", |w| {
+        to_tag(w).filter(|t| !t.is_empty())
+    });
+    w.pace(Side::Callee, &ecid);
+    w.expect_success(early.callee);
+    w.expect_success(early.caller);
+    w.expect_all_released("the early-media call's BYE");
+    let c = w.received(early.caller);
+    natlab::check_sdps("early-media caller", &c, RELAY_PORTS, &mut problems);
+    let port_of = |first: &str| {
+        c.iter()
+            .find(|m| m.starts_with(first))
+            .and_then(|m| sdp_port(m))
+    };
+    let (p183, p200) = (port_of("SIP/2.0 183"), port_of("SIP/2.0 200"));
+    if p183.is_none() || p183 != p200 {
+        problems.push(format!(
+            "the 183 and the 200 should name the same relay port: {p183:?}, {p200:?}"
+        ));
+    }
+    if !problems.is_empty() {
+        w.fail(&problems.join("\n"));
+    }
+
     w.stop_proxy();
     w.finish();
 }
 
-/// The m=audio port of the first INVITE a user agent received.
-fn invite_port(received: &[String]) -> Option<u16> {
-    let invite = received.iter().find(|m| m.starts_with("INVITE "))?;
-    body(invite)
+/// The m=audio port of a SIP message's SDP.
+fn sdp_port(msg: &str) -> Option<u16> {
+    body(msg)
         .lines()
         .find_map(|l| l.strip_prefix("m=audio "))?
         .split_whitespace()
         .next()?
         .parse()
         .ok()
+}
+
+/// The m=audio port of the first INVITE a user agent received.
+fn invite_port(received: &[String]) -> Option<u16> {
+    sdp_port(received.iter().find(|m| m.starts_with("INVITE "))?)
 }

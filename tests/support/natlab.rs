@@ -331,21 +331,21 @@ impl Lab {
     /// Call-ID `<prefix>-<name>-1`: the callee's SIPp first, the caller's once the callee
     /// listens.
     pub fn start_call(&mut self, name: &str, media: bool) -> Call {
+        let (uac, uas) = (format!("uac_{name}.xml"), format!("uas_{name}.xml"));
+        self.start_call_with(name, &uac, &uas, media)
+    }
+
+    /// [`Lab::start_call`] with the caller's and the callee's scenario files named.
+    pub fn start_call_with(&mut self, name: &str, uac: &str, uas: &str, media: bool) -> Call {
         let call_id = format!("{}-{name}-1", self.prefix);
         let cid = format!("{}-{name}-%u", self.prefix);
-        let callee = self.start_ua(
-            &format!("callee-{name}"),
-            Side::Callee,
-            &format!("uas_{name}.xml"),
-            None,
-            media,
-        );
+        let callee = self.start_ua(&format!("callee-{name}"), Side::Callee, uas, None, media);
         // the callee's SIPp must be listening before the INVITE arrives
         self.wait_listening(Side::Callee, netns::UA_SIP_PORT);
         let caller = self.start_ua(
             &format!("caller-{name}"),
             Side::Caller,
-            &format!("uac_{name}.xml"),
+            uac,
             Some(&cid),
             media,
         );
