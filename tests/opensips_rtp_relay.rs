@@ -262,6 +262,12 @@ fn rtp_relay_engine_calls_through_nat() {
     w.wait_for("the 200 OK reaches the relay", |w| {
         to_tag(w).filter(|t| !t.is_empty())
     });
+    w.wait_for("the early-media callee gets the ACK", |w| {
+        w.received(early.callee)
+            .iter()
+            .any(|m| m.starts_with("ACK "))
+            .then_some(())
+    });
     w.pace(Side::Callee, &ecid);
     w.expect_success(early.callee);
     w.expect_success(early.caller);
