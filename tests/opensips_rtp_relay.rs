@@ -23,6 +23,9 @@
 //!    media both ways, every SDP names the relay.
 //! 8. Early media: a 183 with SDP, RTP both ways through the relay before the callee answers;
 //!    the 200 OK with the same SDP names the same relay port.
+//! 9. Live re-anchoring: MI `rtp_relay:update` with a new node sends each party a re-INVITE
+//!    naming new relay ports; media flows through them both ways, the old session (and its
+//!    ports) is ended.
 //!
 //! At the end the proxy stops with no error, critical line or warning of ours in its log.
 //!
@@ -288,6 +291,88 @@ fn rtp_relay_engine_calls_through_nat() {
     if !problems.is_empty() {
         w.fail(&problems.join("\n"));
     }
+
+    // ---- 9. live re-anchoring: MI rtp_relay:update onto a new node ------------------------
+    let upd = w.start_call_with("update", "uac_update.xml", "uas_update.xml", true);
+    let ucid = upd.call_id.clone();
+    let before = w.media_both_ways(&ucid, MIN_PACKETS);
+    let update = if w.proxy.host.version.contains(" 4.0.") {
+        "rtp_relay:update"
+    } else {
+        "rtp_relay_update"
+    };
+    let params = r#"{"engine":"mediaproxy","set":-1,"new_node":"fresh"}"#;
+    let reply = match opensips::mi(&w.site, update, params) {
+        Ok(r) => r,
+        Err(e) => w.fail(&format!("MI {update}: {e}")),
+    };
+    if !reply.contains("Sessions: 1") && !reply.contains("Accepted") {
+        w.fail(&format!("MI {update} {params}: {reply}"));
+    }
+    let moved = format!("{ucid};fresh");
+    w.wait_for("the old relay session of the re-anchored call ends", |w| {
+        w.session(&ucid).is_none().then_some(())
+    });
+    let after = w.media_both_ways(&moved, MIN_PACKETS);
+    let port = |v: &serde_json::Value, k: &str| {
+        v[k].as_str()
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+    };
+    // the relay names its parties by who offered first: on the new session that is the
+    // callee (its SDP went into the first re-INVITE); tell them apart by their NAT
+    let facing = |v: &serde_json::Value, nat: &str| {
+        ["caller", "callee"]
+            .iter()
+            .find(|p| {
+                v[format!("{p}_remote")]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with(&format!("{nat}:")))
+            })
+            .and_then(|p| port(v, &format!("{p}_local")))
+    };
+    let (old_a, old_b) = (
+        facing(&before, netns::NAT_A_PUBLIC),
+        facing(&before, netns::NAT_B_PUBLIC),
+    );
+    let (new_a, new_b) = (
+        facing(&after, netns::NAT_A_PUBLIC),
+        facing(&after, netns::NAT_B_PUBLIC),
+    );
+    let reinvite_port = |msgs: Vec<String>| {
+        msgs.iter()
+            .filter(|m| m.starts_with("INVITE "))
+            .last()
+            .and_then(|m| sdp_port(m))
+    };
+    let (got_a, got_b) = (
+        reinvite_port(w.received(upd.caller)),
+        reinvite_port(w.received(upd.callee)),
+    );
+    if new_a.is_none()
+        || new_b.is_none()
+        || old_a.is_none()
+        || new_a == old_a
+        || new_b == old_b
+        || got_a != new_a
+        || got_b != new_b
+    {
+        w.fail(&format!(
+            "re-anchoring: relay ports caller {old_a:?} -> {new_a:?}, callee {old_b:?} -> \
+             {new_b:?}; the re-INVITEs named {got_a:?} (caller) and {got_b:?} (callee)"
+        ));
+    }
+    if !w
+        .run
+        .log_text()
+        .contains(&format!("Call-ID {ucid} (rtp_relay): "))
+    {
+        w.fail("no report of the re-anchored call's old relay session");
+    }
+    w.pace(Side::Callee, &ucid);
+    w.expect_success(upd.callee);
+    w.expect_success(upd.caller);
+    w.expect_all_released("the re-anchored call's BYE");
 
     w.stop_proxy();
     w.finish();
