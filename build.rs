@@ -67,13 +67,25 @@ fn pick(var: &str, found: Option<String>, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// Compiles `<dir>/mpx_shim.c` with `defines` (hidden visibility: nothing of the shim is
-/// exported; `shim-common/` holds what every host's shim includes alike) and writes bindgen's output for `<dir>/mpx_shim.h` to `OUT_DIR/<out>`: the shim's
-/// `mpx_*` functions, the `MPX_*` constants and the listed types.
+/// Compiles `<dir>/mpx_shim.c` and any `<dir>/mpx_shim_*.c` with `defines` (hidden
+/// visibility: nothing of the shim is exported; `shim-common/` holds what every host's shim
+/// includes alike) and writes bindgen's output for `<dir>/mpx_shim.h` to `OUT_DIR/<out>`: the
+/// shim's `mpx_*` functions, the `MPX_*` constants and the listed types.
 fn shim_and_bindings(dir: &str, defines: &[(&str, &str)], types: &[&str], out: &str) {
     let headers = Path::new(dir);
     let mut shim = cc::Build::new();
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(headers)
+        .unwrap_or_else(|e| panic!("cannot read {dir}/: {e}"))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("mpx_shim_") && n.ends_with(".c"))
+        })
+        .collect();
+    parts.sort();
     shim.file(headers.join("mpx_shim.c"))
+        .files(parts)
         .include(headers)
         .include("shim-common")
         .flag_if_supported("-fvisibility=hidden")

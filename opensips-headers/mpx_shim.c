@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <time.h>
 #include <string.h>
-#include <sched.h>
 #include "mpx_shim.h"
 
 #define WEAK __attribute__((weak))
@@ -50,19 +49,6 @@ typedef struct { str rs; int ri; int flags; } mpx_pv_value;
 extern char *pv_parse_spec(const str *in, struct mpx_pv_spec *sp) WEAK;
 extern int pv_get_spec_value(struct sip_msg *msg, struct mpx_pv_spec *sp, mpx_pv_value *v) WEAK;
 extern cmd_function find_export(const char *name, int flags) WEAK;
-extern int is_dummy_sip_msg(struct sip_msg *req) WEAK;
-extern void *shm_block WEAK;
-extern volatile int *mem_lock WEAK;
-extern int shm_use_global_lock WEAK;
-#ifdef MPX_DBG_MALLOC
-extern void *(*gen_shm_malloc)(void *blk, unsigned long size, const char *file,
-                               const char *func, unsigned int line) WEAK;
-extern void (*gen_shm_free)(void *blk, void *p, const char *file, const char *func,
-                            unsigned int line) WEAK;
-#else
-extern void *(*gen_shm_malloc)(void *blk, unsigned long size) WEAK;
-extern void (*gen_shm_free)(void *blk, void *p) WEAK;
-#endif
 extern int register_timer(char *label, mpx_timer_cb *f, void *param, unsigned int interval,
                           unsigned short flags) WEAK;
 
@@ -308,85 +294,6 @@ int mpx_pv_get(struct sip_msg *msg, struct mpx_pv_spec *spec, char **s, int *len
 		return 2;
 	}
 	return 0;
-}
-
-/* ---- rtp_relay ---- */
-
-typedef int (*mpx_reg_rtp_relay_f)(const char *name, struct mpx_rtp_relay_funcs *funcs,
-                                   struct mpx_rtp_relay_hooks *hooks);
-
-int mpx_register_rtp_relay(const char *name, struct mpx_rtp_relay_funcs *funcs,
-                           struct mpx_rtp_relay_hooks *hooks)
-{
-	mpx_reg_rtp_relay_f reg;
-	if (find_export == NULL)
-		return 1;
-	reg = (mpx_reg_rtp_relay_f)(void *)find_export("register_rtp_relay", 0);
-	if (reg == NULL)
-		return 1;
-	return reg(name, funcs, hooks) == 0 ? 0 : -1;
-}
-
-int mpx_is_dummy_msg(struct sip_msg *msg)
-{
-	return is_dummy_sip_msg != NULL && is_dummy_sip_msg(msg) == 0;
-}
-
-/* The core's shm lock (FAST_LOCK: gen_lock_t is a volatile int taken by exchanging its first
- * byte with 1; ADAPTIVE_WAIT: yield after 1024 busy tries). Taken only when the core says so
- * (shm_use_global_lock; the parallel allocators lock by themselves). */
-static int shm_locking(void)
-{
-	return &shm_use_global_lock != NULL && shm_use_global_lock && &mem_lock != NULL &&
-	       mem_lock != NULL;
-}
-
-static void shm_lock_get(void)
-{
-	int spins = 1024;
-	if (!shm_locking())
-		return;
-	while (__atomic_exchange_n((volatile unsigned char *)mem_lock, 1, __ATOMIC_ACQUIRE)) {
-		if (spins > 0)
-			spins--;
-		else
-			sched_yield();
-	}
-}
-
-static void shm_lock_release(void)
-{
-	if (!shm_locking())
-		return;
-	__atomic_store_n((volatile unsigned char *)mem_lock, 0, __ATOMIC_RELEASE);
-}
-
-void *mpx_shm_malloc(unsigned long size)
-{
-	void *p;
-	if (&gen_shm_malloc == NULL || gen_shm_malloc == NULL || &shm_block == NULL)
-		return NULL;
-	shm_lock_get();
-#ifdef MPX_DBG_MALLOC
-	p = gen_shm_malloc(shm_block, size, "mediaproxy", "mpx_shm_malloc", 0);
-#else
-	p = gen_shm_malloc(shm_block, size);
-#endif
-	shm_lock_release();
-	return p;
-}
-
-void mpx_shm_free(void *p)
-{
-	if (p == NULL || &gen_shm_free == NULL || gen_shm_free == NULL || &shm_block == NULL)
-		return;
-	shm_lock_get();
-#ifdef MPX_DBG_MALLOC
-	gen_shm_free(shm_block, p, "mediaproxy", "mpx_shm_free", 0);
-#else
-	gen_shm_free(shm_block, p);
-#endif
-	shm_lock_release();
 }
 
 /* ---- dialog API ---- */
