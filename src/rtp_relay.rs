@@ -314,6 +314,14 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
             bail!(m, "{}: no Call-ID", call.op.name());
         }
         req.call_id = node.relay_call_id(&call_id);
+        // a session under the call's own Call-ID: when its media times out, the relay's report
+        // ends the dialog of that Call-ID (as for engage_media_proxy()); the rtp_relay module
+        // then deletes the session, which the relay answers from its record of it
+        req.dialog_id = if req.call_id == call_id {
+            ENGINE.to_string()
+        } else {
+            String::new()
+        };
         let found = match call.body {
             Body::Given(b) => (None, b.to_vec()),
             Body::At { offset, len } => match buf.get(offset..offset.saturating_add(len)) {

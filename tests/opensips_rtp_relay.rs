@@ -26,6 +26,8 @@
 //! 9. Live re-anchoring: MI `rtp_relay:update` with a new node sends each party a re-INVITE
 //!    naming new relay ports; media flows through them both ways, the old session (and its
 //!    ports) is ended.
+//! 10. A call without media: the relay ends it after `setup_timeout` (3 s here) and its report
+//!     ends the dialog (BYE to both sides), as with `engage_media_proxy()`.
 //!
 //! At the end the proxy stops with no error, critical line or warning of ours in its log.
 //!
@@ -44,6 +46,8 @@ use support::process::loud;
 const TEST: &str = "rtp_relay_engine_calls_through_nat";
 const RELAY_PORTS: (u16, u16) = (40100, 40199);
 const MIN_PACKETS: u64 = 10;
+/// A call that never carries media ends after this long.
+const SETUP_TIMEOUT_S: u32 = 3;
 /// The second callee's SIP and media ports (beside the first one's, behind NAT B).
 const FORK_UA: (u16, u16) = (5070, 6100);
 
@@ -68,7 +72,8 @@ fn rtp_relay_engine_calls_through_nat() {
         proxy.host.version,
         proxy.host.module_so.display()
     ));
-    let mut w = Lab::start("rr", proxy, RELAY_PORTS, "");
+    let extra = format!("modparam(\"mediaproxy\", \"setup_timeout\", {SETUP_TIMEOUT_S})");
+    let mut w = Lab::start("rr", proxy, RELAY_PORTS, &extra);
 
     // ---- 1. the engine is registered ------------------------------------------------------
     if !w
@@ -373,6 +378,16 @@ fn rtp_relay_engine_calls_through_nat() {
     w.expect_success(upd.callee);
     w.expect_success(upd.caller);
     w.expect_all_released("the re-anchored call's BYE");
+
+    // ---- 10. a silent call: the relay's setup timeout ends the dialog ---------------------
+    let silent = w.start_call("silent", false);
+    w.expect_success(silent.callee);
+    w.expect_success(silent.caller);
+    w.expect_all_released("the silent call's timeout");
+    let log = w.run.log_text();
+    if !log.contains(&format!("ended dialog {} (media timeout)", silent.call_id)) {
+        w.fail("the relay's timeout did not end the silent call's dialog");
+    }
 
     w.stop_proxy();
     w.finish();
