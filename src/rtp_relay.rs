@@ -13,9 +13,10 @@
 //!   reaches the session even when the framework knows no tag (it ends calls from dialog
 //!   callbacks without a message).
 //!
-//! Tags, kind and CSeq come from the SIP message when the framework hands a real one (the same
-//! request `use_media_proxy` sends), from the framework's tags otherwise (the core's dummy
-//! message: `rtp_relay:update`, B2B): an offer as a request, an answer as its reply.
+//! Tags, kind and CSeq come from the SIP message when the framework hands one of the call it
+//! names (the same request `use_media_proxy` sends), from the framework's tags otherwise (the
+//! core's dummy message for `rtp_relay:update`, a B2BUA's messages, which belong to one of its
+//! two calls): the offer as a request from the offerer, the answer as its reply.
 //!
 //! Flags honoured (see `doc/mediaproxy.md`): `ip` (the address written into the SDP instead of
 //! the relay's), `iface` (the same, as an IP literal, when `ip` is unset), the words
@@ -276,35 +277,17 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
         } else {
             None
         };
-        req = match &scanned {
+        // the message's own view when it belongs to the call the framework names (a proxied
+        // call); the framework's otherwise (the core's dummy message, a B2BUA's own messages,
+        // which belong to one of its two calls)
+        let own = scanned.as_ref().filter(|msg| {
+            call.call_id
+                .filter(|c| !c.is_empty())
+                .map_or(true, |c| msg.call_id() == Some(c))
+        });
+        req = match own {
             Some(msg) => script::update_request(&*m, cfg, msg, &Ctx::default()),
-            None => UpdateRequest {
-                kind: match call.op {
-                    Op::Offer => MessageType::Request,
-                    Op::Answer => MessageType::Reply,
-                },
-                dialog_id: String::new(),
-                call_id: String::new(),
-                // a fresh offer outranks what came before it; an answer is matched by state
-                cseq: match call.op {
-                    Op::Offer => unix_seconds(),
-                    Op::Answer => 0,
-                },
-                from_uri: "unknown".into(),
-                to_uri: "unknown".into(),
-                from_tag: text(call.from_tag),
-                to_tag: text(call.to_tag),
-                user_agent: "unknown agent".into(),
-                signaling_ip: m
-                    .source()
-                    .map(|(ip, _)| ip)
-                    .filter(|ip| !ip.is_unspecified())
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default(),
-                media_relay: String::new(),
-                media: Vec::new(),
-                asymmetric: false,
-            },
+            None => framework_request(&*m, call),
         };
         let call_id = match call.call_id.filter(|c| !c.is_empty()) {
             Some(c) => text(Some(c)),
@@ -429,6 +412,39 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
                 body: None,
             })
         }
+    }
+}
+
+/// An `update` from the framework's view: its tags are those of the offer's transaction (From
+/// the offerer, To its peer, for the answer too), so an offer goes as a request and an answer
+/// as its reply. An offer outranks what came before it (its CSeq is the time, seconds); an
+/// answer is matched by the relay's state (0).
+fn framework_request(m: &dyn Message, call: &Call<'_>) -> UpdateRequest {
+    UpdateRequest {
+        kind: match call.op {
+            Op::Offer => MessageType::Request,
+            Op::Answer => MessageType::Reply,
+        },
+        dialog_id: String::new(),
+        call_id: String::new(),
+        cseq: match call.op {
+            Op::Offer => unix_seconds(),
+            Op::Answer => 0,
+        },
+        from_uri: "unknown".into(),
+        to_uri: "unknown".into(),
+        from_tag: text(call.from_tag),
+        to_tag: text(call.to_tag),
+        user_agent: "unknown agent".into(),
+        signaling_ip: m
+            .source()
+            .map(|(ip, _)| ip)
+            .filter(|ip| !ip.is_unspecified())
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        media_relay: String::new(),
+        media: Vec::new(),
+        asymmetric: false,
     }
 }
 
