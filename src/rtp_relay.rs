@@ -285,6 +285,7 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
                 .filter(|c| !c.is_empty())
                 .map_or(true, |c| msg.call_id() == Some(c))
         });
+        let from_message = own.is_some();
         req = match own {
             Some(msg) => script::update_request(&*m, cfg, msg, &Ctx::default()),
             None => framework_request(&*m, call),
@@ -297,10 +298,11 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
             bail!(m, "{}: no Call-ID", call.op.name());
         }
         req.call_id = node.relay_call_id(&call_id);
-        // a session under the call's own Call-ID: when its media times out, the relay's report
-        // ends the dialog of that Call-ID (as for engage_media_proxy()); the rtp_relay module
-        // then deletes the session, which the relay answers from its record of it
-        req.dialog_id = if req.call_id == call_id {
+        // a proxied call's session under its own Call-ID: when its media times out, the
+        // relay's report ends the dialog of that Call-ID (as for engage_media_proxy()); the
+        // rtp_relay module then deletes the session, which the relay answers from its record
+        // of it. (A B2BUA's calls have no dialog; the relay keeps a dialog id once given.)
+        req.dialog_id = if from_message && req.call_id == call_id {
             ENGINE.to_string()
         } else {
             String::new()
