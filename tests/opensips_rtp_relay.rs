@@ -21,8 +21,8 @@
 //!
 //! 7. Late offer: an INVITE without SDP, the offer in the 200 OK, the answer in the ACK;
 //!    media both ways, every SDP names the relay.
-//! 8. Early media: a 183 with SDP, RTP both ways through the relay before the callee answers;
-//!    the 200 OK with the same SDP names the same relay port.
+//! 8. Early media: a reliable 183 with SDP and its PRACK, RTP both ways through the relay
+//!    before the callee answers; the 200 OK with the same SDP names the same relay port.
 //! 9. Live re-anchoring: MI `rtp_relay:update` with a new node sends each party a re-INVITE
 //!    naming new relay ports; media flows through them both ways, the old session (and its
 //!    ports) is ended.
@@ -257,7 +257,7 @@ fn rtp_relay_engine_calls_through_nat() {
         ));
     }
 
-    // ---- 8. early media in a 183, then the 200 OK with the same SDP -----------------------
+    // ---- 8. early media in a 183 (PRACKed), then the 200 OK with the same SDP -------------
     let early = w.start_call_with("early", "uac_early.xml", "uas_early.xml", true);
     let ecid = early.call_id.clone();
     w.media_both_ways(&ecid, MIN_PACKETS);
@@ -285,10 +285,11 @@ fn rtp_relay_engine_calls_through_nat() {
     w.expect_all_released("the early-media call's BYE");
     let c = w.received(early.caller);
     natlab::check_sdps("early-media caller", &c, RELAY_PORTS, &mut problems);
+    // (the PRACK's 200 has no SDP)
     let port_of = |first: &str| {
         c.iter()
-            .find(|m| m.starts_with(first))
-            .and_then(|m| sdp_port(m))
+            .filter(|m| m.starts_with(first))
+            .find_map(|m| sdp_port(m))
     };
     let (p183, p200) = (port_of("SIP/2.0 183"), port_of("SIP/2.0 200"));
     if p183.is_none() || p183 != p200 {
