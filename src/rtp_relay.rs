@@ -457,9 +457,16 @@ fn unix_seconds() -> u32 {
         .unwrap_or(0)
 }
 
-/// A delete: ends the relay session the node names. 1 on success (also when the relay had
-/// already ended it), -1 otherwise.
-pub fn delete(log: &dyn Logger, cfg: &Config, call_id: Option<&[u8]>, node: Option<&[u8]>) -> i32 {
+/// A delete: ends the relay session the node names. The Call-ID is the framework's, else that
+/// of the message the delete comes with (`msg`: a failed branch's reply, before the framework
+/// knows the call's). 1 on success (also when the relay had already ended it), -1 otherwise.
+pub fn delete(
+    log: &dyn Logger,
+    cfg: &Config,
+    call_id: Option<&[u8]>,
+    node: Option<&[u8]>,
+    msg: Option<&[u8]>,
+) -> i32 {
     if cfg.disable {
         return -1;
     }
@@ -475,7 +482,11 @@ pub fn delete(log: &dyn Logger, cfg: &Config, call_id: Option<&[u8]>, node: Opti
             return -1;
         }
     };
-    let Some(call_id) = call_id.filter(|c| !c.is_empty()) else {
+    let scanned = msg.and_then(|b| sip::SipMsg::scan(b).ok());
+    let call_id = call_id
+        .filter(|c| !c.is_empty())
+        .or_else(|| scanned.as_ref().and_then(|m| m.call_id()));
+    let Some(call_id) = call_id else {
         log.log(Level::Err, FN, format_args!("delete: no Call-ID"));
         return -1;
     };

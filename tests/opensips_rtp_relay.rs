@@ -14,25 +14,27 @@
 //!    logged), and every relay port is free again.
 //! 5. Every SDP the user agents received names the relay; nothing reached them but from the
 //!    proxy host.
-//! 6. Parallel forking: the callee has a second contact that rings and is cancelled when the
+//! 6. CANCEL: the caller cancels while the callee rings; the relay session is ended, every
+//!    port is free.
+//! 7. Parallel forking: the callee has a second contact that rings and is cancelled when the
 //!    first answers. Engaged in the request route, the branches share the call's relay
 //!    session (both INVITEs name the same relay port): the CANCEL leaves it to the answered
 //!    branch, which relays media both ways until the BYE; then nothing is left.
-//!
-//! 7. Late offer: an INVITE without SDP, the offer in the 200 OK, the answer in the ACK;
+//! 8. Late offer: an INVITE without SDP, the offer in the 200 OK, the answer in the ACK;
 //!    media both ways, every SDP names the relay.
-//! 8. Early media: a reliable 183 with SDP and its PRACK, RTP both ways through the relay
+//! 9. Early media: a reliable 183 with SDP and its PRACK, RTP both ways through the relay
 //!    before the callee answers; the 200 OK with the same SDP names the same relay port.
-//! 9. Live re-anchoring: MI `rtp_relay:update` with a new node sends each party a re-INVITE
-//!    naming new relay ports; media flows through them both ways, the old session (and its
-//!    ports) is ended.
-//! 10. A call without media: the relay ends it after `setup_timeout` (3 s here) and its report
+//! 10. Live re-anchoring: MI `rtp_relay:update` with a new node sends each party a re-INVITE
+//!     naming new relay ports; media flows through them both ways, the old session (and its
+//!     ports) is ended.
+//! 11. A call without media: the relay ends it after `setup_timeout` (3 s here) and its report
 //!     ends the dialog (BYE to both sides), as with `engage_media_proxy()`.
-//! 11. A B2B call (a second proxy with `cfg-examples/opensips-rtp_relay-b2b.cfg`): b2b_logic's
+//! 12. A B2B call (a second proxy with `cfg-examples/opensips-rtp_relay-b2b.cfg`): b2b_logic's
 //!     topology hiding, the callee sees only the proxy (its own Call-ID, no caller address);
 //!     media relayed both ways through one relay session; the callee's BYE ends it.
 //!
-//! At the end of each part the proxy stops with no error, critical line or warning of ours in its log.
+//! At the end of each part the proxy stops with no error, critical line or warning of ours in
+//! its log.
 //!
 //! Needs OpenSIPS with its rtp_relay module (OPENSIPS_BIN or opensips on PATH), root with
 //! `ip netns`, nft and SIPp: it is `#[ignore]`d, and `scripts/test.sh` includes it when all of
@@ -181,7 +183,31 @@ fn rtp_relay_engine_calls_through_nat() {
         w.fail(&problems.join("\n"));
     }
 
-    // ---- 6. parallel forking: one branch answers, the other is cancelled ------------------
+    // ---- 6. CANCEL: the caller gives up while the callee rings ----------------------------
+    let cancel = w.start_call_with("cancel", "uac_cancel.xml", "uas_ring_cancel.xml", false);
+    let ccid = cancel.call_id.clone();
+    w.wait_for("the ringing call's relay session", |w| {
+        w.session(&ccid).map(|_| ())
+    });
+    w.wait_for("the caller hears the ringing", |w| {
+        w.received(cancel.caller)
+            .iter()
+            .any(|m| m.starts_with("SIP/2.0 180"))
+            .then_some(())
+    });
+    w.pace(Side::Caller, &ccid);
+    w.expect_success(cancel.callee);
+    w.expect_success(cancel.caller);
+    w.expect_all_released("the CANCEL");
+    if !w
+        .run
+        .log_text()
+        .contains(&format!("Call-ID {ccid} (rtp_relay): "))
+    {
+        w.fail("no report of the cancelled call's relay session");
+    }
+
+    // ---- 7. parallel forking: one branch answers, the other is cancelled ------------------
     let reg2 = w.start_ua_at(
         "register-2",
         Side::Callee,
@@ -235,7 +261,7 @@ fn rtp_relay_engine_calls_through_nat() {
         w.fail(&problems.join("\n"));
     }
 
-    // ---- 7. late offer: the 200 OK carries the offer, the ACK the answer -------------------
+    // ---- 8. late offer: the 200 OK carries the offer, the ACK the answer -------------------
     let late = w.start_call_with("late", "uac_late.xml", "uas_call.xml", true);
     w.media_both_ways(&late.call_id, MIN_PACKETS);
     w.pace(Side::Callee, &late.call_id);
@@ -257,7 +283,7 @@ fn rtp_relay_engine_calls_through_nat() {
         ));
     }
 
-    // ---- 8. early media in a 183 (PRACKed), then the 200 OK with the same SDP -------------
+    // ---- 9. early media in a 183 (PRACKed), then the 200 OK with the same SDP -------------
     let early = w.start_call_with("early", "uac_early.xml", "uas_early.xml", true);
     let ecid = early.call_id.clone();
     w.media_both_ways(&ecid, MIN_PACKETS);
@@ -301,7 +327,7 @@ fn rtp_relay_engine_calls_through_nat() {
         w.fail(&problems.join("\n"));
     }
 
-    // ---- 9. live re-anchoring: MI rtp_relay:update onto a new node ------------------------
+    // ---- 10. live re-anchoring: MI rtp_relay:update onto a new node ------------------------
     let upd = w.start_call_with("update", "uac_update.xml", "uas_update.xml", true);
     let ucid = upd.call_id.clone();
     let before = w.media_both_ways(&ucid, MIN_PACKETS);
@@ -383,7 +409,7 @@ fn rtp_relay_engine_calls_through_nat() {
     w.expect_success(upd.caller);
     w.expect_all_released("the re-anchored call's BYE");
 
-    // ---- 10. a silent call: the relay's setup timeout ends the dialog ---------------------
+    // ---- 11. a silent call: the relay's setup timeout ends the dialog ---------------------
     let silent = w.start_call("silent", false);
     w.expect_success(silent.callee);
     w.expect_success(silent.caller);
@@ -396,7 +422,7 @@ fn rtp_relay_engine_calls_through_nat() {
     w.stop_proxy();
     w.finish();
 
-    // ---- 11. a B2B call: b2b_logic's topology hiding, media through the engine ------------
+    // ---- 12. a B2B call: b2b_logic's topology hiding, media through the engine ------------
     let mut proxy = prerequisites(TEST);
     proxy.use_config(opensips::render_rtp_relay_b2b_example);
     let mut w = Lab::start("rb", proxy, RELAY_PORTS, "");

@@ -326,6 +326,13 @@ unsafe extern "C" fn delete(
         let (sess, server) = unsafe { (&*sess, &*server) };
         // SAFETY: as above.
         let (call_id, node) = unsafe { (bytes(sess.callid), bytes(&server.node)) };
-        rtp_relay::delete(&HostLog, cfg, call_id, node)
+        // SAFETY: the message is NULL, FAKED_REPLY, the core's dummy or one the framework
+        // runs this delete for.
+        let real = !sess.msg.is_null() && unsafe { sys::mpx_is_dummy_msg(sess.msg) } == 0;
+        // SAFETY: as above; FAKED_REPLY and NULL give None.
+        let msg = real
+            .then(|| unsafe { SipMsg::from_ptr(sess.msg) })
+            .flatten();
+        rtp_relay::delete(&HostLog, cfg, call_id, node, msg.as_ref().map(|m| m.buf()))
     })
 }
