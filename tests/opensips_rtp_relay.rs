@@ -33,6 +33,12 @@
 //!     topology hiding, the callee sees only the proxy (its own Call-ID, no caller address);
 //!     media relayed both ways through one relay session; the callee's BYE ends it.
 //!
+//! 13. Engaged per branch (a third proxy with `cfg-examples/opensips-rtp_relay-branch.cfg`,
+//!     `rtp_relay_engage()` in a branch route): the forked call's INVITEs name different relay
+//!     ports; the cancelled branch's relay session ends by the relay's setup timeout (the
+//!     rtp_relay module does not report a losing branch), the answered one relays media both
+//!     ways until the BYE.
+//!
 //! At the end of each part the proxy stops with no error, critical line or warning of ours in
 //! its log.
 //!
@@ -208,57 +214,16 @@ fn rtp_relay_engine_calls_through_nat() {
     }
 
     // ---- 7. parallel forking: one branch answers, the other is cancelled ------------------
-    let reg2 = w.start_ua_at(
-        "register-2",
-        Side::Callee,
-        "register.xml",
-        Some("rr-register2-%u"),
-        false,
-        FORK_UA,
-    );
-    w.expect_success(reg2);
-    let ringer = w.start_ua_at(
-        "callee-ring",
-        Side::Callee,
-        "uas_ring_cancel.xml",
-        None,
-        false,
-        FORK_UA,
-    );
-    w.wait_listening(Side::Callee, FORK_UA.0);
-    let call2 = w.start_call("call", true);
-    let cid2 = call2.call_id.clone();
-    w.expect_success(ringer);
     // engaged in the request route, the branches share the call's relay session: the
-    // cancelled one leaves it to the answered one, which relays media both ways
-    w.media_both_ways(&cid2, MIN_PACKETS);
-    let sessions = w.sessions();
-    let of_call = sessions
-        .iter()
-        .filter(|s| s["call_id"].as_str().is_some_and(|c| c.starts_with(&cid2)))
-        .count();
-    if of_call != 1 {
+    // cancelled one leaves it to the answered one, both INVITEs name the same relay port
+    let fork = forked_call(&mut w);
+    let (pa, pr) = (invite_port(&fork.answered), invite_port(&fork.rang));
+    if fork.survivor != fork.call_id || pa.is_none() || pa != pr {
         w.fail(&format!(
-            "the forked call should have one relay session {cid2}: {sessions:?}"
+            "the forked call should keep one relay session {} (kept {}), and both INVITEs \
+             should name its port: {pa:?} and {pr:?}",
+            fork.call_id, fork.survivor
         ));
-    }
-    w.pace(Side::Callee, &cid2);
-    w.expect_success(call2.callee);
-    w.expect_success(call2.caller);
-    w.expect_all_released("the forked call's BYE");
-    // both branches were offered the same relay ports
-    let mut problems = Vec::new();
-    let (answered, rang) = (w.received(call2.callee), w.received(ringer));
-    natlab::check_sdps("answering callee", &answered, RELAY_PORTS, &mut problems);
-    natlab::check_sdps("cancelled callee", &rang, RELAY_PORTS, &mut problems);
-    let (pa, pr) = (invite_port(&answered), invite_port(&rang));
-    if pa.is_none() || pa != pr {
-        problems.push(format!(
-            "the branches' INVITEs should name the same relay port: {pa:?} and {pr:?}"
-        ));
-    }
-    if !problems.is_empty() {
-        w.fail(&problems.join("\n"));
     }
 
     // ---- 8. late offer: the 200 OK carries the offer, the ACK the answer -------------------
@@ -471,6 +436,122 @@ fn rtp_relay_engine_calls_through_nat() {
         "CRITICAL:rtp_relay:rtp_relay_ctx_release:",
     ]);
     w.finish();
+    // ---- 13. engaged per branch: each branch has relay ports of its own -------------------
+    let mut proxy = prerequisites(TEST);
+    proxy.use_config(opensips::render_rtp_relay_branch_example);
+    let mut w = Lab::start("rf", proxy, RELAY_PORTS, &extra);
+    w.register_callee();
+    let fork = forked_call(&mut w);
+    let (pa, pr) = (invite_port(&fork.answered), invite_port(&fork.rang));
+    let loser = if fork.survivor == fork.call_id {
+        format!("{};mediaproxy-b1", fork.call_id)
+    } else {
+        fork.call_id.clone()
+    };
+    if pa.is_none() || pr.is_none() || pa == pr {
+        w.fail(&format!(
+            "engaged per branch, the INVITEs should name different relay ports: {pa:?}, {pr:?}"
+        ));
+    }
+    // the rtp_relay module does not tell the engine about a branch that lost: its session ends
+    // by the relay's setup timeout, without touching the call's dialog
+    if !w
+        .run
+        .log_text()
+        .contains(&format!("media timeout: Call-ID {loser} ("))
+    {
+        w.fail(&format!(
+            "the cancelled branch's relay session {loser} did not time out (kept {})",
+            fork.survivor
+        ));
+    }
+    w.stop_proxy();
+    w.finish();
+}
+
+/// What [`forked_call`] saw.
+struct Forked {
+    call_id: String,
+    /// The Call-ID of the one relay session left for the call once a branch answered.
+    survivor: String,
+    /// What the answering and the cancelled callee received.
+    answered: Vec<String>,
+    rang: Vec<String>,
+}
+
+/// A call forked to the callee's two contacts (the second one registered here, at
+/// [`FORK_UA`]): both ring, then the contact at the usual port answers with media and the
+/// other is cancelled. Waits for one relay session left for the call with media both ways, then the
+/// callee hangs up and every port must be free again.
+fn forked_call(w: &mut Lab) -> Forked {
+    let reg2 = w.start_ua_at(
+        "register-2",
+        Side::Callee,
+        "register.xml",
+        Some("register2-%u"),
+        false,
+        FORK_UA,
+    );
+    w.expect_success(reg2);
+    let ringer = w.start_ua_at(
+        "callee-ring",
+        Side::Callee,
+        "uas_ring_cancel.xml",
+        None,
+        false,
+        FORK_UA,
+    );
+    w.wait_listening(Side::Callee, FORK_UA.0);
+    let call = w.start_call_with("call", "uac_call.xml", "uas_answer_paced.xml", true);
+    let cid = call.call_id.clone();
+    // both ring before one answers: a branch is cancelled only once it replied, and OpenSIPS
+    // may miss a CANCEL owed to a branch whose 180 crosses the other's 200
+    for (who, ua) in [
+        ("the ringing callee", ringer),
+        ("the answering callee", call.callee),
+    ] {
+        w.wait_for(&format!("{who} rings"), |w| {
+            w.sipps[ua]
+                .sent()
+                .iter()
+                .any(|m| m.starts_with("SIP/2.0 180"))
+                .then_some(())
+        });
+    }
+    w.pace(Side::Callee, &cid);
+    w.expect_success(ringer);
+    w.wait_for("the answering callee gets the ACK", |w| {
+        w.received(call.callee)
+            .iter()
+            .any(|m| m.starts_with("ACK "))
+            .then_some(())
+    });
+    let survivor = w.wait_for("one relay session left for the forked call", |w| {
+        let s: Vec<_> = w
+            .sessions()
+            .into_iter()
+            .filter(|s| s["call_id"].as_str().is_some_and(|c| c.starts_with(&cid)))
+            .collect();
+        (s.len() == 1).then(|| s[0]["call_id"].as_str().unwrap_or("").to_string())
+    });
+    w.media_both_ways(&survivor, MIN_PACKETS);
+    w.pace(Side::Callee, &cid);
+    w.expect_success(call.callee);
+    w.expect_success(call.caller);
+    w.expect_all_released("the forked call's BYE");
+    let mut problems = Vec::new();
+    let (answered, rang) = (w.received(call.callee), w.received(ringer));
+    natlab::check_sdps("answering callee", &answered, RELAY_PORTS, &mut problems);
+    natlab::check_sdps("cancelled callee", &rang, RELAY_PORTS, &mut problems);
+    if !problems.is_empty() {
+        w.fail(&problems.join("\n"));
+    }
+    Forked {
+        call_id: cid,
+        survivor,
+        answered,
+        rang,
+    }
 }
 
 /// The m=audio port of a SIP message's SDP.

@@ -90,6 +90,12 @@ pub fn render_rtp_relay_b2b_example(host: &Host, site: &Site, extra: &str) -> Pa
     render_cfg(host, site, "opensips-rtp_relay-b2b.cfg", extra)
 }
 
+/// `cfg-examples/opensips-rtp_relay-branch.cfg` (the rtp_relay engine engaged per branch),
+/// rendered as [`render_example`] does.
+pub fn render_rtp_relay_branch_example(host: &Host, site: &Site, extra: &str) -> PathBuf {
+    render_cfg(host, site, "opensips-rtp_relay-branch.cfg", extra)
+}
+
 /// `cfg-examples/<file>` with this test's paths and ports, plus `extra` lines appended after
 /// the module parameters.
 pub fn render_cfg(host: &Host, site: &Site, file: &str, extra: &str) -> PathBuf {

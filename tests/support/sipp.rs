@@ -116,6 +116,16 @@ impl Sipp {
 
     /// Every SIP message SIPp traced as received, in order.
     pub fn received(&self) -> Vec<String> {
+        self.traced("message received")
+    }
+
+    /// Every SIP message this run sent.
+    pub fn sent(&self) -> Vec<String> {
+        self.traced("message sent")
+    }
+
+    /// The traced messages whose entry says `what` ("message received", "message sent").
+    fn traced(&self, what: &str) -> Vec<String> {
         let text = std::fs::read_to_string(&self.messages).unwrap_or_default();
         // each entry: "----...---- <time>\nUDP message received [n] bytes :\n\n<message>"
         text.split("----------------------------------------------- ")
@@ -123,7 +133,7 @@ impl Sipp {
                 let (head, rest) = entry.split_once('\n')?;
                 let _ = head;
                 let (kind, msg) = rest.split_once('\n')?;
-                kind.contains("message received")
+                kind.contains(what)
                     .then(|| msg.trim_start_matches(['\r', '\n']).to_string())
             })
             .collect()
