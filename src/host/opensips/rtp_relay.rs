@@ -12,7 +12,7 @@ use super::log::{guard, mark_host_thread, HostLog, Level};
 use super::msg::SipMsg;
 use super::sys::{self, str_};
 use crate::host::common::lifecycle::config;
-use crate::host::common::msg::{raw_bytes, HostMsg, MsgFields};
+use crate::host::common::msg::{raw_bytes, HostMsg, MsgFields, FAKED_REPLY};
 use crate::rtp_relay::{self, Body, Call, Done, Flags, Op, Output};
 use crate::script::{self, Avp, BufEdit, Logger, Message};
 
@@ -63,6 +63,19 @@ pub unsafe extern "C" fn mod_preinit() -> c_int {
             }
         }
     })
+}
+
+/// A SIP message the framework runs a request for: not NULL, not `FAKED_REPLY`, not the
+/// core's dummy message.
+///
+/// # Safety
+/// `msg` must be NULL, `FAKED_REPLY`, or a valid message.
+unsafe fn real_message(msg: *mut sys::sip_msg) -> bool {
+    if msg.is_null() || msg as usize == FAKED_REPLY {
+        return false;
+    }
+    // SAFETY: per the contract, a valid message; the shim only compares its buffer.
+    unsafe { sys::mpx_is_dummy_msg(msg) == 0 }
 }
 
 /// The bytes of a `str *` the framework passes (NULL or empty: `None`).
@@ -195,8 +208,12 @@ unsafe fn offer_answer(
     // SAFETY: the framework's session and server, valid for this call.
     let (sess, server_ref) = unsafe { (&*sess, &*server) };
     let raw_msg = sess.msg;
-    // SAFETY: the message is NULL or one the framework runs this request for.
-    let real = !raw_msg.is_null() && unsafe { sys::mpx_is_dummy_msg(raw_msg) } == 0;
+    // SAFETY: the message is NULL, FAKED_REPLY, the core's dummy or one the framework runs
+    // this request for.
+    let real = unsafe { real_message(raw_msg) };
+    // which message this is, read before the message is borrowed below
+    // SAFETY: a real message is valid for this call.
+    let msg_key = real.then(|| (raw_msg as usize, unsafe { (*raw_msg).id }));
     // SAFETY: as above; FAKED_REPLY and NULL give None.
     let host_msg = unsafe { SipMsg::from_ptr(raw_msg) };
     // SAFETY: the session's strings are valid for this call.
@@ -248,13 +265,15 @@ unsafe fn offer_answer(
                 iface: string(out_iface),
                 words,
             },
-            msg_key: (real && !raw_msg.is_null()).then(|| (raw_msg as usize, (*raw_msg).id)),
+            msg_key,
         }
     };
     let done: Result<Done, i32> = match host_msg {
         Some(m) => rtp_relay::offer_answer(&mut HostMsg(m), cfg, &call),
         None => rtp_relay::offer_answer(&mut NoMsg, cfg, &call),
     };
+    // the call borrows the old node, which storing a new one frees
+    drop(call);
     let Ok(done) = done else {
         return -1;
     };
@@ -328,7 +347,7 @@ unsafe extern "C" fn delete(
         let (call_id, node) = unsafe { (bytes(sess.callid), bytes(&server.node)) };
         // SAFETY: the message is NULL, FAKED_REPLY, the core's dummy or one the framework
         // runs this delete for.
-        let real = !sess.msg.is_null() && unsafe { sys::mpx_is_dummy_msg(sess.msg) } == 0;
+        let real = unsafe { real_message(sess.msg) };
         // SAFETY: as above; FAKED_REPLY and NULL give None.
         let msg = real
             .then(|| unsafe { SipMsg::from_ptr(sess.msg) })
