@@ -419,8 +419,10 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
 
 /// An `update` from the framework's view: its tags are those of the offer's transaction (From
 /// the offerer, To its peer, for the answer too), so an offer goes as a request and an answer
-/// as its reply. An offer outranks what came before it (its CSeq is the time, seconds); an
-/// answer is matched by the relay's state (0).
+/// as its reply. An answer is matched by the relay's state (CSeq 0). An offer in a message of
+/// its own (a B2BUA's) outranks what came before it (its CSeq is the time, seconds); one with
+/// the core's dummy message (`rtp_relay:update`) has CSeq 0: it opens a new session, and the
+/// call's own messages, whose CSeqs follow, go on after it.
 fn framework_request(m: &dyn Message, call: &Call<'_>) -> UpdateRequest {
     UpdateRequest {
         kind: match call.op {
@@ -430,8 +432,8 @@ fn framework_request(m: &dyn Message, call: &Call<'_>) -> UpdateRequest {
         dialog_id: String::new(),
         call_id: String::new(),
         cseq: match call.op {
-            Op::Offer => unix_seconds(),
-            Op::Answer => 0,
+            Op::Offer if call.real_msg => unix_seconds(),
+            _ => 0,
         },
         from_uri: "unknown".into(),
         to_uri: "unknown".into(),

@@ -158,6 +158,45 @@ fn the_framework_view_new_bytes_and_the_ip_flag() {
         "{s}"
     );
 
+    let mut answer_fresh = c.clone();
+    answer_fresh.op = Op::Answer;
+    answer_fresh.node = Some(b"fresh/from_tag");
+    answer_fresh.body = Body::Given(sdp_b.as_bytes());
+    rtp_relay::offer_answer(&mut d, &e.cfg, &answer_fresh).unwrap();
+    // the party that offered first on the new session re-offers in a message of the call
+    // (hold): its CSeq goes on after the framework's offer, a new offer the relay takes
+    let hold = offer("192.168.1.40", 4000).replace("a=sendrecv", "a=sendonly");
+    let reinvite = fakemsg::sip(
+        "INVITE sip:bob@192.168.1.50 SIP/2.0",
+        "rr3@x",
+        "from_tag",
+        Some("to_tag"),
+        "2 INVITE",
+        "",
+        Some(&hold),
+    );
+    let mut r = Fake::new(&reinvite, "198.51.100.7", 61000);
+    let re = Call {
+        op: Op::Offer,
+        node: Some(b"fresh/from_tag"),
+        real_msg: true,
+        body: Body::Find,
+        output: Output::Message,
+        flags: Flags::default(),
+        msg_key: Some((5, 5)),
+        ..c.clone()
+    };
+    rtp_relay::offer_answer(&mut r, &e.cfg, &re).unwrap();
+    assert_eq!(port_of(&r.output()), port_of(&moved), "same ports");
+    let s = relay_sessions(&e.cfg);
+    let fresh = s
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["call_id"] == "rr3@x;fresh")
+        .unwrap();
+    assert_eq!(fresh["streams"][0]["status"], "on hold", "{fresh}");
+
     // bad flags and nodes fail the offer with a log line, the relay untouched
     c.node = None;
     c.flags.iface = Some("eth0".into());
