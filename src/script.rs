@@ -462,6 +462,18 @@ pub fn session_ended(reason: &str, stats_json: &str) {
     }
 }
 
+/// Whether a `remove`'s answer is a session the session-end hook already saw: an embedded
+/// relay reports a session when it times out (its `Expired` event) and answers a later
+/// `remove` for it (the dialog ended by that timeout, a BYE) from the session's tombstone,
+/// marked `timed_out`. An external relay's timeouts reach the module only this way.
+fn reported_at_expiry(cfg: &Config, stats_json: &str) -> bool {
+    cfg.relay_mode == crate::config::RelayMode::Embedded
+        && serde_json::from_str::<serde_json::Value>(stats_json)
+            .ok()
+            .and_then(|v| v.get("timed_out").and_then(serde_json::Value::as_bool))
+            .unwrap_or(false)
+}
+
 /// Sends `remove` for a session; 1 on success, -1 otherwise. `reason` says why the session
 /// ends (for the session-end event): `bye`, `dialog ended`, `mi`, ...
 pub fn remove_session(
@@ -482,7 +494,9 @@ pub fn remove_session(
                     "end_media_session",
                     format_args!("Call-ID {call_id} ({reason}): {s}"),
                 );
-                session_ended(reason, &s);
+                if !reported_at_expiry(cfg, &s) {
+                    session_ended(reason, &s);
+                }
             }
             1
         }
@@ -687,3 +701,7 @@ pub fn end_sessions_by_call_id(
     }
     Ok(ended)
 }
+
+#[cfg(test)]
+#[path = "script_tests.rs"]
+mod tests;
