@@ -67,6 +67,7 @@ mod tests {
         let s = Shared {
             relay: crate::relay::Counters::new(),
             client: Default::default(),
+            reoffers: crate::ice_reoffer::IceReoffers::new(),
         };
         s.relay.packets_relayed.store(7, Ordering::Relaxed);
         s.client.natpings.store(3, Ordering::Relaxed);
