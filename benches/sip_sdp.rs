@@ -1,4 +1,6 @@
-//! SIP/SDP core benchmark (not a test): scan + parse + rewrite of real corpus messages.
+//! SIP/SDP core benchmark (not a test): scan + parse + rewrite of test messages: the external
+//! corpus's (`MPX_CORPUS`), whose figures BENCHMARKS.md shows, else the repository's own of the
+//! same shape (`tests/messages/`).
 //!
 //! Run: `cargo bench --bench sip_sdp`. Reports ns/op (median and best of 7 rounds of about
 //! 150 ms each) and heap allocations per op, counted with `allocation-counter` (its counting
@@ -48,9 +50,10 @@ fn time<F: FnMut() -> usize>(name: &str, mut f: F) {
     );
 }
 
-fn case(label: &str, file: &str, ice: IcePriority) {
-    let Some(msg) = shared_corpus::file("sip", file, "benches/sip_sdp") else {
-        return;
+fn case(label: &str, external: &str, own: &str, ice: IcePriority) {
+    let (file, msg) = match shared_corpus::file("sip", external, "benches/sip_sdp") {
+        Some(m) => (external, m),
+        None => (own, shared_corpus::own_file("sip", own)),
     };
     let m = SipMsg::scan(&msg).expect("scan");
     let (_, sdp) = m.sdp_body().expect("sdp");
@@ -110,16 +113,19 @@ fn main() {
     case(
         "one-audio-stream INVITE",
         "sipp-uac-invite.sip",
+        "invite-audio-behind-nat.sip",
         IcePriority::None,
     );
     case(
-        "four-stream WebRTC offer (BUNDLE, rtcp-mux, ssrc)",
+        "WebRTC offer (BUNDLE, rtcp-mux)",
         "asterisk-invite-bundle-4-streams.sip",
+        "invite-webrtc-bundle.sip",
         IcePriority::High,
     );
     case(
         "ICE offer, two components (candidates inserted)",
         "pjproject-sendto-ice-rtcp-addr-two-components.sip",
+        "invite-ice-two-components.sip",
         IcePriority::High,
     );
 }

@@ -7,7 +7,8 @@
 # Crashing inputs land in fuzz/artifacts/<target>/.
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). On a stable toolchain RUSTC_BOOTSTRAP=1 lets
 # rustc accept the -Z flags cargo-fuzz passes; if the sanitizer runtime is missing set
-# FUZZ_SANITIZER=none. Seeds: the shared corpus next to the repository, when present.
+# FUZZ_SANITIZER=none. Seeds: the repository's own test messages (tests/messages), and the
+# external corpus (MPX_CORPUS, default ../shared/corpus beside the checkout) when present.
 set -euo pipefail
 secs="${1:-20}"
 shift || true
@@ -15,14 +16,15 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_sip_scan fuzz_sdp_parse fuzz_sdp_rewrite fuzz_edit_splice)
 failed=0
 here="$(cd "$(dirname "$0")" && pwd)"
-corpus_src="$here/../../shared/corpus"
+corpus_srcs=("$here/../tests/messages" "${MPX_CORPUS:-$here/../../shared/corpus}")
 export RUSTC_BOOTSTRAP=1
 san="${FUZZ_SANITIZER:-address}"
 cd "$here/.."
 for t in "${targets[@]}"; do
     dir="$here/corpus/$t"
     mkdir -p "$dir"
-    if [ -d "$corpus_src" ]; then
+    for corpus_src in "${corpus_srcs[@]}"; do
+        [ -d "$corpus_src" ] || continue
         case "$t" in
             fuzz_sip_scan) cp -n "$corpus_src"/sip/* "$dir"/ 2>/dev/null || true ;;
             fuzz_sdp_parse) cp -n "$corpus_src"/sdp/* "$dir"/ 2>/dev/null || true ;;
@@ -37,7 +39,7 @@ for t in "${targets[@]}"; do
                     [ -e "$out" ] || { printf '\x00\x4d\x9c\x40\x00\x00\x00\x00'; cat "$f"; } > "$out"
                 done ;;
         esac
-    fi
+    done
     case "$t" in
         fuzz_sip_scan) dict="$here/dict/sip.dict" ;;
         *) dict="$here/dict/sdp.dict" ;;

@@ -52,6 +52,21 @@ extern int register_procs(int no) WEAK;
 extern int register_timer(mpx_timer_cb *f, void *param, unsigned int interval) WEAK;
 extern int fork_process(int child_id, char *desc, int make_sock) WEAK;
 extern int init_child(int rank) WEAK;
+extern int counter_register(struct mpx_counter_handle *handle, const char *group,
+		const char *name, int flags, mpx_counter_cbk cbk, void *cbk_param, const char *doc,
+		int reg_flags) WEAK;
+struct mpx_route_list { void **rlist; };   /* struct route_list: its first field only */
+extern struct mpx_route_list event_rt WEAK;
+extern int route_type WEAK;
+extern int route_lookup(struct mpx_route_list *rt, char *name) WEAK;
+extern int faked_msg_init(void) WEAK;
+extern struct sip_msg *faked_msg_next(void) WEAK;
+extern int run_top_route(void *a, struct sip_msg *msg, void *ctx) WEAK;
+extern int pv_get_null(struct sip_msg *msg, struct mpx_pv_param *param, struct mpx_pv_value *res) WEAK;
+extern int pv_get_sintval(struct sip_msg *msg, struct mpx_pv_param *param,
+		struct mpx_pv_value *res, int sival) WEAK;
+extern int pv_get_strval(struct sip_msg *msg, struct mpx_pv_param *param,
+		struct mpx_pv_value *res, str *sval) WEAK;
 
 int mpx_host_available(void)
 {
@@ -540,4 +555,86 @@ void *mpx_rpc_add_node(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int
 	else
 		r = rpc->struct_add(h, (char *)fmt, name, &node);
 	return r < 0 ? NULL : node;
+}
+
+/* ---- counters ---- */
+
+int mpx_counter_register(const char *group, const char *name, mpx_counter_cbk cbk, void *param,
+		const char *doc)
+{
+	if (counter_register == NULL)
+		return -1;
+	return counter_register(NULL, group, name, MPX_CNT_F_NO_RESET, cbk, param, doc, 0) < 0 ? -1 : 0;
+}
+
+/* ---- event routes ---- */
+
+#define MPX_EVENT_ROUTE (1 | 512) /* REQUEST_ROUTE | ONEVENT_ROUTE */
+
+int mpx_event_route_lookup(const char *name)
+{
+	int idx;
+	if (route_lookup == NULL || &event_rt == NULL)
+		return -1;
+	idx = route_lookup(&event_rt, (char *)name);
+	return (idx >= 0 && event_rt.rlist != NULL && event_rt.rlist[idx] != NULL) ? idx : -1;
+}
+
+int mpx_run_event_route(int idx)
+{
+	struct sip_msg *fmsg;
+	int backup;
+	if (idx < 0 || &event_rt == NULL || &route_type == NULL || run_top_route == NULL
+			|| faked_msg_init == NULL || faked_msg_next == NULL || event_rt.rlist[idx] == NULL)
+		return -1;
+	if (faked_msg_init() < 0)
+		return -1;
+	fmsg = faked_msg_next();
+	if (fmsg == NULL)
+		return -1;
+	backup = route_type;
+	route_type = MPX_EVENT_ROUTE;
+	run_top_route(event_rt.rlist[idx], fmsg, NULL);
+	route_type = backup;
+	return 0;
+}
+
+/* ---- $mpx(name) ---- */
+
+static mpx_pv_field_f field_source;
+
+void mpx_pv_set_field_source(mpx_pv_field_f f)
+{
+	field_source = f;
+}
+
+int mpx_pv_parse_field_name(struct mpx_pv_spec *sp, str *in)
+{
+	if (sp == NULL || in == NULL || in->s == NULL || in->len <= 0)
+		return -1;
+	/* the name's text lives as long as the parsed script */
+	sp->pvp.pvn.type = MPX_PV_NAME_INTSTR;
+	sp->pvp.pvn.u.isname.type = MPX_AVP_NAME_STR;
+	sp->pvp.pvn.u.isname.name.s = *in;
+	return 0;
+}
+
+int mpx_pv_get_field(struct sip_msg *msg, struct mpx_pv_param *param, struct mpx_pv_value *res)
+{
+	const char *s = NULL;
+	int slen = 0, n = 0, rc;
+	str v;
+	if (pv_get_null == NULL || pv_get_strval == NULL || pv_get_sintval == NULL)
+		return -1;
+	if (param == NULL || field_source == NULL)
+		return pv_get_null(msg, param, res);
+	rc = field_source(param->pvn.u.isname.name.s.s, param->pvn.u.isname.name.s.len, &s, &slen, &n);
+	if (rc == 1 && s != NULL) {
+		v.s = (char *)s;
+		v.len = slen;
+		return pv_get_strval(msg, param, res, &v);
+	}
+	if (rc == 2)
+		return pv_get_sintval(msg, param, res, n);
+	return pv_get_null(msg, param, res);
 }

@@ -84,4 +84,23 @@ int mpx_rpc_add_double(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, dou
 int mpx_rpc_add_bool(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int v);
 void *mpx_rpc_add_node(mpx_rpc_t *rpc, void *ctx, void *h, const char *name, int array);
 
+/* Counters (counters.h): registers group.name (mod_init only: the core sizes its tables
+ * after); its value is cbk(handle, param) wherever it is read (kamcmd stats.get_statistics,
+ * the counters module's cnt.* commands). 0 on success, -1 on error. */
+int mpx_counter_register(const char *group, const char *name, mpx_counter_cbk cbk, void *param,
+		const char *doc);
+
+/* Event routes: the index of event_route[name] in the core's table, or -1 when the script has
+ * none (mod_init); running it on a faked message as an EVENT_ROUTE (0 ran, -1 not). */
+int mpx_event_route_lookup(const char *name);
+int mpx_run_event_route(int idx);
+
+/* The pseudo-variable $mpx(name) (module_exports.pv_items): its value comes from `f`
+ * (set once in mod_init), called with the name: 1 text (s, slen; alive until the route ends),
+ * 2 an integer (n), 0 none (the variable is $null). */
+typedef int (*mpx_pv_field_f)(const char *name, int len, const char **s, int *slen, int *n);
+void mpx_pv_set_field_source(mpx_pv_field_f f);
+int mpx_pv_parse_field_name(struct mpx_pv_spec *sp, str *in);
+int mpx_pv_get_field(struct sip_msg *msg, struct mpx_pv_param *param, struct mpx_pv_value *res);
+
 #endif /* MPX_SHIM_H */

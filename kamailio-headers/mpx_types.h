@@ -228,6 +228,43 @@ typedef struct mpx_rpc_export {                                  /* 32 B */
 	unsigned int flags;
 } mpx_rpc_export_t;
 
+/* counters (counters.h): a handle is a counter's id; a counter with a read callback has no
+ * per-process values, the callback gives its value */
+struct mpx_counter_handle { unsigned short id; };               /* 2 B, passed by value */
+typedef long (*mpx_counter_cbk)(struct mpx_counter_handle h, void *param);
+
+/* pseudo-variables (pvar.h): pv_name_t, pv_index_t, pv_param_t, pv_spec_t, pv_export_t; a
+ * name parsed as text is PV_NAME_INTSTR with an AVP_NAME_STR int_str */
+struct mpx_pv_name {                                             /* 40 B */
+	int type;                                                    /* 0 */
+	void *nfree;                                                 /* 8 */
+	union {
+		struct { int type; union { int n; str s; void *re; } name; } isname; /* 16, name 24 */
+		void *dname;
+	} u;
+};
+struct mpx_pv_param {                                            /* 56 B */
+	struct mpx_pv_name pvn;                                      /* 0 */
+	struct { int type; union { int ival; void *dval; } u; } pvi; /* 40 */
+};
+struct mpx_pv_spec {                                             /* 88 B */
+	int type;                                                    /* 0 */
+	void *getf, *setf;                                           /* 8, 16 */
+	struct mpx_pv_param pvp;                                     /* 24 */
+	void *trans;                                                 /* 80 */
+};
+typedef int (*mpx_pv_getf)(struct sip_msg *, struct mpx_pv_param *, struct mpx_pv_value *);
+typedef int (*mpx_pv_parse_name_f)(struct mpx_pv_spec *, str *);
+struct mpx_pv_export {                                           /* 72 B */
+	str name;                                                    /* 0 */
+	int type;                                                    /* 16: PVT_OTHER */
+	mpx_pv_getf getf;                                            /* 24 */
+	void *setf;                                                  /* 32 */
+	mpx_pv_parse_name_f parse_name;                              /* 40 */
+	void *parse_index, *init_param;                              /* 48, 56 */
+	int iparam;                                                  /* 64 */
+};
+
 /* ---- constants ------------------------------------------------------------------------- */
 
 enum mpx_route_flags {
@@ -236,6 +273,8 @@ enum mpx_route_flags {
 	MPX_CORE_ONREPLY_ROUTE = 128, MPX_BRANCH_FAILURE_ROUTE = 256,
 	MPX_ONREPLY_ROUTE = 4 | 128
 };
+enum mpx_pv_consts { MPX_PVT_OTHER = 22, MPX_PV_NAME_INTSTR = 0, MPX_AVP_NAME_STR = 1 };
+enum mpx_counter_flags { MPX_CNT_F_NO_RESET = 1 };
 enum mpx_param_types { MPX_PARAM_STRING = 1, MPX_PARAM_INT = 2 };
 enum mpx_msg_type { MPX_SIP_REQUEST = 1, MPX_SIP_REPLY = 2 };
 enum mpx_log_level {
@@ -292,5 +331,13 @@ _Static_assert(sizeof(mpx_rpc_t) == 96 && MPX_AT(mpx_rpc_t, scan) == 24
 	&& MPX_AT(mpx_rpc_t, capabilities) == 72 && MPX_AT(mpx_rpc_t, delayed_ctx_close) == 88
 	&& sizeof(mpx_rpc_export_t) == 32 && MPX_AT(mpx_rpc_export_t, function) == 8,
 	"rpc_t, rpc_export_t");
+_Static_assert(sizeof(struct mpx_counter_handle) == 2 && sizeof(struct mpx_pv_name) == 40
+	&& MPX_AT(struct mpx_pv_name, u.isname.name) == 24 && sizeof(struct mpx_pv_param) == 56
+	&& MPX_AT(struct mpx_pv_param, pvi) == 40 && sizeof(struct mpx_pv_spec) == 88
+	&& MPX_AT(struct mpx_pv_spec, pvp) == 24 && MPX_AT(struct mpx_pv_spec, trans) == 80
+	&& sizeof(struct mpx_pv_export) == 72 && MPX_AT(struct mpx_pv_export, type) == 16
+	&& MPX_AT(struct mpx_pv_export, getf) == 24 && MPX_AT(struct mpx_pv_export, parse_name) == 40
+	&& MPX_AT(struct mpx_pv_export, iparam) == 64,
+	"counter_handle_t, pv_name_t, pv_param_t, pv_spec_t, pv_export_t");
 
 #endif /* MPX_KAM_TYPES_H */

@@ -11,6 +11,7 @@
 #                                    the Kamailio build
 #   "needs the proxy, root, ..."     also root, ip, nft and sipp (the NAT lab's namespaces)
 #   "needs ... MEDIAPROXY_C_MODULE"  also MEDIAPROXY_C_MODULE (OpenSIPS's own C module)
+#   "needs the proxy with httpd and prometheus"  an OpenSIPS with those modules
 # Without OpenSIPS the default build is built for the documented default (4.0.1).
 #
 # MPX_REQUIRE="opensips kamailio lab": each named prerequisite must be present (else fail
@@ -30,6 +31,17 @@ why_opensips="no OpenSIPS binary (set OPENSIPS_BIN or put opensips on PATH)"
 why_kamailio="no Kamailio binary (set KAMAILIO_BIN or put kamailio on PATH)"
 why_lab="the NAT lab needs root, ip, nft and sipp"
 why_cmod="MEDIAPROXY_C_MODULE is not set"
+# OpenSIPS's httpd and prometheus modules, beside the binary (or in OPENSIPS_MODULES_DIR)
+have_prom=0
+if [ "$have_opensips" = 1 ]; then
+  osbin=${OPENSIPS_BIN:-$(command -v opensips || echo /usr/sbin/opensips)}
+  prefix=$(dirname "$(dirname "$osbin")")
+  for d in ${OPENSIPS_MODULES_DIR:-} "$prefix/lib64/opensips/modules" \
+           "$prefix/lib/opensips/modules" /usr/lib/x86_64-linux-gnu/opensips/modules; do
+    [ -f "$d/httpd.so" ] && [ -f "$d/prometheus.so" ] && { have_prom=1; break; }
+  done
+fi
+why_prom="the OpenSIPS found has no httpd.so and prometheus.so in its modules directory"
 for need in ${MPX_REQUIRE:-}; do
   var="have_$need" why="why_$need"
   if [ "${!var:-0}" != 1 ]; then
@@ -68,6 +80,8 @@ run_build() {
       "needs the proxy:"*) [ "$proxy" = 1 ] || why=$why_proxy ;;
       "needs the proxy, root"*)
         if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_lab" != 1 ]; then why=$why_lab; fi ;;
+      "needs the proxy with httpd and prometheus"*)
+        if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_prom" != 1 ]; then why=$why_prom; fi ;;
       *MEDIAPROXY_C_MODULE*)
         if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_cmod" != 1 ]; then why=$why_cmod; fi ;;
       *) why="needs what this script does not check: $reason" ;;

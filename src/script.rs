@@ -481,6 +481,22 @@ pub fn session_ended(reason: &str, stats_json: &str) {
     }
 }
 
+/// Whether a `remove`'s answer is a session the session-end hook already saw: an embedded
+/// relay reports a session when it expires (its `Expired` event: a timeout, or every stream an
+/// unselected ICE candidate) and answers a later `remove` for it (the dialog that timeout
+/// ended, a BYE) from the session's tombstone, marked `timed_out` or `all_streams_ice`. An
+/// external relay's expiries reach the module only this way.
+fn reported_at_expiry(cfg: &Config, stats_json: &str) -> bool {
+    if cfg.relay_mode != crate::config::RelayMode::Embedded {
+        return false;
+    }
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(stats_json) else {
+        return false;
+    };
+    let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_bool) == Some(true);
+    flag("timed_out") || flag("all_streams_ice")
+}
+
 /// Sends `remove` for a session; 1 on success, -1 otherwise. `reason` says why the session
 /// ends (for the session-end event): `bye`, `dialog ended`, `mi`, ...
 pub fn remove_session(
@@ -501,7 +517,9 @@ pub fn remove_session(
                     "end_media_session",
                     format_args!("Call-ID {call_id} ({reason}): {s}"),
                 );
-                session_ended(reason, &s);
+                if !reported_at_expiry(cfg, &s) {
+                    session_ended(reason, &s);
+                }
             }
             1
         }
@@ -706,3 +724,7 @@ pub fn end_sessions_by_call_id(
     }
     Ok(ended)
 }
+
+#[cfg(test)]
+#[path = "script_tests.rs"]
+mod tests;

@@ -1,7 +1,11 @@
-//! Every file of the shared corpus (`../shared/corpus`): SIP scanning, SDP parsing, the
-//! identity rewrite and real rewrites (IPv4 and IPv6 relay), checked line by line against an
-//! independent, token-based model of the rewrite rules.
+//! Every test message — the repository's own (`tests/messages/`, always) and the external
+//! corpus's (`MPX_CORPUS`, by default `../shared/corpus`, when it is there): SIP scanning, SDP
+//! parsing, the identity rewrite and real rewrites (IPv4 and IPv6 relay), checked line by line
+//! against an independent, token-based model of the rewrite rules. Each set has its exact
+//! figures (messages with SDP, bodies parsed, bodies rewritten), so a message that stops doing
+//! what it was chosen for fails the test.
 
+mod rewrite_model;
 mod shared_corpus;
 
 use std::collections::BTreeSet;
@@ -10,16 +14,71 @@ use std::net::IpAddr;
 use mediaproxy::media::RelayAnswer;
 use mediaproxy::sdp::{apply, IcePriority, RewriteOptions, Sdp};
 use mediaproxy::sip::SipMsg;
+use rewrite_model::{expected, split_lines};
 
-/// Whether the corpus is there (else the test says SKIPPED; CI requires it).
-fn corpus_present(test: &str) -> bool {
-    shared_corpus::dir("", test).is_some()
+/// One set of messages and what it must do.
+struct Set {
+    name: &'static str,
+    sip: Vec<(String, Vec<u8>)>,
+    sdp: Vec<(String, Vec<u8>)>,
+    sip_error: fn(&str) -> bool,
+    sdp_error: fn(&str) -> bool,
+    /// messages carrying SDP, and those of them with it inside a multipart body
+    with_sdp: usize,
+    in_multipart: &'static [&'static str],
+    /// SDP bodies parsed (sdp/ files and bodies inside sip/ messages)
+    parsed: usize,
 }
 
-/// Every file of the corpus's `sub` directory (present: checked first by each test).
-fn files(sub: &str) -> Vec<(String, Vec<u8>)> {
-    shared_corpus::files(sub, sub).unwrap_or_default()
+/// The own messages (always), then the external corpus (when it is there).
+fn sets(test: &str) -> Vec<Set> {
+    let mut v = vec![Set {
+        name: "own",
+        sip: shared_corpus::own("sip"),
+        sdp: shared_corpus::own("sdp"),
+        sip_error: |n| n.starts_with("bad-sip-"),
+        sdp_error: |n| n.starts_with("bad-sdp-"),
+        with_sdp: OWN_WITH_SDP,
+        in_multipart: &[
+            "invite-multipart-lf-only.sip",
+            "invite-multipart-mixed-sdp.sip",
+        ],
+        parsed: OWN_PARSED,
+    }];
+    if shared_corpus::dir("", test).is_some() {
+        let (sip, sdp) = (
+            shared_corpus::files("sip", test).unwrap_or_default(),
+            shared_corpus::files("sdp", test).unwrap_or_default(),
+        );
+        assert!(
+            sip.len() >= 100,
+            "external corpus has {} SIP files",
+            sip.len()
+        );
+        v.push(Set {
+            name: "external",
+            sip,
+            sdp,
+            sip_error: |n| SIP_ERRORS.contains(&n),
+            sdp_error: |n| SDP_ERRORS.contains(&n),
+            // 49 messages carry SDP: 45 as the whole body, 4 inside multipart/mixed.
+            with_sdp: 49,
+            in_multipart: &[
+                "pjproject-fuzzseed-multipart-mixed-sdp-lf.sip",
+                "pjproject-sendto-multipart-mixed-sdp.sip",
+                "pjproject-sendto-multipart-preamble-epilogue.sip",
+                "sipp-invite-multipart-sdp.sip",
+            ],
+            parsed: 80 - 4 + 49 - 1,
+        });
+    }
+    v
 }
+
+/// Own messages: 29 of the 42 SIP messages carry SDP (2 in multipart bodies; 8 are `bad-sip-*`,
+/// 5 have no SDP); 34 of the 39 SDP files and 28 of those bodies parse (`bad-sdp-*` do not).
+const OWN_WITH_SDP: usize = 29;
+const OWN_PARSED: usize = 34 + 28;
 
 /// SIP files the scanner must reject.
 const SIP_ERRORS: &[&str] = &[
@@ -50,21 +109,24 @@ fn at(buf: &[u8], off: usize, len: usize) -> &[u8] {
 
 #[test]
 fn sip_files_scan_or_fail_as_expected() {
-    if !corpus_present("sip_files_scan_or_fail_as_expected") {
-        return;
+    for set in sets("sip_files_scan_or_fail_as_expected") {
+        check_sip(&set);
     }
-    let all = files("sip");
-    assert!(all.len() >= 100, "corpus has {} SIP files", all.len());
+}
+
+fn check_sip(set: &Set) {
     let mut with_sdp = 0;
     let mut in_multipart = BTreeSet::new();
-    for (name, buf) in &all {
+    let mut errors = 0;
+    for (name, buf) in &set.sip {
         let res = SipMsg::scan(buf);
-        let expect_err = SIP_ERRORS.contains(&name.as_str());
+        let expect_err = (set.sip_error)(name);
         match res {
             Err(e) => {
                 assert!(expect_err, "{name}: unexpected error {e}");
                 assert!(e.offset <= buf.len(), "{name}");
                 assert!(buf[e.offset..].starts_with(e.excerpt.as_bytes()), "{name}");
+                errors += 1;
             }
             Ok(m) => {
                 assert!(!expect_err, "{name}: scanned but should fail");
@@ -101,26 +163,23 @@ fn sip_files_scan_or_fail_as_expected() {
             }
         }
     }
-    // 49 messages carry SDP: 45 as the whole body, 4 inside multipart/mixed.
-    assert_eq!(with_sdp, 49);
+    let n = set.name;
+    assert!(errors > 0, "{n}: no malformed message");
+    assert_eq!(with_sdp, set.with_sdp, "{n}: messages with SDP");
     assert_eq!(
         in_multipart.into_iter().collect::<Vec<_>>(),
-        [
-            "pjproject-fuzzseed-multipart-mixed-sdp-lf.sip",
-            "pjproject-sendto-multipart-mixed-sdp.sip",
-            "pjproject-sendto-multipart-preamble-epilogue.sip",
-            "sipp-invite-multipart-sdp.sip",
-        ]
+        set.in_multipart,
+        "{n}"
     );
 }
 
-/// Every parseable SDP in the corpus, with its name.
-fn sdp_bodies() -> Vec<(String, Vec<u8>)> {
-    let mut out = files("sdp");
-    for (name, buf) in files("sip") {
-        if let Ok(m) = SipMsg::scan(&buf) {
+/// Every SDP of a set (its sdp/ files and the bodies inside its sip/ messages), with its name.
+fn sdp_bodies(set: &Set) -> Vec<(String, Vec<u8>)> {
+    let mut out = set.sdp.clone();
+    for (name, buf) in &set.sip {
+        if let Ok(m) = SipMsg::scan(buf) {
             if let Some((_, s)) = m.sdp_body() {
-                out.push((name, s.to_vec()));
+                out.push((name.clone(), s.to_vec()));
             }
         }
     }
@@ -129,20 +188,23 @@ fn sdp_bodies() -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn sdp_bodies_parse_or_fail_as_expected_and_identity_is_exact() {
-    if !corpus_present("sdp_bodies_parse_or_fail_as_expected_and_identity_is_exact") {
-        return;
+    for set in sets("sdp_bodies_parse_or_fail_as_expected_and_identity_is_exact") {
+        check_sdp(&set);
     }
+}
+
+fn check_sdp(set: &Set) {
     let mut parsed = 0;
     let mut seen_err = BTreeSet::new();
-    for (name, body) in sdp_bodies() {
+    for (name, body) in sdp_bodies(set) {
         match Sdp::parse(&body) {
             Err(e) => {
-                assert!(SDP_ERRORS.contains(&name.as_str()), "{name}: {e}");
+                assert!((set.sdp_error)(&name), "{name}: {e}");
                 assert!(body[e.offset.min(body.len())..].starts_with(e.excerpt.as_bytes()));
                 seen_err.insert(name);
             }
             Ok(p) => {
-                assert!(!SDP_ERRORS.contains(&name.as_str()), "{name} parsed");
+                assert!(!(set.sdp_error)(&name), "{name} parsed");
                 parsed += 1;
                 assert_eq!(apply(&body, &[]), body, "{name}");
                 let none = RelayAnswer {
@@ -155,295 +217,94 @@ fn sdp_bodies_parse_or_fail_as_expected_and_identity_is_exact() {
             }
         }
     }
-    assert_eq!(seen_err.len(), SDP_ERRORS.len(), "{seen_err:?}");
-    assert_eq!(parsed, 80 - 4 + 49 - 1);
-}
-
-// ----- an independent model of the rewrite, line by line ---------------------------------
-
-struct Line<'a> {
-    content: &'a [u8],
-    eol: &'a [u8],
-}
-
-fn split_lines(b: &[u8]) -> Vec<Line<'_>> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while pos < b.len() {
-        match b[pos..].iter().position(|&c| c == b'\n') {
-            Some(n) => {
-                let lf = pos + n;
-                let cr = lf > pos && b[lf - 1] == b'\r';
-                let end = if cr { lf - 1 } else { lf };
-                out.push(Line {
-                    content: &b[pos..end],
-                    eol: &b[end..=lf],
-                });
-                pos = lf + 1;
-            }
-            None => {
-                out.push(Line {
-                    content: &b[pos..],
-                    eol: b"",
-                });
-                pos = b.len();
-            }
-        }
-    }
-    out
-}
-
-/// Whitespace tokens with their byte ranges.
-fn toks(l: &[u8]) -> Vec<(usize, usize)> {
-    let mut v = Vec::new();
-    let mut i = 0;
-    while i < l.len() {
-        while i < l.len() && (l[i] == b' ' || l[i] == b'\t') {
-            i += 1;
-        }
-        let s = i;
-        while i < l.len() && l[i] != b' ' && l[i] != b'\t' {
-            i += 1;
-        }
-        if i > s {
-            v.push((s, i));
-        }
-    }
-    v
-}
-
-fn tok(l: &[u8], k: usize) -> &[u8] {
-    toks(l).get(k).map_or(&[][..], |&(s, e)| &l[s..e])
-}
-
-/// `l` with token k replaced, every other byte kept.
-fn replace(l: &[u8], subs: &[(usize, Vec<u8>)]) -> Vec<u8> {
-    let t = toks(l);
-    let mut out = Vec::new();
-    let mut pos = 0;
-    for (k, new) in subs {
-        let (s, e) = t[*k];
-        out.extend_from_slice(&l[pos..s]);
-        out.extend_from_slice(new);
-        pos = e;
-    }
-    out.extend_from_slice(&l[pos..]);
-    out
-}
-
-fn is_hold(addr_tok: &[u8]) -> bool {
-    let a = addr_tok.split(|&b| b == b'/').next().unwrap();
-    a == b"0.0.0.0" || a == b"::"
-}
-
-fn supported(proto: &[u8]) -> bool {
-    [
-        "RTP/AVP",
-        "RTP/AVPF",
-        "RTP/SAVP",
-        "RTP/SAVPF",
-        "UDP/TLS/RTP/SAVP",
-        "UDP/TLS/RTP/SAVPF",
-        "udptl",
-        "udp",
-    ]
-    .iter()
-    .any(|p| p.as_bytes().eq_ignore_ascii_case(proto))
-}
-
-fn starts_ci(l: &[u8], p: &str) -> bool {
-    l.len() >= p.len() && l[..p.len()].eq_ignore_ascii_case(p.as_bytes())
-}
-
-/// What the rewrite must produce, computed from the lines alone.
-fn expected(body: &[u8], ip: IpAddr, ice: bool) -> Vec<u8> {
-    let lines = split_lines(body);
-    let fam: &[u8] = if ip.is_ipv4() { b"IP4" } else { b"IP6" };
-    let ip_s = ip.to_string().into_bytes();
-    let eol: &[u8] = lines
+    let expected_errors = set
+        .sdp
         .iter()
-        .find(|l| !l.content.iter().all(|&b| b == b' ' || b == b'\t'))
-        .map(|l| {
-            if l.eol.is_empty() {
-                &b"\r\n"[..]
-            } else {
-                l.eol
-            }
-        })
-        .unwrap();
-    // block of each line: None = session, Some(k) = k-th media
-    let mut block = Vec::new();
-    let mut nm = 0usize;
-    for l in &lines {
-        if l.content.starts_with(b"m=") {
-            nm += 1;
-        }
-        block.push(nm.checked_sub(1));
-    }
-    let in_block = |k: usize| {
-        lines
-            .iter()
-            .zip(&block)
-            .filter(move |(_, b)| **b == Some(k))
-    };
-    let session = || lines.iter().zip(&block).filter(|(_, b)| b.is_none());
-    let mut port = vec![0u16; nm];
-    let mut j = 0;
-    for (k, p) in port.iter_mut().enumerate() {
-        let m = in_block(k).next().unwrap().0.content;
-        if supported(tok(m, 2)) {
-            *p = 40000 + 2 * j as u16;
-            j += 1;
-        }
-    }
-    let own_c: Vec<bool> = (0..nm)
-        .map(|k| in_block(k).any(|(l, _)| l.content.starts_with(b"c=")))
-        .collect();
-    let attr = |l: &Line, n: &str| {
-        starts_ci(l.content, &format!("a={n}:")) && l.content.len() > n.len() + 3
-    };
-    let s_ufrag = session().any(|(l, _)| attr(l, "ice-ufrag"));
-    let s_pwd = session().any(|(l, _)| attr(l, "ice-pwd"));
-    let has_ice: Vec<bool> = (0..nm)
-        .map(|k| {
-            (s_ufrag || in_block(k).any(|(l, _)| attr(l, "ice-ufrag")))
-                && (s_pwd || in_block(k).any(|(l, _)| attr(l, "ice-pwd")))
-                && in_block(k).any(|(l, _)| starts_ci(l.content, "a=candidate:"))
-        })
-        .collect();
-    let comp2: Vec<bool> = (0..nm)
-        .map(|k| {
-            in_block(k)
-                .any(|(l, _)| starts_ci(l.content, "a=candidate:") && tok(l.content, 1) == b"2")
-        })
-        .collect();
-    let sc_idx = lines
-        .iter()
-        .zip(&block)
-        .position(|(l, b)| b.is_none() && l.content.starts_with(b"c="));
-    // Session c= decision.
-    let mut drop_sc = false;
-    let mut replace_sc = false;
-    if let Some(i) = sc_idx {
-        if !is_hold(tok(&lines[i].content[2..], 2)) {
-            let deps: Vec<usize> = (0..nm).filter(|&k| !own_c[k]).collect();
-            let nrel = deps.iter().filter(|&&k| port[k] != 0).count();
-            if deps.is_empty() {
-                replace_sc = nm > 0 && port.iter().all(|&p| p != 0);
-            } else if nrel == deps.len() {
-                replace_sc = true;
-            } else if nrel > 0 {
-                drop_sc = true;
-            }
-        }
-    }
-    let c_value_subs = |c: &[u8]| -> Vec<(usize, Vec<u8>)> {
-        // tokens of the whole line: "c=IN", addrtype, address
-        let mut s = Vec::new();
-        if !tok(c, 1).eq_ignore_ascii_case(fam) {
-            s.push((1, fam.to_vec()));
-        }
-        s.push((2, ip_s.clone()));
-        s
-    };
-    let mut out = Vec::new();
-    let mut seen_cand = vec![false; nm];
-    for (i, (l, b)) in lines.iter().zip(&block).enumerate() {
-        let c = l.content;
-        let mut new = c.to_vec();
-        match b {
-            None => {
-                if Some(i) == sc_idx && drop_sc {
-                    continue;
-                }
-                if Some(i) == sc_idx && replace_sc {
-                    new = replace(c, &c_value_subs(c));
-                }
-            }
-            Some(k) => {
-                let k = *k;
-                let p = port[k];
-                if p != 0 {
-                    if c.starts_with(b"m=") {
-                        let pt = tok(c, 1);
-                        let (digits, count) = match pt.iter().position(|&x| x == b'/') {
-                            Some(s) => (&pt[..s], Some(&pt[s..])),
-                            None => (pt, None),
-                        };
-                        if digits != b"0" && digits.iter().any(|&d| d != b'0') {
-                            let mut np = p.to_string().into_bytes();
-                            if count == Some(b"/1") {
-                                np.extend_from_slice(b"/1");
-                            }
-                            new = replace(c, &[(1, np)]);
-                        }
-                    } else if c.starts_with(b"c=") && !is_hold(tok(c, 2)) {
-                        new = replace(c, &c_value_subs(c));
-                    } else if starts_ci(c, "a=rtcp:") {
-                        let first = tok(c, 0);
-                        let rport = &first[7..];
-                        let mut subs = Vec::new();
-                        if rport.iter().any(|&d| d != b'0') {
-                            subs.push((
-                                0,
-                                format!("{}{}", String::from_utf8_lossy(&first[..7]), p + 1)
-                                    .into_bytes(),
-                            ));
-                        }
-                        if toks(c).len() == 4 {
-                            if !tok(c, 2).eq_ignore_ascii_case(fam) {
-                                subs.push((2, fam.to_vec()));
-                            }
-                            subs.push((3, ip_s.clone()));
-                        }
-                        new = replace(c, &subs);
-                    } else if ice && has_ice[k] && !seen_cand[k] && starts_ci(c, "a=candidate:") {
-                        seen_cand[k] = true;
-                        let f = mediaproxy::sdp::ice_foundation(&ip);
-                        let ip = ip.to_string();
-                        out.extend_from_slice(format!("a=candidate:{f} 1 UDP 2197815295 {ip} {p} typ relay raddr {ip} rport {p}").as_bytes());
-                        out.extend_from_slice(eol);
-                        if comp2[k] {
-                            let p2 = p + 1;
-                            out.extend_from_slice(format!("a=candidate:{f} 2 UDP 2197815294 {ip} {p2} typ relay raddr {ip} rport {p2}").as_bytes());
-                            out.extend_from_slice(eol);
-                        }
-                    }
-                }
-            }
-        }
-        out.extend_from_slice(&new);
-        out.extend_from_slice(l.eol);
-        if let (Some(k), true) = (b, c.starts_with(b"m=")) {
-            if drop_sc && !own_c[*k] {
-                let sc = lines[sc_idx.unwrap()].content;
-                let ins: Vec<u8> = if port[*k] != 0 {
-                    let mut v = b"c=IN ".to_vec();
-                    v.extend_from_slice(fam);
-                    v.push(b' ');
-                    v.extend_from_slice(&ip_s);
-                    v
-                } else {
-                    sc.to_vec()
-                };
-                if l.eol.is_empty() {
-                    out.extend_from_slice(eol);
-                    out.extend_from_slice(&ins);
-                } else {
-                    out.extend_from_slice(&ins);
-                    out.extend_from_slice(eol);
-                }
-            }
-        }
-    }
-    out
+        .chain(&set.sip)
+        .filter(|(n, _)| (set.sdp_error)(n))
+        .count();
+    assert_eq!(
+        seen_err.len(),
+        expected_errors,
+        "{}: {seen_err:?}",
+        set.name
+    );
+    assert_eq!(parsed, set.parsed, "{}: bodies parsed", set.name);
 }
 
-fn check_rewrite(ip: &str, ice: IcePriority) {
+#[test]
+fn own_malformed_sdp_fail_where_they_are_broken() {
+    use mediaproxy::sdp::ErrorKind;
+    let cases: &[(&str, ErrorKind, &[u8])] = &[
+        (
+            "bad-sdp-corrupted-bytes.sdp",
+            ErrorKind::BadMedia,
+            b"\xff9700 RTP/AVP 0",
+        ),
+        (
+            "bad-sdp-no-c-anywhere.sdp",
+            ErrorKind::MissingConnection,
+            b"m=audio 9500 RTP/AVP 0",
+        ),
+        (
+            "bad-sdp-port-not-a-number.sdp",
+            ErrorKind::BadMedia,
+            b"RTP/AVP 0",
+        ),
+        (
+            "bad-sdp-rtcp-unknown-addrtype.sdp",
+            ErrorKind::BadRtcp,
+            b"IP9 somewhere",
+        ),
+        (
+            "bad-sdp-second-stream-without-c.sdp",
+            ErrorKind::MissingConnection,
+            b"m=video 9602 RTP/AVP 96",
+        ),
+    ];
+    let bad = shared_corpus::own("sdp")
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("bad-sdp-"))
+        .count();
+    assert_eq!(bad, cases.len(), "every bad-sdp-* body has its case");
+    for &(name, kind, excerpt) in cases {
+        let body = shared_corpus::own_file("sdp", name);
+        let e = Sdp::parse(&body)
+            .err()
+            .unwrap_or_else(|| panic!("{name} parsed"));
+        assert_eq!(e.kind, kind, "{name}");
+        assert_eq!(e.excerpt.as_bytes(), excerpt, "{name}");
+        assert!(body[e.offset..].starts_with(excerpt), "{name}");
+    }
+    // an empty c= inside a SIP message that scans
+    let msg = shared_corpus::own_file("sip", "bad-sdp-in-invite-empty-c.sip");
+    let m = SipMsg::scan(&msg).unwrap();
+    let Err(e) = Sdp::parse(m.sdp_body().unwrap().1) else {
+        panic!("empty c= parsed");
+    };
+    assert_eq!(e.kind, ErrorKind::BadConnection);
+}
+
+fn check_rewrite(test: &str, ip: &str, ice: IcePriority) {
+    for set in sets(test) {
+        let (rewritten, changed_lines) = rewrite_set(&set, ip, ice);
+        // every body that parses is rewritten; the external corpus has 124 of them
+        assert_eq!(rewritten, set.parsed, "{}", set.name);
+        if set.name == "external" {
+            assert_eq!(rewritten, 124);
+            assert!(changed_lines > 200, "{changed_lines}");
+        } else {
+            assert!(changed_lines > 2 * rewritten, "{changed_lines}");
+        }
+    }
+}
+
+/// Rewrites every SDP of a set; (bodies rewritten, lines changed).
+fn rewrite_set(set: &Set, ip: &str, ice: IcePriority) -> (usize, usize) {
     let ip: IpAddr = ip.parse().unwrap();
     let mut rewritten = 0;
     let mut changed_lines = 0;
-    for (name, body) in sdp_bodies() {
+    for (name, body) in sdp_bodies(set) {
         let Ok(p) = Sdp::parse(&body) else { continue };
         let streams = p.sdp.relay_streams();
         let ports: Vec<u16> = (0..streams.len()).map(|j| 40000 + 2 * j as u16).collect();
@@ -526,30 +387,32 @@ fn check_rewrite(ip: &str, ice: IcePriority) {
         assert_eq!(old_other, new_other, "{name}");
         rewritten += 1;
     }
-    assert_eq!(rewritten, 124);
-    assert!(changed_lines > 200, "{changed_lines}");
+    (rewritten, changed_lines)
 }
 
 #[test]
 fn rewrite_every_sdp_ipv4_relay() {
-    if !corpus_present("rewrite_every_sdp_ipv4_relay") {
-        return;
-    }
-    check_rewrite("203.0.113.77", IcePriority::None);
+    check_rewrite(
+        "rewrite_every_sdp_ipv4_relay",
+        "203.0.113.77",
+        IcePriority::None,
+    );
 }
 
 #[test]
 fn rewrite_every_sdp_ipv6_relay_with_ice_candidates() {
-    if !corpus_present("rewrite_every_sdp_ipv6_relay_with_ice_candidates") {
-        return;
-    }
-    check_rewrite("2001:db8::77", IcePriority::High);
+    check_rewrite(
+        "rewrite_every_sdp_ipv6_relay_with_ice_candidates",
+        "2001:db8::77",
+        IcePriority::High,
+    );
 }
 
 #[test]
 fn rewrite_every_sdp_ipv4_relay_with_ice_candidates() {
-    if !corpus_present("rewrite_every_sdp_ipv4_relay_with_ice_candidates") {
-        return;
-    }
-    check_rewrite("203.0.113.77", IcePriority::High);
+    check_rewrite(
+        "rewrite_every_sdp_ipv4_relay_with_ice_candidates",
+        "203.0.113.77",
+        IcePriority::High,
+    );
 }

@@ -1,8 +1,9 @@
-//! Differential test through the real proxy: every body of the shared corpus and thousands of
-//! seeded structural variations of them (`support::sdpgen`), each sent through the running
-//! proxy with the module — as an INVITE, as a 200 OK answer, and in turn as a re-INVITE, an
-//! UPDATE, an ACK with a late answer, inside a multipart body, and (on OpenSIPS) with the body
-//! parsed into parts by another module first, plain or multipart. For each message:
+//! Differential test through the real proxy: every body of the test messages (the own ones and
+//! the external corpus's when it is there) and thousands of seeded structural variations of
+//! them (`support::sdpgen`), each sent through the running proxy with the module — as an
+//! INVITE, as a 200 OK answer, and in turn as a re-INVITE, an UPDATE, an ACK with a late
+//! answer, inside a multipart body, and (on OpenSIPS) with the body parsed into parts by
+//! another module first, plain or multipart. For each message:
 //! - the proxy is still alive;
 //! - the body it forwards is byte for byte what the pure rewriter makes of the input with the
 //!   stand-in dispatcher's answer (`support::dispatcher`), or the input itself when
@@ -166,22 +167,19 @@ fn forwarded(buf: &[u8]) -> Result<(Vec<u8>, usize, i32), String> {
     Ok((buf[end + 4..].to_vec(), clen, rc))
 }
 
-/// The bodies to send: the corpus's (SDP files and the bodies of SIP files), the project's
-/// own bases, then `n` seeded variations of them all.
+/// The bodies to send: the test messages' (SDP files and the bodies of SIP files: the
+/// repository's own, and the external corpus's when it is there), the project's own bases,
+/// then `n` seeded variations of them all.
 fn bodies(seed: u64, n: usize) -> Vec<(String, Vec<u8>)> {
     let mut seeds: Vec<(String, Vec<u8>)> = sdpgen::BASES
         .iter()
         .enumerate()
         .map(|(i, b)| (format!("base-{i}"), b.as_bytes().to_vec()))
         .collect();
-    if let Some(files) = shared_corpus::files("sdp", "proxy_diff (corpus SDP)") {
-        seeds.extend(files);
-    }
-    if let Some(files) = shared_corpus::files("sip", "proxy_diff (corpus SIP)") {
-        for (name, buf) in files {
-            if let Some((_, body)) = SipMsg::scan(&buf).ok().and_then(|m| m.body()) {
-                seeds.push((name, body.to_vec()));
-            }
+    seeds.extend(shared_corpus::all("sdp", "proxy_diff (corpus SDP)"));
+    for (name, buf) in shared_corpus::all("sip", "proxy_diff (corpus SIP)") {
+        if let Some((_, body)) = SipMsg::scan(&buf).ok().and_then(|m| m.body()) {
+            seeds.push((name, body.to_vec()));
         }
     }
     let mut out = seeds.clone();

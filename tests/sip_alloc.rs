@@ -32,11 +32,10 @@ fn scan_all(buf: &[u8]) -> usize {
 
 #[test]
 fn scanning_the_corpus_allocates_nothing() {
-    let Some(files) = shared_corpus::files("sip", "scanning_the_corpus_allocates_nothing") else {
-        return;
-    };
+    // the own messages, and the external corpus's when it is there
+    let files = shared_corpus::all("sip", "scanning_the_corpus_allocates_nothing");
     let msgs: Vec<Vec<u8>> = files.into_iter().map(|(_, b)| b).collect();
-    assert!(msgs.len() >= 100);
+    assert!(msgs.len() >= 40);
     // The counter itself works.
     let probe = allocation_counter::measure(|| {
         std::hint::black_box(vec![1u8; 16]);

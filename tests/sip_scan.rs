@@ -1,10 +1,16 @@
-//! SIP scanning: exact values from corpus messages and synthetic edge cases.
+//! SIP scanning: exact values from the repository's own messages (`tests/messages/sip`), from
+//! the external corpus's when it is there, and synthetic edge cases.
 
 use mediaproxy::sip::{ErrorKind, Kind, Method, SipMsg, Warnings};
 
 mod shared_corpus;
 
-/// A SIP message of the shared corpus; `None` (SKIPPED) when the corpus is not there.
+/// One of the repository's own SIP messages.
+fn own(name: &str) -> &'static [u8] {
+    Vec::leak(shared_corpus::own_file("sip", name))
+}
+
+/// A SIP message of the external corpus; `None` (SKIPPED) when the corpus is not there.
 fn corpus(name: &str) -> Option<&'static [u8]> {
     shared_corpus::file("sip", name, name).map(|b| &*Vec::leak(b))
 }
@@ -225,6 +231,201 @@ fn malformed_messages_fail_with_offset_and_excerpt() {
             return;
         };
         let e = SipMsg::scan(buf).unwrap_err();
+        assert_eq!(
+            (e.kind, e.offset, e.excerpt.as_bytes()),
+            (kind, offset, excerpt),
+            "{name}"
+        );
+        assert!(e.to_string().contains(&format!("at byte {offset}")));
+    }
+}
+
+#[test]
+fn own_compact_folded_invite() {
+    let buf = own("invite-compact-folded.sip");
+    let m = SipMsg::scan(buf).unwrap();
+    assert!(matches!(
+        m.kind(),
+        Kind::Request { method: Method::Invite, uri, .. } if uri == b"sip:bob@example.org;transport=udp"
+    ));
+    assert_eq!(s(m.from_uri()), Some("sip:alice@example.org"));
+    assert_eq!(s(m.from_tag()), Some("cf-a"));
+    assert_eq!(s(m.to_uri()), Some("sip:bob@example.org"));
+    assert_eq!(m.to_tag(), None);
+    assert_eq!(s(m.call_id()), Some("c20-compact@192.168.9.9"));
+    assert_eq!(m.cseq(), Some((9, &b"INVITE"[..])));
+    let via = m.top_via().unwrap();
+    assert_eq!(
+        (via.host.bytes, via.port),
+        (&b"192.168.9.9"[..], Some(5060))
+    );
+    assert_eq!(s(via.branch), Some("z9hG4bK-cf1"));
+    assert_eq!(via.rport, Some(None));
+    let c = m.first_contact().unwrap();
+    assert_eq!(c.uri.bytes, b"sip:alice@192.168.9.9:5060");
+    assert_eq!(c.param("expires"), Some(Some(&b"3600"[..])));
+    assert_eq!(c.param("q"), Some(Some(&b"0.5"[..])));
+    assert!(m.content_type().unwrap().is("application", "sdp"));
+    let (off, sdp) = m.sdp_body().unwrap();
+    assert_eq!(sdp, shared_corpus::own_file("sdp", "audio-basic.sdp"));
+    assert_eq!(m.content_length(), Some(sdp.len()));
+    assert_eq!(off + sdp.len(), buf.len());
+    assert!(m.warnings().is_empty());
+}
+
+#[test]
+fn own_ipv6_contact_offsets_allow_an_in_place_fix() {
+    let buf = own("ack-ipv6-late-answer.sip");
+    let m = SipMsg::scan(buf).unwrap();
+    let c = m.first_contact().unwrap();
+    let (host, port) = (c.host.unwrap(), c.port.unwrap());
+    assert!(c.ipv6);
+    assert_eq!(host.bytes, b"[2001:db8::20]");
+    assert_eq!(c.host_addr(), Some(&b"2001:db8::20"[..]));
+    assert_eq!((port.bytes, c.port_value), (&b"5060"[..], Some(5060)));
+    let mut fixed = buf[..host.offset].to_vec();
+    fixed.extend_from_slice(b"198.51.100.9:40123");
+    fixed.extend_from_slice(&buf[port.offset + port.bytes.len()..]);
+    let m2 = SipMsg::scan(&fixed).unwrap();
+    let c2 = m2.first_contact().unwrap();
+    assert_eq!(c2.uri.bytes, b"sip:alice@198.51.100.9:40123;transport=UDP");
+    assert!(!c2.ipv6);
+    let via = m.top_via().unwrap();
+    assert!(via.ipv6);
+    assert_eq!(
+        (via.host_addr(), via.port),
+        (&b"2001:db8::20"[..], Some(5060))
+    );
+    // an IPv4-mapped IPv6 address, no port
+    let m = SipMsg::scan(own("invite-ipv4-mapped-ipv6.sip")).unwrap();
+    let via = m.top_via().unwrap();
+    assert_eq!(
+        (via.host.bytes, via.port),
+        (&b"[::ffff:192.0.2.20]"[..], None)
+    );
+    let c = m.first_contact().unwrap();
+    assert!(c.ipv6);
+    assert_eq!(c.host_addr(), Some(&b"::ffff:192.0.2.20"[..]));
+}
+
+#[test]
+fn own_multipart_bodies() {
+    // quoted boundary, a preamble and an epilogue, SDP first
+    let m = SipMsg::scan(own("invite-multipart-mixed-sdp.sip")).unwrap();
+    let (_, sdp) = m.sdp_body().unwrap();
+    assert_eq!(sdp, shared_corpus::own_file("sdp", "audio-basic.sdp"));
+    assert!(m.warnings().is_empty(), "{:?}", m.warnings());
+    // LF-only message and parts
+    let m = SipMsg::scan(own("invite-multipart-lf-only.sip")).unwrap();
+    let (_, sdp) = m.sdp_body().unwrap();
+    assert_eq!(sdp, shared_corpus::own_file("sdp", "lf-only.sdp"));
+    // no SDP part
+    let m = SipMsg::scan(own("invite-multipart-without-sdp.sip")).unwrap();
+    assert_eq!(m.sdp_body(), None);
+    assert!(m.body().is_some());
+    assert!(m.warnings().contains(Warnings::MULTIPART_NO_SDP));
+}
+
+#[test]
+fn own_replies_truncated_bodies_and_line_ends() {
+    let m = SipMsg::scan(own("reply-100-empty-reason.sip")).unwrap();
+    assert!(matches!(
+        m.kind(),
+        Kind::Reply {
+            status: 100,
+            reason: b""
+        }
+    ));
+    let m = SipMsg::scan(own("reply-200-audio-answer.sip")).unwrap();
+    assert_eq!(m.status(), Some(200));
+    assert_eq!(s(m.user_agent()), Some("mpx-test-pbx/2.1"));
+    let via = m.top_via().unwrap();
+    assert_eq!(via.rport, Some(Some(40312)));
+    assert_eq!(s(via.received), Some("198.51.100.20"));
+    // the body stops before Content-Length says: what arrived is the SDP, with a warning
+    let m = SipMsg::scan(own("invite-body-shorter-than-content-length.sip")).unwrap();
+    assert!(m
+        .warnings()
+        .contains(Warnings::BODY_SHORTER_THAN_CONTENT_LENGTH));
+    let whole = shared_corpus::own_file("sdp", "audio-basic.sdp");
+    assert_eq!(m.sdp_body().map(|(_, b)| b), Some(&whole[..120]));
+    // LF-only message; a body without its last line end
+    for (name, sdp) in [
+        ("invite-lf-only.sip", "lf-only.sdp"),
+        ("invite-body-without-final-eol.sip", "no-final-eol.sdp"),
+        (
+            "invite-sdp-no-final-eol-in-lf-message.sip",
+            "no-final-eol-after-m.sdp",
+        ),
+    ] {
+        let buf = own(name);
+        let m = SipMsg::scan(buf).unwrap();
+        let (off, body) = m.sdp_body().unwrap();
+        assert_eq!(body, shared_corpus::own_file("sdp", sdp), "{name}");
+        assert_eq!(off + body.len(), buf.len(), "{name}");
+        assert!(m.warnings().is_empty(), "{name}: {:?}", m.warnings());
+    }
+}
+
+#[test]
+fn own_malformed_messages_fail_with_offset_and_excerpt() {
+    let cases: &[(&str, ErrorKind, usize, &[u8])] = &[
+        (
+            "bad-sip-angle-brackets-request-uri.sip",
+            ErrorKind::StartLine,
+            7,
+            b"<sip:bob@example.org> SIP/2.0",
+        ),
+        ("bad-sip-bare-cr-line-ends.sip", ErrorKind::BareCr, 32, b""),
+        (
+            "bad-sip-cseq-beyond-32-bits.sip",
+            ErrorKind::CSeq,
+            94,
+            b"CSeq: 99999999999 INFO",
+        ),
+        (
+            "bad-sip-negative-content-length.sip",
+            ErrorKind::ContentLength,
+            140,
+            b"Content-Length: -12",
+        ),
+        (
+            "bad-sip-space-inside-request-uri.sip",
+            ErrorKind::Version,
+            28,
+            b"lr SIP/2.0",
+        ),
+        (
+            "bad-sip-two-content-lengths.sip",
+            ErrorKind::ConflictingContentLength,
+            159,
+            b"l: 5",
+        ),
+        (
+            "bad-sip-unterminated-quote.sip",
+            ErrorKind::To,
+            81,
+            b"To: \"Bob <sip:bob@example.org>",
+        ),
+        (
+            "bad-sip-version-in-request-line.sip",
+            ErrorKind::StartLine,
+            31,
+            b"/UDP",
+        ),
+    ];
+    let bad: Vec<String> = shared_corpus::own("sip")
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("bad-sip-"))
+        .collect();
+    assert_eq!(
+        bad.len(),
+        cases.len(),
+        "every bad-sip-* message has its case"
+    );
+    for &(name, kind, offset, excerpt) in cases {
+        let e = SipMsg::scan(own(name)).unwrap_err();
         assert_eq!(
             (e.kind, e.offset, e.excerpt.as_bytes()),
             (kind, offset, excerpt),

@@ -1,4 +1,5 @@
-//! Every prefix of every corpus file (as the fuzzers do, but deterministic and in CI):
+//! Every prefix of every test message — the repository's own (`tests/messages/`) and the
+//! external corpus's when it is there (as the fuzzers do, but deterministic and in CI):
 //! scanning and parsing never panic, errors point inside the input, and every parseable SDP
 //! prefix rewrites into an SDP that parses again with the relay's ports.
 
@@ -8,19 +9,20 @@ use mediaproxy::sip::SipMsg;
 
 mod shared_corpus;
 
-/// Every file of the corpus's `sub` directory; `None` (SKIPPED) without the corpus.
-fn files(sub: &str, test: &str) -> Option<Vec<Vec<u8>>> {
-    shared_corpus::files(sub, test).map(|v| v.into_iter().map(|(_, b)| b).collect())
+/// Every message of `sub`: the own ones, and the external corpus's when it is there.
+fn files(sub: &str, test: &str) -> Vec<Vec<u8>> {
+    shared_corpus::all(sub, test)
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect()
 }
 
 #[test]
 fn every_prefix_of_every_sip_message_scans_or_fails_cleanly() {
-    let Some(all) = files(
+    let all = files(
         "sip",
         "every_prefix_of_every_sip_message_scans_or_fails_cleanly",
-    ) else {
-        return;
-    };
+    );
     let mut ok = 0;
     for buf in all {
         for n in 0..=buf.len() {
@@ -37,17 +39,16 @@ fn every_prefix_of_every_sip_message_scans_or_fails_cleanly() {
             }
         }
     }
-    assert!(ok > 10_000, "{ok}");
+    // the own messages alone give more than 4000 prefixes that scan
+    assert!(ok > 4_000, "{ok}");
 }
 
 #[test]
 fn every_parseable_sdp_prefix_rewrites_into_a_parseable_sdp() {
-    let Some(all) = files(
+    let all = files(
         "sdp",
         "every_parseable_sdp_prefix_rewrites_into_a_parseable_sdp",
-    ) else {
-        return;
-    };
+    );
     let mut rewritten = 0;
     for buf in all {
         for n in 0..=buf.len() {
@@ -83,5 +84,6 @@ fn every_parseable_sdp_prefix_rewrites_into_a_parseable_sdp() {
             }
         }
     }
-    assert!(rewritten > 20_000, "{rewritten}");
+    // the own bodies alone give more than 8000 rewrites
+    assert!(rewritten > 8_000, "{rewritten}");
 }

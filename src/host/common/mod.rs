@@ -11,6 +11,9 @@
 //!   control socket's directory, map the shared counters) and the socket clean-up.
 //! - [`relay`]: the shared counters, the relay settings, starting the relay and turning its
 //!   events into log lines and dialog ends.
+//! - [`stats`]: the statistics' names and the shared counters they read, one list that each
+//!   host turns into its own table.
+//! - [`session_end`]: the session-end event's fields (every host raises the same ones).
 //! - [`functions`]: the five script functions' names, routes and bodies over a host message.
 //! - [`dialog`]: what an engaged dialog's callbacks carry and do, and `engage_media_proxy`.
 //! - [`natping`]: `natping_interval`'s rounds of keep-alives over a host's usrloc.
@@ -33,7 +36,9 @@ pub mod msg;
 pub mod natping;
 pub mod params;
 pub mod relay;
+pub mod session_end;
 pub mod splice;
+pub mod stats;
 
 /// Includes a host layer's bindgen output (`OUT_DIR/$file`) under the lints generated code
 /// needs; never edited by hand: fix the host's headers or allow lists instead.

@@ -93,7 +93,7 @@ pub static exports: HostStatic<module_exports> = HostStatic(module_exports {
     cmds: &CMDS.0 as *const _ as *mut cmd_export_t,
     params: &params::PARAMS.0 as *const _ as *mut param_export_t,
     rpc_methods: &super::rpc::RPC_CMDS.0 as *const _ as *mut std::ffi::c_void,
-    pv_items: ptr::null_mut(),
+    pv_items: &super::event::PV_ITEMS.0 as *const _ as *mut std::ffi::c_void,
     response_f: None,
     init_mod_f: Some(init::mod_init),
     init_child_f: Some(init::child_init),

@@ -7,7 +7,9 @@
 use std::ffi::c_int;
 
 use super::avp;
+use super::counters;
 use super::dialog;
+use super::event;
 use super::log::{guard, HostLog};
 use super::natping;
 use super::relay_proc;
@@ -16,6 +18,9 @@ use crate::host::common::lifecycle::{self, config, HostInit};
 
 pub unsafe extern "C" fn mod_init() -> c_int {
     lifecycle::mod_init(&HostLog, |cfg| {
+        crate::script::set_session_end_hook(event::session_ended);
+        event::init();
+        counters::init()?;
         avp::init(cfg)?;
         let dialog = dialog::init();
         natping::init(cfg)?;

@@ -13,6 +13,8 @@
 //! - `natping`: `natping_interval` over Kamailio's usrloc and timers.
 //! - `relay_proc`: the "mediaproxy relay" process, forked in `child_init(PROC_MAIN)`.
 //! - `rpc`: the RPC commands `mediaproxy.sessions`, `.summary`, `.terminate`.
+//! - `counters`: the statistics as counters of the group `mediaproxy`.
+//! - `event`: `event_route[mediaproxy:session-end]` and `$mpx(name)`.
 //!
 //! Rules kept here: no thread is started in the main process; only the thread Kamailio runs
 //! us on calls into the core (debug-asserted in `log`); raw pointers never leave this module.
@@ -28,7 +30,9 @@ pub mod log;
 pub mod sys;
 
 mod avp;
+mod counters;
 mod dialog;
+mod event;
 mod functions;
 mod init;
 mod msg;

@@ -3,17 +3,16 @@
 //! accounting can go to a log, a database or a queue through OpenSIPS's own event modules
 //! (`event_route`, event_rabbitmq, event_kafka, ...).
 //!
-//! Parameters: `call_id`, `from_tag`, `to_tag`, `reason`, `duration` (s), `streams`,
-//! `caller_packets`, `callee_packets`, `caller_bytes`, `callee_bytes` (sums over the streams),
-//! `caller_codec`, `callee_codec` (first stream), `timed_out` (0/1), `stats` (the relay's JSON).
+//! Parameters: the fields every host's session-end event carries
+//! ([`crate::host::common::session_end`]).
 
 use std::ffi::c_int;
 
 use once_cell::sync::OnceCell;
-use serde_json::Value;
 
 use super::log::Level;
 use super::sys::{self, str_};
+use crate::host::common::session_end::Fields;
 
 pub const NAME: &str = "E_MEDIAPROXY_SESSION_END";
 static ID: OnceCell<c_int> = OnceCell::new();
@@ -27,14 +26,6 @@ pub fn init() -> Result<(), String> {
     }
     let _ = ID.set(id);
     Ok(())
-}
-
-fn sum(streams: &[Value], key: &str) -> c_int {
-    let total: u64 = streams
-        .iter()
-        .filter_map(|s| s.get(key).and_then(Value::as_u64))
-        .sum();
-    total.min(c_int::MAX as u64) as c_int
 }
 
 fn as_str(s: &str) -> str_ {
@@ -51,48 +42,13 @@ pub fn session_ended(reason: &str, stats_json: &str) {
     if unsafe { sys::mpx_evi_probe(id) } <= 0 {
         return; // nobody listens
     }
-    let v: Value = serde_json::from_str(stats_json).unwrap_or(Value::Null);
-    let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let streams: Vec<Value> = v
-        .get("streams")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let first = |k: &str| {
-        streams
-            .first()
-            .and_then(|s| s.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let strs: Vec<(&str, String)> = vec![
-        ("call_id", text("call_id")),
-        ("from_tag", text("from_tag")),
-        ("to_tag", text("to_tag")),
-        ("reason", reason.to_string()),
-        ("caller_codec", first("caller_codec")),
-        ("callee_codec", first("callee_codec")),
-        ("stats", stats_json.to_string()),
-    ];
-    let ints: Vec<(&str, c_int)> = vec![
-        (
-            "duration",
-            v.get("duration")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-                .min(c_int::MAX as u64) as c_int,
-        ),
-        ("streams", streams.len().min(c_int::MAX as usize) as c_int),
-        ("caller_packets", sum(&streams, "caller_packets")),
-        ("callee_packets", sum(&streams, "callee_packets")),
-        ("caller_bytes", sum(&streams, "caller_bytes")),
-        ("callee_bytes", sum(&streams, "callee_bytes")),
-        (
-            "timed_out",
-            c_int::from(v.get("timed_out").and_then(Value::as_bool).unwrap_or(false)),
-        ),
-    ];
+    let fields = Fields::new(reason, stats_json);
+    let strs = &fields.text;
+    let ints: Vec<(&str, c_int)> = fields
+        .numbers
+        .iter()
+        .map(|&(n, x)| (n, x.min(c_int::MAX as u64) as c_int))
+        .collect();
     // names and values must stay alive until the event is raised: they live in these vectors
     let names: Vec<str_> = strs
         .iter()

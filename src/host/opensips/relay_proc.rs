@@ -20,7 +20,6 @@ use super::log::HostLog;
 use super::log::Level;
 use super::sys;
 use crate::host::common::relay;
-pub use crate::host::common::relay::{shared, Shared};
 use crate::relay::Relay;
 
 static RELAY: Mutex<Option<Relay>> = Mutex::new(None);
