@@ -77,28 +77,33 @@ fn ipv6_contact_offsets_allow_an_in_place_fix() {
     let Some(buf) = corpus("asterisk-ipv6-ack-with-sdp.sip") else {
         return;
     };
+    ipv6_contact_fix(buf, b"2001:db8::10", "test");
+}
+
+/// The first Contact and the top Via of `buf` are `[addr]:5060`, and what `fix_contact` would
+/// do (replace host..port end with the source address) leaves `sip:<user>@198.51.100.9:40123;
+/// transport=UDP`.
+fn ipv6_contact_fix(buf: &[u8], addr: &[u8], user: &str) {
     let m = SipMsg::scan(buf).unwrap();
     let c = m.first_contact().unwrap();
-    let host = c.host.unwrap();
-    let port = c.port.unwrap();
+    let (host, port) = (c.host.unwrap(), c.port.unwrap());
     assert!(c.ipv6);
-    assert_eq!(host.bytes, b"[2001:db8::10]");
-    assert_eq!(c.host_addr(), Some(&b"2001:db8::10"[..]));
+    assert_eq!(host.bytes, [&b"["[..], addr, b"]"].concat());
+    assert_eq!(c.host_addr(), Some(addr));
     assert_eq!((port.bytes, c.port_value), (&b"5060"[..], Some(5060)));
-    // What fix_contact would do: replace host..port end with the source address.
     let mut fixed = buf[..host.offset].to_vec();
     fixed.extend_from_slice(b"198.51.100.9:40123");
     fixed.extend_from_slice(&buf[port.offset + port.bytes.len()..]);
     let m2 = SipMsg::scan(&fixed).unwrap();
     let c2 = m2.first_contact().unwrap();
-    assert_eq!(c2.uri.bytes, b"sip:test@198.51.100.9:40123;transport=UDP");
+    assert_eq!(
+        c2.uri.bytes,
+        format!("sip:{user}@198.51.100.9:40123;transport=UDP").as_bytes()
+    );
     assert!(!c2.ipv6);
     let via = m.top_via().unwrap();
     assert!(via.ipv6);
-    assert_eq!(
-        (via.host_addr(), via.port),
-        (&b"2001:db8::10"[..], Some(5060))
-    );
+    assert_eq!((via.host_addr(), via.port), (addr, Some(5060)));
 }
 
 #[test]
@@ -275,27 +280,7 @@ fn own_compact_folded_invite() {
 
 #[test]
 fn own_ipv6_contact_offsets_allow_an_in_place_fix() {
-    let buf = own("ack-ipv6-late-answer.sip");
-    let m = SipMsg::scan(buf).unwrap();
-    let c = m.first_contact().unwrap();
-    let (host, port) = (c.host.unwrap(), c.port.unwrap());
-    assert!(c.ipv6);
-    assert_eq!(host.bytes, b"[2001:db8::20]");
-    assert_eq!(c.host_addr(), Some(&b"2001:db8::20"[..]));
-    assert_eq!((port.bytes, c.port_value), (&b"5060"[..], Some(5060)));
-    let mut fixed = buf[..host.offset].to_vec();
-    fixed.extend_from_slice(b"198.51.100.9:40123");
-    fixed.extend_from_slice(&buf[port.offset + port.bytes.len()..]);
-    let m2 = SipMsg::scan(&fixed).unwrap();
-    let c2 = m2.first_contact().unwrap();
-    assert_eq!(c2.uri.bytes, b"sip:alice@198.51.100.9:40123;transport=UDP");
-    assert!(!c2.ipv6);
-    let via = m.top_via().unwrap();
-    assert!(via.ipv6);
-    assert_eq!(
-        (via.host_addr(), via.port),
-        (&b"2001:db8::20"[..], Some(5060))
-    );
+    ipv6_contact_fix(own("ack-ipv6-late-answer.sip"), b"2001:db8::20", "alice");
     // an IPv4-mapped IPv6 address, no port
     let m = SipMsg::scan(own("invite-ipv4-mapped-ipv6.sip")).unwrap();
     let via = m.top_via().unwrap();
