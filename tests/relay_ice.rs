@@ -37,29 +37,11 @@ fn ice_call(
     caller: (SocketAddr, bool),
     callee: (SocketAddr, bool),
 ) -> (SocketAddr, SocketAddr) {
-    let a = c
-        .update(&update(
-            MessageType::Request,
-            call_id,
-            1,
-            "ft",
-            "",
-            vec![ice_audio(caller.0, caller.1)],
-        ))
-        .expect("offer answered");
-    let b = c
-        .update(&update(
-            MessageType::Reply,
-            call_id,
-            1,
-            "ft",
-            "tt",
-            vec![ice_audio(callee.0, callee.1)],
-        ))
-        .expect("answer answered");
-    (
-        SocketAddr::new(b.ip, b.ports[0]),
-        SocketAddr::new(a.ip, a.ports[0]),
+    setup_call_with(
+        c,
+        call_id,
+        ice_audio(caller.0, caller.1),
+        ice_audio(callee.0, callee.1),
     )
 }
 

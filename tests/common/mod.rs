@@ -221,6 +221,16 @@ pub fn setup_call(
     caller: SocketAddr,
     callee: SocketAddr,
 ) -> (SocketAddr, SocketAddr) {
+    setup_call_with(c, call_id, audio(caller), audio(callee))
+}
+
+/// [`setup_call`] with the caller's and the callee's stream as given.
+pub fn setup_call_with(
+    c: &mut Client,
+    call_id: &str,
+    caller: StreamDesc,
+    callee: StreamDesc,
+) -> (SocketAddr, SocketAddr) {
     let a = c
         .update(&update(
             MessageType::Request,
@@ -228,7 +238,7 @@ pub fn setup_call(
             1,
             "ft",
             "",
-            vec![audio(caller)],
+            vec![caller],
         ))
         .expect("offer answered");
     let callee_sends_to = SocketAddr::new(a.ip, a.ports[0]);
@@ -239,7 +249,7 @@ pub fn setup_call(
             1,
             "ft",
             "tt",
-            vec![audio(callee)],
+            vec![callee],
         ))
         .expect("answer answered");
     let caller_sends_to = SocketAddr::new(b.ip, b.ports[0]);
