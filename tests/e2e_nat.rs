@@ -130,17 +130,8 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     // ---- 2. call 1: media both ways, hold, resume, BYE from the callee -------------------
     let call1 = w.start_call("hold", true);
     let cid1 = call1.call_id.clone();
-    let up = w.media_both_ways(&cid1, MIN_PACKETS);
-    // the relay latched on the NATs' public addresses, and relays on ports of its range
-    let caller_remote = up["caller_remote"].as_str().unwrap_or("").to_string();
-    let callee_remote = up["callee_remote"].as_str().unwrap_or("").to_string();
-    if !caller_remote.starts_with(&format!("{}:", netns::NAT_A_PUBLIC))
-        || !callee_remote.starts_with(&format!("{}:", netns::NAT_B_PUBLIC))
-    {
-        w.fail(&format!(
-            "the relay did not latch on the NATs' public addresses: {up}"
-        ));
-    }
+    // the relay latched on the NATs' public addresses
+    let up = w.media_through_the_nats(&cid1, MIN_PACKETS);
     for k in ["caller_local", "callee_local"] {
         let local = up[k].as_str().unwrap_or("");
         if !local.starts_with(&format!("{}:", netns::PROXY_IP))

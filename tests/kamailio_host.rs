@@ -13,8 +13,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::Duration;
 
@@ -79,17 +77,7 @@ fn runs_the_relay_process_and_stops_cleanly() {
     assert_eq!(relays.len(), 1, "one relay process among {children:?}");
 
     // RPC (kamcmd over the ctl module): the session is listed, then ended by Call-ID
-    let mut s = UnixStream::connect(&sock).expect("control socket");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(
-        b"update\r\ntype: request\r\ncall_id: rpc-1\r\ncseq: 1\r\nfrom_uri: a@x\r\n\
-          to_uri: b@x\r\nfrom_tag: ft\r\nto_tag: \r\nuser_agent: t\r\nsignaling_ip: 127.0.0.1\r\n\
-          media: audio:127.0.0.1:4000:sendrecv:ice=no\r\n\r\n",
-    )
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(&s).read_line(&mut line).unwrap();
-    assert!(line.starts_with("127.0.0.1 "), "update answer: {line:?}");
+    let _conn = support::process::raw_update(&sock, "rpc-1");
     let (ok, sessions) = kam::kamcmd(&site, &["mediaproxy.sessions"]);
     assert!(ok && sessions.contains("call_id: rpc-1"), "{sessions}");
     assert!(sessions.contains("streams:"), "{sessions}");

@@ -9,8 +9,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use support::opensips::{self as os, Site};
@@ -61,17 +59,7 @@ fn runs_the_relay_process_and_stops_cleanly() {
     // the io_uring back end's counters are exported too (no packet yet: nothing re-armed)
     assert_eq!(os::stat(&stats, "io_uring_rearms"), 0, "{stats}");
     assert_eq!(os::stat(&stats, "io_uring_no_buffers"), 0, "{stats}");
-    let mut s = UnixStream::connect(&sock).expect("control socket");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(
-        b"update\r\ntype: request\r\ncall_id: stats-1\r\ncseq: 1\r\nfrom_uri: a@x\r\n\
-          to_uri: b@x\r\nfrom_tag: ft\r\nto_tag: \r\nuser_agent: t\r\nsignaling_ip: 127.0.0.1\r\n\
-          media: audio:127.0.0.1:4000:sendrecv:ice=no\r\n\r\n",
-    )
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(&s).read_line(&mut line).unwrap();
-    assert!(line.starts_with("127.0.0.1 "), "update answer: {line:?}");
+    let _conn = support::process::raw_update(&sock, "stats-1");
     let stats = os::statistics(&site);
     assert_eq!(os::stat(&stats, "active_sessions"), 1, "{stats}");
     assert_eq!(os::stat(&stats, "created_sessions"), 1, "{stats}");

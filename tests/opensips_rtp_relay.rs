@@ -99,16 +99,8 @@ fn rtp_relay_engine_calls_through_nat() {
     w.register_callee();
     let call = w.start_call("hold", true);
     let cid = call.call_id.clone();
-    let up = w.media_both_ways(&cid, MIN_PACKETS);
-    let caller_remote = up["caller_remote"].as_str().unwrap_or("").to_string();
-    let callee_remote = up["callee_remote"].as_str().unwrap_or("").to_string();
-    if !caller_remote.starts_with(&format!("{}:", netns::NAT_A_PUBLIC))
-        || !callee_remote.starts_with(&format!("{}:", netns::NAT_B_PUBLIC))
-    {
-        w.fail(&format!(
-            "the relay did not latch on the NATs' public addresses: {up}"
-        ));
-    }
+    // the relay latched on the NATs' public addresses
+    w.media_through_the_nats(&cid, MIN_PACKETS);
     let session = w.session(&cid).unwrap_or_default();
     let from_tag = session["from_tag"].as_str().unwrap_or("").to_string();
     if from_tag.is_empty() {

@@ -369,6 +369,21 @@ impl Lab {
         });
     }
 
+    /// [`Lab::media_both_ways`], and the relay latched on the NATs' public addresses (the
+    /// SDPs named the private ones); the session as the relay showed it.
+    pub fn media_through_the_nats(&mut self, call_id: &str, min: u64) -> Value {
+        let up = self.media_both_ways(call_id, min);
+        let remote = |k: &str| up[k].as_str().unwrap_or("").to_string();
+        if !remote("caller_remote").starts_with(&format!("{}:", netns::NAT_A_PUBLIC))
+            || !remote("callee_remote").starts_with(&format!("{}:", netns::NAT_B_PUBLIC))
+        {
+            self.fail(&format!(
+                "the relay did not latch on the NATs' public addresses: {up}"
+            ));
+        }
+        up
+    }
+
     /// Waits until the relay shows at least `min` packets each way in the first stream of
     /// `call_id`, and each user agent's counters show at least `min` RTP packets from the
     /// relay since the lab started; returns that stream.

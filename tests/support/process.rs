@@ -468,3 +468,25 @@ impl Site {
         path
     }
 }
+
+/// One `update` written by hand on the relay's control socket `sock`, as any dispatcher client
+/// would (an audio stream at 127.0.0.1:4000, signalling from 127.0.0.1); asserts that the answer
+/// names the relay, and keeps the connection open for the caller.
+pub fn raw_update(sock: &Path, call_id: &str) -> std::os::unix::net::UnixStream {
+    use std::io::{BufRead, BufReader};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("control socket");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        format!(
+            "update\r\ntype: request\r\ncall_id: {call_id}\r\ncseq: 1\r\nfrom_uri: a@x\r\n\
+             to_uri: b@x\r\nfrom_tag: ft\r\nto_tag: \r\nuser_agent: t\r\nsignaling_ip: 127.0.0.1\r\n\
+             media: audio:127.0.0.1:4000:sendrecv:ice=no\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    assert!(line.starts_with("127.0.0.1 "), "update answer: {line:?}");
+    s
+}
