@@ -471,49 +471,26 @@ impl Engine {
             )
             .u64("session_count", self.table.session_count() as u64)
             .raw("stream_count", &counts)
-            .u64("bps_relayed", self.bps)
-            // additions (not in MediaProxy)
-            .u64("packets_relayed", Counters::get(&c.packets_relayed))
-            .u64(
-                "packets_dropped_strict",
-                Counters::get(&c.packets_dropped_strict),
-            )
-            .u64(
-                "packets_dropped_no_session",
-                Counters::get(&c.packets_dropped_no_session),
-            )
-            .u64("ports_in_use", Counters::get(&c.ports_in_use))
-            .u64("ports_free", Counters::get(&c.ports_free))
-            .u64("port_exhaustion", Counters::get(&c.port_exhaustion))
-            .u64(
-                "packets_dropped_unlearned",
-                Counters::get(&c.packets_dropped_unlearned),
-            )
-            .u64(
-                "packets_dropped_owned",
-                Counters::get(&c.packets_dropped_owned),
-            )
-            .u64(
-                "packets_dropped_loop",
-                Counters::get(&c.packets_dropped_loop),
-            )
-            .u64(
-                "packets_dropped_rate",
-                Counters::get(&c.packets_dropped_rate),
-            )
-            .u64(
-                "updates_refused_limit",
-                Counters::get(&c.updates_refused_limit),
-            )
-            .u64(
-                "updates_refused_address",
-                Counters::get(&c.updates_refused_address),
-            )
-            .u64("sessions_timed_out", Counters::get(&c.sessions_timed_out))
-            .u64(
-                "sessions_ice_unselected",
-                Counters::get(&c.sessions_ice_unselected),
-            );
+            .u64("bps_relayed", self.bps);
+        // additions (not in MediaProxy)
+        for (name, counter) in [
+            ("packets_relayed", &c.packets_relayed),
+            ("packets_dropped_strict", &c.packets_dropped_strict),
+            ("packets_dropped_no_session", &c.packets_dropped_no_session),
+            ("ports_in_use", &c.ports_in_use),
+            ("ports_free", &c.ports_free),
+            ("port_exhaustion", &c.port_exhaustion),
+            ("packets_dropped_unlearned", &c.packets_dropped_unlearned),
+            ("packets_dropped_owned", &c.packets_dropped_owned),
+            ("packets_dropped_loop", &c.packets_dropped_loop),
+            ("packets_dropped_rate", &c.packets_dropped_rate),
+            ("updates_refused_limit", &c.updates_refused_limit),
+            ("updates_refused_address", &c.updates_refused_address),
+            ("sessions_timed_out", &c.sessions_timed_out),
+            ("sessions_ice_unselected", &c.sessions_ice_unselected),
+        ] {
+            o.u64(name, Counters::get(counter));
+        }
         o.finish();
         out.push(']');
         out
