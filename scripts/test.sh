@@ -12,6 +12,7 @@
 #   "needs the proxy, root, ..."     also root, ip, nft and sipp (the NAT lab's namespaces)
 #   "needs ... MEDIAPROXY_C_MODULE"  also MEDIAPROXY_C_MODULE (OpenSIPS's own C module)
 #   "needs the proxy with httpd and prometheus"  an OpenSIPS with those modules
+#   "needs root and tshark"          root (a small tmpfs is mounted) and tshark (the recorder)
 # Without OpenSIPS the default build is built for the documented default (4.0.1).
 #
 # MPX_REQUIRE="opensips kamailio lab": each named prerequisite must be present (else fail
@@ -27,6 +28,9 @@ have_opensips=0 have_kamailio=0 have_lab=0 have_cmod=0
 { [ -n "${KAMAILIO_BIN:-}" ] || on_path kamailio; } && have_kamailio=1
 [ "$(id -u)" -eq 0 ] && on_path ip && on_path nft && on_path sipp && have_lab=1
 [ -n "${MEDIAPROXY_C_MODULE:-}" ] && have_cmod=1
+have_tshark=0
+[ "$(id -u)" -eq 0 ] && on_path tshark && on_path mount && have_tshark=1
+why_tshark="the recorder's tests need root (they mount a small tmpfs) and tshark"
 why_opensips="no OpenSIPS binary (set OPENSIPS_BIN or put opensips on PATH)"
 why_kamailio="no Kamailio binary (set KAMAILIO_BIN or put kamailio on PATH)"
 why_lab="the NAT lab needs root, ip, nft and sipp"
@@ -82,6 +86,7 @@ run_build() {
         if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_lab" != 1 ]; then why=$why_lab; fi ;;
       "needs the proxy with httpd and prometheus"*)
         if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_prom" != 1 ]; then why=$why_prom; fi ;;
+      "needs root and tshark"*) [ "$have_tshark" = 1 ] || why=$why_tshark ;;
       *MEDIAPROXY_C_MODULE*)
         if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_cmod" != 1 ]; then why=$why_cmod; fi ;;
       *) why="needs what this script does not check: $reason" ;;

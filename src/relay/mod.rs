@@ -59,6 +59,7 @@ pub mod json;
 pub mod latch;
 pub mod packet;
 pub mod pool;
+pub mod record;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod sys;
