@@ -52,9 +52,9 @@
 
 pub mod counters;
 mod engine;
-mod epoll;
 pub mod guard;
 pub mod ice;
+mod io;
 pub mod json;
 pub mod latch;
 pub mod packet;
@@ -63,8 +63,6 @@ pub mod record;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod sys;
-#[allow(unsafe_code)]
-mod uring;
 pub mod worker;
 
 pub use counters::Counters;
@@ -73,7 +71,6 @@ pub use session::Timeouts;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use engine::{Engine, RealBackend, WorkerLink};
-use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -246,7 +243,7 @@ pub struct EventSink {
 pub const EVENT_QUEUE: usize = 65536;
 
 impl EventSink {
-    fn new() -> io::Result<(EventSink, Receiver<RelayEvent>)> {
+    fn new() -> std::io::Result<(EventSink, Receiver<RelayEvent>)> {
         let (tx, rx) = crossbeam_channel::bounded(EVENT_QUEUE);
         Ok((
             EventSink {
@@ -288,7 +285,7 @@ const WORKER_READY: Duration = Duration::from_secs(10);
 
 /// Resolves `relay_io` to a back end, probing io_uring unless epoll is asked for. Returns the
 /// back end and, for `auto` falling back to epoll, why.
-fn choose_backend(cfg: &RelayConfig) -> io::Result<(Backend, Option<String>)> {
+fn choose_backend(cfg: &RelayConfig) -> std::io::Result<(Backend, Option<String>)> {
     let uring = Backend::IoUring {
         buffers: cfg.ring_buffers,
         batch_us: cfg.batch_wait_us,
@@ -298,22 +295,22 @@ fn choose_backend(cfg: &RelayConfig) -> io::Result<(Backend, Option<String>)> {
     };
     match cfg.io {
         RelayIo::Epoll => Ok((Backend::Epoll, None)),
-        RelayIo::IoUring => match uring::probe() {
+        RelayIo::IoUring => match io::uring::probe() {
             Ok(()) => Ok((uring, None)),
-            Err(why) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
+            Err(why) => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
                 format!("relay_io is io_uring but io_uring is not available: {why}"),
             )),
         },
-        RelayIo::Auto => match uring::probe() {
+        RelayIo::Auto => match io::uring::probe() {
             Ok(()) => Ok((uring, None)),
             Err(why) => Ok((Backend::Epoll, Some(why))),
         },
     }
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+fn invalid(msg: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, msg)
 }
 
 impl Relay {
@@ -324,7 +321,7 @@ impl Relay {
         cfg: RelayConfig,
         control_socket: &Path,
         counters: &'static Counters,
-    ) -> io::Result<Relay> {
+    ) -> std::io::Result<Relay> {
         if cfg.threads == 0 || cfg.threads > 64 {
             return Err(invalid(format!(
                 "threads must be 1..=64, not {}",
@@ -402,7 +399,7 @@ impl Relay {
         let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(cfg.threads);
         let spawn_all = |links: &mut Vec<WorkerLink>,
                          handles: &mut Vec<JoinHandle<()>>|
-         -> io::Result<()> {
+         -> std::io::Result<()> {
             for id in 0..cfg.threads {
                 let wake = Arc::new(EventFd::new()?);
                 let (tx, rx) = crossbeam_channel::unbounded();
@@ -432,13 +429,15 @@ impl Relay {
                 match ready_rx.recv_timeout(WORKER_READY) {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
-                        return Err(io::Error::other(format!(
+                        return Err(std::io::Error::other(format!(
                             "relay worker {id} ({}): {e}",
                             io_backend.io()
                         )))
                     }
                     Err(_) => {
-                        return Err(io::Error::other(format!("relay worker {id} did not start")))
+                        return Err(std::io::Error::other(format!(
+                            "relay worker {id} did not start"
+                        )))
                     }
                 }
             }

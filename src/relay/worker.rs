@@ -17,9 +17,9 @@
 //! `try_send`.
 
 use super::counters::Counters;
-use super::epoll::EpollIo;
 use super::guard::{Guard, LatchedIp, Owners, RateGate, SideKey};
 use super::ice::StunPark;
+use super::io::epoll::EpollIo;
 use super::latch::{FlowRole, LatchPolicy, Side, SideConfig, Verdict};
 use super::packet::{classify, PacketKind};
 use super::sys::EventFd;
@@ -492,7 +492,7 @@ impl Worker {
                 files,
                 batch_us,
                 twins,
-            } => super::uring::run(self.core, buffers, files, batch_us, twins, ready),
+            } => super::io::uring::run(self.core, buffers, files, batch_us, twins, ready),
         }
     }
 }

@@ -29,10 +29,12 @@
 //! re-arm lists are sized when flows are added. `unsafe` is confined to this module's ring
 //! memory and submissions; each block says why it is sound.
 
-use super::counters::Counters;
-use super::sys::{connected_twin, reconnect_twin, sockaddr_from_bytes, to_sockaddr, MAX_DGRAM};
-use super::worker::{judge, Core, Flow, FlowIo};
-use super::LogLevel;
+use crate::relay::counters::Counters;
+use crate::relay::sys::{
+    connected_twin, reconnect_twin, sockaddr_from_bytes, to_sockaddr, MAX_DGRAM,
+};
+use crate::relay::worker::{judge, Core, Flow, FlowIo};
+use crate::relay::LogLevel;
 use crossbeam_channel::Sender;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use std::collections::HashMap;
@@ -618,7 +620,7 @@ impl Drop for Ring {
 /// notifies every thread that submitted to it, which interrupts whatever blocking call that
 /// thread is in (`EINTR`). The caller (the host's relay process thread) must not get that.
 pub(crate) fn probe() -> Result<(), String> {
-    match super::sys::spawn_blocked("mp-probe".into(), probe_here) {
+    match crate::relay::sys::spawn_blocked("mp-probe".into(), probe_here) {
         Ok(h) => h
             .join()
             .unwrap_or_else(|_| Err("the probe panicked".into())),

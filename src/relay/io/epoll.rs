@@ -2,9 +2,9 @@
 //! readiness per socket, `recvmmsg` of up to [`BATCH`] datagrams from a readable socket, one
 //! `sendmmsg` of what [`judge`] made of them.
 
-use super::sys::{Epoll, EventBuf, RecvBatch, SendBatch};
-use super::worker::{judge, Core, Flow, FlowIo};
-use super::LogLevel;
+use crate::relay::sys::{Epoll, EventBuf, RecvBatch, SendBatch};
+use crate::relay::worker::{judge, Core, Flow, FlowIo};
+use crate::relay::LogLevel;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
