@@ -19,20 +19,22 @@
 //!   ends; relay threads never call into the host;
 //! * [`Relay::shutdown`] stops every thread, closes every socket and removes the socket file.
 //!
-//! I/O back ends ([`RelayIo`], chosen once at start for every worker):
-//! * io_uring (`uring`): per worker one ring; a multishot `recvmsg` with a provided buffer
+//! I/O back ends ([`RelayIo`], chosen once at start for every worker; one sibling each under
+//! `io/`):
+//! * io_uring (`io/uring/`): per worker one ring; a multishot `recvmsg` with a provided buffer
 //!   ring on every socket the worker owns, so packets from thousands of sockets complete in one
 //!   system call; each forwarded packet becomes a `sendmsg` submission straight from its receive
 //!   buffer, all of a batch submitted together with the wait for the next completions;
-//! * epoll (`epoll`): level-triggered readiness, `recvmmsg`/`sendmmsg` per readable socket; the fallback
+//! * epoll (`io/epoll.rs`): level-triggered readiness, `recvmmsg`/`sendmmsg` per readable socket; the fallback
 //!   where io_uring is missing, disabled or refused.
 //!
-//! Both run the same forwarding decision ([`worker::judge`]) and the same flow table and
-//! commands ([`worker`]'s `Core`).
+//! Both run the same worker core ([`worker`]): the forwarding decision ([`worker::judge`]), the
+//! flow table and its life cycle, the commands from the control thread. The core does not know
+//! the back ends; they depend on it.
 //!
 //! Invariants: the per-packet path neither allocates nor locks; the signalling state machine
 //! ([`session`]) and latching ([`latch`]) take time as a parameter and are tested under a fake
-//! clock; `unsafe` lives only in [`sys`] and `uring` (socket I/O).
+//! clock; `unsafe` lives only in [`sys`] and `io/uring/` (socket I/O).
 //!
 //! Statistics (`sessions`, `remove` with `stats: yes`, expiry events) use MediaProxy's JSON
 //! fields. Per stream, `caller_*`/`callee_*` packets and bytes are what that party *sent*,
@@ -52,6 +54,7 @@
 
 pub mod counters;
 mod engine;
+pub mod events;
 pub mod guard;
 pub mod ice;
 mod io;
@@ -66,55 +69,22 @@ pub mod sys;
 pub mod worker;
 
 pub use counters::Counters;
+pub use events::{EventSink, LogLevel, RelayEvent, EVENT_QUEUE};
+pub use io::RelayIo;
 pub use latch::{LatchMode, LatchPolicy};
 pub use session::Timeouts;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 use engine::{Engine, RealBackend, WorkerLink};
+use io::{IoBackend, UringSettings};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use sys::EventFd;
-use worker::Backend;
-
-/// Which system interface the relay workers use for packets (`relay_io`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RelayIo {
-    /// io_uring when the kernel offers what the relay needs, else epoll.
-    #[default]
-    Auto,
-    /// io_uring; not available is a start-up error.
-    IoUring,
-    Epoll,
-}
-
-impl RelayIo {
-    /// `auto`, `io_uring` or `epoll` (ASCII case-insensitive, surrounding blanks ignored).
-    pub fn parse(s: &str) -> Option<RelayIo> {
-        let s = s.trim();
-        [RelayIo::Auto, RelayIo::IoUring, RelayIo::Epoll]
-            .into_iter()
-            .find(|v| s.eq_ignore_ascii_case(v.as_str()))
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RelayIo::Auto => "auto",
-            RelayIo::IoUring => "io_uring",
-            RelayIo::Epoll => "epoll",
-        }
-    }
-}
-
-impl std::fmt::Display for RelayIo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Default of [`RelayConfig::batch_wait_us`].
 pub const BATCH_WAIT_US: u32 = 0;
@@ -202,73 +172,6 @@ impl Default for RelayConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-}
-
-/// What the relay reports to its host.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RelayEvent {
-    Log {
-        level: LogLevel,
-        text: String,
-    },
-    /// A session ended by a media/setup/hold timeout; the host should end its dialog, unless
-    /// `all_streams_ice`: every stream was an unselected ICE candidate, the media goes another
-    /// way and the call goes on (see [`ice`]).
-    Expired {
-        call_id: String,
-        from_tag: String,
-        to_tag: String,
-        dialog_id: Option<String>,
-        stats_json: String,
-        all_streams_ice: bool,
-    },
-}
-
-/// Queue of events towards the host: bounded (never grows without limit when the host is slow;
-/// excess events are counted and dropped) plus an eventfd for the host's reactor.
-#[derive(Clone, Debug)]
-pub struct EventSink {
-    tx: Sender<RelayEvent>,
-    efd: Arc<EventFd>,
-    dropped: Arc<AtomicU64>,
-}
-
-/// Events queued at most towards the host.
-pub const EVENT_QUEUE: usize = 65536;
-
-impl EventSink {
-    fn new() -> std::io::Result<(EventSink, Receiver<RelayEvent>)> {
-        let (tx, rx) = crossbeam_channel::bounded(EVENT_QUEUE);
-        Ok((
-            EventSink {
-                tx,
-                efd: Arc::new(EventFd::new()?),
-                dropped: Arc::new(AtomicU64::new(0)),
-            },
-            rx,
-        ))
-    }
-
-    pub fn send(&self, ev: RelayEvent) {
-        match self.tx.try_send(ev) {
-            Ok(()) => self.efd.notify(),
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    pub fn send_log(&self, level: LogLevel, text: String) {
-        self.send(RelayEvent::Log { level, text });
-    }
-}
-
 /// The running relay (control thread + workers).
 pub struct Relay {
     control: Option<JoinHandle<()>>,
@@ -282,32 +185,6 @@ pub struct Relay {
 
 /// How long a worker may take to set up its I/O before start gives up on it.
 const WORKER_READY: Duration = Duration::from_secs(10);
-
-/// Resolves `relay_io` to a back end, probing io_uring unless epoll is asked for. Returns the
-/// back end and, for `auto` falling back to epoll, why.
-fn choose_backend(cfg: &RelayConfig) -> std::io::Result<(Backend, Option<String>)> {
-    let uring = Backend::IoUring {
-        buffers: cfg.ring_buffers,
-        batch_us: cfg.batch_wait_us,
-        // every socket of the range, and its connected twin, could end up on one worker
-        files: 2 * (u32::from(cfg.port_max) - u32::from(cfg.port_min) + 1),
-        twins: cfg.connected_sockets,
-    };
-    match cfg.io {
-        RelayIo::Epoll => Ok((Backend::Epoll, None)),
-        RelayIo::IoUring => match io::uring::probe() {
-            Ok(()) => Ok((uring, None)),
-            Err(why) => Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                format!("relay_io is io_uring but io_uring is not available: {why}"),
-            )),
-        },
-        RelayIo::Auto => match io::uring::probe() {
-            Ok(()) => Ok((uring, None)),
-            Err(why) => Ok((Backend::Epoll, Some(why))),
-        },
-    }
-}
 
 fn invalid(msg: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidInput, msg)
@@ -355,12 +232,19 @@ impl Relay {
         }
         let pool = pool::PortPool::new(cfg.port_min, cfg.port_max, cfg.port_quarantine)
             .map_err(|e| invalid(e.to_string()))?;
-        let (mut io_backend, fallback) = choose_backend(&cfg)?;
+        let uring = UringSettings {
+            buffers: cfg.ring_buffers,
+            batch_us: cfg.batch_wait_us,
+            // every socket of the range, and its connected twin, could end up on one worker
+            files: 2 * (u32::from(cfg.port_max) - u32::from(cfg.port_min) + 1),
+            twins: cfg.connected_sockets,
+        };
+        let (mut io_backend, fallback) = IoBackend::choose(cfg.io, uring)?;
         let (sink, events) = EventSink::new()?;
         let ports = u64::from(cfg.port_max - cfg.port_min) + 1;
         // a connected twin per port in use, where there are twins
         let sockets = match io_backend {
-            Backend::IoUring { twins: true, .. } => 2 * ports,
+            IoBackend::IoUring(UringSettings { twins: true, .. }) => 2 * ports,
             _ => ports,
         };
         let nofile = match sys::raise_nofile(sockets + 1000) {
@@ -379,7 +263,7 @@ impl Relay {
             }
         };
         // the kernel refuses a registered-file table larger than RLIMIT_NOFILE
-        if let Backend::IoUring { files, .. } = &mut io_backend {
+        if let IoBackend::IoUring(UringSettings { files, .. }) = &mut io_backend {
             *files = (*files).min(u32::try_from(nofile).unwrap_or(u32::MAX));
         }
         let server = crate::control::server::Server::bind(control_socket)?;
@@ -403,7 +287,7 @@ impl Relay {
             for id in 0..cfg.threads {
                 let wake = Arc::new(EventFd::new()?);
                 let (tx, rx) = crossbeam_channel::unbounded();
-                let w = worker::Worker::new(
+                let core = worker::Core::new(
                     id,
                     wake.clone(),
                     rx,
@@ -416,7 +300,7 @@ impl Relay {
                 );
                 let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
                 handles.push(sys::spawn_blocked(format!("mp-relay-{id}"), move || {
-                    w.run(io_backend, ready_tx)
+                    io_backend.run(core, ready_tx)
                 })?);
                 links.push(WorkerLink {
                     tx,
@@ -490,19 +374,19 @@ impl Relay {
         })?;
         let io_text = match (io_backend, fallback) {
             (
-                Backend::IoUring {
+                IoBackend::IoUring(UringSettings {
                     buffers,
                     batch_us,
                     twins,
                     ..
-                },
+                }),
                 _,
             ) => format!(
                 "I/O io_uring (multishot receive, {buffers} buffers per worker, batch wait {batch_us} us, connected sockets {})",
                 if twins { "on" } else { "off" }
             ),
-            (Backend::Epoll, Some(why)) => format!("I/O epoll (io_uring not available: {why})"),
-            (Backend::Epoll, None) => "I/O epoll".to_string(),
+            (IoBackend::Epoll, Some(why)) => format!("I/O epoll (io_uring not available: {why})"),
+            (IoBackend::Epoll, None) => "I/O epoll".to_string(),
         };
         sink.send_log(
             LogLevel::Info,

@@ -1,4 +1,4 @@
-//! System calls of the relay (the io_uring back end has its own module, `uring`): epoll, eventfd, batched UDP receive/send (`recvmmsg`/`sendmmsg`),
+//! System calls of the relay (the io_uring back end has its own room, `io/uring/`): epoll, eventfd, batched UDP receive/send (`recvmmsg`/`sendmmsg`),
 //! signal masks, `RLIMIT_NOFILE`, `poll`, `signalfd`. The only module of the crate besides
 //! `host` that contains `unsafe`; every block states why it is sound.
 //!

@@ -1,22 +1,25 @@
-//! The epoll back end of the relay workers (the other is [`super::uring`]): level-triggered
-//! readiness per socket, `recvmmsg` of up to [`BATCH`] datagrams from a readable socket, one
-//! `sendmmsg` of what [`judge`] made of them.
+//! The epoll back end of the relay workers (a sibling of [`super::uring`]): level-triggered
+//! readiness per socket, `recvmmsg` of up to [`RECV_BATCH`] datagrams from a readable socket, one
+//! `sendmmsg` of what [`judge`] made of them. The fallback where io_uring is missing, disabled or
+//! refused.
 
+use super::Driver;
+use crate::relay::events::LogLevel;
 use crate::relay::sys::{Epoll, EventBuf, RecvBatch, SendBatch};
 use crate::relay::worker::{judge, Core, Flow, FlowIo};
-use crate::relay::LogLevel;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
 /// Packets taken from one socket per readiness event.
-pub const BATCH: usize = 16;
+pub const RECV_BATCH: usize = 16;
 const WAKE_TOKEN: u64 = u64::MAX;
 
-/// The epoll back end: level-triggered readiness per socket, `recvmmsg` of up to [`BATCH`]
+/// The epoll back end: level-triggered readiness per socket, `recvmmsg` of up to [`RECV_BATCH`]
 /// datagrams from a readable socket, one `sendmmsg` of what they became.
 pub(crate) struct EpollIo {
     epoll: Epoll,
+    events: EventBuf,
     recv: RecvBatch,
     send: SendBatch,
     out: Vec<(usize, SocketAddr)>,
@@ -45,20 +48,17 @@ impl EpollIo {
         epoll.add(core.wake.as_raw_fd(), WAKE_TOKEN)?;
         Ok(EpollIo {
             epoll,
-            recv: RecvBatch::new(BATCH),
-            send: SendBatch::new(BATCH),
-            out: Vec::with_capacity(BATCH),
+            events: EventBuf::new(256),
+            recv: RecvBatch::new(RECV_BATCH),
+            send: SendBatch::new(RECV_BATCH),
+            out: Vec::with_capacity(RECV_BATCH),
         })
     }
+}
 
-    pub(crate) fn run(mut self, mut core: Core) {
-        let mut events = EventBuf::new(256);
-        core.run_loop(|core| self.iteration(core, &mut events));
-        // flows (and their sockets) are dropped with `core`
-    }
-
-    fn iteration(&mut self, core: &mut Core, events: &mut EventBuf) -> bool {
-        let n = match self.epoll.wait(events, 1000) {
+impl Driver for EpollIo {
+    fn turn(&mut self, core: &mut Core) -> bool {
+        let n = match self.epoll.wait(&mut self.events, 1000) {
             Ok(n) => n,
             Err(e) => {
                 core.log.send_log(
@@ -73,7 +73,7 @@ impl EpollIo {
         // control reply that lets an endpoint send, so applying every queued command before
         // reading packets means no packet is judged by stale latching state. The eventfd is
         // reset before the channel is read, so a command queued meanwhile wakes us again.
-        if (0..n).any(|i| events.token(i) == WAKE_TOKEN) {
+        if (0..n).any(|i| self.events.token(i) == WAKE_TOKEN) {
             core.wake.drain();
         }
         if !core.commands(self) {
@@ -81,7 +81,7 @@ impl EpollIo {
         }
         let now_ms = core.now_ms();
         for i in 0..n {
-            let t = events.token(i);
+            let t = self.events.token(i);
             if t != WAKE_TOKEN {
                 // a token of a flow removed (and its slot reused) by the commands above only
                 // leads to a receive attempt on the slot's current socket: harmless
@@ -91,7 +91,9 @@ impl EpollIo {
         core.flush_counters();
         true
     }
+}
 
+impl EpollIo {
     fn readable(&mut self, core: &mut Core, token: u64, now_ms: u64) {
         let slot = (token >> 1) as usize;
         let i = (token & 1) as usize;

@@ -29,13 +29,13 @@
 //! re-arm lists are sized when flows are added. `unsafe` is confined to this module's ring
 //! memory and submissions; each block says why it is sound.
 
+use super::{Driver, UringSettings};
 use crate::relay::counters::Counters;
+use crate::relay::events::LogLevel;
 use crate::relay::sys::{
     connected_twin, reconnect_twin, sockaddr_from_bytes, to_sockaddr, MAX_DGRAM,
 };
 use crate::relay::worker::{judge, Core, Flow, FlowIo};
-use crate::relay::LogLevel;
-use crossbeam_channel::Sender;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use std::collections::HashMap;
 use std::io;
@@ -78,7 +78,7 @@ const RETRY_MS: u64 = 50;
 /// Completions taken from the queue at a time.
 const REAP: usize = 1024;
 /// With `relay_batch_wait`, how many new completions end a wait before its time is up.
-const BATCH: usize = 64;
+const WAIT_BATCH: usize = 64;
 /// How long closing a ring may wait for the kernel to finish its requests.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -730,7 +730,7 @@ fn sock_of<'a>(flow: &'a Flow, st: &'a SlotIo, k: usize) -> Option<&'a UdpSocket
     }
 }
 
-struct UringIo {
+pub(crate) struct UringIo {
     ring: Ring,
     /// Receive state per worker slot, beside `Core::flows`.
     slots: Vec<SlotIo>,
@@ -756,19 +756,14 @@ struct UringIo {
     counters: &'static Counters,
 }
 
-/// The worker thread's body for the io_uring back end.
-pub(crate) fn run(
-    mut core: Core,
-    buffers: u16,
-    files: u32,
-    batch_us: u32,
-    twins: bool,
-    ready: Sender<Result<(), String>>,
-) {
-    let mut io = match Ring::new(buffers, files) {
-        Ok(ring) => UringIo {
+impl UringIo {
+    /// The ring of a worker, made on the worker's own thread, with its wake-up armed. `Err`:
+    /// why not.
+    pub(crate) fn new(core: &Core, s: UringSettings) -> Result<UringIo, String> {
+        let ring = Ring::new(s.buffers, s.files)?;
+        let mut io = UringIo {
             batch_us: if ring.min_wait_supported() {
-                batch_us
+                s.batch_us
             } else {
                 0
             },
@@ -784,41 +779,42 @@ pub(crate) fn run(
             wake_fd: core.wake.as_raw_fd(),
             wake_armed: false,
             wake_seen: false,
-            twins,
+            twins: s.twins,
             counters: core.counters,
-        },
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
+        };
+        io.arm_wake();
+        if !io.wake_armed {
+            return Err("cannot poll the wake-up eventfd".into());
         }
-    };
-    io.arm_wake();
-    if !io.wake_armed {
-        let _ = ready.send(Err("cannot poll the wake-up eventfd".into()));
-        return;
+        if s.batch_us > 0 && io.batch_us == 0 {
+            core.log.send_log(
+                LogLevel::Info,
+                format!(
+                    "relay worker {}: relay_batch_wait needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT); \
+                     waking for every completion",
+                    core.id
+                ),
+            );
+        }
+        Ok(io)
     }
-    if batch_us > 0 && io.batch_us == 0 {
-        core.log.send_log(
-            LogLevel::Info,
-            format!(
-                "relay worker {}: relay_batch_wait needs Linux 6.12 (IORING_FEAT_MIN_TIMEOUT); \
-                 waking for every completion",
-                core.id
-            ),
-        );
+}
+
+impl Driver for UringIo {
+    fn turn(&mut self, core: &mut Core) -> bool {
+        self.iteration(core)
     }
-    let _ = ready.send(Ok(()));
-    drop(ready);
-    core.run_loop(|core| io.iteration(core));
-    // the ring cancels every receive and waits for the kernel before the sockets close
-    let twins_open: usize = io
-        .slots
-        .iter()
-        .map(|s| s.twins.iter().filter(|t| t.sock.is_some()).count())
-        .sum();
-    drop(io);
-    Counters::sub(&core.counters.connected_sockets, twins_open as u64);
-    drop(core);
+
+    fn finish(self, core: &mut Core) {
+        // the ring cancels every receive and waits for the kernel before the sockets close
+        let twins_open: usize = self
+            .slots
+            .iter()
+            .map(|s| s.twins.iter().filter(|t| t.sock.is_some()).count())
+            .sum();
+        drop(self);
+        Counters::sub(&core.counters.connected_sockets, twins_open as u64);
+    }
 }
 
 impl FlowIo for UringIo {
@@ -948,11 +944,11 @@ impl UringIo {
             }
         }
         // after a wake-up, apply the commands without waiting for more completions; when
-        // batching, wake early only for BATCH new completions, and for any once `batch_us` is up
+        // batching, wake early only for WAIT_BATCH new completions, and for any once `batch_us` is up
         let (want, min_us) = if self.wake_seen {
             (0, 0)
         } else if batching {
-            (BATCH, self.batch_us)
+            (WAIT_BATCH, self.batch_us)
         } else {
             (1, 0)
         };

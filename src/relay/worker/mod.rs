@@ -1,15 +1,15 @@
-//! Relay worker threads. Each worker owns the sockets of the flows handed to it and one I/O
-//! back end: an epoll instance with `recvmmsg`/`sendmmsg` per readable socket ([`super::epoll`]), or
-//! an io_uring with multishot receives into provided buffers and batched send submissions
-//! ([`super::uring`]). Nothing on the packet path is shared with another thread except relaxed
-//! atomics written by this worker alone (per-stream statistics) and the global counters, which
-//! are added once per event batch.
+//! The core of a relay worker thread: the flows handed to it, the forwarding decision
+//! ([`judge`]), the commands from the control thread and the latch notifications back to it
+//! ([`Core`]). The worker's I/O back end (`relay::io`: epoll or io_uring) runs the core and moves
+//! the datagrams; the core does not know which back end runs it. Nothing on the packet path is
+//! shared with another thread except relaxed atomics written by this worker alone (per-stream
+//! statistics) and the global counters, which are added once per event batch.
 //!
 //! A flow is one sub-stream of a relayed stream (RTP, or RTCP on port + 1) with two sockets:
 //! `socks[0]` faces the caller (the caller sends to it), `socks[1]` faces the callee. A packet
 //! received on `socks[i]` is checked against `sides[i]` (latching, [`super::latch`]) and the
 //! relay's guard ([`super::guard`]) and sent from `socks[1 - i]` to `sides[1 - i].destination()`.
-//! That decision is [`judge`], the same function for both back ends; the flow table and the
+//! That decision is [`judge`], the same function for every back end; the flow table and the
 //! commands from the control thread are [`Core`], also shared.
 //!
 //! The per-packet path does not allocate and takes no lock: buffers and headers are allocated
@@ -17,13 +17,12 @@
 //! `try_send`.
 
 use super::counters::Counters;
+use super::events::{EventSink, LogLevel};
 use super::guard::{Guard, LatchedIp, Owners, RateGate, SideKey};
 use super::ice::StunPark;
-use super::io::epoll::EpollIo;
 use super::latch::{FlowRole, LatchPolicy, Side, SideConfig, Verdict};
 use super::packet::{classify, PacketKind};
 use super::sys::EventFd;
-use super::{EventSink, LogLevel, RelayIo};
 use crossbeam_channel::{Receiver, Sender};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -280,6 +279,40 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// A worker's core before its thread runs (the thread runs it with its I/O back end:
+    /// [`crate::relay::io::IoBackend::run`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: usize,
+        wake: Arc<EventFd>,
+        rx: Receiver<Cmd>,
+        policy: LatchPolicy,
+        guard: Arc<Guard>,
+        epoch: Instant,
+        counters: &'static Counters,
+        latch_tx: Sender<LatchEvent>,
+        log: EventSink,
+    ) -> Core {
+        Core {
+            id,
+            wake,
+            rx,
+            epoch,
+            counters,
+            log,
+            flows: Vec::new(),
+            pkt: PacketCtx {
+                policy,
+                guard,
+                latch_tx,
+                local: Local::default(),
+                stun: StunPark::default(),
+            },
+            last_error_log_ms: 0,
+            suppressed_errors: 0,
+        }
+    }
+
     pub fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
@@ -407,96 +440,3 @@ impl Core {
         }
     }
 }
-
-/// The I/O back end a worker runs, as resolved at start (never `Auto`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Epoll,
-    /// `files`: size of the registered-file table (sockets addressed by index, not descriptor).
-    /// `batch_us`: how long a worker may wait to gather completions (`relay_batch_wait`).
-    /// `twins`: send through sockets connected to the peers (`relay_connected_sockets`).
-    IoUring {
-        buffers: u16,
-        files: u32,
-        batch_us: u32,
-        twins: bool,
-    },
-}
-
-impl Backend {
-    pub fn io(self) -> RelayIo {
-        match self {
-            Backend::Epoll => RelayIo::Epoll,
-            Backend::IoUring { .. } => RelayIo::IoUring,
-        }
-    }
-}
-
-/// A worker before its thread runs.
-pub struct Worker {
-    core: Core,
-}
-
-impl Worker {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        id: usize,
-        wake: Arc<EventFd>,
-        rx: Receiver<Cmd>,
-        policy: LatchPolicy,
-        guard: Arc<Guard>,
-        epoch: Instant,
-        counters: &'static Counters,
-        latch_tx: Sender<LatchEvent>,
-        log: EventSink,
-    ) -> Worker {
-        Worker {
-            core: Core {
-                id,
-                wake,
-                rx,
-                epoch,
-                counters,
-                log,
-                flows: Vec::new(),
-                pkt: PacketCtx {
-                    policy,
-                    guard,
-                    latch_tx,
-                    local: Local::default(),
-                    stun: StunPark::default(),
-                },
-                last_error_log_ms: 0,
-                suppressed_errors: 0,
-            },
-        }
-    }
-
-    /// The worker thread's body: sets up the back end's I/O on this thread (an io_uring belongs
-    /// to the thread that created it), reports the outcome on `ready`, then runs until a `Stop`
-    /// command (or the command channel closes).
-    pub(crate) fn run(self, backend: Backend, ready: Sender<Result<(), String>>) {
-        match backend {
-            Backend::Epoll => match EpollIo::new(&self.core) {
-                Ok(io) => {
-                    let _ = ready.send(Ok(()));
-                    drop(ready);
-                    io.run(self.core);
-                }
-                Err(e) => {
-                    let _ = ready.send(Err(format!("epoll: {e}")));
-                }
-            },
-            Backend::IoUring {
-                buffers,
-                files,
-                batch_us,
-                twins,
-            } => super::io::uring::run(self.core, buffers, files, batch_us, twins, ready),
-        }
-    }
-}
-
-#[cfg(test)]
-#[path = "worker_tests.rs"]
-mod tests;

@@ -4,12 +4,19 @@
 //! both back ends.
 
 use super::*;
+use crate::relay::counters::Counters;
+use crate::relay::events::{EventSink, RelayEvent};
+use crate::relay::guard::Guard;
+use crate::relay::latch::{LatchPolicy, SideConfig};
 use crate::relay::sys::EventFd;
-use crate::relay::EventSink;
+use crate::relay::worker::{Cmd, Core, FlowInit, LatchEvent, StreamShared};
+use crossbeam_channel::Receiver;
+use std::net::SocketAddr;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+use std::time::Instant;
 
 struct Harness {
     tx: Sender<Cmd>,
@@ -17,14 +24,14 @@ struct Harness {
     handle: Option<JoinHandle<()>>,
     counters: &'static Counters,
     _latches: Receiver<LatchEvent>,
-    _events: Receiver<super::super::RelayEvent>,
+    _events: Receiver<RelayEvent>,
 }
 
 impl Harness {
     /// A worker with the default latch policy but no learning window: only sources that
     /// match signalling latch, and a better match never takes over (the tests here are about
     /// the I/O; the window is [`Side`]'s and the hijack tests').
-    fn start(backend: Backend) -> Harness {
+    fn start(backend: IoBackend) -> Harness {
         Self::start_with(
             backend,
             LatchPolicy {
@@ -35,13 +42,13 @@ impl Harness {
         )
     }
 
-    fn start_with(backend: Backend, policy: LatchPolicy, guard: Guard) -> Harness {
+    fn start_with(backend: IoBackend, policy: LatchPolicy, guard: Guard) -> Harness {
         let counters = Counters::leak();
         let (sink, events) = EventSink::new().unwrap();
         let wake = Arc::new(EventFd::new().unwrap());
         let (tx, rx) = crossbeam_channel::unbounded();
         let (latch_tx, latches) = crossbeam_channel::bounded(4096);
-        let w = Worker::new(
+        let core = Core::new(
             0,
             wake.clone(),
             rx,
@@ -53,7 +60,7 @@ impl Harness {
             sink,
         );
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let handle = std::thread::spawn(move || w.run(backend, ready_tx));
+        let handle = std::thread::spawn(move || backend.run(core, ready_tx));
         ready_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("the worker answers")
@@ -157,7 +164,7 @@ fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// Every one of `ports` can be bound again soon: the worker closed its sockets (and their
 /// connected twins), even those whose receive was still armed in the kernel.
-fn assert_ports_free(backend: Backend, ports: &[SocketAddr]) {
+fn assert_ports_free(backend: IoBackend, ports: &[SocketAddr]) {
     for &p in ports {
         assert!(
             eventually(Duration::from_secs(5), || UdpSocket::bind(p).is_ok()),
@@ -166,29 +173,29 @@ fn assert_ports_free(backend: Backend, ports: &[SocketAddr]) {
     }
 }
 
-fn both(test: fn(Backend)) {
-    test(Backend::Epoll);
+fn both(test: fn(IoBackend)) {
+    test(IoBackend::Epoll);
     for twins in [false, true] {
-        test(Backend::IoUring {
+        test(IoBackend::IoUring(UringSettings {
             buffers: 2,
             files: 256,
             batch_us: 0,
             twins,
-        });
+        }));
     }
-    test(Backend::IoUring {
+    test(IoBackend::IoUring(UringSettings {
         buffers: 2,
         files: 256,
         batch_us: 200,
         twins: true,
-    });
+    }));
 }
 
 /// 100 packets wait in the caller-facing socket before the worker gets it. With two receive
 /// buffers, every multishot receive takes at most two of them and then finds no buffer
 /// (ENOBUFS) while packets are still queued, so the kernel ends it and the worker must arm it
 /// again, at least 49 times; every packet still arrives, in order.
-fn queued_burst(backend: Backend) {
+fn queued_burst(backend: IoBackend) {
     let h = Harness::start(backend);
     let (a, b) = (relay_sock(), relay_sock());
     let caller = sock("127.0.0.2");
@@ -211,7 +218,7 @@ fn queued_burst(backend: Backend) {
     assert!(eventually(Duration::from_secs(5), || Counters::get(
         &h.counters.packets_relayed
     ) == u64::from(N)));
-    if let Backend::IoUring { .. } = backend {
+    if let IoBackend::IoUring(UringSettings { .. }) = backend {
         let rearms = Counters::get(&h.counters.rx_rearms);
         let nobufs = Counters::get(&h.counters.rx_no_buffers);
         assert!(rearms >= 49, "re-armed {rearms} times");
@@ -232,7 +239,7 @@ fn queued_burst_with_two_buffers_is_relayed_completely_and_in_order() {
 /// all in one command batch: completions of the old socket (old generation) must not be judged
 /// or forwarded as the new flow's, and the old socket must really close (its port can be bound
 /// again), even though the kernel still had a receive armed on it.
-fn slot_reuse(backend: Backend) {
+fn slot_reuse(backend: IoBackend) {
     let h = Harness::start(backend);
     let (a1, b1) = (relay_sock(), relay_sock());
     let (a2, b2) = (relay_sock(), relay_sock());
@@ -283,7 +290,7 @@ fn a_reused_slot_never_gets_the_old_flows_packets() {
 /// Sockets of removed flows close (no socket, no buffer left behind) and the worker stops.
 /// One caller per flow (no two sides latch to one address); the next round's flows latch to
 /// the same callers again (a removed flow gives its addresses up).
-fn many_flows_come_and_go(backend: Backend) {
+fn many_flows_come_and_go(backend: IoBackend) {
     let h = Harness::start(backend);
     let callers: Vec<UdpSocket> = (0..20).map(|_| sock("127.0.0.2")).collect();
     let callee = sock("127.0.0.3");
@@ -346,8 +353,11 @@ fn silent(s: &UdpSocket, what: &str) {
 /// source; after a NAT rebinding of the callee, media follows it from the same relay port, and
 /// its old address is now the stranger. With twins, the counter shows one connected socket per
 /// side while the flow lives and none after it, and every port is free again.
-fn latching_with_connected_sockets(backend: Backend) {
-    let twins = matches!(backend, Backend::IoUring { twins: true, .. });
+fn latching_with_connected_sockets(backend: IoBackend) {
+    let twins = matches!(
+        backend,
+        IoBackend::IoUring(UringSettings { twins: true, .. })
+    );
     let h = Harness::start(backend);
     let (a, b) = (relay_sock(), relay_sock());
     let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -450,7 +460,7 @@ fn latching_strict_source_and_rebinding_with_connected_sockets() {
 /// of the callee arrives (the twin's receive was armed again), and the caller's arrive from the
 /// first one or two on. No receive error is logged (an ICMP error is the peer's state, not a
 /// socket failure of ours).
-fn peer_port_closed_then_opened(backend: Backend) {
+fn peer_port_closed_then_opened(backend: IoBackend) {
     let h = Harness::start(backend);
     let (a, b) = (relay_sock(), relay_sock());
     let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -498,7 +508,7 @@ fn peer_port_closed_then_opened(backend: Backend) {
         ._events
         .try_iter()
         .filter_map(|e| match e {
-            super::super::RelayEvent::Log { text, .. } => Some(text),
+            RelayEvent::Log { text, .. } => Some(text),
             _ => None,
         })
         .collect();
@@ -517,7 +527,7 @@ fn a_peer_port_that_was_closed_gets_media_once_it_opens() {
 /// A flow whose callee side names the flow's own caller-facing socket as its address (what
 /// `update` refuses; here put straight into the worker): the caller's packet is dropped and
 /// counted as a loop, nothing circles.
-fn own_port_destination(backend: Backend) {
+fn own_port_destination(backend: IoBackend) {
     let (a, b) = (relay_sock(), relay_sock());
     let to_a = a.local_addr().unwrap();
     // the guard knows the ports the relay holds (the engine marks them when it binds)
@@ -549,7 +559,7 @@ fn a_destination_on_the_relays_own_port_is_dropped_as_a_loop() {
 /// address is the flow's caller-facing socket, so one packet circles b -> a -> b... The
 /// packet-rate ceiling ends it: at least `limit` forwards (all of them, unless a one-second
 /// window ended while it circled), then one drop, then silence.
-fn rate_ceiling_ends_a_loop(backend: Backend) {
+fn rate_ceiling_ends_a_loop(backend: IoBackend) {
     const LIMIT: u32 = 500;
     let guard = Guard::new("127.0.0.77".parse().unwrap(), None, LIMIT);
     let h = Harness::start_with(backend, LatchPolicy::default(), guard);
@@ -590,7 +600,7 @@ fn the_packet_rate_ceiling_ends_a_loop() {
 
 /// Two flows on one worker: a source latched by the first flow's caller side cannot latch the
 /// second flow's (counted as owned); once the first flow is gone, it can.
-fn one_address_one_side(backend: Backend) {
+fn one_address_one_side(backend: IoBackend) {
     let h = Harness::start(backend);
     let caller = sock("127.0.0.2");
     let callee = sock("127.0.0.3");
