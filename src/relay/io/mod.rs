@@ -12,7 +12,6 @@
 //! loop) and [`FlowIo`], one variant of [`IoBackend`], one arm in [`IoBackend::run`].
 
 pub(crate) mod epoll;
-#[allow(unsafe_code)]
 pub(crate) mod uring;
 
 use crate::relay::worker::{Core, FlowIo};
