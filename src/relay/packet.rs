@@ -3,6 +3,8 @@
 //! bit, i.e. second byte 200–204), RTP (RFC 3550 §5.1), or anything else (passed through
 //! opaquely, e.g. UDPTL, DTLS, SRTP keys are never looked at). Pure, no allocation.
 
+use std::net::SocketAddr;
+
 /// RFC 5389 §6 magic cookie.
 pub const STUN_MAGIC: u32 = 0x2112_A442;
 
@@ -29,6 +31,18 @@ impl PacketKind {
     pub fn is_media(self) -> bool {
         !matches!(self, PacketKind::Stun)
     }
+}
+
+/// One received datagram as an I/O back end hands it to the worker core (quinn-udp's
+/// `RecvMeta`, with the bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    /// The bytes received (at most `sys::MAX_DGRAM`).
+    pub payload: &'a [u8],
+    /// Where it came from.
+    pub src: SocketAddr,
+    /// It was longer than the relay relays and was cut: it is dropped.
+    pub truncated: bool,
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {

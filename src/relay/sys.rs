@@ -5,6 +5,7 @@
 //! Conventions (quinn-udp style): `EINTR` is retried inside each helper, `EAGAIN` means "nothing
 //! now" and is not an error, buffers are allocated once per worker and reused for every packet.
 
+use super::packet::Datagram;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -345,8 +346,8 @@ impl RecvBatch {
         self.count == 0
     }
 
-    /// The `i`-th datagram: bytes, source, and whether it was truncated.
-    pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr, bool)> {
+    /// The `i`-th datagram of the last `recv`.
+    pub fn get(&self, i: usize) -> Option<Datagram<'_>> {
         if i >= self.count {
             return None;
         }
@@ -354,7 +355,11 @@ impl RecvBatch {
         let len = (h.msg_len as usize).min(MAX_DGRAM);
         let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
         let src = from_sockaddr(&self.addrs[i])?;
-        Some((&self.bufs[i][..len], src, truncated))
+        Some(Datagram {
+            payload: &self.bufs[i][..len],
+            src,
+            truncated,
+        })
     }
 }
 
@@ -403,7 +408,7 @@ impl SendBatch {
         let mut res = SendResult::default();
         let mut n = 0;
         for &(idx, dest) in items.iter().take(self.hdrs.len()) {
-            let Some((data, _, _)) = from.get(idx) else {
+            let Some(data) = from.get(idx).map(|d| d.payload) else {
                 res.failed += 1;
                 continue;
             };
@@ -763,9 +768,9 @@ mod tests {
         let items: Vec<(usize, SocketAddr)> = (0..rb.len())
             .map(|i| (i, b.local_addr().unwrap()))
             .collect();
-        let (_, src, trunc) = rb.get(0).unwrap();
-        assert_eq!(src, a.local_addr().unwrap());
-        assert!(!trunc);
+        let d = rb.get(0).unwrap();
+        assert_eq!(d.src, a.local_addr().unwrap());
+        assert!(!d.truncated);
         let mut sb = SendBatch::new(8);
         let res = sb.send(relay_out.as_raw_fd(), &rb, &items, false);
         assert_eq!(res.sent, items.len());

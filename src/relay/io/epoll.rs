@@ -110,11 +110,11 @@ impl EpollIo {
         };
         self.out.clear();
         for k in 0..n {
-            let Some((pkt, src, truncated)) = self.recv.get(k) else {
+            let Some(d) = self.recv.get(k) else {
                 continue;
             };
-            if let Some(d) = judge(flow, i, pkt, src, truncated, now_ms, &mut core.pkt) {
-                self.out.push((k, d));
+            if let Some(f) = judge(flow, i, &d, now_ms, &mut core.pkt) {
+                self.out.push((k, f.to));
             }
         }
         if self.out.is_empty() {

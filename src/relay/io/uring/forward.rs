@@ -6,7 +6,7 @@ use super::ring::{Cqe, Target};
 use super::{file_index, recv_parts, sock_of, UringIo, RETRY_MS};
 use crate::relay::counters::Counters;
 use crate::relay::sys::{connected_twin, reconnect_twin};
-use crate::relay::worker::{judge, Core};
+use crate::relay::worker::{judge, Core, Forward};
 use io_uring::cqueue;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -90,15 +90,15 @@ impl UringIo {
         let Some(Some(flow)) = core.flows.get_mut(slot) else {
             return false;
         };
-        let Some((off, len, src, truncated)) = self.ring.datagram(bid, res) else {
+        let Some(d) = self.ring.datagram(bid, res) else {
             core.pkt.local.dropped_other += 1;
             return false;
         };
-        let pkt = self.ring.payload(bid, off, len);
-        let Some(dest) = judge(flow, side, pkt, src, truncated, now_ms, &mut core.pkt) else {
+        let len = d.payload.len();
+        let Some(Forward { side: o, to: dest }) = judge(flow, side, &d, now_ms, &mut core.pkt)
+        else {
             return false;
         };
-        let o = 1 - side;
         let v6 = flow.v6;
         let (t, to) = match self.twin_towards(slot, o, &flow.socks[o], dest) {
             Ok(Some(t)) => (t, None),
@@ -109,7 +109,7 @@ impl UringIo {
                 (t, Some(dest))
             }
         };
-        if self.ring.send(t, bid, off, len, to, v6) {
+        if self.ring.send(t, bid, len, to, v6) {
             true
         } else {
             core.pkt.local.dropped_other += 1;

@@ -68,16 +68,17 @@ fn probe_here() -> Result<(), String> {
             let Some(bid) = cqueue::buffer_select(c.flags) else {
                 return Err("multishot recvmsg delivered no buffer".into());
             };
-            let Some((off, len, src, _)) = ring.datagram(bid, c.res) else {
+            let Some(d) = ring.datagram(bid, c.res) else {
                 return Err("multishot recvmsg delivered no datagram".into());
             };
-            if src != to || ring.payload(bid, off, len) != b"probe" {
+            let len = d.payload.len();
+            if d.src != to || d.payload != b"probe" {
                 return Err("multishot recvmsg delivered another datagram".into());
             }
             if sent {
                 return Ok(());
             }
-            if !cqueue::more(c.flags) || !ring.send(t, bid, off, len, Some(to), to.is_ipv6()) {
+            if !cqueue::more(c.flags) || !ring.send(t, bid, len, Some(to), to.is_ipv6()) {
                 return Err("multishot recvmsg stopped after one datagram".into());
             }
             sent = true;

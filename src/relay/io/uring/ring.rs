@@ -5,6 +5,7 @@
 
 use super::memory::{BufRing, Mem, BUF_SIZE, NAME_LEN, OUT_HDR, PAYLOAD_AT};
 use super::{KIND_SHIFT, K_CANCEL, K_SEND, REAP};
+use crate::relay::packet::Datagram;
 use crate::relay::sys::{sockaddr_from_bytes, to_sockaddr, MAX_DGRAM};
 use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
 use std::io;
@@ -205,18 +206,18 @@ impl Ring {
         unsafe { self.push(&e) }
     }
 
-    /// Queues a send (`IORING_OP_SEND`) of `len` bytes at `off` in buffer `bid` from `t`: to
+    /// Queues a send (`IORING_OP_SEND`) of the `len` payload bytes in buffer `bid` from `t`: to
     /// `dest` (`sendto`), or with `None` to the peer `t` is connected to. On `false` the buffer
     /// is still the caller's.
     pub(super) fn send(
         &mut self,
         t: Target,
         bid: u16,
-        off: usize,
         len: usize,
         dest: Option<SocketAddr>,
         v6: bool,
     ) -> bool {
+        let off = PAYLOAD_AT;
         if bid >= self.mem.bufs.count || off + len > BUF_SIZE {
             return false;
         }
@@ -322,9 +323,9 @@ impl Ring {
         }
     }
 
-    /// Parses the datagram a receive completion put in buffer `bid` (`res` bytes): payload
-    /// offset and length in the buffer, source, and whether it was too long to relay.
-    pub(super) fn datagram(&self, bid: u16, res: i32) -> Option<(usize, usize, SocketAddr, bool)> {
+    /// The datagram a receive completion put in buffer `bid` (`res` bytes: header, source,
+    /// payload), read in place. `truncated`: it was too long to relay.
+    pub(super) fn datagram(&self, bid: u16, res: i32) -> Option<Datagram<'_>> {
         let total = usize::try_from(res).ok()?;
         let b = self.mem.bufs.filled(bid, total)?;
         let word = |at: usize| -> Option<usize> {
@@ -340,16 +341,11 @@ impl Ring {
         let truncated = msg_flags & libc::MSG_TRUNC as usize != 0
             || payloadlen > MAX_DGRAM
             || payloadlen > room;
-        Some((PAYLOAD_AT, len, src, truncated))
-    }
-
-    /// The `len` payload bytes at `off` of buffer `bid` (held by the caller).
-    pub(super) fn payload(&self, bid: u16, off: usize, len: usize) -> &[u8] {
-        self.mem
-            .bufs
-            .filled(bid, off + len)
-            .and_then(|b| b.get(off..))
-            .unwrap_or(&[])
+        Some(Datagram {
+            payload: b.get(PAYLOAD_AT..PAYLOAD_AT + len)?,
+            src,
+            truncated,
+        })
     }
 }
 
