@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod control;
+pub mod eintr;
 #[allow(unsafe_code)]
 pub mod host;
 pub mod ice_reoffer;

@@ -13,6 +13,7 @@
 //! readiness and then calls [`Server::service`].
 
 use super::codec::{CodecError, Request, RequestReader};
+use crate::eintr;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -129,7 +130,7 @@ impl Server {
                 if c.closing || c.dead {
                     break;
                 }
-                match c.stream.read(&mut buf) {
+                match eintr::retry(|| c.stream.read(&mut buf)) {
                     Ok(0) => {
                         c.closing = true;
                     }
@@ -138,7 +139,6 @@ impl Server {
                         Self::answer(c, handler);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(_) => c.dead = true,
                 }
             }
@@ -149,24 +149,18 @@ impl Server {
     }
 
     fn accept_all(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    if self.conns.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err()
-                    {
-                        continue; // dropped: closed
-                    }
-                    self.conns.push(Conn {
-                        stream,
-                        reader: RequestReader::new(),
-                        out: Vec::new(),
-                        closing: false,
-                        dead: false,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break, // WouldBlock, or a transient accept error (EMFILE…)
+        // until WouldBlock, or a transient accept error (EMFILE…)
+        while let Ok((stream, _)) = eintr::retry(|| self.listener.accept()) {
+            if self.conns.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err() {
+                continue; // dropped: closed
             }
+            self.conns.push(Conn {
+                stream,
+                reader: RequestReader::new(),
+                out: Vec::new(),
+                closing: false,
+                dead: false,
+            });
         }
     }
 
@@ -194,13 +188,12 @@ impl Server {
 
     fn flush(c: &mut Conn) {
         while !c.out.is_empty() && !c.dead {
-            match c.stream.write(&c.out) {
+            match eintr::retry(|| c.stream.write(&c.out)) {
                 Ok(0) => c.dead = true,
                 Ok(n) => {
                     c.out.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => c.dead = true,
             }
         }

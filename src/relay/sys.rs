@@ -2,10 +2,11 @@
 //! signal masks, `RLIMIT_NOFILE`, `poll`, `signalfd`. The only module of the crate besides
 //! `host` that contains `unsafe`; every block states why it is sound.
 //!
-//! Conventions (quinn-udp style): `EINTR` is retried inside each helper, `EAGAIN` means "nothing
+//! Conventions (quinn-udp style): `EINTR` is retried inside each helper ([`crate::eintr`]), `EAGAIN` means "nothing
 //! now" and is not an error, buffers are allocated once per worker and reused for every packet.
 
 use super::packet::Datagram;
+use crate::eintr;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -13,6 +14,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn cvt_size(r: libc::ssize_t) -> io::Result<libc::ssize_t> {
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -86,11 +95,7 @@ impl Epoll {
         // SAFETY: the pointer and capacity describe `buf.ev`, which outlives the call.
         let r =
             unsafe { libc::epoll_wait(self.fd.as_raw_fd(), buf.ev.as_mut_ptr(), cap, timeout_ms) };
-        match cvt(r) {
-            Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) => Err(e),
-        }
+        eintr::as_timeout(cvt(r).map(|n| usize::try_from(n).unwrap_or(0)))
     }
 }
 
@@ -112,40 +117,33 @@ impl EventFd {
 
     pub fn notify(&self) {
         let one: u64 = 1;
-        loop {
+        // EAGAIN (counter at its maximum) still leaves the fd readable: fine
+        let _ = eintr::retry(|| {
             // SAFETY: writes 8 bytes from a live u64.
-            let r = unsafe {
+            cvt_size(unsafe {
                 libc::write(
                     self.fd.as_raw_fd(),
                     (&one as *const u64).cast(),
                     size_of::<u64>(),
                 )
-            };
-            if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            // EAGAIN (counter at its maximum) still leaves the fd readable: fine
-            return;
-        }
+            })
+        });
     }
 
     /// Resets the counter; returns whether it was set.
     pub fn drain(&self) -> bool {
         let mut v: u64 = 0;
-        loop {
+        eintr::retry(|| {
             // SAFETY: reads 8 bytes into a live u64.
-            let r = unsafe {
+            cvt_size(unsafe {
                 libc::read(
                     self.fd.as_raw_fd(),
                     (&mut v as *mut u64).cast(),
                     size_of::<u64>(),
                 )
-            };
-            if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return r == 8;
-        }
+            })
+        })
+        .is_ok_and(|r| r == 8)
     }
 }
 
@@ -310,30 +308,31 @@ impl RecvBatch {
             self.hdrs[i].msg_len = 0;
         }
         self.count = 0;
-        loop {
+        let hdrs = self.hdrs.as_mut_ptr();
+        let r = eintr::retry(|| {
             // SAFETY: every header points at a live buffer, iovec and address owned by `self`,
             // with the lengths set above; `n` headers exist.
-            let r = unsafe {
+            cvt(unsafe {
                 libc::recvmmsg(
                     fd,
-                    self.hdrs.as_mut_ptr(),
+                    hdrs,
                     n as libc::c_uint,
                     libc::MSG_DONTWAIT,
                     std::ptr::null_mut(),
                 )
-            };
-            if r >= 0 {
+            })
+        });
+        match r {
+            Ok(r) => {
                 self.count = usize::try_from(r).unwrap_or(0);
-                return Ok(self.count);
+                Ok(self.count)
             }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return Ok(0),
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(0),
                 // ICMP errors from an earlier send surface here: not a receive failure
-                io::ErrorKind::ConnectionRefused => return Ok(0),
-                _ => return Err(e),
-            }
+                io::ErrorKind::ConnectionRefused => Ok(0),
+                _ => Err(e),
+            },
         }
     }
 
@@ -430,28 +429,31 @@ impl SendBatch {
         res.failed += items.len().saturating_sub(self.hdrs.len());
         let mut i = 0;
         while i < n {
-            // SAFETY: headers i..n point at live addresses/iovecs in `self` and at datagrams
-            // borrowed from `from` for the duration of this call.
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.hdrs[i..].as_mut_ptr(),
-                    (n - i) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r > 0 {
-                let r = usize::try_from(r).unwrap_or(0);
-                for h in &self.hdrs[i..i + r] {
-                    res.bytes += h.msg_len as usize;
+            let hdrs = self.hdrs[i..].as_mut_ptr();
+            let sent = eintr::retry(|| {
+                // SAFETY: headers i..n point at live addresses/iovecs in `self` and at datagrams
+                // borrowed from `from` for the duration of this call.
+                let r = unsafe {
+                    libc::sendmmsg(fd, hdrs, (n - i) as libc::c_uint, libc::MSG_DONTWAIT)
+                };
+                if r > 0 {
+                    Ok(usize::try_from(r).unwrap_or(0))
+                } else {
+                    Err(io::Error::last_os_error())
                 }
-                res.sent += r;
-                i += r;
-                continue;
-            }
-            let e = io::Error::last_os_error();
+            });
+            let e = match sent {
+                Ok(r) => {
+                    for h in &self.hdrs[i..i + r] {
+                        res.bytes += h.msg_len as usize;
+                    }
+                    res.sent += r;
+                    i += r;
+                    continue;
+                }
+                Err(e) => e,
+            };
             match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
                 Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
                     res.failed += n - i;
                     res.error = Some(e);
@@ -567,11 +569,7 @@ pub fn poll_any(fds: &[(RawFd, bool)], timeout: Duration) -> io::Result<usize> {
     let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
     // SAFETY: `p` is a live array of `p.len()` pollfds.
     let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
-    match cvt(r) {
-        Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-        Err(e) => Err(e),
-    }
+    eintr::as_timeout(cvt(r).map(|n| usize::try_from(n).unwrap_or(0)))
 }
 
 /// The local address the kernel would use towards `peer` (no packet is sent: a UDP
