@@ -51,6 +51,8 @@ pub struct Counters {
     /// `update`s refused for a forbidden media address (the relay's own ports, multicast,
     /// broadcast).
     pub updates_refused_address: AtomicU64,
+    /// Packets longer than the relay relays (2048 bytes), cut by the receive.
+    pub packets_dropped_truncated: AtomicU64,
 }
 
 impl Counters {
@@ -79,6 +81,7 @@ impl Counters {
             packets_dropped_rate: AtomicU64::new(0),
             updates_refused_limit: AtomicU64::new(0),
             updates_refused_address: AtomicU64::new(0),
+            packets_dropped_truncated: AtomicU64::new(0),
         }
     }
 

@@ -477,6 +477,7 @@ impl Engine {
             ("packets_relayed", &c.packets_relayed),
             ("packets_dropped_strict", &c.packets_dropped_strict),
             ("packets_dropped_no_session", &c.packets_dropped_no_session),
+            ("packets_dropped_truncated", &c.packets_dropped_truncated),
             ("ports_in_use", &c.ports_in_use),
             ("ports_free", &c.ports_free),
             ("port_exhaustion", &c.port_exhaustion),

@@ -35,6 +35,7 @@ macro_rules! stat_list {
             dropped_packets_rate => |s| s.relay.packets_dropped_rate,
             refused_updates_limit => |s| s.relay.updates_refused_limit,
             refused_updates_address => |s| s.relay.updates_refused_address,
+            dropped_packets_truncated => |s| s.relay.packets_dropped_truncated,
         }
     };
 }

@@ -22,7 +22,10 @@ pub(crate) struct Local {
     pub dropped_owned: u64,
     pub dropped_loop: u64,
     pub dropped_rate: u64,
+    /// Nowhere to go (the other side has no address yet), or the send failed.
     pub dropped_other: u64,
+    /// Longer than the relay relays (cut by the receive).
+    pub dropped_truncated: u64,
     pub rx_rearms: u64,
     pub rx_no_buffers: u64,
 }
@@ -62,7 +65,7 @@ pub(crate) fn judge(
     let i = side & 1;
     let o = 1 - i;
     if d.truncated {
-        ctx.local.dropped_other += 1;
+        ctx.local.dropped_truncated += 1;
         return None;
     }
     let (pkt, src) = (d.payload, d.src);

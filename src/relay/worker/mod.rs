@@ -136,6 +136,7 @@ impl Core {
         Counters::add(&c.packets_dropped_loop, l.dropped_loop);
         Counters::add(&c.packets_dropped_rate, l.dropped_rate);
         Counters::add(&c.packets_dropped_no_session, l.dropped_other);
+        Counters::add(&c.packets_dropped_truncated, l.dropped_truncated);
         Counters::add(&c.rx_rearms, l.rx_rearms);
         Counters::add(&c.rx_no_buffers, l.rx_no_buffers);
     }
