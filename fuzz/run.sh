@@ -13,7 +13,7 @@ set -euo pipefail
 secs="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_sip_scan fuzz_sdp_parse fuzz_sdp_rewrite fuzz_edit_splice)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_sip_scan fuzz_sdp_parse fuzz_sdp_rewrite fuzz_edit_splice fuzz_packet_classify)
 failed=0
 here="$(cd "$(dirname "$0")" && pwd)"
 corpus_srcs=("$here/../tests/messages" "${MPX_CORPUS:-$here/../../shared/corpus}")
@@ -40,13 +40,20 @@ for t in "${targets[@]}"; do
                 done ;;
         esac
     done
+    if [ "$t" = fuzz_packet_classify ]; then
+        # seeds: an RTP header, an RTCP sender report header, a STUN binding request
+        [ -e "$dir/rtp" ] || printf '\x80\x08\x00\x01\x00\x00\x00\xa0\x12\x34\x56\x78' > "$dir/rtp"
+        [ -e "$dir/rtcp" ] || printf '\x80\xc8\x00\x06\x12\x34\x56\x78' > "$dir/rtcp"
+        [ -e "$dir/stun" ] || printf '\x00\x01\x00\x00\x21\x12\xa4\x42abcdefghijkl' > "$dir/stun"
+    fi
     case "$t" in
-        fuzz_sip_scan) dict="$here/dict/sip.dict" ;;
-        *) dict="$here/dict/sdp.dict" ;;
+        fuzz_sip_scan) dict=(-dict="$here/dict/sip.dict") ;;
+        fuzz_packet_classify) dict=() ;;
+        *) dict=(-dict="$here/dict/sdp.dict") ;;
     esac
     echo "== $t: ${secs}s"
     if ! cargo fuzz run -s "$san" "$t" "$dir" -- \
-        -max_total_time="$secs" -dict="$dict" -print_final_stats=1; then
+        -max_total_time="$secs" "${dict[@]}" -print_final_stats=1; then
         echo "== $t: FAILED (see fuzz/artifacts/$t)"
         failed=1
     fi
