@@ -10,7 +10,9 @@
 //! received on `socks[i]` is checked against `sides[i]` (latching, [`super::latch`]) and the
 //! relay's guard ([`super::guard`]) and sent from `socks[1 - i]` to `sides[1 - i].destination()`.
 //! That decision is [`judge`], the same function for every back end; the flow table and the
-//! commands from the control thread are [`Core`], also shared.
+//! commands from the control thread are [`Core`], also shared. Every point of a flow's life
+//! (added, latched on both sides, re-latched, unlatched, removed) is in [`flow`], where a
+//! [`flow::FlowObserver`] (a kernel fast path) can follow them.
 //!
 //! The per-packet path does not allocate and takes no lock: buffers and headers are allocated
 //! once per worker; latch notifications go through a bounded (preallocated) channel with
