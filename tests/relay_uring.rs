@@ -5,7 +5,7 @@
 //! epoll and says so, `io_uring` refuses to start.
 //!
 //! The deterministic versions of exhaustion, re-arm counts and stale completions (packets queued
-//! before the worker owns the socket) are the unit tests in `src/relay/worker_tests.rs`.
+//! before the worker owns the socket) are the unit tests in `src/relay/io/tests/`.
 
 mod common;
 use common::*;
