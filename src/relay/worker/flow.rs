@@ -15,8 +15,7 @@
 //! [`FlowObserver`] is told of each of these points (a no-op unless one is installed with
 //! [`Core::observe`]).
 
-use super::judge::PacketCtx;
-use super::{Core, FlowIo, LatchEvent};
+use super::{Core, FlowIo, LatchEvent, PacketCtx};
 use crate::relay::events::LogLevel;
 use crate::relay::guard::{LatchedIp, Owners, RateGate, SideKey};
 use crate::relay::latch::{Side, SideConfig};

@@ -1,46 +1,11 @@
 //! The forwarding decision for one received datagram, the same for every I/O back end.
 
-use super::flow::{self, bump, Flow, FlowObserver};
-use super::stun::StunPark;
-use super::LatchEvent;
-use crate::relay::guard::Guard;
-use crate::relay::latch::{FlowRole, LatchPolicy, Verdict};
+use super::flow::{self, bump, Flow};
+use super::PacketCtx;
+use crate::relay::latch::{FlowRole, Verdict};
 use crate::relay::packet::{classify, Datagram, PacketKind};
-use crossbeam_channel::Sender;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-
-/// Per-batch counts, added to the global counters once per batch
-/// ([`super::Core::flush_counters`]).
-#[derive(Default)]
-pub(crate) struct Local {
-    pub relayed: u64,
-    pub bytes: u64,
-    pub dropped_strict: u64,
-    pub dropped_unlearned: u64,
-    pub dropped_owned: u64,
-    pub dropped_loop: u64,
-    pub dropped_rate: u64,
-    /// Nowhere to go (the other side has no address yet), or the send failed.
-    pub dropped_other: u64,
-    /// Longer than the relay relays (cut by the receive).
-    pub dropped_truncated: u64,
-    pub rx_rearms: u64,
-    pub rx_no_buffers: u64,
-}
-
-/// What [`judge`] needs besides the flow: the latching policy, the relay's guard, the
-/// addresses this worker's sides own, where latch notifications go, the batch's counts, the
-/// parked STUN, and who follows the flows' life cycle.
-pub(crate) struct PacketCtx {
-    pub policy: LatchPolicy,
-    pub guard: Arc<Guard>,
-    pub latch_tx: Sender<LatchEvent>,
-    pub local: Local,
-    pub stun: StunPark,
-    pub observer: Box<dyn FlowObserver>,
-}
 
 /// Where a datagram goes: sent from the flow's socket `side` (`flow.socks[side]`, the side
 /// opposite the one it arrived on) to `to`.

@@ -22,9 +22,9 @@ pub(crate) mod flow;
 mod judge;
 mod stun;
 
-pub(crate) use flow::{Flow, NoObserver};
+pub(crate) use flow::{Flow, FlowObserver, NoObserver};
 pub use flow::{FlowInit, StreamShared};
-pub(crate) use judge::{judge, Forward, Local, PacketCtx};
+pub(crate) use judge::{judge, Forward};
 
 use super::counters::Counters;
 use super::events::{EventSink, LogLevel};
@@ -61,6 +61,37 @@ pub struct LatchEvent {
     pub rtcp: bool,
     pub party: usize,
     pub addr: SocketAddr,
+}
+
+/// Per-batch counts, added to the global counters once per batch
+/// ([`Core::flush_counters`]).
+#[derive(Default)]
+pub(crate) struct Local {
+    pub relayed: u64,
+    pub bytes: u64,
+    pub dropped_strict: u64,
+    pub dropped_unlearned: u64,
+    pub dropped_owned: u64,
+    pub dropped_loop: u64,
+    pub dropped_rate: u64,
+    /// Nowhere to go (the other side has no address yet), or the send failed.
+    pub dropped_other: u64,
+    /// Longer than the relay relays (cut by the receive).
+    pub dropped_truncated: u64,
+    pub rx_rearms: u64,
+    pub rx_no_buffers: u64,
+}
+
+/// What [`judge`] needs besides the flow: the latching policy, the relay's guard, the
+/// addresses this worker's sides own, where latch notifications go, the batch's counts, the
+/// parked STUN, and who follows the flows' life cycle.
+pub(crate) struct PacketCtx {
+    pub policy: LatchPolicy,
+    pub guard: Arc<Guard>,
+    pub latch_tx: Sender<LatchEvent>,
+    pub local: Local,
+    pub stun: StunPark,
+    pub observer: Box<dyn FlowObserver>,
 }
 
 /// How an I/O back end follows changes of the flow table.

@@ -2,7 +2,7 @@
 //! a bounded parking lot per worker, no allocation and no lock on the packet path.
 
 use super::flow::Flow;
-use super::judge::Local;
+use super::Local;
 
 /// Parking slots per worker.
 pub const PARK_SLOTS: usize = 32;
