@@ -3,7 +3,7 @@
 //!
 //! A back end moves datagrams between the kernel and the worker core ([`crate::relay::worker`]):
 //! it follows the core's flow table ([`FlowIo`]), hands every datagram it receives to the core's
-//! forwarding decision ([`judge`](crate::relay::worker::judge)) and sends what that returns. It
+//! forwarding decision ([`judge`](fn@crate::relay::worker::judge)) and sends what that returns. It
 //! depends on the core's types; the core never names a back end. The choice is made here, once
 //! for every worker ([`IoBackend::choose`]), and a worker thread runs the one chosen
 //! ([`IoBackend::run`]).

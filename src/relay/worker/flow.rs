@@ -4,7 +4,7 @@
 //! * **added** ([`Core::add`]): the control thread hands a flow over (`Cmd::Add`); the back end
 //!   starts receiving on its sockets ([`FlowIo::added`]). Neither side is latched.
 //! * **latched, re-latched, unlatched** ([`latch_changed`]): the pair of latched sources changes,
-//!   either because a packet latched or re-latched a side ([`learned`], from [`super::judge`]) or
+//!   either because a packet latched or re-latched a side ([`learned`], from [`super::judge()`]) or
 //!   because signalling reset a side's latch ([`Core::configure`], `Cmd::Configure`). A flow is
 //!   *latched* when both sides are: from then on each direction has one accepted source and one
 //!   destination, which is what a kernel fast path needs to forward it without the worker.

@@ -1,5 +1,5 @@
 //! The core of a relay worker thread: the flows handed to it, the forwarding decision
-//! ([`judge`]), the commands from the control thread and the latch notifications back to it
+//! ([`judge()`]), the commands from the control thread and the latch notifications back to it
 //! ([`Core`]). The worker's I/O back end (`relay::io`: epoll or io_uring) runs the core and moves
 //! the datagrams; the core does not know which back end runs it. Nothing on the packet path is
 //! shared with another thread except relaxed atomics written by this worker alone (per-stream
@@ -9,7 +9,7 @@
 //! `socks[0]` faces the caller (the caller sends to it), `socks[1]` faces the callee. A packet
 //! received on `socks[i]` is checked against `sides[i]` (latching, [`super::latch`]) and the
 //! relay's guard ([`super::guard`]) and sent from `socks[1 - i]` to `sides[1 - i].destination()`.
-//! That decision is [`judge`], the same function for every back end; the flow table and the
+//! That decision is [`judge()`], the same function for every back end; the flow table and the
 //! commands from the control thread are [`Core`], also shared. Every point of a flow's life
 //! (added, latched on both sides, re-latched, unlatched, removed) is in [`flow`], where a
 //! [`flow::FlowObserver`] (a kernel fast path) can follow them.
@@ -82,7 +82,7 @@ pub(crate) struct Local {
     pub rx_no_buffers: u64,
 }
 
-/// What [`judge`] needs besides the flow: the latching policy, the relay's guard, the
+/// What [`judge()`] needs besides the flow: the latching policy, the relay's guard, the
 /// addresses this worker's sides own, where latch notifications go, the batch's counts, the
 /// parked STUN, and who follows the flows' life cycle.
 pub(crate) struct PacketCtx {

@@ -30,7 +30,7 @@
 //! ([`memory`]) and submissions ([`ring`]); each block says why it is sound.
 //!
 //! Rooms: [`memory`] (mappings, the provided buffer ring), [`ring`] (set-up, submissions, waits,
-//! completions, tear-down), [`probe`] (can io_uring run here?), [`forward`] (the packet path:
+//! completions, tear-down), [`mod@probe`] (can io_uring run here?), [`forward`] (the packet path:
 //! receive, judge, send, re-arm), and this file (the worker's state per flow, the event loop).
 
 mod forward;
