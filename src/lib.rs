@@ -12,7 +12,8 @@
 //! | [`relay`] | session table, port pool, latching, timeouts, worker threads, socket I/O |
 //! | [`script`] | what the script functions do, for any host (behind a `Message` trait) |
 //! | [`rtp_relay`] | the `mediaproxy` engine of OpenSIPS's rtp_relay framework (offer, answer, delete) |
-//! | [`config`] | validated module settings |
+//! | [`config`] | validated module settings (`modparam` values checked against [`settings`]) |
+//! | [`settings`] | every setting's name, default, bounds and documentation, in one table (a leaf) |
 //!
 //! Process and thread rules: no thread is started in the attendant (mod_init); the relay's
 //! threads start in the module's own relay process after fork, with every signal blocked, and
@@ -31,4 +32,5 @@ pub mod relay;
 pub mod rtp_relay;
 pub mod script;
 pub mod sdp;
+pub mod settings;
 pub mod sip;

@@ -6,11 +6,8 @@ use crate::config::RawParams;
 #[test]
 fn an_expired_session_is_reported_once_with_an_embedded_relay() {
     let embedded = Config::from_raw(&RawParams::default()).expect("defaults");
-    let external = Config::from_raw(&RawParams {
-        relay_mode: Some("external".into()),
-        ..RawParams::default()
-    })
-    .expect("external");
+    let external =
+        Config::from_raw(&RawParams::default().set("relay_mode", "external")).expect("external");
     let timed_out = r#"{"call_id":"c","timed_out":true,"streams":[]}"#;
     let closed = r#"{"call_id":"c","timed_out":false,"streams":[]}"#;
     let ice = r#"{"call_id":"c","timed_out":false,"all_streams_ice":true,"streams":[]}"#;

@@ -349,7 +349,7 @@ fn sip_asymmetrics_spare_the_port_in_client_nat_test_and_fix_contact() {
     let e = env_with("sipasym", (43400, 43499), |raw, dir| {
         let list = dir.join("sip-asym");
         std::fs::write(&list, "# comment\n^AsymPhone/\n([\n").unwrap();
-        raw.sip_asymmetrics = Some(list.to_string_lossy().into_owned());
+        raw.insert("sip_asymmetrics", list.to_string_lossy().into_owned());
     });
     // the client's IP is public and right in its Via; only its source port differs
     let reg = |ua: &str| {
@@ -413,7 +413,7 @@ fn rtp_asymmetrics_clients_get_media_at_their_sdp_address() {
     let e = env_with("rtpasym", (43500, 43599), |raw, dir| {
         let list = dir.join("rtp-asym");
         std::fs::write(&list, "^AsymRTP\n").unwrap();
-        raw.rtp_asymmetrics = Some(list.to_string_lossy().into_owned());
+        raw.insert("rtp_asymmetrics", list.to_string_lossy().into_owned());
     });
     for (i, (ua, asymmetric)) in [("AsymRTP/1", true), ("Plain/1", false)]
         .into_iter()
@@ -467,7 +467,7 @@ fn learn_from_signaling_ip_and_the_heuristic_policy_refuse_a_strangers_first_pac
             &format!("learn{i}"),
             (43600 + 100 * i as u16, 43699 + 100 * i as u16),
             |raw, _| {
-                raw.learn_from_signaling_ip = i32::from(strict);
+                raw.insert("learn_from_signaling_ip", i32::from(strict));
             },
         );
         let base = 36900 + 10 * i as u16;
@@ -526,7 +526,7 @@ fn learn_from_signaling_ip_and_the_heuristic_policy_refuse_a_strangers_first_pac
 #[test]
 fn advertised_ip_is_what_the_sdp_names() {
     let e = env_with("adv", (43800, 43899), |raw, _| {
-        raw.advertised_ip = Some("203.0.113.9".into());
+        raw.insert("advertised_ip", "203.0.113.9");
     });
     let inv = initial_invite("adv@x", "", &offer("192.168.1.40", 4000));
     let mut m = Fake::new(&inv, "198.51.100.7", 5060);
@@ -571,12 +571,12 @@ fn media_relay_avp_is_sent_and_mediaproxy_timeout_bounds_the_wait() {
             drop(conn);
         }
     });
-    let cfg = Config::from_raw(&RawParams {
-        mediaproxy_socket: Some(sock.to_string_lossy().into_owned()),
-        mediaproxy_timeout: Some(300),
-        relay_mode: Some("external".into()),
-        ..RawParams::default()
-    })
+    let cfg = Config::from_raw(
+        &RawParams::default()
+            .set("mediaproxy_socket", sock.to_string_lossy().into_owned())
+            .set("mediaproxy_timeout", 300)
+            .set("relay_mode", "external"),
+    )
     .unwrap();
     let inv = initial_invite("mute@x", "", &offer("192.168.1.40", 4000));
     let mut m = Fake::new(&inv, "198.51.100.7", 5060);

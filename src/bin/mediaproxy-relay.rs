@@ -6,24 +6,34 @@
 //!                  [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] [--batch-wait-us N]
 //!                  [--connected-sockets 0|1]
 //!                  [--setup-timeout S] [--media-timeout S] [--hold-timeout S]
-//!                  [--quarantine S] [--signaling-source-only] [--max-seconds N] [--verbose]
+//!                  [--quarantine S] [--latch-policy heuristic|signalling] [--signaling-source-only]
+//!                  [--learn-window-ms N] [--max-streams N] [--max-sessions N] [--max-packet-rate N]
+//!                  [--max-seconds N] [--verbose]
 //! ```
+//! The relay options, their defaults and bounds are the settings table's (`--help` lists them;
+//! the same as the module's `modparam`s).
 //! Logs go to stderr. SIGINT/SIGTERM or `--max-seconds` stop it (the socket file is removed).
 
 use mediaproxy::relay::sys::{poll_any, SignalFd};
-use mediaproxy::relay::{Counters, LatchMode, LogLevel, Relay, RelayConfig, RelayEvent, RelayIo};
+use mediaproxy::relay::{Counters, LogLevel, Relay, RelayEvent};
+use mediaproxy::settings::{self, LatchMode, Origin, RelayConfig, Settings, Value};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-fn usage() -> &'static str {
-    "usage: mediaproxy-relay --socket PATH [--listen-ip IP] [--advertised-ip IP] \
-     [--port-range MIN-MAX] [--threads N] [--relay-io auto|io_uring|epoll] [--ring-buffers N] [--batch-wait-us N] [--connected-sockets 0|1] \
-     [--setup-timeout S] [--media-timeout S] \
-     [--hold-timeout S] [--quarantine S] [--latch-policy heuristic|signalling] [--signaling-source-only] \
-     [--learn-window-ms N] [--max-streams N] [--max-sessions N] [--max-packet-rate N] \
-     [--max-seconds N] [--verbose]"
+fn usage() -> String {
+    let mut u = String::from(
+        "usage: mediaproxy-relay --socket PATH [OPTION VALUE]... [--signaling-source-only] \
+         [--max-seconds N] [--verbose]\n\n  --socket PATH\n      the control socket to serve \
+         (required)\n",
+    );
+    u.push_str(&settings::options_help());
+    u.push_str(
+        "  --signaling-source-only\n      the same as --latch-policy signalling\n  \
+         --max-seconds N\n      stop after N seconds\n  --verbose, -v\n      log debug lines too",
+    );
+    u
 }
 
 struct Args {
@@ -33,90 +43,42 @@ struct Args {
     verbose: bool,
 }
 
+/// The relay settings' options are the rows of the settings table (the same bounds as the
+/// module's `modparam`s); the rest are this program's own.
 fn parse_args() -> Result<Args, String> {
-    let mut cfg = RelayConfig::default();
+    let mut s = Settings::default();
     let mut socket = None;
     let mut max_seconds = None;
     let mut verbose = false;
     let mut it = std::env::args().skip(1);
-    fn num<T: std::str::FromStr>(v: &str, name: &str) -> Result<T, String> {
-        v.parse().map_err(|_| format!("{name}: not a number: {v}"))
-    }
-    let secs = |v: &str, name: &str| -> Result<Duration, String> {
-        v.parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("{name}: not a number of seconds: {v}"))
-    };
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
             "--socket" => socket = Some(PathBuf::from(val("--socket")?)),
-            "--listen-ip" => {
-                let v = val("--listen-ip")?;
-                cfg.listen_ip = v
-                    .parse()
-                    .map_err(|_| format!("--listen-ip: bad address {v}"))?;
-            }
-            "--advertised-ip" => {
-                let v = val("--advertised-ip")?;
-                cfg.advertised_ip = Some(
-                    v.parse()
-                        .map_err(|_| format!("--advertised-ip: bad address {v}"))?,
+            "--max-seconds" => {
+                let v = val(&a)?;
+                max_seconds = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| format!("{a}: not a number of seconds: {v}"))?,
                 );
             }
-            "--port-range" => {
-                let v = val("--port-range")?;
-                let (lo, hi) = v
-                    .split_once(['-', ':'])
-                    .ok_or_else(|| format!("--port-range: expected MIN-MAX, got {v}"))?;
-                cfg.port_min = lo
-                    .parse()
-                    .map_err(|_| format!("--port-range: bad port {lo}"))?;
-                cfg.port_max = hi
-                    .parse()
-                    .map_err(|_| format!("--port-range: bad port {hi}"))?;
-            }
-            "--threads" => cfg.threads = num(&val(&a)?, &a)?,
-            "--relay-io" => {
-                let v = val("--relay-io")?;
-                cfg.io = RelayIo::parse(&v).ok_or_else(|| {
-                    format!("--relay-io: expected auto, io_uring or epoll, got {v}")
-                })?;
-            }
-            "--ring-buffers" => cfg.ring_buffers = num(&val(&a)?, &a)?,
-            "--batch-wait-us" => cfg.batch_wait_us = num(&val(&a)?, &a)?,
-            "--connected-sockets" => {
-                cfg.connected_sockets = match val(&a)?.as_str() {
-                    "0" => false,
-                    "1" => true,
-                    v => return Err(format!("--connected-sockets: expected 0 or 1, got {v}")),
-                }
-            }
-            "--setup-timeout" => cfg.setup_timeout = secs(&val(&a)?, &a)?,
-            "--media-timeout" => cfg.media_timeout = secs(&val(&a)?, &a)?,
-            "--hold-timeout" => cfg.hold_timeout = secs(&val(&a)?, &a)?,
-            "--quarantine" => cfg.port_quarantine = secs(&val(&a)?, &a)?,
-            "--max-seconds" => max_seconds = Some(secs(&val(&a)?, &a)?.as_secs()),
-            "--signaling-source-only" => cfg.latch_mode = LatchMode::Signalling,
-            "--latch-policy" => {
-                let v = val(&a)?;
-                cfg.latch_mode = LatchMode::parse(&v).ok_or_else(|| {
-                    format!("--latch-policy: expected heuristic or signalling, got {v}")
-                })?;
-            }
-            "--learn-window-ms" => cfg.learn_window = Duration::from_millis(num(&val(&a)?, &a)?),
-            "--max-streams" => cfg.max_streams = num(&val(&a)?, &a)?,
-            "--max-sessions" => cfg.max_sessions = num(&val(&a)?, &a)?,
-            "--max-packet-rate" => cfg.max_packet_rate = num(&val(&a)?, &a)?,
+            "--signaling-source-only" => s.relay.latch_mode = LatchMode::Signalling,
             "--verbose" | "-v" => verbose = true,
-            "--help" | "-h" => return Err(usage().to_string()),
-            other => return Err(format!("unknown argument {other}\n{}", usage())),
+            "--help" | "-h" => return Err(usage()),
+            other => match settings::by_option(other) {
+                Some(spec) => {
+                    let v = val(other)?;
+                    s.set(spec, Value::Text(&v), Origin::Option)
+                        .map_err(|e| e.to_string())?;
+                }
+                None => return Err(format!("unknown argument {other}\n{}", usage())),
+            },
         }
     }
     let socket = socket.ok_or_else(|| format!("--socket is required\n{}", usage()))?;
     Ok(Args {
         socket,
-        cfg,
+        cfg: s.relay,
         max_seconds,
         verbose,
     })

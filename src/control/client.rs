@@ -33,12 +33,17 @@ pub struct ClientConfig {
     pub retry_interval: Duration,
 }
 
+/// How long reconnecting is suppressed after a failure, by default.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(10);
+
 impl Default for ClientConfig {
+    /// `mediaproxy_socket` and `mediaproxy_timeout` of the default settings.
     fn default() -> Self {
+        let s = crate::settings::Settings::default();
         ClientConfig {
-            socket: PathBuf::from("/run/mediaproxy/dispatcher.sock"),
-            timeout: Duration::from_millis(500),
-            retry_interval: Duration::from_secs(10),
+            socket: s.mediaproxy_socket,
+            timeout: s.mediaproxy_timeout,
+            retry_interval: RETRY_INTERVAL,
         }
     }
 }

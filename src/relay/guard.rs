@@ -27,13 +27,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Default of the streams a session (and one `update`) may have (`relay_max_streams`).
-pub const MAX_STREAMS: usize = 16;
-/// Default of the sessions one relay holds at once (`relay_max_sessions`; 0: no limit).
-pub const MAX_SESSIONS: usize = 10_000;
-/// Default packet-rate ceiling per stream, packets per second (`relay_max_packet_rate`; 0: off).
-pub const MAX_PACKET_RATE: u32 = 10_000;
-
 /// Relay-wide protections: see the module notes.
 #[derive(Debug)]
 pub struct Guard {

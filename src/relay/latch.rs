@@ -47,37 +47,8 @@
 use super::packet::PacketKind;
 use std::net::{IpAddr, SocketAddr};
 
-/// The latch policy's name (`latch_policy`); see the module notes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LatchMode {
-    #[default]
-    Heuristic,
-    Signalling,
-}
+pub use crate::settings::LatchMode;
 
-impl LatchMode {
-    /// `heuristic`, `signalling` (or `signaling`), ASCII case-insensitive.
-    pub fn parse(s: &str) -> Option<LatchMode> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("heuristic") {
-            Some(LatchMode::Heuristic)
-        } else if s.eq_ignore_ascii_case("signalling") || s.eq_ignore_ascii_case("signaling") {
-            Some(LatchMode::Signalling)
-        } else {
-            None
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LatchMode::Heuristic => "heuristic",
-            LatchMode::Signalling => "signalling",
-        }
-    }
-}
-
-/// Default learning window after signalling, milliseconds.
-pub const LEARN_WINDOW_MS: u64 = 5000;
 /// RTP packets in a row a `continuity` source sends before it latches (the last one latches).
 pub const CONTINUITY_RUN: u8 = 3;
 /// Largest sequence step between two packets of a `continuity` run.
@@ -97,13 +68,20 @@ pub struct LatchPolicy {
     pub learn_window_ms: u64,
 }
 
-impl Default for LatchPolicy {
-    fn default() -> Self {
+impl From<&crate::settings::RelayConfig> for LatchPolicy {
+    fn from(c: &crate::settings::RelayConfig) -> Self {
         LatchPolicy {
-            mode: LatchMode::Heuristic,
-            rebind_window: 64,
-            learn_window_ms: LEARN_WINDOW_MS,
+            mode: c.latch_mode,
+            rebind_window: c.rebind_window,
+            learn_window_ms: u64::try_from(c.learn_window.as_millis()).unwrap_or(u64::MAX / 2),
         }
+    }
+}
+
+impl Default for LatchPolicy {
+    /// The policy of the default settings.
+    fn default() -> Self {
+        LatchPolicy::from(&crate::settings::RelayConfig::default())
     }
 }
 

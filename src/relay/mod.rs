@@ -68,16 +68,15 @@ pub mod session;
 pub mod sys;
 pub mod worker;
 
+pub use crate::settings::{LatchMode, RelayConfig, RelayIo};
 pub use counters::Counters;
 pub use events::{EventSink, LogLevel, RelayEvent, EVENT_QUEUE};
-pub use io::RelayIo;
-pub use latch::{LatchMode, LatchPolicy};
+pub use latch::LatchPolicy;
 pub use session::Timeouts;
 
 use crossbeam_channel::Receiver;
 use engine::{Engine, RealBackend, WorkerLink};
 use io::{IoBackend, UringSettings};
-use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,92 +84,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 use sys::EventFd;
-
-/// Default of [`RelayConfig::batch_wait_us`].
-pub const BATCH_WAIT_US: u32 = 0;
-/// Largest [`RelayConfig::batch_wait_us`].
-pub const BATCH_WAIT_MAX_US: u32 = 10_000;
-/// Default of [`RelayConfig::ring_buffers`].
-pub const RING_BUFFERS: u16 = 4096;
-
-/// Relay settings. `Default` gives the operator defaults: listen on 0.0.0.0, ports
-/// 40000–60000, 2 worker threads, timeouts 90 s (setup) / 60 s (media) / 7200 s (hold).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayConfig {
-    pub listen_ip: IpAddr,
-    pub advertised_ip: Option<IpAddr>,
-    pub port_min: u16,
-    pub port_max: u16,
-    pub threads: usize,
-    /// No media at all since the stream was set up (or last touched by signalling).
-    pub setup_timeout: Duration,
-    /// Media stopped mid-call.
-    pub media_timeout: Duration,
-    /// Either party put the stream on hold.
-    pub hold_timeout: Duration,
-    /// The latch policy ([`latch`]): `heuristic` (default) or `signalling` (a side latches only
-    /// to a source of its signalling or SDP IP).
-    pub latch_mode: LatchMode,
-    /// `heuristic`: how long after signalling a source that matches neither IP may latch by
-    /// RTP continuity (a symmetric NAT).
-    pub learn_window: Duration,
-    /// Streams one session (and one `update`) may have; more is refused.
-    pub max_streams: usize,
-    /// Sessions the relay holds at once (0: no limit but the ports); a new one beyond is
-    /// refused.
-    pub max_sessions: usize,
-    /// Packets per second one stream (RTP and RTCP, both ways) may relay; the excess is
-    /// dropped (0: no ceiling).
-    pub max_packet_rate: u32,
-    /// How long a released port pair rests before reuse.
-    pub port_quarantine: Duration,
-    /// Largest RTP sequence jump accepted as the same sender after a NAT rebinding.
-    pub rebind_window: u16,
-    /// I/O back end of the workers.
-    pub io: RelayIo,
-    /// io_uring back end: receive buffers per worker (a power of two, 2–32768, 2 KiB each). A
-    /// packet holds its buffer until its send completes; when all are in use, packets wait in
-    /// their sockets' receive queues.
-    pub ring_buffers: u16,
-    /// io_uring back end: once it has waited this long (microseconds) a worker wakes for any
-    /// completion; before that only for a batch of them. Trades up to this much added latency
-    /// for fewer wake-ups (0: wake for every completion). Needs Linux 6.12
-    /// (`IORING_FEAT_MIN_TIMEOUT`); older kernels wake for every completion.
-    pub batch_wait_us: u32,
-    /// io_uring back end: once a side's destination is known, send to it through a second
-    /// socket on the same port, connected to that destination (`SO_REUSEPORT`), instead of
-    /// naming the destination in every send; that peer's packets arrive on it too. Saves the
-    /// kernel an address copy and a route lookup per packet, at the cost of one more descriptor
-    /// per relay port in use. Packets from any other source still arrive on the port's own
-    /// socket (latching, strict source, re-latch after a NAT rebinding work as without it).
-    pub connected_sockets: bool,
-}
-
-impl Default for RelayConfig {
-    fn default() -> Self {
-        RelayConfig {
-            listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            advertised_ip: None,
-            port_min: 40000,
-            port_max: 60000,
-            threads: 2,
-            setup_timeout: Duration::from_secs(90),
-            media_timeout: Duration::from_secs(60),
-            hold_timeout: Duration::from_secs(7200),
-            latch_mode: LatchMode::Heuristic,
-            learn_window: Duration::from_millis(latch::LEARN_WINDOW_MS),
-            max_streams: guard::MAX_STREAMS,
-            max_sessions: guard::MAX_SESSIONS,
-            max_packet_rate: guard::MAX_PACKET_RATE,
-            port_quarantine: Duration::from_secs(10),
-            rebind_window: 64,
-            io: RelayIo::Auto,
-            ring_buffers: RING_BUFFERS,
-            batch_wait_us: BATCH_WAIT_US,
-            connected_sockets: true,
-        }
-    }
-}
 
 /// The running relay (control thread + workers).
 pub struct Relay {
@@ -199,37 +112,7 @@ impl Relay {
         control_socket: &Path,
         counters: &'static Counters,
     ) -> std::io::Result<Relay> {
-        if cfg.threads == 0 || cfg.threads > 64 {
-            return Err(invalid(format!(
-                "threads must be 1..=64, not {}",
-                cfg.threads
-            )));
-        }
-        if let Some(a) = cfg.advertised_ip {
-            if a.is_unspecified() {
-                return Err(invalid(
-                    "advertised_ip must not be the wildcard address".into(),
-                ));
-            }
-        }
-        if !cfg.ring_buffers.is_power_of_two() || cfg.ring_buffers < 2 || cfg.ring_buffers > 32768 {
-            return Err(invalid(format!(
-                "ring_buffers must be a power of two from 2 to 32768, not {}",
-                cfg.ring_buffers
-            )));
-        }
-        if cfg.max_streams == 0 || cfg.max_streams > 1024 {
-            return Err(invalid(format!(
-                "max_streams must be 1..=1024, not {}",
-                cfg.max_streams
-            )));
-        }
-        if cfg.batch_wait_us > BATCH_WAIT_MAX_US {
-            return Err(invalid(format!(
-                "batch_wait_us must be 0 to {BATCH_WAIT_MAX_US}, not {}",
-                cfg.batch_wait_us
-            )));
-        }
+        cfg.validate().map_err(|e| invalid(e.to_string()))?;
         let pool = pool::PortPool::new(cfg.port_min, cfg.port_max, cfg.port_quarantine)
             .map_err(|e| invalid(e.to_string()))?;
         let uring = UringSettings {
@@ -268,11 +151,7 @@ impl Relay {
         }
         let server = crate::control::server::Server::bind(control_socket)?;
         let epoch = Instant::now();
-        let policy = LatchPolicy {
-            mode: cfg.latch_mode,
-            rebind_window: cfg.rebind_window,
-            learn_window_ms: u64::try_from(cfg.learn_window.as_millis()).unwrap_or(u64::MAX / 2),
-        };
+        let policy = LatchPolicy::from(&cfg);
         let guard = Arc::new(guard::Guard::new(
             cfg.listen_ip,
             cfg.advertised_ip,
@@ -347,11 +226,7 @@ impl Relay {
             sink.clone(),
             guard,
         );
-        let timeouts = Timeouts {
-            setup: cfg.setup_timeout,
-            media: cfg.media_timeout,
-            hold: cfg.hold_timeout,
-        };
+        let timeouts = Timeouts::from(&cfg);
         let table = session::SessionTable::new(
             backend,
             timeouts,

@@ -107,13 +107,20 @@ pub struct Timeouts {
     pub hold: Duration,
 }
 
-impl Default for Timeouts {
-    fn default() -> Self {
+impl From<&crate::settings::RelayConfig> for Timeouts {
+    fn from(c: &crate::settings::RelayConfig) -> Self {
         Timeouts {
-            setup: Duration::from_secs(90),
-            media: Duration::from_secs(60),
-            hold: Duration::from_secs(7200),
+            setup: c.setup_timeout,
+            media: c.media_timeout,
+            hold: c.hold_timeout,
         }
+    }
+}
+
+impl Default for Timeouts {
+    /// The timeouts of the default settings.
+    fn default() -> Self {
+        Timeouts::from(&crate::settings::RelayConfig::default())
     }
 }
 

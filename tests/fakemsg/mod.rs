@@ -11,7 +11,6 @@ use std::path::PathBuf;
 
 use mediaproxy::config::{Config, RawParams};
 use mediaproxy::host::common::dialog::Engage;
-use mediaproxy::host::common::relay::relay_config;
 use mediaproxy::relay::{Counters, Relay};
 use mediaproxy::script::{Avp, BufEdit, Level, Logger, Message};
 
@@ -179,7 +178,7 @@ pub fn env(name: &str, ports: (u16, u16)) -> Env {
     env_with(name, ports, |_, _| {})
 }
 
-/// A relay started from the module's own settings (`relay_config`), with `params` set by
+/// A relay started from the module's own settings (`Config::relay`), with `params` set by
 /// `adjust` (which also gets the environment's directory for files it names).
 pub fn env_with(
     name: &str,
@@ -190,17 +189,15 @@ pub fn env_with(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("ctl.sock");
-    let mut raw = RawParams {
-        mediaproxy_socket: Some(sock.to_string_lossy().into_owned()),
-        listen_ip: Some("127.0.0.1".into()),
-        port_range: Some(format!("{}-{}", ports.0, ports.1)),
-        relay_threads: Some(1),
-        ..RawParams::default()
-    };
+    let mut raw = RawParams::default()
+        .set("mediaproxy_socket", sock.to_string_lossy().into_owned())
+        .set("listen_ip", "127.0.0.1")
+        .set("port_range", format!("{}-{}", ports.0, ports.1))
+        .set("relay_threads", 1);
     adjust(&mut raw, &dir);
     let cfg = Config::from_raw(&raw).unwrap();
     let relay: Relay =
-        Relay::start(relay_config(&cfg), &sock, Counters::leak()).expect("relay starts");
+        Relay::start(cfg.relay.clone(), &sock, Counters::leak()).expect("relay starts");
     Env {
         cfg,
         _relay: relay,

@@ -6,12 +6,15 @@
 //! every child) and an int parameter as an `int`. Each host layer checks its own declaration
 //! against [`ParamExport`] at compile time.
 //!
+//! The table is built at compile time from the settings table ([`crate::settings`]): one row
+//! per `modparam`, an int parameter for an integer or 0/1 setting, a string one otherwise.
 //! Read once, in `mod_init`, into [`RawParams`].
 
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-use crate::config::RawParams;
+use crate::config::{RawParams, RawValue};
+use crate::settings::{table::SPECS, Kind, Scope, Spec};
 
 /// A string parameter (OpenSIPS `STR_PARAM`, Kamailio `PARAM_STRING`).
 pub const STR_PARAM: u32 = 1;
@@ -57,98 +60,106 @@ type IntSlot = Slot<c_int>;
 /// INT parameters start at this marker so that "not set" can be told from any real value.
 const UNSET: c_int = c_int::MIN;
 
-macro_rules! slots {
-    ($( $name:ident : $kind:ident ),* $(,)?) => {
-        $( pub static $name: slots!(@ty $kind) = slots!(@init $kind); )*
-    };
-    (@ty str) => { StrSlot };
-    (@ty int) => { IntSlot };
-    (@init str) => { Slot::new(std::ptr::null_mut()) };
-    (@init int) => { Slot::new(UNSET) };
+/// A row of the settings table that is a `modparam` (const: the table below is built from it).
+const fn is_modparam(spec: &Spec) -> bool {
+    !matches!(spec.scope, Scope::RelayOnly)
 }
 
-slots! {
-    DISABLE: int,
-    MEDIAPROXY_SOCKET: str,
-    MEDIAPROXY_TIMEOUT: int,
-    SIGNALING_IP_AVP: str,
-    MEDIA_RELAY_AVP: str,
-    ICE_CANDIDATE: str,
-    ICE_CANDIDATE_AVP: str,
-    SIP_ASYMMETRICS: str,
-    RTP_ASYMMETRICS: str,
-    NATPING_INTERVAL: int,
-    RELAY_MODE: str,
-    LISTEN_IP: str,
-    ADVERTISED_IP: str,
-    PORT_RANGE: str,
-    RELAY_THREADS: int,
-    RELAY_IO: str,
-    RELAY_BATCH_WAIT: int,
-    RELAY_CONNECTED_SOCKETS: int,
-    SETUP_TIMEOUT: int,
-    MEDIA_TIMEOUT: int,
-    HOLD_TIMEOUT: int,
-    LEARN_FROM_SIGNALING_IP: int,
-    LATCH_POLICY: str,
-    RELAY_MAX_STREAMS: int,
-    RELAY_MAX_SESSIONS: int,
-    RELAY_MAX_PACKET_RATE: int,
+const fn is_int(spec: &Spec) -> bool {
+    matches!(spec.kind, Kind::Int { .. } | Kind::Flag)
 }
 
-const fn p(name: &'static CStr, ty: u32, ptr: *mut c_void) -> ParamExport {
-    ParamExport {
-        name: name.as_ptr(),
-        type_: ty,
-        param_pointer: ptr,
+/// How many `modparam`s the settings table has.
+const N: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < SPECS.len() {
+        if is_modparam(&SPECS[i]) {
+            n += 1;
+        }
+        i += 1;
     }
-}
-const fn s(name: &'static CStr, slot: &'static StrSlot) -> ParamExport {
-    p(name, STR_PARAM, slot.ptr() as *mut c_void)
-}
-const fn i(name: &'static CStr, slot: &'static IntSlot) -> ParamExport {
-    p(name, INT_PARAM, slot.ptr() as *mut c_void)
-}
+    n
+};
+
+/// Longest parameter name, with its NUL.
+const NAME_MAX: usize = 48;
+
+/// The `modparam` rows' positions in the settings table, in its order.
+const ROWS: [usize; N] = {
+    let mut rows = [0; N];
+    let (mut n, mut i) = (0, 0);
+    while i < SPECS.len() {
+        if is_modparam(&SPECS[i]) {
+            rows[n] = i;
+            n += 1;
+        }
+        i += 1;
+    }
+    rows
+};
+
+/// Each parameter's name as a C string (NUL-padded).
+static NAMES: [[u8; NAME_MAX]; N] = {
+    let mut names = [[0; NAME_MAX]; N];
+    let mut j = 0;
+    while j < N {
+        let b = SPECS[ROWS[j]].name.as_bytes();
+        assert!(b.len() < NAME_MAX, "a parameter name is too long");
+        let mut k = 0;
+        while k < b.len() {
+            names[j][k] = b[k];
+            k += 1;
+        }
+        j += 1;
+    }
+    names
+};
+
+/// Where the core stores each parameter: the string slot of a string parameter, the int slot
+/// of an int one (the other stays unused).
+static STRS: [StrSlot; N] = [const { Slot::new(std::ptr::null_mut()) }; N];
+static INTS: [IntSlot; N] = [const { Slot::new(UNSET) }; N];
 
 /// The `params` table, terminated by a NULL name.
 #[repr(transparent)]
-pub struct ParamTable(pub [ParamExport; 27]);
-// SAFETY: read-only after construction; the pointers it holds refer to the slots above.
+pub struct ParamTable(pub [ParamExport; N + 1]);
+// SAFETY: read-only after construction; the pointers it holds refer to the statics above.
 unsafe impl Sync for ParamTable {}
 
-pub static PARAMS: ParamTable = ParamTable([
-    i(c"disable", &DISABLE),
-    s(c"mediaproxy_socket", &MEDIAPROXY_SOCKET),
-    i(c"mediaproxy_timeout", &MEDIAPROXY_TIMEOUT),
-    s(c"signaling_ip_avp", &SIGNALING_IP_AVP),
-    s(c"media_relay_avp", &MEDIA_RELAY_AVP),
-    s(c"ice_candidate", &ICE_CANDIDATE),
-    s(c"ice_candidate_avp", &ICE_CANDIDATE_AVP),
-    s(c"sip_asymmetrics", &SIP_ASYMMETRICS),
-    s(c"rtp_asymmetrics", &RTP_ASYMMETRICS),
-    i(c"natping_interval", &NATPING_INTERVAL),
-    s(c"relay_mode", &RELAY_MODE),
-    s(c"listen_ip", &LISTEN_IP),
-    s(c"advertised_ip", &ADVERTISED_IP),
-    s(c"port_range", &PORT_RANGE),
-    i(c"relay_threads", &RELAY_THREADS),
-    s(c"relay_io", &RELAY_IO),
-    i(c"relay_batch_wait", &RELAY_BATCH_WAIT),
-    i(c"relay_connected_sockets", &RELAY_CONNECTED_SOCKETS),
-    i(c"setup_timeout", &SETUP_TIMEOUT),
-    i(c"media_timeout", &MEDIA_TIMEOUT),
-    i(c"hold_timeout", &HOLD_TIMEOUT),
-    i(c"learn_from_signaling_ip", &LEARN_FROM_SIGNALING_IP),
-    s(c"latch_policy", &LATCH_POLICY),
-    i(c"relay_max_streams", &RELAY_MAX_STREAMS),
-    i(c"relay_max_sessions", &RELAY_MAX_SESSIONS),
-    i(c"relay_max_packet_rate", &RELAY_MAX_PACKET_RATE),
-    ParamExport {
+const fn table(
+    names: &'static [[u8; NAME_MAX]; N],
+    strs: &'static [StrSlot; N],
+    ints: &'static [IntSlot; N],
+) -> [ParamExport; N + 1] {
+    const END: ParamExport = ParamExport {
         name: std::ptr::null(),
         type_: 0,
         param_pointer: std::ptr::null_mut(),
-    },
-]);
+    };
+    let mut t = [END; N + 1];
+    let mut j = 0;
+    while j < N {
+        t[j] = if is_int(&SPECS[ROWS[j]]) {
+            ParamExport {
+                name: names[j].as_ptr() as *const c_char,
+                type_: INT_PARAM,
+                param_pointer: ints[j].ptr() as *mut c_void,
+            }
+        } else {
+            ParamExport {
+                name: names[j].as_ptr() as *const c_char,
+                type_: STR_PARAM,
+                param_pointer: strs[j].ptr() as *mut c_void,
+            }
+        };
+        j += 1;
+    }
+    t
+}
+
+/// Every row of the settings table that is a `modparam`, typed by its kind.
+pub static PARAMS: ParamTable = ParamTable(table(&NAMES, &STRS, &INTS));
 
 fn read_str(slot: &StrSlot) -> Option<String> {
     let p = slot.get();
@@ -167,36 +178,21 @@ fn read_int(slot: &IntSlot) -> Option<i32> {
     }
 }
 
-/// Copies every parameter as the script set it.
+/// Copies every parameter the script set.
 pub fn read_raw() -> RawParams {
-    RawParams {
-        disable: read_int(&DISABLE).unwrap_or(0),
-        mediaproxy_socket: read_str(&MEDIAPROXY_SOCKET),
-        mediaproxy_timeout: read_int(&MEDIAPROXY_TIMEOUT),
-        signaling_ip_avp: read_str(&SIGNALING_IP_AVP),
-        media_relay_avp: read_str(&MEDIA_RELAY_AVP),
-        ice_candidate: read_str(&ICE_CANDIDATE),
-        ice_candidate_avp: read_str(&ICE_CANDIDATE_AVP),
-        sip_asymmetrics: read_str(&SIP_ASYMMETRICS),
-        rtp_asymmetrics: read_str(&RTP_ASYMMETRICS),
-        natping_interval: read_int(&NATPING_INTERVAL),
-        relay_mode: read_str(&RELAY_MODE),
-        listen_ip: read_str(&LISTEN_IP),
-        advertised_ip: read_str(&ADVERTISED_IP),
-        port_range: read_str(&PORT_RANGE),
-        relay_threads: read_int(&RELAY_THREADS),
-        relay_io: read_str(&RELAY_IO),
-        relay_batch_wait: read_int(&RELAY_BATCH_WAIT),
-        relay_connected_sockets: read_int(&RELAY_CONNECTED_SOCKETS),
-        setup_timeout: read_int(&SETUP_TIMEOUT),
-        media_timeout: read_int(&MEDIA_TIMEOUT),
-        hold_timeout: read_int(&HOLD_TIMEOUT),
-        learn_from_signaling_ip: read_int(&LEARN_FROM_SIGNALING_IP).unwrap_or(0),
-        latch_policy: read_str(&LATCH_POLICY),
-        relay_max_streams: read_int(&RELAY_MAX_STREAMS),
-        relay_max_sessions: read_int(&RELAY_MAX_SESSIONS),
-        relay_max_packet_rate: read_int(&RELAY_MAX_PACKET_RATE),
+    let mut raw = RawParams::default();
+    for (j, &row) in ROWS.iter().enumerate() {
+        let spec = &SPECS[row];
+        let v = if is_int(spec) {
+            INTS.get(j).and_then(read_int).map(RawValue::Int)
+        } else {
+            STRS.get(j).and_then(read_str).map(RawValue::Str)
+        };
+        if let Some(v) = v {
+            raw = raw.set(spec.name, v);
+        }
     }
+    raw
 }
 
 #[cfg(test)]

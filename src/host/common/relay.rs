@@ -8,7 +8,7 @@
 use once_cell::sync::OnceCell;
 
 use crate::config::Config;
-use crate::relay::{Counters, LogLevel, Relay, RelayConfig, RelayEvent};
+use crate::relay::{Counters, LogLevel, Relay, RelayEvent};
 use crate::script::{self, ClientStats, Level, Logger};
 
 static SHARED: OnceCell<&'static Shared> = OnceCell::new();
@@ -81,33 +81,11 @@ pub fn counters() -> Option<&'static Counters> {
     shared().map(|s| &s.relay)
 }
 
-/// The relay's settings from the module's.
-pub fn relay_config(cfg: &Config) -> RelayConfig {
-    RelayConfig {
-        listen_ip: cfg.listen_ip,
-        advertised_ip: cfg.advertised_ip,
-        port_min: cfg.port_min,
-        port_max: cfg.port_max,
-        threads: cfg.relay_threads,
-        io: cfg.relay_io,
-        batch_wait_us: cfg.relay_batch_wait_us,
-        connected_sockets: cfg.relay_connected_sockets,
-        setup_timeout: cfg.setup_timeout,
-        media_timeout: cfg.media_timeout,
-        hold_timeout: cfg.hold_timeout,
-        latch_mode: cfg.latch_policy,
-        max_streams: cfg.relay_max_streams,
-        max_sessions: cfg.relay_max_sessions,
-        max_packet_rate: cfg.relay_max_packet_rate,
-        ..RelayConfig::default()
-    }
-}
-
 /// Starts the relay (control thread and worker threads, every signal blocked) in the calling
 /// process, serving `mediaproxy_socket`. The error is the line to log.
 pub fn start(cfg: &Config) -> Result<Relay, String> {
     let counters = counters().ok_or_else(|| "no shared counters".to_string())?;
-    Relay::start(relay_config(cfg), &cfg.mediaproxy_socket, counters).map_err(|e| {
+    Relay::start(cfg.relay.clone(), &cfg.mediaproxy_socket, counters).map_err(|e| {
         format!(
             "cannot start the media relay on {}: {e}",
             cfg.mediaproxy_socket.display()

@@ -18,40 +18,7 @@ use crate::relay::worker::{Core, FlowIo};
 use crossbeam_channel::Sender;
 use std::io;
 
-/// Which system interface the relay workers use for packets (`relay_io`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RelayIo {
-    /// io_uring when the kernel offers what the relay needs, else epoll.
-    #[default]
-    Auto,
-    /// io_uring; not available is a start-up error.
-    IoUring,
-    Epoll,
-}
-
-impl RelayIo {
-    /// `auto`, `io_uring` or `epoll` (ASCII case-insensitive, surrounding blanks ignored).
-    pub fn parse(s: &str) -> Option<RelayIo> {
-        let s = s.trim();
-        [RelayIo::Auto, RelayIo::IoUring, RelayIo::Epoll]
-            .into_iter()
-            .find(|v| s.eq_ignore_ascii_case(v.as_str()))
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RelayIo::Auto => "auto",
-            RelayIo::IoUring => "io_uring",
-            RelayIo::Epoll => "epoll",
-        }
-    }
-}
-
-impl std::fmt::Display for RelayIo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::settings::RelayIo;
 
 /// Settings of the io_uring back end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
