@@ -353,9 +353,13 @@ pub(crate) struct Engine {
     limits: Limits,
     bps: u64,
     bps_mark: (Instant, u64),
+    /// When the port pool and the bit rate are next brought up to date.
+    next_housekeeping: Instant,
 }
 
 const BPS_PERIOD: Duration = Duration::from_secs(15);
+/// How often the port pool's counters and the bit rate are brought up to date.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 impl Engine {
     pub fn new(
@@ -377,9 +381,20 @@ impl Engine {
             limits,
             bps: 0,
             bps_mark: (now, Counters::get(&counters.bytes_relayed)),
+            next_housekeeping: now,
         }
     }
 
+    /// When [`Engine::tick`] next has something to do: the session table's next deadline or
+    /// the next housekeeping, whichever comes first.
+    pub fn next_deadline(&self) -> Instant {
+        self.table
+            .next_deadline()
+            .map_or(self.next_housekeeping, |d| d.min(self.next_housekeeping))
+    }
+
+    /// Ends the sessions that timed out (the table visits only those due) and, once a second,
+    /// brings the port pool's counters and the bit rate up to date.
     pub fn tick(&mut self, now: Instant) {
         self.table.backend_mut().drain_latches(&self.latch_rx);
         for e in self.table.tick(now) {
@@ -406,6 +421,10 @@ impl Engine {
                 all_streams_ice: e.all_streams_ice,
             });
         }
+        if now < self.next_housekeeping {
+            return;
+        }
+        self.next_housekeeping = now + HOUSEKEEPING;
         self.table.backend_mut().wake_pool(now);
         let elapsed = now.saturating_duration_since(self.bps_mark.0);
         if elapsed >= BPS_PERIOD {
@@ -445,56 +464,6 @@ impl Engine {
                 u.call_id, u.from_tag
             ),
         );
-    }
-
-    fn summary(&self, now: Instant) -> String {
-        use super::json::Obj;
-        let mut counts = String::from("{");
-        for (i, (k, v)) in self.table.stream_counts().iter().enumerate() {
-            if i > 0 {
-                counts.push(',');
-            }
-            super::json::string(&mut counts, k);
-            counts.push(':');
-            counts.push_str(&v.to_string());
-        }
-        counts.push('}');
-        let c = self.counters;
-        let mut out = String::from("[");
-        let mut o = Obj::new(&mut out);
-        o.str("ip", &self.summary_ip)
-            .str("version", env!("CARGO_PKG_VERSION"))
-            .str("status", "active")
-            .u64(
-                "uptime",
-                now.saturating_duration_since(self.started).as_secs(),
-            )
-            .u64("session_count", self.table.session_count() as u64)
-            .raw("stream_count", &counts)
-            .u64("bps_relayed", self.bps);
-        // additions (not in MediaProxy)
-        for (name, counter) in [
-            ("packets_relayed", &c.packets_relayed),
-            ("packets_dropped_strict", &c.packets_dropped_strict),
-            ("packets_dropped_no_session", &c.packets_dropped_no_session),
-            ("packets_dropped_truncated", &c.packets_dropped_truncated),
-            ("ports_in_use", &c.ports_in_use),
-            ("ports_free", &c.ports_free),
-            ("port_exhaustion", &c.port_exhaustion),
-            ("packets_dropped_unlearned", &c.packets_dropped_unlearned),
-            ("packets_dropped_owned", &c.packets_dropped_owned),
-            ("packets_dropped_loop", &c.packets_dropped_loop),
-            ("packets_dropped_rate", &c.packets_dropped_rate),
-            ("updates_refused_limit", &c.updates_refused_limit),
-            ("updates_refused_address", &c.updates_refused_address),
-            ("sessions_timed_out", &c.sessions_timed_out),
-            ("sessions_ice_unselected", &c.sessions_ice_unselected),
-        ] {
-            o.u64(name, Counters::get(counter));
-        }
-        o.finish();
-        out.push(']');
-        out
     }
 }
 
@@ -544,7 +513,11 @@ impl Handler for Engine {
                 }
             }
             Request::Sessions => self.table.sessions_json(now),
-            Request::Summary => self.summary(now),
+            Request::Summary => self.table.summary_json(
+                &self.summary_ip,
+                now.saturating_duration_since(self.started),
+                self.bps,
+            ),
             Request::Version => env!("CARGO_PKG_VERSION").to_string(),
             Request::Quit => String::new(),
         }
@@ -565,11 +538,11 @@ pub(crate) fn control_loop(
     stopping: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
 ) {
-    let mut next_tick = Instant::now();
     loop {
         let mut fds = server.poll_fds();
         fds.push((stop.as_raw_fd(), false));
-        let wait = next_tick
+        let wait = engine
+            .next_deadline()
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(250));
         let _ = sys::poll_any(&fds, wait);
@@ -579,9 +552,8 @@ pub(crate) fn control_loop(
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             server.service(&mut engine);
             let now = Instant::now();
-            if now >= next_tick {
+            if now >= engine.next_deadline() {
                 engine.tick(now);
-                next_tick = now + Duration::from_secs(1);
             }
         }));
         if r.is_err() {

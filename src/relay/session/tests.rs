@@ -1,6 +1,7 @@
 //! Signalling state machine under a fake clock and a fake backend.
 
 use super::*;
+use crate::control::codec::MessageType;
 use crate::media::StreamDesc;
 use std::collections::HashMap;
 
@@ -14,6 +15,8 @@ struct Fake {
     closed: Vec<u64>,
     discarded: Vec<u64>,
     next_id: u64,
+    /// Snapshots taken (what a timer check costs).
+    snapshots: std::cell::Cell<usize>,
 }
 
 impl Backend for Fake {
@@ -46,6 +49,7 @@ impl Backend for Fake {
         self.discarded.push(h.id);
     }
     fn snapshot(&self, h: &StreamHandle) -> Snapshot {
+        self.snapshots.set(self.snapshots.get() + 1);
         self.snaps.get(&h.id).copied().unwrap_or_default()
     }
 }
@@ -490,121 +494,6 @@ fn snap_media(t: &mut SessionTable<Fake>, id: u64, at: Instant) {
 }
 
 #[test]
-fn setup_timeout_without_media() {
-    let (mut t, t0, c) = table(10);
-    let mut m = msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]);
-    m.dialog_id = "1234".into();
-    t.update(&m, t0).unwrap();
-    assert!(t.tick(t0 + sec(89)).is_empty());
-    let e = t.tick(t0 + sec(90));
-    assert_eq!(e.len(), 1);
-    assert_eq!(e[0].call_id, "call-1");
-    assert_eq!(e[0].dialog_id.as_deref(), Some("1234"));
-    assert!(e[0].stats_json.contains("\"timed_out\":true"));
-    assert_eq!(Counters::get(&c.sessions_timed_out), 1);
-    assert_eq!(Counters::get(&c.sessions_active), 0);
-    assert_eq!(t.backend().open.len(), 0);
-    // the BYE's remove afterwards is still answered (from the tombstone)
-    let j = t.remove("call-1", "ft", "", t0 + sec(100)).unwrap();
-    assert_eq!(j, e[0].stats_json);
-    assert!(t.remove("call-1", "ft", "", t0 + sec(100)).is_none());
-}
-
-#[test]
-fn media_timeout_counts_from_the_last_packet() {
-    let (mut t, t0, _) = table(10);
-    t.update(
-        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
-        t0,
-    )
-    .unwrap();
-    t.update(
-        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
-        t0 + sec(1),
-    )
-    .unwrap();
-    // media flows until t0+200 s
-    for s in (2..=200).step_by(20) {
-        snap_media(&mut t, 1, t0 + sec(s));
-        assert!(t.tick(t0 + sec(s)).is_empty());
-    }
-    let last = t0 + sec(182);
-    assert!(t.tick(last + sec(59)).is_empty());
-    let e = t.tick(last + sec(60));
-    assert_eq!(e.len(), 1);
-    let j = &e[0].stats_json;
-    assert!(j.contains("\"status\":\"no-traffic timeout\""), "{j}");
-    // the stream had media: it waited the media timeout (60 s), not the setup one (90 s)
-    assert!(j.contains("\"timeout_wait\":60"), "{j}");
-    assert!(j.contains("\"caller_codec\":\"G711u\""));
-    assert!(j.contains("\"callee_codec\":\"Dynamic(101)\""));
-    assert!(j.contains("\"caller_packets\":10"));
-    assert!(j.contains("\"caller_remote\":\"203.0.113.1:4000\""));
-    assert!(j.contains("\"callee_remote\":\"Unknown\""));
-    assert!(j.contains("\"post_dial_delay\":2.000"), "{j}");
-}
-
-#[test]
-fn hold_gets_the_long_timeout() {
-    let (mut t, t0, _) = table(10);
-    t.update(
-        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
-        t0,
-    )
-    .unwrap();
-    t.update(
-        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
-        t0,
-    )
-    .unwrap();
-    snap_media(&mut t, 1, t0 + sec(10));
-    // caller puts the call on hold (sendonly), callee answers recvonly; media stops
-    let mut hold = audio("10.0.0.1", 4000);
-    hold.direction = Direction::SendOnly;
-    let h0 = t0 + sec(20);
-    t.update(&msg(Request, 2, "ft", "tt", vec![hold]), h0)
-        .unwrap();
-    let mut ro = audio("10.0.0.2", 5000);
-    ro.direction = Direction::RecvOnly;
-    t.update(&msg(Reply, 2, "ft", "tt", vec![ro]), h0).unwrap();
-    let j = t.sessions_json(h0);
-    assert!(j.contains("\"status\":\"on hold\""), "{j}");
-    assert!(j.contains("\"timeout_wait\":7200"));
-    assert!(
-        t.tick(h0 + sec(3600)).is_empty(),
-        "60 s media timeout must not apply on hold"
-    );
-    assert!(t.tick(h0 + sec(7199)).is_empty());
-    let e = t.tick(h0 + sec(7200));
-    assert_eq!(e.len(), 1);
-    assert!(e[0].stats_json.contains("\"status\":\"on hold timeout\""));
-}
-
-#[test]
-fn old_style_hold_with_zero_address() {
-    let (mut t, t0, _) = table(10);
-    t.update(
-        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
-        t0,
-    )
-    .unwrap();
-    t.update(
-        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
-        t0,
-    )
-    .unwrap();
-    let n = t.backend().configs.len();
-    t.update(
-        &msg(Request, 2, "ft", "tt", vec![audio("0.0.0.0", 4000)]),
-        t0,
-    )
-    .unwrap();
-    // 0.0.0.0 is not an address to send to, and does not re-latch
-    assert_eq!(t.backend().configs[n].2.sdp, None);
-    assert!(t.tick(t0 + sec(1000)).is_empty());
-}
-
-#[test]
 fn same_call_id_different_from_tags_are_different_sessions() {
     let (mut t, t0, _) = table(10);
     t.update(
@@ -664,3 +553,5 @@ fn sessions_json_lists_only_answered_streams() {
         assert!(j.contains(&format!("\"{f}\":")), "{f} missing in {j}");
     }
 }
+
+mod timers;
