@@ -184,8 +184,7 @@ impl Limits {
             )));
         }
         for d in &u.media {
-            let addr = d.addr.trim_start_matches('[').trim_end_matches(']');
-            let Ok(ip) = addr.parse::<IpAddr>() else {
+            let Some(ip) = d.ip() else {
                 continue;
             };
             if let Some(what) = guard.refuse_sdp(ip, d.port) {
@@ -193,7 +192,7 @@ impl Limits {
                     continue;
                 }
                 return Some(Refusal::Address(format!(
-                    "media address {addr} port {} is {what}",
+                    "media address {ip} port {} is {what}",
                     d.port
                 )));
             }

@@ -178,7 +178,7 @@ impl Slot {
     fn on_hold(&self) -> bool {
         self.media.iter().flatten().any(|m| {
             matches!(m.direction, Direction::SendOnly | Direction::Inactive)
-                || m.addr.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified())
+                || m.ip().is_some_and(|ip| ip.is_unspecified())
         })
     }
 }
@@ -241,30 +241,9 @@ pub struct SessionTable<B: Backend> {
     next_id: u64,
 }
 
-fn parse_signaling_ip(s: &str) -> Option<IpAddr> {
-    // MediaProxy also accepts "src_dst" (underscore joined); the first part is the source.
-    // The wildcard address is no source: unknown.
-    let first = s.split('_').next().unwrap_or("");
-    let ip: IpAddr = first
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()?;
-    (!ip.is_unspecified()).then_some(ip)
-}
-
 fn side_config(d: &StreamDesc, signaling_ip: Option<IpAddr>, asymmetric: bool) -> SideConfig {
-    let sdp = match d
-        .addr
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        Ok(ip) if !ip.is_unspecified() && d.port != 0 => Some(SocketAddr::new(ip, d.port)),
-        _ => None,
-    };
     SideConfig {
-        sdp,
+        sdp: d.socket_addr(),
         signaling_ip,
         asymmetric,
     }
@@ -373,7 +352,7 @@ impl<B: Backend> SessionTable<B> {
     /// Handles one `update`. The answer has one port per stream of the request (0 for a
     /// stream the relay does not serve); with no streams (body-less 200 OK) it is the IP alone.
     pub fn update(&mut self, req: &UpdateRequest, now: Instant) -> Result<RelayAnswer, TableError> {
-        let sig_ip = parse_signaling_ip(&req.signaling_ip);
+        let sig_ip = crate::media::signaling_ip(&req.signaling_ip);
         let (found, created) = match self.find(&req.call_id, &req.from_tag, &req.to_tag) {
             Some(i) => (i, false),
             None => {
