@@ -13,7 +13,7 @@ set -euo pipefail
 secs="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_sip_scan fuzz_sdp_parse fuzz_sdp_rewrite fuzz_edit_splice fuzz_packet_classify)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_sip_scan fuzz_sdp_parse fuzz_sdp_rewrite fuzz_edit_splice fuzz_packet_classify fuzz_control_reader fuzz_media_addr)
 failed=0
 here="$(cd "$(dirname "$0")" && pwd)"
 corpus_srcs=("$here/../tests/messages" "${MPX_CORPUS:-$here/../../shared/corpus}")
@@ -47,8 +47,16 @@ for t in "${targets[@]}"; do
         [ -e "$dir/stun" ] || printf '\x00\x01\x00\x00\x21\x12\xa4\x42abcdefghijkl' > "$dir/stun"
     fi
     case "$t" in
+        fuzz_control_reader | fuzz_media_addr)
+            # seeds: requests as the modules send them (the control protocol's own test lines)
+            for f in "$here"/seeds/"$t"/*; do
+                [ -e "$f" ] && cp -n "$f" "$dir"/
+            done ;;
+    esac
+    case "$t" in
         fuzz_sip_scan) dict=(-dict="$here/dict/sip.dict") ;;
         fuzz_packet_classify) dict=() ;;
+        fuzz_control_reader | fuzz_media_addr) dict=(-dict="$here/dict/control.dict") ;;
         *) dict=(-dict="$here/dict/sdp.dict") ;;
     esac
     echo "== $t: ${secs}s"
