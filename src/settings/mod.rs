@@ -2,8 +2,10 @@
 //! (the `modparam` and, for relay settings, `mediaproxy-relay`'s option), its default, its
 //! bounds and its documentation. The module's `modparam` table, [`crate::config`]'s
 //! validation, `mediaproxy-relay`'s argument parser and `--help`, and the README's
-//! configuration table all come from it: adding a setting is a field in [`Settings`] (or
-//! [`RelayConfig`]) and a row in the table.
+//! configuration table all come from it. Adding a setting is one room: a field in [`Settings`]
+//! (or [`RelayConfig`], with its placeholder in `blank()`) and a row in the table; the
+//! `modparam`, the option, the bounds check, `--help` and (for a `modparam`) the README row the
+//! test asks for follow.
 //!
 //! A leaf: nothing here knows the relay runtime, the host or the network; the only I/O is
 //! checking that an asymmetric-clients file can be opened.
