@@ -334,3 +334,61 @@ backends!(
     socket_file_mode_stale_replacement_and_removal,
     expired_session_is_reported_with_its_statistics,
 );
+
+/// `mediaproxy-relay`'s options are the settings table's rows: a value out of bounds is refused
+/// before anything starts, with the row's message, and `--help` lists every row's option.
+#[test]
+fn relay_binary_options_follow_the_settings_table() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mediaproxy-relay"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, says) in [
+        (
+            &["--socket", "/tmp/unused.sock", "--threads", "0"][..],
+            "invalid value \"0\" for --threads: expected an integer from 1 to 64",
+        ),
+        (
+            &[
+                "--socket",
+                "/tmp/unused.sock",
+                "--port-range",
+                "40001-40100",
+            ][..],
+            "invalid value \"40001-40100\" for --port-range: expected \"MIN-MAX\" with MIN even",
+        ),
+        (
+            &["--socket", "/tmp/unused.sock", "--ring-buffers", "1000"][..],
+            "expected an integer from 2 to 32768 (a power of two)",
+        ),
+        (
+            &["--socket", "/tmp/unused.sock", "--relay-io", "uring"][..],
+            "expected auto, io_uring or epoll",
+        ),
+        (
+            &["--socket", "/tmp/unused.sock", "--bogus", "1"][..],
+            "unknown argument --bogus",
+        ),
+        (&["--threads", "2"][..], "--socket is required"),
+    ] {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let help = run(&["--help"]);
+    let text = String::from_utf8_lossy(&help.stderr);
+    let options: Vec<&str> = mediaproxy::settings::table::SPECS
+        .iter()
+        .filter_map(|s| s.option)
+        .collect();
+    assert!(options.len() >= 17, "{options:?}");
+    for o in options {
+        assert!(
+            text.contains(&format!("  {o} ")),
+            "{o} missing from --help:\n{text}"
+        );
+    }
+}
