@@ -248,12 +248,12 @@ pub struct Spec {
 
 impl Spec {
     /// Whether the module's `modparam` for this row is an integer (else a string).
-    pub fn is_int(&self) -> bool {
+    pub const fn is_int(&self) -> bool {
         matches!(self.kind, Kind::Int { .. } | Kind::Flag)
     }
 
-    pub fn is_modparam(&self) -> bool {
-        self.scope != Scope::RelayOnly
+    pub const fn is_modparam(&self) -> bool {
+        !matches!(self.scope, Scope::RelayOnly)
     }
 
     /// What the row accepts, as the error messages say it.
@@ -277,11 +277,6 @@ impl Spec {
             self.name, self.ty, self.doc
         )
     }
-}
-
-/// The row named `name` (a `modparam` name).
-pub fn spec(name: &str) -> Option<&'static Spec> {
-    table::SPECS.iter().find(|s| s.name == name)
 }
 
 /// The row of `mediaproxy-relay`'s option `option`.

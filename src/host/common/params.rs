@@ -14,7 +14,7 @@ use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 use crate::config::{RawParams, RawValue};
-use crate::settings::{table::SPECS, Kind, Scope, Spec};
+use crate::settings::table::SPECS;
 
 /// A string parameter (OpenSIPS `STR_PARAM`, Kamailio `PARAM_STRING`).
 pub const STR_PARAM: u32 = 1;
@@ -60,21 +60,12 @@ type IntSlot = Slot<c_int>;
 /// INT parameters start at this marker so that "not set" can be told from any real value.
 const UNSET: c_int = c_int::MIN;
 
-/// A row of the settings table that is a `modparam` (const: the table below is built from it).
-const fn is_modparam(spec: &Spec) -> bool {
-    !matches!(spec.scope, Scope::RelayOnly)
-}
-
-const fn is_int(spec: &Spec) -> bool {
-    matches!(spec.kind, Kind::Int { .. } | Kind::Flag)
-}
-
 /// How many `modparam`s the settings table has.
 const N: usize = {
     let mut n = 0;
     let mut i = 0;
     while i < SPECS.len() {
-        if is_modparam(&SPECS[i]) {
+        if SPECS[i].is_modparam() {
             n += 1;
         }
         i += 1;
@@ -90,7 +81,7 @@ const ROWS: [usize; N] = {
     let mut rows = [0; N];
     let (mut n, mut i) = (0, 0);
     while i < SPECS.len() {
-        if is_modparam(&SPECS[i]) {
+        if SPECS[i].is_modparam() {
             rows[n] = i;
             n += 1;
         }
@@ -140,7 +131,7 @@ const fn table(
     let mut t = [END; N + 1];
     let mut j = 0;
     while j < N {
-        t[j] = if is_int(&SPECS[ROWS[j]]) {
+        t[j] = if SPECS[ROWS[j]].is_int() {
             ParamExport {
                 name: names[j].as_ptr() as *const c_char,
                 type_: INT_PARAM,
@@ -183,7 +174,7 @@ pub fn read_raw() -> RawParams {
     let mut raw = RawParams::default();
     for (j, &row) in ROWS.iter().enumerate() {
         let spec = &SPECS[row];
-        let v = if is_int(spec) {
+        let v = if spec.is_int() {
             INTS.get(j).and_then(read_int).map(RawValue::Int)
         } else {
             STRS.get(j).and_then(read_str).map(RawValue::Str)
