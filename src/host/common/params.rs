@@ -214,6 +214,23 @@ mod tests {
     }
 
     #[test]
+    fn the_table_is_the_settings_rows_that_are_modparams() {
+        let rows: Vec<_> = SPECS.iter().filter(|s| s.is_modparam()).collect();
+        assert_eq!(PARAMS.0.len(), rows.len() + 1);
+        for (e, spec) in PARAMS.0.iter().zip(rows) {
+            // SAFETY: every non-terminal entry points into NAMES, NUL-terminated.
+            let name = unsafe { CStr::from_ptr(e.name) };
+            assert_eq!(name.to_str(), Ok(spec.name));
+            let ty = if spec.is_int() { INT_PARAM } else { STR_PARAM };
+            assert_eq!(e.type_, ty, "{}", spec.name);
+        }
+        // the relay-only options are no modparams
+        assert!(!PARAMS.0.iter().any(|e| !e.name.is_null()
+            // SAFETY: as above.
+            && unsafe { CStr::from_ptr(e.name) }.to_bytes() == b"ring_buffers"));
+    }
+
+    #[test]
     fn unset_slots_read_as_defaults() {
         let raw = read_raw();
         assert_eq!(raw, RawParams::default());
