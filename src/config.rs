@@ -60,10 +60,6 @@ impl RawParams {
     pub fn get(&self, name: &str) -> Option<&RawValue> {
         self.values.get(name)
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
 }
 
 impl Config {
