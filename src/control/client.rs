@@ -153,6 +153,27 @@ impl Client {
         Ok(codec::parse_remove_reply(&line)?)
     }
 
+    /// Sends a `copy` (our relay only): an offer's answer is `Some(ip and one port per
+    /// entry)`, an answer's (`ok`) and a delete's (`removed`) are `None`.
+    pub fn copy(
+        &mut self,
+        req: &super::copy::CopyRequest,
+    ) -> Result<Option<RelayAnswer>, ClientError> {
+        use super::copy::CopyAction;
+        let wire = super::copy::encode(req).map_err(ClientError::Encode)?;
+        let line = self.transact(wire.as_bytes())?;
+        match &req.action {
+            CopyAction::Offer { entries, .. } => {
+                Ok(Some(codec::parse_update_reply(&line, entries.len())?))
+            }
+            CopyAction::Answer { .. } | CopyAction::Delete => match line.as_str() {
+                "ok" | "removed" => Ok(None),
+                "error" => Err(ClientError::Relay),
+                _ => Err(ClientError::BadReply(line)),
+            },
+        }
+    }
+
     /// A management command (`sessions`, `summary`, `version`); returns the reply line.
     pub fn command(&mut self, cmd: &str) -> Result<String, ClientError> {
         if cmd.is_empty() || cmd.contains(['\r', '\n']) {

@@ -28,6 +28,8 @@
 //! * the reply IP may be IPv6, written unbracketed: `2001:db8::10 40000 40002`.
 //! * `remove` header `stats: yes`: the reply becomes `removed <session JSON>` (one line). Without
 //!   it the reply is plain `removed`, as MediaProxy's dispatcher answers.
+//! * the `copy` command (media copies for recording, [`super::copy`]): a command word of its
+//!   own, sent only to this project's relay.
 
 use crate::media::{Direction, RelayAnswer, StreamDesc};
 use std::fmt;
@@ -93,6 +95,8 @@ pub struct RemoveRequest {
 pub enum Request {
     Update(UpdateRequest),
     Remove(RemoveRequest),
+    /// Extension: media copies of a session ([`super::copy`]).
+    Copy(super::copy::CopyRequest),
     Sessions,
     Summary,
     Version,
@@ -316,7 +320,7 @@ pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, Codec
         "summary" => return Ok(Request::Summary),
         "version" => return Ok(Request::Version),
         "quit" | "exit" => return Ok(Request::Quit),
-        "update" | "remove" => {}
+        "update" | "remove" | "copy" => {}
         _ => return Err(CodecError::UnknownCommand(cmd.to_string())),
     }
     if headers.len() > MAX_HEADERS {
@@ -338,6 +342,9 @@ pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, Codec
     }
     let get = |name: &str| h.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| *v);
     let need = |name: &'static str| get(name).ok_or(CodecError::MissingHeader(name));
+    if cmd == "copy" {
+        return super::copy::parse(get).map(Request::Copy);
+    }
     if cmd == "remove" {
         return Ok(Request::Remove(RemoveRequest {
             call_id: need("call_id")?.to_string(),

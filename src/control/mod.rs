@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod copy;
 pub mod server;
 
 pub use codec::{MessageType, RemoveRequest, Request, UpdateRequest};

@@ -53,6 +53,10 @@ pub struct Counters {
     pub updates_refused_address: AtomicU64,
     /// Packets longer than the relay relays (2048 bytes), cut by the receive.
     pub packets_dropped_truncated: AtomicU64,
+    /// Packets sent to a media copy's destination (recording, [`super::mirror`]).
+    pub packets_copied: AtomicU64,
+    /// Media copies the kernel refused to send (the forwarded packet went on regardless).
+    pub packets_copy_failed: AtomicU64,
 }
 
 impl Counters {
@@ -82,6 +86,8 @@ impl Counters {
             updates_refused_limit: AtomicU64::new(0),
             updates_refused_address: AtomicU64::new(0),
             packets_dropped_truncated: AtomicU64::new(0),
+            packets_copied: AtomicU64::new(0),
+            packets_copy_failed: AtomicU64::new(0),
         }
     }
 

@@ -5,6 +5,7 @@ use super::counters::Counters;
 use super::guard::{Guard, Limits, Refusal};
 use super::ice;
 use super::latch::SideConfig;
+use super::mirror::Mirrors;
 use super::pool::PortPool;
 use super::session::{Backend, OpenError, Party, SessionTable, Snapshot, StreamHandle, TableError};
 use super::sys::{self, EventFd};
@@ -40,18 +41,18 @@ impl WorkerLink {
         })
     }
 
-    fn send(&self, cmd: Cmd) {
+    pub(super) fn send(&self, cmd: Cmd) {
         // a closed channel means the worker is gone (shutdown): nothing to do
         let _ = self.tx.send(cmd);
         self.wake.notify();
     }
 }
 
-struct RealStream {
+pub(super) struct RealStream {
     shared: Arc<StreamShared>,
-    worker: usize,
+    pub(super) worker: usize,
     /// Worker slots of the RTP and RTCP flows.
-    slots: [u32; 2],
+    pub(super) slots: [u32; 2],
     /// Even port of the caller-facing and the callee-facing pair.
     bases: [u16; 2],
     remote: [Option<SocketAddr>; 2],
@@ -61,13 +62,15 @@ pub(crate) struct RealBackend {
     listen_ip: IpAddr,
     advertised_ip: Option<IpAddr>,
     pool: PortPool,
-    workers: Vec<WorkerLink>,
-    streams: HashMap<u64, RealStream>,
+    pub(super) workers: Vec<WorkerLink>,
+    pub(super) streams: HashMap<u64, RealStream>,
     next_id: u64,
     counters: &'static Counters,
     epoch: Instant,
     log: EventSink,
-    guard: Arc<Guard>,
+    pub(super) guard: Arc<Guard>,
+    /// Media copies of the streams ([`super::mirror`]).
+    pub(super) mirrors: Mirrors,
 }
 
 impl RealBackend {
@@ -93,12 +96,13 @@ impl RealBackend {
             epoch,
             log,
             guard,
+            mirrors: Mirrors::default(),
         };
         b.update_port_counters();
         b
     }
 
-    pub fn update_port_counters(&self) {
+    pub(super) fn update_port_counters(&self) {
         self.counters
             .ports_in_use
             .store(2 * self.pool.in_use_pairs() as u64, Ordering::Relaxed);
@@ -127,7 +131,10 @@ impl RealBackend {
     }
 
     /// Allocates a pair and binds both ports; pairs that fail to bind are skipped.
-    fn bind_pair(&mut self, now: Instant) -> Result<(u16, UdpSocket, UdpSocket), OpenError> {
+    pub(super) fn bind_pair(
+        &mut self,
+        now: Instant,
+    ) -> Result<(u16, UdpSocket, UdpSocket), OpenError> {
         let attempts = self.pool.free_pairs().clamp(1, 64);
         let mut last_err = None;
         for _ in 0..attempts {
@@ -173,7 +180,7 @@ impl RealBackend {
 
     /// Gives a port pair back: to rest for the quarantine (`Some(now)`: it was in use), or free
     /// at once (`None`: a refused request's rollback, it never carried a call).
-    fn give_back(&mut self, base: u16, rest_from: Option<Instant>) {
+    pub(super) fn give_back(&mut self, base: u16, rest_from: Option<Instant>) {
         self.guard.hold(base, false);
         self.guard.hold(base + 1, false);
         match rest_from {
@@ -194,6 +201,9 @@ impl RealBackend {
             }
         }
         for b in s.bases {
+            self.give_back(b, rest_from);
+        }
+        for b in self.mirrors.stream_ended(h.id) {
             self.give_back(b, rest_from);
         }
         self.update_port_counters();
@@ -333,6 +343,7 @@ impl Backend for RealBackend {
         for i in 0..2 {
             snap.packets[i] = sh.packets[i].load(Ordering::Relaxed);
             snap.bytes[i] = sh.bytes[i].load(Ordering::Relaxed);
+            snap.copied[i] = sh.copied[i].load(Ordering::Relaxed);
             snap.first_media[i] = t(sh.first_ms[i].load(Ordering::Relaxed));
             snap.last_media[i] = t(sh.last_ms[i].load(Ordering::Relaxed));
             let c = sh.codec[i].load(Ordering::Relaxed);
@@ -512,6 +523,7 @@ impl Handler for Engine {
                     }
                 }
             }
+            Request::Copy(c) => self.copy(c, now),
             Request::Sessions => self.table.sessions_json(now),
             Request::Summary => self.table.summary_json(
                 &self.summary_ip,

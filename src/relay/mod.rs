@@ -46,6 +46,10 @@
 //! `unselected ICE candidate`; a session whose streams all ended so is not a timeout (its
 //! dialog goes on); STUN towards a side with no address yet waits (bounded) until it has one.
 //!
+//! Media copies ([`mirror`], the `copy` command): per stream and direction, an optional
+//! destination to which every forwarded media packet is also sent from a port pair of its own
+//! (recording through OpenSIPS's `siprec`).
+//!
 //! Not done (yet): IPv4↔IPv6 bridging (the relay sockets use the family of `listen_ip`).
 //!
 //! Advertised address: `advertised_ip` if set; else `listen_ip` if it is not the wildcard; else
@@ -60,6 +64,7 @@ pub mod ice;
 mod io;
 pub mod json;
 pub mod latch;
+mod mirror;
 pub mod packet;
 pub mod pool;
 pub mod record;

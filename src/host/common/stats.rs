@@ -36,6 +36,8 @@ macro_rules! stat_list {
             refused_updates_limit => |s| s.relay.updates_refused_limit,
             refused_updates_address => |s| s.relay.updates_refused_address,
             dropped_packets_truncated => |s| s.relay.packets_dropped_truncated,
+            copied_packets => |s| s.relay.packets_copied,
+            copy_failed_packets => |s| s.relay.packets_copy_failed,
         }
     };
 }

@@ -84,6 +84,8 @@ pub struct Snapshot {
     pub last_media: [Option<Instant>; 2],
     pub codec: [Option<u8>; 2],
     pub remote: [Option<SocketAddr>; 2],
+    /// Packets sent to media copies (recording), by sender.
+    pub copied: [u64; 2],
 }
 
 #[derive(Debug)]
@@ -305,6 +307,21 @@ impl<B: Backend> SessionTable<B> {
                 .flat_map(|h| h.ports)
                 .collect(),
         )
+    }
+
+    /// The advertised address and the stream handles (by stream index; `None`: no relay
+    /// ports) of the session for these tags, if it exists (media copies, `relay/mirror.rs`).
+    pub fn stream_handles(
+        &self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: &str,
+    ) -> Option<(IpAddr, Vec<Option<StreamHandle>>)> {
+        let s = self
+            .sessions
+            .get(call_id)?
+            .get(self.find(call_id, from_tag, to_tag)?)?;
+        Some((s.relay_ip, s.slots.iter().map(|sl| sl.handle).collect()))
     }
 
     fn find(&self, call_id: &str, from_tag: &str, to_tag: &str) -> Option<usize> {

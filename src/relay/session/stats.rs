@@ -123,6 +123,11 @@ impl<B: Backend> SessionTable<B> {
                 .str("callee_local", &local(r.ports[1]))
                 .str("caller_remote", &remote(r.snap.remote[0]))
                 .str("callee_remote", &remote(r.snap.remote[1]));
+            if r.snap.copied != [0, 0] {
+                // recorded streams only (an addition to MediaProxy's fields)
+                so.u64("caller_copied", r.snap.copied[0])
+                    .u64("callee_copied", r.snap.copied[1]);
+            }
             so.finish();
         }
         streams.push(']');
@@ -199,6 +204,8 @@ impl<B: Backend> SessionTable<B> {
             ("updates_refused_address", &c.updates_refused_address),
             ("sessions_timed_out", &c.sessions_timed_out),
             ("sessions_ice_unselected", &c.sessions_ice_unselected),
+            ("packets_copied", &c.packets_copied),
+            ("packets_copy_failed", &c.packets_copy_failed),
         ] {
             o.u64(name, Counters::get(counter));
         }

@@ -38,9 +38,11 @@ pub struct StreamShared {
     pub rate: RateGate,
     /// Per party, the IP its RTP side latched to, which its RTCP side follows (worker only).
     pub rtp_ip: [LatchedIp; 2],
+    /// Packets copied per sending party ([`crate::relay::mirror`]).
+    pub copied: [AtomicU64; 2],
 }
 
-pub(super) fn bump(a: &AtomicU64, n: u64) {
+pub(crate) fn bump(a: &AtomicU64, n: u64) {
     // single writer: a plain load/store avoids a locked read-modify-write
     a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
@@ -67,6 +69,8 @@ pub(crate) struct Flow {
     pub v6: bool,
     /// Directions with STUN parked in the worker's [`super::stun::StunPark`] (bit `1 << side`).
     pub parked: u8,
+    /// Media copies of this flow ([`crate::relay::mirror`]), usually none.
+    pub mirrors: Vec<crate::relay::mirror::Out>,
 }
 
 impl Flow {
@@ -189,6 +193,7 @@ impl Core {
             rtcp: f.rtcp,
             v6: f.v6,
             parked: 0,
+            mirrors: Vec::new(),
         });
         if let Err(e) = io.added(slot, flow) {
             self.log.send_log(

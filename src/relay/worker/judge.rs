@@ -100,7 +100,12 @@ pub(crate) fn judge(
                     ctx.local.dropped_loop += 1;
                     None
                 }
-                dest => dest,
+                dest => {
+                    if kind.is_media() && !flow.mirrors.is_empty() {
+                        crate::relay::mirror::copy(flow, i, pkt, &mut ctx.local);
+                    }
+                    dest
+                }
             };
             if flow.parked != 0 {
                 ctx.stun.flush(flow, now_ms, &mut ctx.local);

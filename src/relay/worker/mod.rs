@@ -51,6 +51,11 @@ pub enum Cmd {
     Remove {
         slot: u32,
     },
+    /// A change of the flow's media copies ([`super::mirror`]).
+    Mirror {
+        slot: u32,
+        op: super::mirror::MirrorOp,
+    },
     Stop,
 }
 
@@ -80,6 +85,9 @@ pub(crate) struct Local {
     pub dropped_truncated: u64,
     pub rx_rearms: u64,
     pub rx_no_buffers: u64,
+    /// Media copies sent, and refused by the kernel ([`super::mirror`]).
+    pub copied: u64,
+    pub copy_failed: u64,
 }
 
 /// What [`judge()`] needs besides the flow: the latching policy, the relay's guard, the
@@ -172,6 +180,7 @@ impl Core {
         Counters::add(&c.packets_dropped_truncated, l.dropped_truncated);
         Counters::add(&c.rx_rearms, l.rx_rearms);
         Counters::add(&c.rx_no_buffers, l.rx_no_buffers);
+        super::mirror::flush(c, &l);
     }
 
     /// Applies every queued command. `false`: stop (a `Stop` command, or the control side is
@@ -187,6 +196,11 @@ impl Core {
                 Cmd::Add { slot, flow } => self.add(slot as usize, *flow, io),
                 Cmd::Configure { slot, party, cfg } => self.configure(slot as usize, party, cfg),
                 Cmd::Remove { slot } => self.remove(slot as usize, io),
+                Cmd::Mirror { slot, op } => {
+                    if let Some(Some(f)) = self.flows.get_mut(slot as usize) {
+                        super::mirror::apply(f, op);
+                    }
+                }
                 Cmd::Stop => return false,
             }
         }

@@ -1,0 +1,361 @@
+//! Media copies ("mirrors"): for recording (SIPREC) and forking, every packet a stream forwards
+//! in one direction is also sent, unchanged, from a port pair of the relay's own to a
+//! destination. The control side ([`Mirrors`], the `copy` command of [`crate::control::copy`])
+//! allocates the pairs and tells the stream's worker; the worker side is a small part of the
+//! forwarding path:
+//!
+//! * data: per flow a short list of [`Out`]s (the sending party, the copy socket, the
+//!   destination if known), changed only by [`MirrorOp`] commands;
+//! * action: after the forwarding decision accepted a media packet (RTP or RTCP, never STUN)
+//!   from `party`, [`copy`] sends it once more per `Out` of that party. The send is
+//!   non-blocking; a failure is counted (`packets_copy_failed`) and never affects the
+//!   forwarded packet.
+//!
+//! An entry's RTP copy leaves from the pair's even port to the destination port, its RTCP copy
+//! from the odd port to the destination port + 1. Removing a copy (or ending its stream) drops
+//! the `Out`s at the worker's next command batch: no copy is sent after that.
+
+use super::counters::Counters;
+use super::engine::RealBackend;
+use super::session::StreamHandle;
+use super::worker::flow::bump;
+use super::worker::{Cmd, Flow, Local};
+use crate::control::copy::CopyEntry;
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Instant;
+
+/// One copy of one flow direction, as the worker holds it.
+pub struct Out {
+    pub key: u64,
+    /// Whose packets are copied (0 caller, 1 callee).
+    pub party: usize,
+    pub sock: UdpSocket,
+    pub dest: Option<SocketAddr>,
+}
+
+/// A change of a flow's copies.
+pub enum MirrorOp {
+    Add(Box<Out>),
+    Target { key: u64, dest: Option<SocketAddr> },
+    Remove { key: u64 },
+}
+
+/// Applies a [`MirrorOp`] to a flow (worker side).
+pub(crate) fn apply(flow: &mut Flow, op: MirrorOp) {
+    match op {
+        MirrorOp::Add(out) => {
+            flow.mirrors.retain(|o| o.key != out.key);
+            flow.mirrors.push(*out);
+        }
+        MirrorOp::Target { key, dest } => {
+            if let Some(o) = flow.mirrors.iter_mut().find(|o| o.key == key) {
+                o.dest = dest;
+            }
+        }
+        MirrorOp::Remove { key } => flow.mirrors.retain(|o| o.key != key),
+    }
+}
+
+/// Sends the copies of a packet `party` sent and the relay forwards (worker side, per packet:
+/// no allocation, no lock).
+#[inline]
+pub(crate) fn copy(flow: &Flow, party: usize, pkt: &[u8], local: &mut Local) {
+    for o in &flow.mirrors {
+        if o.party != party {
+            continue;
+        }
+        let Some(dest) = o.dest else { continue };
+        match o.sock.send_to(pkt, dest) {
+            Ok(_) => {
+                local.copied += 1;
+                bump(&flow.shared.copied[party], 1);
+            }
+            Err(_) => local.copy_failed += 1,
+        }
+    }
+}
+
+/// One entry of a copy, as the control side keeps it.
+struct Rec {
+    copy: (String, String),
+    entry: CopyEntry,
+    stream_id: u64,
+    /// The even port of the copy's pair (RTP; RTCP is + 1).
+    base: u16,
+}
+
+/// Every copy of the relay (control side): by key, by copy (`(call_id, copy_id)`) and by
+/// stream, so that a stream's end frees its copies' ports.
+#[derive(Default)]
+pub(crate) struct Mirrors {
+    next_key: u64,
+    recs: HashMap<u64, Rec>,
+    by_copy: HashMap<(String, String), Vec<u64>>,
+    by_stream: HashMap<u64, Vec<u64>>,
+}
+
+impl Mirrors {
+    fn find(&self, copy: &(String, String), entry: CopyEntry) -> Option<u64> {
+        self.by_copy
+            .get(copy)?
+            .iter()
+            .copied()
+            .find(|k| self.recs.get(k).is_some_and(|r| r.entry == entry))
+    }
+
+    fn insert(&mut self, rec: Rec) -> u64 {
+        self.next_key += 1;
+        let key = self.next_key;
+        self.by_copy.entry(rec.copy.clone()).or_default().push(key);
+        self.by_stream.entry(rec.stream_id).or_default().push(key);
+        self.recs.insert(key, rec);
+        key
+    }
+
+    /// Forgets one entry; its stream id and pair base.
+    fn take(&mut self, key: u64) -> Option<(u64, u16)> {
+        let r = self.recs.remove(&key)?;
+        if let Some(v) = self.by_copy.get_mut(&r.copy) {
+            v.retain(|k| *k != key);
+            if v.is_empty() {
+                self.by_copy.remove(&r.copy);
+            }
+        }
+        if let Some(v) = self.by_stream.get_mut(&r.stream_id) {
+            v.retain(|k| *k != key);
+            if v.is_empty() {
+                self.by_stream.remove(&r.stream_id);
+            }
+        }
+        Some((r.stream_id, r.base))
+    }
+
+    /// The pair bases of every copy of a stream that ended (its flows, and their `Out`s, are
+    /// gone with it).
+    pub fn stream_ended(&mut self, stream_id: u64) -> Vec<u16> {
+        let keys = self.by_stream.get(&stream_id).cloned().unwrap_or_default();
+        keys.into_iter()
+            .filter_map(|k| self.take(k).map(|(_, b)| b))
+            .collect()
+    }
+}
+
+/// Why a copy request failed.
+#[derive(Debug)]
+pub(crate) enum CopyError {
+    NoPorts,
+    Forbidden(SocketAddr),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for CopyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CopyError::NoPorts => f.write_str("port range exhausted"),
+            CopyError::Forbidden(a) => write!(f, "copy destination {a} is not allowed"),
+            CopyError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl RealBackend {
+    fn mirror_send(&self, stream_id: u64, rtcp: bool, op: MirrorOp) {
+        let Some(s) = self.streams.get(&stream_id) else {
+            return;
+        };
+        if let Some(w) = self.workers.get(s.worker) {
+            w.send(Cmd::Mirror {
+                slot: s.slots[usize::from(rtcp)],
+                op,
+            });
+        }
+    }
+
+    /// `copy` offer: a port pair for every entry whose stream has relay ports (`handles[i]`,
+    /// by stream index), kept for an entry that has one on the same stream already. The ports
+    /// in entry order (0: no relay ports). `paused`: the entries' copies stop until the next
+    /// answer.
+    pub(crate) fn copy_offer(
+        &mut self,
+        copy: (String, String),
+        entries: &[CopyEntry],
+        handles: &[Option<StreamHandle>],
+        paused: bool,
+        now: Instant,
+    ) -> Result<Vec<u16>, CopyError> {
+        let mut ports = Vec::with_capacity(entries.len());
+        let mut opened = Vec::new();
+        for &entry in entries {
+            let Some(h) = handles.get(entry.stream).copied().flatten() else {
+                ports.push(0);
+                continue;
+            };
+            if let Some(key) = self.mirrors.find(&copy, entry) {
+                let same = self
+                    .mirrors
+                    .recs
+                    .get(&key)
+                    .filter(|r| r.stream_id == h.id)
+                    .map(|r| r.base);
+                if let Some(base) = same {
+                    if paused {
+                        self.mirror_send(h.id, false, MirrorOp::Target { key, dest: None });
+                        self.mirror_send(h.id, true, MirrorOp::Target { key, dest: None });
+                    }
+                    ports.push(base);
+                    continue;
+                }
+                // the stream was replaced (a re-offer): a new pair on the new stream
+                self.remove_copy_entry(key, now);
+            }
+            let (base, rtp, rtcp) = match self.bind_pair(now) {
+                Ok(p) => p,
+                Err(e) => {
+                    for key in opened {
+                        self.remove_copy_entry(key, now);
+                    }
+                    return Err(match e {
+                        super::session::OpenError::Exhausted => CopyError::NoPorts,
+                        super::session::OpenError::Io(e) => CopyError::Io(e),
+                    });
+                }
+            };
+            let key = self.mirrors.insert(Rec {
+                copy: copy.clone(),
+                entry,
+                stream_id: h.id,
+                base,
+            });
+            opened.push(key);
+            for (rtcp_flow, sock) in [(false, rtp), (true, rtcp)] {
+                let out = Out {
+                    key,
+                    party: entry.party,
+                    sock,
+                    dest: None,
+                };
+                self.mirror_send(h.id, rtcp_flow, MirrorOp::Add(Box::new(out)));
+            }
+            ports.push(base);
+        }
+        self.update_port_counters();
+        Ok(ports)
+    }
+
+    /// `copy` answer: where each entry's copies go (entries the relay has no pair for are
+    /// skipped). A destination that is one of the relay's own ports (or multicast, broadcast,
+    /// port 0) refuses the whole answer before anything changes.
+    pub(crate) fn copy_answer(
+        &mut self,
+        copy: (String, String),
+        targets: &[(CopyEntry, Option<SocketAddr>)],
+    ) -> Result<(), CopyError> {
+        if let Some(a) = targets
+            .iter()
+            .filter_map(|(_, t)| *t)
+            .find(|a| self.guard.forbidden(*a))
+        {
+            return Err(CopyError::Forbidden(a));
+        }
+        for &(entry, dest) in targets {
+            let Some(key) = self.mirrors.find(&copy, entry) else {
+                continue;
+            };
+            let Some(stream_id) = self.mirrors.recs.get(&key).map(|r| r.stream_id) else {
+                continue;
+            };
+            let rtcp_dest =
+                dest.and_then(|d| d.port().checked_add(1).map(|p| SocketAddr::new(d.ip(), p)));
+            self.mirror_send(stream_id, false, MirrorOp::Target { key, dest });
+            self.mirror_send(
+                stream_id,
+                true,
+                MirrorOp::Target {
+                    key,
+                    dest: rtcp_dest,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// `copy` delete: ends every entry of the copy at once. Nothing to end is no error (the
+    /// session may have ended first).
+    pub(crate) fn copy_delete(&mut self, copy: &(String, String), now: Instant) {
+        let keys = self.mirrors.by_copy.get(copy).cloned().unwrap_or_default();
+        for key in keys {
+            self.remove_copy_entry(key, now);
+        }
+        self.update_port_counters();
+    }
+
+    fn remove_copy_entry(&mut self, key: u64, now: Instant) {
+        let Some((stream_id, base)) = self.mirrors.take(key) else {
+            return;
+        };
+        self.mirror_send(stream_id, false, MirrorOp::Remove { key });
+        self.mirror_send(stream_id, true, MirrorOp::Remove { key });
+        self.give_back(base, Some(now));
+    }
+}
+
+/// Adds a batch's copy counts to the relay's counters.
+pub(crate) fn flush(c: &Counters, l: &Local) {
+    Counters::add(&c.packets_copied, l.copied);
+    Counters::add(&c.packets_copy_failed, l.copy_failed);
+}
+
+impl super::engine::Engine {
+    /// Answers a `copy` request (see [`crate::control::copy`]).
+    pub(super) fn copy(&mut self, c: crate::control::copy::CopyRequest, now: Instant) -> String {
+        use crate::control::copy::CopyAction;
+        use crate::media::RelayAnswer;
+        let key = (c.call_id.clone(), c.copy_id.clone());
+        let result = match c.action {
+            CopyAction::Delete => {
+                self.table.backend_mut().copy_delete(&key, now);
+                Ok("removed".to_string())
+            }
+            action => match self
+                .table
+                .stream_handles(&c.call_id, &c.from_tag, &c.to_tag)
+            {
+                None => Err("no such session".to_string()),
+                Some((ip, handles)) => match action {
+                    CopyAction::Offer { entries, paused } => self
+                        .table
+                        .backend_mut()
+                        .copy_offer(key, &entries, &handles, paused, now)
+                        .map(|ports| {
+                            crate::control::codec::encode_answer(&RelayAnswer { ip, ports })
+                        })
+                        .map_err(|e| {
+                            if matches!(e, CopyError::NoPorts) {
+                                Counters::add(&self.counters.port_exhaustion, 1);
+                            }
+                            e.to_string()
+                        }),
+                    CopyAction::Answer { targets } => self
+                        .table
+                        .backend_mut()
+                        .copy_answer(key, &targets)
+                        .map(|()| "ok".to_string())
+                        .map_err(|e| e.to_string()),
+                    CopyAction::Delete => Ok("removed".to_string()),
+                },
+            },
+        };
+        result.unwrap_or_else(|why| {
+            Counters::add(&self.counters.control_errors, 1);
+            self.events.send_log(
+                super::LogLevel::Warn,
+                format!(
+                    "copy {} for {} (from_tag {}) failed: {why}",
+                    c.copy_id, c.call_id, c.from_tag
+                ),
+            );
+            "error".into()
+        })
+    }
+}
