@@ -104,6 +104,11 @@ int mpx_script_numbers_as_text(const cmd_export_t *cmds, int count);
  * 0 on success, 1 when rtp_relay is not loaded, -1 when it refused. */
 int mpx_register_rtp_relay(const char *name, struct mpx_rtp_relay_funcs *funcs,
                            struct mpx_rtp_relay_hooks *hooks);
+/* The core's bin_push_str / bin_pop_str on the framework's bin_packet_t (the copy contexts
+ * kept in the dialog): 0 on success, -1 otherwise (also when the core is not there). A popped
+ * string points into the packet. */
+int mpx_bin_push_str(void *packet, const char *s, int len);
+int mpx_bin_pop_str(void *packet, char **s, int *len);
 /* 1 when `msg` is the core's dummy request (get_dummy_sip_msg), 0 otherwise. */
 int mpx_is_dummy_msg(struct sip_msg *msg);
 /* Shared memory, under the core's global shm lock when it uses one (what shm_malloc() and

@@ -1,7 +1,8 @@
 /*
  * mediaproxy.so — C shim, the part for the rtp_relay engine: registering with the rtp_relay
- * module, recognising the core's dummy message, and shared memory for the node the framework
- * keeps (it frees it with shm_free). See mpx_shim.h. Core symbols are weak, as in mpx_shim.c.
+ * module, recognising the core's dummy message, shared memory for the node and the copy
+ * contexts the framework keeps (it frees the node with shm_free), and the core's bin packing of
+ * the copy contexts. See mpx_shim.h. Core symbols are weak, as in mpx_shim.c.
  */
 #include <sched.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 
 extern cmd_function find_export(const char *name, int flags) WEAK;
 extern int is_dummy_sip_msg(struct sip_msg *req) WEAK;
+extern int bin_push_str(void *packet, const str *info) WEAK;
+extern int bin_pop_str(void *packet, str *info) WEAK;
 extern void *shm_block WEAK;
 extern volatile int *mem_lock WEAK;
 extern int shm_use_global_lock WEAK;
@@ -44,6 +47,28 @@ int mpx_register_rtp_relay(const char *name, struct mpx_rtp_relay_funcs *funcs,
 int mpx_is_dummy_msg(struct sip_msg *msg)
 {
 	return is_dummy_sip_msg != NULL && is_dummy_sip_msg(msg) == 0;
+}
+
+int mpx_bin_push_str(void *packet, const char *s, int len)
+{
+	str v;
+	if (bin_push_str == NULL || packet == NULL)
+		return -1;
+	v.s = (char *)s;
+	v.len = len;
+	return bin_push_str(packet, &v) < 0 ? -1 : 0;
+}
+
+int mpx_bin_pop_str(void *packet, char **s, int *len)
+{
+	str v;
+	if (bin_pop_str == NULL || packet == NULL)
+		return -1;
+	if (bin_pop_str(packet, &v) < 0)
+		return -1;
+	*s = v.s;
+	*len = v.len;
+	return 0;
 }
 
 /* The core's shm lock (FAST_LOCK: gen_lock_t is a volatile int taken by exchanging its first

@@ -12,6 +12,7 @@
 //! | [`relay`] | session table, port pool, latching, timeouts, worker threads, socket I/O |
 //! | [`script`] | what the script functions do, for any host (behind a `Message` trait) |
 //! | [`rtp_relay`] | the `mediaproxy` engine of OpenSIPS's rtp_relay framework (offer, answer, delete) |
+//! | [`rtp_relay_copy`] | the engine's media copies (`siprec`, `media_exchange`): copy offer, answer, delete |
 //! | [`config`] | validated module settings (`modparam` values checked against [`settings`]) |
 //! | [`settings`] | every setting's name, default, bounds and documentation, in one table (a leaf) |
 //!
@@ -30,6 +31,7 @@ pub mod media;
 pub mod nat;
 pub mod relay;
 pub mod rtp_relay;
+pub mod rtp_relay_copy;
 pub mod script;
 pub mod sdp;
 pub mod settings;

@@ -165,6 +165,16 @@ pub(crate) fn update(
     r
 }
 
+/// Sends a `copy` (media copies, our relay only).
+pub(crate) fn copy(
+    cfg: &Config,
+    req: &crate::control::copy::CopyRequest,
+) -> Result<Option<crate::media::RelayAnswer>, ClientError> {
+    let r = with_client(cfg, |c| c.copy(req));
+    count(&r);
+    r
+}
+
 fn list_matches(
     log: &dyn Logger,
     which: &'static str,

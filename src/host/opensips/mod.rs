@@ -33,4 +33,5 @@ mod natping;
 mod params;
 mod relay_proc;
 mod rtp_relay;
+mod rtp_relay_copy;
 mod stats;

@@ -16,11 +16,27 @@ use crate::host::common::msg::{raw_bytes, HostMsg, MsgFields, FAKED_REPLY};
 use crate::rtp_relay::{self, Body, Call, Done, Flags, Op, Output};
 use crate::script::{self, Avp, BufEdit, Logger, Message};
 
-/// Filled by the framework at registration; unused by this engine but kept for its lifetime.
+/// Filled by the framework at registration; media copies read `get_sdp` (the call's SDPs).
 struct Hooks(UnsafeCell<sys::mpx_rtp_relay_hooks>);
-// SAFETY: written once by the framework in mod_preinit (attendant, single-threaded), never read
-// by this module.
+// SAFETY: written once by the framework in mod_preinit (attendant, single-threaded, before any
+// process forks), only read afterwards.
 unsafe impl Sync for Hooks {}
+
+/// The SDP one party of the call sent (`leg` 0: caller, 1: callee), from the framework's
+/// dialog, if it has one.
+///
+/// # Safety
+/// `sess` must be the framework's valid session of this call; the SDP lives in the dialog at
+/// least for this call.
+pub(super) unsafe fn call_sdp<'a>(
+    sess: *mut sys::mpx_rtp_relay_session,
+    leg: c_int,
+) -> Option<&'a [u8]> {
+    // SAFETY: written before the processes forked, read only since.
+    let get = unsafe { (*HOOKS.0.get()).get_sdp }?;
+    // SAFETY: the framework's hook with its own session; it returns NULL or a dialog str.
+    unsafe { bytes(get(sess, leg)) }
+}
 static HOOKS: Hooks = Hooks(UnsafeCell::new(sys::mpx_rtp_relay_hooks {
     get_sdp: None,
     get_dlg_ids: None,
@@ -34,7 +50,12 @@ pub unsafe extern "C" fn mod_preinit() -> c_int {
             offer: Some(offer),
             answer: Some(answer),
             delete_: Some(delete),
-            ..Default::default()
+            copy_offer: Some(super::rtp_relay_copy::copy_offer),
+            copy_answer: Some(super::rtp_relay_copy::copy_answer),
+            copy_delete: Some(super::rtp_relay_copy::copy_delete),
+            copy_serialize: Some(super::rtp_relay_copy::copy_serialize),
+            copy_deserialize: Some(super::rtp_relay_copy::copy_deserialize),
+            copy_release: Some(super::rtp_relay_copy::copy_release),
         };
         // SAFETY: the shim looks the registration up with find_export; the framework copies
         // `funcs` and fills the static hooks, in this single-threaded attendant.
@@ -82,7 +103,7 @@ unsafe fn real_message(msg: *mut sys::sip_msg) -> bool {
 ///
 /// # Safety
 /// `p` must be NULL or a valid `str` whose bytes outlive `'a`.
-unsafe fn bytes<'a>(p: *const str_) -> Option<&'a [u8]> {
+pub(super) unsafe fn bytes<'a>(p: *const str_) -> Option<&'a [u8]> {
     if p.is_null() {
         return None;
     }
@@ -168,7 +189,7 @@ unsafe fn store_node(server: *mut sys::mpx_rtp_relay_server, node: &str) -> bool
 ///
 /// # Safety
 /// `out` must be the framework's valid `str` to fill.
-unsafe fn return_body(out: *mut str_, body: &[u8]) -> bool {
+pub(super) unsafe fn return_body(out: *mut str_, body: &[u8]) -> bool {
     let Ok(len) = c_int::try_from(body.len()) else {
         return false;
     };

@@ -23,3 +23,14 @@ const _: () = assert!(std::mem::size_of::<sip_msg>() == 2560);
 const _: () = assert!(std::mem::offset_of!(sip_msg, buf) == 608);
 #[cfg(opensips_36)]
 const _: () = assert!(std::mem::size_of::<sip_msg>() == 2496);
+// the rtp_relay engine interface (the same in 3.6.8 and 4.0.1; modules/rtp_relay/rtp_relay.h)
+const _: () = assert!(std::mem::offset_of!(mpx_rtp_relay_funcs, copy_offer) == 24);
+const _: () = assert!(std::mem::offset_of!(mpx_rtp_relay_funcs, copy_answer) == 32);
+const _: () = assert!(std::mem::offset_of!(mpx_rtp_relay_funcs, copy_delete) == 40);
+const _: () = assert!(std::mem::offset_of!(mpx_rtp_relay_funcs, copy_serialize) == 48);
+const _: () = assert!(std::mem::offset_of!(mpx_rtp_relay_funcs, copy_deserialize) == 56);
+const _: () = assert!(std::mem::offset_of!(mpx_rtp_relay_funcs, copy_release) == 64);
+const _: () = assert!(std::mem::size_of::<mpx_rtp_relay_funcs>() == 72);
+const _: () = assert!(std::mem::size_of::<mpx_rtp_relay_stream>() == 12);
+const _: () = assert!(std::mem::offset_of!(mpx_rtp_relay_streams, streams) == 4);
+const _: () = assert!(std::mem::size_of::<mpx_rtp_relay_streams>() == 388);

@@ -1,0 +1,328 @@
+//! Recording with OpenSIPS's siprec module through the `mediaproxy` rtp_relay engine: OpenSIPS
+//! runs `cfg-examples/opensips-siprec.cfg` (`rtp_relay_engage("mediaproxy")` and
+//! `siprec_start_recording()` on the initial INVITE) in the NAT lab of `opensips_rtp_relay.rs`:
+//! a SIPp caller behind NAT A, a SIPp callee behind NAT B, the proxy and its embedded relay on
+//! 198.51.100.1. The recording server (SRS) is a SIPp UAS in the proxy's namespace on port
+//! 5090 (`uas_srs.xml`) that answers with two receive-only streams whose ports are sockets of
+//! this test, which count what arrives.
+//!
+//! 1. The SRS gets the recording INVITE: an SDP with one m-line per party, the relay's address,
+//!    copy ports of the relay's own range, `a=label:1` (the caller's media) and `a=label:2`
+//!    (the callee's), and siprec's metadata.
+//! 2. While the call runs, both sinks receive RTP from the relay's copy ports, unchanged (the
+//!    caller's payload at sink A, the callee's at sink B).
+//! 3. The callee hangs up: the relay's session report (logged by the rtp_relay delete) shows,
+//!    per direction, how many packets were forwarded and copied; each sink received within
+//!    1 % of what the relay forwarded in that direction, and as many as it copied.
+//! 4. The SRS gets a BYE; after it nothing more arrives at either sink; no session is left and
+//!    every relay port (the call's and the copies') is free.
+//!
+//! Needs OpenSIPS with its rtp_relay, siprec and b2b_entities modules (OPENSIPS_BIN or
+//! opensips on PATH), root with `ip netns`, nft and SIPp: `#[ignore]`d, included by
+//! `scripts/test.sh` when all of that is there (the OpenSIPS build only).
+#![cfg(not(feature = "kamailio"))]
+
+mod support;
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::natlab::{body, prerequisites, Lab, Side};
+use support::netns;
+use support::opensips;
+use support::process::{loud, Host, Site};
+use support::sipp::{Run, Sipp};
+
+const TEST: &str = "siprec_records_a_call_through_the_engine";
+const RELAY_PORTS: (u16, u16) = (40300, 40399);
+/// The SRS's SIP port and its SIPp's own media port, in the proxy's namespace.
+const SRS_SIP_PORT: u16 = 5090;
+const SRS_SIPP_MEDIA: u16 = 7100;
+/// Where the SRS wants the caller's and the callee's media (sockets of this test).
+const SINK_PORTS: [u16; 2] = [7200, 7202];
+/// Packets each way the relay must have copied before the call ends (about 8 s of 20 ms RTP).
+const MIN_COPIED: u64 = 400;
+
+/// `opensips-siprec.cfg` rendered as the other examples are, recording to the lab's SRS.
+fn render_siprec(host: &Host, site: &Site, extra: &str) -> PathBuf {
+    let path = opensips::render_cfg(host, site, "opensips-siprec.cfg", extra);
+    let cfg = std::fs::read_to_string(&path).expect("read the rendered cfg");
+    let srs = format!("sip:srs@{}:{SRS_SIP_PORT}", netns::PROXY_IP);
+    assert!(
+        cfg.contains("sip:srs@127.0.0.1:5090"),
+        "the example names its SRS"
+    );
+    std::fs::write(&path, cfg.replace("sip:srs@127.0.0.1:5090", &srs)).expect("write cfg");
+    path
+}
+
+/// A media sink: counts datagrams (and remembers the first one and its source) on a thread.
+struct Sink {
+    count: Arc<AtomicU64>,
+    first: Arc<std::sync::Mutex<Option<(Vec<u8>, std::net::SocketAddr)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sink {
+    fn start(sock: UdpSocket) -> Sink {
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("sink timeout");
+        let count = Arc::new(AtomicU64::new(0));
+        let first = Arc::new(std::sync::Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, f, s) = (count.clone(), first.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            // bounded: the test stops it; a lost test ends with the process
+            while !s.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    if c.fetch_add(1, Ordering::Relaxed) == 0 {
+                        if let Ok(mut g) = f.lock() {
+                            *g = Some((buf[..n].to_vec(), from));
+                        }
+                    }
+                }
+            }
+        });
+        Sink {
+            count,
+            first,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The session report the rtp_relay delete logged for `call_id` (its first stream).
+fn final_stream(log: &str, call_id: &str) -> Option<serde_json::Value> {
+    let marker = format!("Call-ID {call_id} (rtp_relay): ");
+    let line = log.lines().rev().find(|l| l.contains(&marker))?;
+    let json = &line[line.find(&marker)? + marker.len()..];
+    let v: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+    v["streams"].get(0).cloned()
+}
+
+#[test]
+#[ignore = "needs the proxy, root, ip netns, nft and SIPp"]
+fn siprec_records_a_call_through_the_engine() {
+    let mut proxy = prerequisites(TEST);
+    proxy.use_config(render_siprec);
+    loud(&format!(
+        "{TEST}: {} ({}) with {}",
+        proxy.name,
+        proxy.host.version,
+        proxy.host.module_so.display()
+    ));
+    let mut w = Lab::start("srec", proxy, RELAY_PORTS, "");
+    let sinks = SINK_PORTS.map(|p| {
+        Sink::start(
+            w.topo
+                .udp_socket_in(&w.topo.proxy, &format!("{}:{p}", netns::PROXY_IP)),
+        )
+    });
+    let srs_keys = [
+        ("srs_port_a", SINK_PORTS[0].to_string()),
+        ("srs_port_b", SINK_PORTS[1].to_string()),
+    ];
+    let keys: Vec<(&str, &str)> = srs_keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let proxy_ns = w.topo.proxy.clone();
+    let srs = Sipp::start(
+        &w.site.dir,
+        &Run {
+            name: "srs",
+            netns: &proxy_ns,
+            scenario: "uas_srs.xml",
+            ip: netns::PROXY_IP,
+            sip_port: SRS_SIP_PORT,
+            media_port: SRS_SIPP_MEDIA,
+            remote: None,
+            service: "srs",
+            call_id: None,
+            keys: &keys,
+            timeout_s: 60,
+        },
+    );
+    w.sipps.push(srs);
+    let srs = w.sipps.len() - 1;
+    w.wait_for("the SRS listens", |l| {
+        let port = format!("= :{SRS_SIP_PORT}");
+        let out = netns::exec(&l.topo.proxy, &["ss", "-Hlun", "sport", &port]);
+        (!out.stdout.is_empty()).then_some(())
+    });
+
+    w.register_callee();
+    let call = w.start_call("call", true);
+    let cid = call.call_id.clone();
+    w.media_through_the_nats(&cid, 10);
+
+    // ---- 1. the recording INVITE ----------------------------------------------------------
+    let invite = w.wait_for("the SRS receives the recording INVITE", |l| {
+        l.received(srs)
+            .into_iter()
+            .find(|m| m.starts_with("INVITE "))
+    });
+    let b = body(&invite);
+    let ports: Vec<u16> = b
+        .lines()
+        .filter_map(|l| l.strip_prefix("m=audio "))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    let mut problems = Vec::new();
+    if ports.len() != 2
+        || ports
+            .iter()
+            .any(|p| *p < RELAY_PORTS.0 || *p > RELAY_PORTS.1 || p % 2 != 0)
+    {
+        problems.push(format!(
+            "the SRS's SDP has no two copy ports of the relay's range: {ports:?}"
+        ));
+    }
+    for want in [
+        format!("c=IN IP4 {}", netns::PROXY_IP),
+        "a=label:1".into(),
+        "a=label:2".into(),
+        "a=sendonly".into(),
+        "rs-metadata".into(),
+    ] {
+        if !b.contains(&want) {
+            problems.push(format!("the recording INVITE lacks {want:?}"));
+        }
+    }
+    if !problems.is_empty() {
+        w.fail(&format!("{}\n{invite}", problems.join("\n")));
+    }
+
+    // ---- 2. both directions reach the SRS while the call runs -----------------------------
+    let copied = w.wait_for(
+        &format!("the relay copies at least {MIN_COPIED} packets each way"),
+        |l| {
+            let st = l.stream(&cid)?;
+            let c = (st["caller_copied"].as_u64()?, st["callee_copied"].as_u64()?);
+            (c.0 >= MIN_COPIED && c.1 >= MIN_COPIED).then_some(c)
+        },
+    );
+    loud(&format!("{TEST}: copied so far {copied:?}"));
+    for (i, s) in sinks.iter().enumerate() {
+        let first = s.first.lock().ok().and_then(|g| g.clone());
+        match first {
+            Some((pkt, from)) => {
+                let want_from = format!("{}:{}", netns::PROXY_IP, ports[i]);
+                // the lab's RTP: PCMU (payload type 0) carrying 0xff silence
+                if from.to_string() != want_from || pkt.len() < 13 || pkt[1] & 0x7f != 0 {
+                    problems.push(format!(
+                        "sink {i}: first packet from {from} ({} bytes, pt {}), wanted RTP from \
+                         {want_from}",
+                        pkt.len(),
+                        pkt.get(1).map_or(0, |b| b & 0x7f)
+                    ));
+                }
+                if pkt[12..].iter().any(|&b| b != 0xff) {
+                    problems.push(format!("sink {i}: the payload was changed"));
+                }
+            }
+            None => problems.push(format!("sink {i} received nothing")),
+        }
+    }
+    if !problems.is_empty() {
+        w.fail(&problems.join("\n"));
+    }
+
+    // ---- 3. the callee hangs up; the counts -----------------------------------------------
+    w.pace(Side::Callee, &cid);
+    w.expect_success(call.callee);
+    w.expect_success(call.caller);
+    // ---- 4. the SRS's BYE, then silence ---------------------------------------------------
+    w.expect_success(srs);
+    w.expect_all_released("the callee's BYE");
+    let log = w.run.log_text();
+    let Some(st) = final_stream(&log, &cid) else {
+        w.fail(&format!("the log has no session report for {cid}"));
+    };
+    // let stragglers arrive, then nothing more may come
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let at_end = [sinks[0].count(), sinks[1].count()];
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let later = [sinks[0].count(), sinks[1].count()];
+    loud(&format!(
+        "{TEST}: relay forwarded caller {} callee {}, copied caller {} callee {}; sinks \
+         received {at_end:?}",
+        st["caller_packets"], st["callee_packets"], st["caller_copied"], st["callee_copied"]
+    ));
+    if later != at_end {
+        problems.push(format!(
+            "media reached the SRS after the call ended: {at_end:?} then {later:?}"
+        ));
+    }
+    for (i, who) in ["caller", "callee"].iter().enumerate() {
+        let forwarded = st[&format!("{who}_packets")].as_u64().unwrap_or(0);
+        let copied = st[&format!("{who}_copied")].as_u64().unwrap_or(0);
+        let got = at_end[i];
+        if forwarded < MIN_COPIED || got.abs_diff(forwarded) * 100 > forwarded {
+            problems.push(format!(
+                "the {who}'s media: the SRS received {got}, the relay forwarded {forwarded} \
+                 (more than 1 % apart)"
+            ));
+        }
+        if got != copied {
+            problems.push(format!(
+                "the {who}'s media: the SRS received {got}, the relay copied {copied}"
+            ));
+        }
+    }
+    if !w.received(srs).iter().any(|m| m.starts_with("BYE ")) {
+        problems.push("the SRS never received a BYE".into());
+    }
+    if !problems.is_empty() {
+        w.fail(&problems.join("\n"));
+    }
+    let stats = opensips::statistics(&w.site);
+    let (all, failed) = (
+        opensips::stat(&stats, "copied_packets"),
+        opensips::stat(&stats, "copy_failed_packets"),
+    );
+    let copied_here =
+        st["caller_copied"].as_u64().unwrap_or(0) + st["callee_copied"].as_u64().unwrap_or(0);
+    if all < copied_here || failed != 0 {
+        w.fail(&format!(
+            "statistics: copied_packets {all} (the call copied {copied_here}), copy_failed_packets {failed}"
+        ));
+    }
+    // OpenSIPS (4.0.1, 3.6.8) frees a recording's B2B record twice when it stops while the
+    // call's last transactions are still kept (tm's shutdown ends the dialog, siprec then
+    // deletes a B2B entity b2b_entities already freed): stop once they are gone.
+    w.wait_for("no transaction and no dialog left", |l| {
+        let s = opensips::mi(
+            &l.site,
+            "get_statistics",
+            "{\"statistics\":[\"inuse_transactions\",\"active_dialogs\"]}",
+        )
+        .ok()?;
+        let zero = |k: &str| s.contains(&format!("\"{k}\":0"));
+        (zero("tm:inuse_transactions") && zero("dialog:active_dialogs")).then_some(())
+    });
+    w.stop_proxy();
+    w.finish();
+}
