@@ -65,10 +65,13 @@ fn render_siprec(host: &Host, site: &Site, extra: &str) -> PathBuf {
     path
 }
 
+/// A datagram and where it came from.
+type Datagram = (Vec<u8>, std::net::SocketAddr);
+
 /// A media sink: counts datagrams (and remembers the first one and its source) on a thread.
 struct Sink {
     count: Arc<AtomicU64>,
-    first: Arc<std::sync::Mutex<Option<(Vec<u8>, std::net::SocketAddr)>>>,
+    first: Arc<std::sync::Mutex<Option<Datagram>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
