@@ -359,3 +359,56 @@ impl super::engine::Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(call: &str, copy: &str, stream: usize, party: usize, id: u64, base: u16) -> Rec {
+        Rec {
+            copy: (call.into(), copy.into()),
+            entry: CopyEntry { stream, party },
+            stream_id: id,
+            base,
+        }
+    }
+
+    #[test]
+    fn entries_are_found_by_copy_and_freed_with_their_stream() {
+        let mut m = Mirrors::default();
+        let a = m.insert(rec("c1", "x", 0, 0, 7, 40000));
+        let b = m.insert(rec("c1", "x", 0, 1, 7, 40002));
+        let c = m.insert(rec("c1", "y", 1, 0, 8, 40004));
+        let x = ("c1".to_string(), "x".to_string());
+        assert_eq!(
+            m.find(
+                &x,
+                CopyEntry {
+                    stream: 0,
+                    party: 1
+                }
+            ),
+            Some(b)
+        );
+        assert_eq!(
+            m.find(
+                &x,
+                CopyEntry {
+                    stream: 1,
+                    party: 0
+                }
+            ),
+            None
+        );
+        // stream 7 ends: both of its entries go, copy "x" is forgotten, "y" stays
+        let mut freed = m.stream_ended(7);
+        freed.sort_unstable();
+        assert_eq!(freed, vec![40000, 40002]);
+        assert!(m.recs.get(&a).is_none() && !m.by_copy.contains_key(&x));
+        assert!(m.by_stream.get(&7).is_none());
+        assert_eq!(m.stream_ended(7), Vec::<u16>::new());
+        assert_eq!(m.take(c), Some((8, 40004)));
+        assert!(m.recs.is_empty() && m.by_copy.is_empty() && m.by_stream.is_empty());
+        assert_eq!(m.take(c), None);
+    }
+}
