@@ -250,9 +250,14 @@ struct dlg_binds {
 	void *_profiles_values[7];                                   /* 24 .. 80 */
 	int (*terminate_dlg)(const str *callid, unsigned int h_entry, unsigned int h_id,
 	                     const str *reason);                     /* 80 */
-	void *_match_to_direction[8];                                /* 88 .. 152 */
+	void *_match_to_mod_flag[5];                                 /* 88 .. 128 */
+	void (*dlg_ref)(struct dlg_cell *dlg, unsigned int cnt);     /* 128 */
+	void (*dlg_unref)(struct dlg_cell *dlg, unsigned int cnt);   /* 136 */
+	void *_get_direction;                                        /* 144 */
 	str *(*get_dlg_did)(struct dlg_cell *dlg);                   /* 152 */
-	void *_rest[14];                                             /* 160 .. 272 */
+	void *_by_did_ids[2];                                        /* 160 .. 176 */
+	struct dlg_cell *(*get_dlg_by_callid)(const str *callid, int active_only); /* 176 */
+	void *_rest[11];                                             /* 184 .. 272 */
 };
 
 /* ---- tm API (struct tm_binds, identical in 3.6.8 and 4.0.1): register_tmcb only ---------- */
@@ -309,6 +314,9 @@ struct mpx_dlg_cell_head {
 };
 #define MPX_DLG_LEG_SIZE 1272
 #define MPX_DLG_LEG_TAG_OFFSET 8
+/* the leg's SDP (str, full body) as received from it, and the one waiting for the 200 OK */
+#define MPX_DLG_LEG_IN_SDP_OFFSET 152
+#define MPX_DLG_LEG_TMP_IN_SDP_OFFSET 184
 
 enum mpx_dlgcb_types {
 	MPX_DLGCB_FAILED = 4, MPX_DLGCB_CONFIRMED = 8, MPX_DLGCB_REQ_WITHIN = 16,
@@ -524,6 +532,8 @@ _Static_assert(sizeof(struct ip_addr) == 24, "sizeof(struct ip_addr)");
 _Static_assert(sizeof(struct dlg_binds) == 272, "sizeof(struct dlg_binds)");
 _Static_assert(offsetof(struct dlg_binds, terminate_dlg) == 80, "dlg_binds.terminate_dlg");
 _Static_assert(offsetof(struct dlg_binds, get_dlg_did) == 152, "dlg_binds.get_dlg_did");
+_Static_assert(offsetof(struct dlg_binds, dlg_unref) == 136, "dlg_binds.dlg_unref");
+_Static_assert(offsetof(struct dlg_binds, get_dlg_by_callid) == 176, "dlg_binds.get_dlg_by_callid");
 _Static_assert(offsetof(struct mpx_dlg_cell_head, callid) == 160, "dlg_cell.callid");
 _Static_assert(offsetof(struct mpx_dlg_cell_head, legs_no) == 216, "dlg_cell.legs_no");
 _Static_assert(sizeof(struct mpx_pv_spec) == 112, "pv_spec_t");

@@ -93,6 +93,18 @@ fn text(s: *const str_) -> String {
     unsafe { str_text((*s).s, (*s).len) }
 }
 
+/// A core `str` of a live dialog, copied (`None` for NULL or a negative length).
+fn bytes_of(s: *const str_) -> Option<Vec<u8>> {
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: s points to a core `str` of a live dialog, valid for this call.
+    let (p, len) = unsafe { ((*s).s, (*s).len) };
+    let len = u32::try_from(len).ok()?;
+    // SAFETY: p is NULL or points to len bytes of that str.
+    Some(unsafe { crate::host::common::msg::raw_bytes(p, len) }.to_vec())
+}
+
 fn did(dlg: *mut sys::dlg_cell) -> String {
     let Some(f) = API.get().and_then(|a| a.get_dlg_did) else {
         return String::new();
@@ -130,6 +142,71 @@ fn ids(dlg: *mut sys::dlg_cell) -> (String, String, String) {
         n => n as usize,
     };
     (text(callid), leg_tag(0), leg_tag(callee))
+}
+
+/// The SDP each party of the call `call_id` last sent (0: the caller, 1: the callee that
+/// answered, else the first callee), as the dialog keeps it (the one awaiting a 200 OK first),
+/// copied out. The dialog is this process's current one when it is that call's, else looked up
+/// by Call-ID and released again (the rtp_relay module's own `get_sdp` keeps a reference to a
+/// dialog it looks up so, which then lives until shutdown).
+pub(super) fn call_sdps(call_id: &[u8]) -> [Option<Vec<u8>>; 2] {
+    let Some(api) = API.get() else {
+        return [None, None];
+    };
+    let same_call = |dlg: *mut sys::dlg_cell| {
+        let head = dlg as *const mpx_dlg_cell_head;
+        // SAFETY: a live dialog; callid at an offset checked in mpx_types.h.
+        bytes_of(unsafe { &(*head).callid }).as_deref() == Some(call_id)
+    };
+    // SAFETY: the dialog module's own function; NULL outside a dialog's processing.
+    let current = api.get_dlg.map_or(std::ptr::null_mut(), |f| unsafe { f() });
+    if !current.is_null() && same_call(current) {
+        return leg_sdps(current);
+    }
+    let (Some(by_callid), Some(unref)) = (api.get_dlg_by_callid, api.dlg_unref) else {
+        return [None, None];
+    };
+    let Ok(len) = c_int::try_from(call_id.len()) else {
+        return [None, None];
+    };
+    let key = str_ {
+        s: call_id.as_ptr() as *mut _,
+        len,
+    };
+    // SAFETY: the dialog module's lookup; it returns the dialog with one more reference.
+    let dlg = unsafe { by_callid(&key, 0) };
+    if dlg.is_null() {
+        return [None, None];
+    }
+    let sdps = leg_sdps(dlg);
+    // SAFETY: gives back the reference the lookup took.
+    unsafe { unref(dlg, 1) };
+    sdps
+}
+
+/// The caller's and the callee's SDP of a live dialog, copied out.
+fn leg_sdps(dlg: *mut sys::dlg_cell) -> [Option<Vec<u8>>; 2] {
+    let head = dlg as *const mpx_dlg_cell_head;
+    // SAFETY: the fields read are at offsets checked in mpx_types.h for 3.6 and 4.0.
+    let (legs, legs_no) = unsafe { ((*head).legs, (*head).legs_no) };
+    let sdp = |i: usize| -> Option<Vec<u8>> {
+        if legs.is_null() || i >= legs_no[0] as usize {
+            return None;
+        }
+        let leg = legs as *const u8;
+        let at = |off: u32| {
+            // SAFETY: i < legs used; each struct dlg_leg is MPX_DLG_LEG_SIZE bytes with the
+            // str at `off` (checked against the 3.6.8 and 4.0.1 sources).
+            let p = unsafe { leg.add(i * sys::MPX_DLG_LEG_SIZE as usize + off as usize) };
+            bytes_of(p as *const str_).filter(|b| !b.is_empty())
+        };
+        at(sys::MPX_DLG_LEG_TMP_IN_SDP_OFFSET).or_else(|| at(sys::MPX_DLG_LEG_IN_SDP_OFFSET))
+    };
+    let callee = match legs_no[2] {
+        0 => 1,
+        n => n as usize,
+    };
+    [sdp(0), sdp(callee)]
 }
 
 dialog_callbacks!(

@@ -16,27 +16,13 @@ use crate::host::common::msg::{raw_bytes, HostMsg, MsgFields, FAKED_REPLY};
 use crate::rtp_relay::{self, Body, Call, Done, Flags, Op, Output};
 use crate::script::{self, Avp, BufEdit, Logger, Message};
 
-/// Filled by the framework at registration; media copies read `get_sdp` (the call's SDPs).
+/// Filled by the framework at registration; unused by this engine but kept for its lifetime
+/// (media copies read the call's SDPs from the dialog themselves: `get_sdp` keeps a reference
+/// to a dialog it has to look up).
 struct Hooks(UnsafeCell<sys::mpx_rtp_relay_hooks>);
-// SAFETY: written once by the framework in mod_preinit (attendant, single-threaded, before any
-// process forks), only read afterwards.
+// SAFETY: written once by the framework in mod_preinit (attendant, single-threaded), never read
+// by this module.
 unsafe impl Sync for Hooks {}
-
-/// The SDP one party of the call sent (`leg` 0: caller, 1: callee), from the framework's
-/// dialog, if it has one.
-///
-/// # Safety
-/// `sess` must be the framework's valid session of this call; the SDP lives in the dialog at
-/// least for this call.
-pub(super) unsafe fn call_sdp<'a>(
-    sess: *mut sys::mpx_rtp_relay_session,
-    leg: c_int,
-) -> Option<&'a [u8]> {
-    // SAFETY: written before the processes forked, read only since.
-    let get = unsafe { (*HOOKS.0.get()).get_sdp }?;
-    // SAFETY: the framework's hook with its own session; it returns NULL or a dialog str.
-    unsafe { bytes(get(sess, leg)) }
-}
 static HOOKS: Hooks = Hooks(UnsafeCell::new(sys::mpx_rtp_relay_hooks {
     get_sdp: None,
     get_dlg_ids: None,

@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 
 use super::log::{guard, HostLog, Level};
-use super::rtp_relay::{bytes, call_sdp, return_body};
+use super::rtp_relay::{bytes, return_body};
 use super::sys::{self, str_};
 use crate::host::common::lifecycle::config;
 use crate::rtp_relay_copy::{self as copy, Target};
@@ -80,8 +80,10 @@ pub(super) unsafe extern "C" fn copy_offer(
         };
         // SAFETY: the framework's arguments, valid for this call; the context is ours.
         let (t, prev) = unsafe { (target(sess, server), ctx_text(*ctx)) };
-        // SAFETY: the framework's session; the SDPs live in the dialog for this call.
-        let sdps = unsafe { [call_sdp(sess, 0), call_sdp(sess, 1)] };
+        // the parties' SDPs from the dialog (not the framework's get_sdp hook, which keeps a
+        // reference to a dialog it has to look up, e.g. for media_exchange's MI fork)
+        let sdps = t.call_id.map_or([None, None], super::dialog::call_sdps);
+        let sdps = [sdps[0].as_deref(), sdps[1].as_deref()];
         let Some(done) = copy::copy_offer(&HostLog, cfg, &t, prev, copy_flags, streams, sdps)
         else {
             return -1;
