@@ -404,8 +404,8 @@ mod tests {
         let mut freed = m.stream_ended(7);
         freed.sort_unstable();
         assert_eq!(freed, vec![40000, 40002]);
-        assert!(m.recs.get(&a).is_none() && !m.by_copy.contains_key(&x));
-        assert!(m.by_stream.get(&7).is_none());
+        assert!(!m.recs.contains_key(&a) && !m.by_copy.contains_key(&x));
+        assert!(!m.by_stream.contains_key(&7));
         assert_eq!(m.stream_ended(7), Vec::<u16>::new());
         assert_eq!(m.take(c), Some((8, 40004)));
         assert!(m.recs.is_empty() && m.by_copy.is_empty() && m.by_stream.is_empty());
