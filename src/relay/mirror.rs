@@ -1,15 +1,8 @@
 //! Media copies ("mirrors"): for recording (SIPREC) and forking, every packet a stream forwards
 //! in one direction is also sent, unchanged, from a port pair of the relay's own to a
-//! destination. The control side ([`Mirrors`], the `copy` command of [`crate::control::copy`])
-//! allocates the pairs and tells the stream's worker; the worker side is a small part of the
-//! forwarding path:
-//!
-//! * data: per flow a short list of [`Out`]s (the sending party, the copy socket, the
-//!   destination if known), changed only by [`MirrorOp`] commands;
-//! * action: after the forwarding decision accepted a media packet (RTP or RTCP, never STUN)
-//!   from `party`, [`copy`] sends it once more per `Out` of that party. The send is
-//!   non-blocking; a failure is counted (`packets_copy_failed`) and never affects the
-//!   forwarded packet.
+//! destination. This is the control side ([`Mirrors`], the `copy` command of
+//! [`crate::control::copy`]): it allocates the pairs and tells the stream's worker; the worker
+//! side is a small part of the forwarding path ([`super::worker::mirror`]).
 //!
 //! An entry's RTP copy leaves from the pair's even port to the destination port, its RTCP copy
 //! from the odd port to the destination port + 1. Removing a copy (or ending its stream) drops
@@ -18,63 +11,12 @@
 use super::counters::Counters;
 use super::engine::RealBackend;
 use super::session::StreamHandle;
-use super::worker::flow::bump;
-use super::worker::{Cmd, Flow, Local};
+use super::worker::mirror::{MirrorOp, Out};
+use super::worker::Cmd;
 use crate::control::copy::CopyEntry;
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Instant;
-
-/// One copy of one flow direction, as the worker holds it.
-pub struct Out {
-    pub key: u64,
-    /// Whose packets are copied (0 caller, 1 callee).
-    pub party: usize,
-    pub sock: UdpSocket,
-    pub dest: Option<SocketAddr>,
-}
-
-/// A change of a flow's copies.
-pub enum MirrorOp {
-    Add(Box<Out>),
-    Target { key: u64, dest: Option<SocketAddr> },
-    Remove { key: u64 },
-}
-
-/// Applies a [`MirrorOp`] to a flow (worker side).
-pub(crate) fn apply(flow: &mut Flow, op: MirrorOp) {
-    match op {
-        MirrorOp::Add(out) => {
-            flow.mirrors.retain(|o| o.key != out.key);
-            flow.mirrors.push(*out);
-        }
-        MirrorOp::Target { key, dest } => {
-            if let Some(o) = flow.mirrors.iter_mut().find(|o| o.key == key) {
-                o.dest = dest;
-            }
-        }
-        MirrorOp::Remove { key } => flow.mirrors.retain(|o| o.key != key),
-    }
-}
-
-/// Sends the copies of a packet `party` sent and the relay forwards (worker side, per packet:
-/// no allocation, no lock).
-#[inline]
-pub(crate) fn copy(flow: &Flow, party: usize, pkt: &[u8], local: &mut Local) {
-    for o in &flow.mirrors {
-        if o.party != party {
-            continue;
-        }
-        let Some(dest) = o.dest else { continue };
-        match o.sock.send_to(pkt, dest) {
-            Ok(_) => {
-                local.copied += 1;
-                bump(&flow.shared.copied[party], 1);
-            }
-            Err(_) => local.copy_failed += 1,
-        }
-    }
-}
 
 /// One entry of a copy, as the control side keeps it.
 struct Rec {
@@ -298,12 +240,6 @@ impl RealBackend {
         self.mirror_send(stream_id, true, MirrorOp::Remove { key });
         self.give_back(base, Some(now));
     }
-}
-
-/// Adds a batch's copy counts to the relay's counters.
-pub(crate) fn flush(c: &Counters, l: &Local) {
-    Counters::add(&c.packets_copied, l.copied);
-    Counters::add(&c.packets_copy_failed, l.copy_failed);
 }
 
 impl super::engine::Engine {

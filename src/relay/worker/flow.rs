@@ -38,11 +38,11 @@ pub struct StreamShared {
     pub rate: RateGate,
     /// Per party, the IP its RTP side latched to, which its RTCP side follows (worker only).
     pub rtp_ip: [LatchedIp; 2],
-    /// Packets copied per sending party ([`crate::relay::mirror`]).
+    /// Packets copied per sending party ([`super::mirror`]).
     pub copied: [AtomicU64; 2],
 }
 
-pub(crate) fn bump(a: &AtomicU64, n: u64) {
+pub(super) fn bump(a: &AtomicU64, n: u64) {
     // single writer: a plain load/store avoids a locked read-modify-write
     a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
@@ -69,8 +69,8 @@ pub(crate) struct Flow {
     pub v6: bool,
     /// Directions with STUN parked in the worker's [`super::stun::StunPark`] (bit `1 << side`).
     pub parked: u8,
-    /// Media copies of this flow ([`crate::relay::mirror`]), usually none.
-    pub mirrors: Vec<crate::relay::mirror::Out>,
+    /// Media copies of this flow ([`super::mirror`]), usually none.
+    pub mirrors: Vec<super::mirror::Out>,
 }
 
 impl Flow {

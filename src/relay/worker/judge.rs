@@ -102,7 +102,7 @@ pub(crate) fn judge(
                 }
                 dest => {
                     if kind.is_media() && !flow.mirrors.is_empty() {
-                        crate::relay::mirror::copy(flow, i, pkt, &mut ctx.local);
+                        super::mirror::copy(flow, i, pkt, &mut ctx.local);
                     }
                     dest
                 }

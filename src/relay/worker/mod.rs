@@ -20,6 +20,7 @@
 
 pub(crate) mod flow;
 mod judge;
+pub(crate) mod mirror;
 mod stun;
 
 pub(crate) use flow::{Flow, FlowObserver, NoObserver};
@@ -51,10 +52,10 @@ pub enum Cmd {
     Remove {
         slot: u32,
     },
-    /// A change of the flow's media copies ([`super::mirror`]).
+    /// A change of the flow's media copies ([`mirror`]).
     Mirror {
         slot: u32,
-        op: super::mirror::MirrorOp,
+        op: mirror::MirrorOp,
     },
     Stop,
 }
@@ -85,7 +86,7 @@ pub(crate) struct Local {
     pub dropped_truncated: u64,
     pub rx_rearms: u64,
     pub rx_no_buffers: u64,
-    /// Media copies sent, and refused by the kernel ([`super::mirror`]).
+    /// Media copies sent, and refused by the kernel ([`mirror`]).
     pub copied: u64,
     pub copy_failed: u64,
 }
@@ -180,7 +181,7 @@ impl Core {
         Counters::add(&c.packets_dropped_truncated, l.dropped_truncated);
         Counters::add(&c.rx_rearms, l.rx_rearms);
         Counters::add(&c.rx_no_buffers, l.rx_no_buffers);
-        super::mirror::flush(c, &l);
+        mirror::flush(c, &l);
     }
 
     /// Applies every queued command. `false`: stop (a `Stop` command, or the control side is
@@ -198,7 +199,7 @@ impl Core {
                 Cmd::Remove { slot } => self.remove(slot as usize, io),
                 Cmd::Mirror { slot, op } => {
                     if let Some(Some(f)) = self.flows.get_mut(slot as usize) {
-                        super::mirror::apply(f, op);
+                        mirror::apply(f, op);
                     }
                 }
                 Cmd::Stop => return false,
