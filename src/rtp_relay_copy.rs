@@ -304,7 +304,14 @@ pub fn copy_offer(
     };
     let answer = match script::copy(cfg, &request(&session, &copy_id, action)) {
         Ok(Some(a)) => a,
-        Ok(None) => return None,
+        Ok(None) => {
+            log.log(
+                Level::Err,
+                FN,
+                format_args!("relay: no ports in its answer"),
+            );
+            return None;
+        }
         Err(e) => {
             log.log(
                 Level::Err,
