@@ -233,7 +233,42 @@ fn the_session_end_removes_its_copies(io: RelayIo) {
     .is_err());
 }
 
+/// A stream takes at most eight copies (four recorders of both parties); a ninth is refused
+/// and leaves nothing behind, the others go on.
+fn a_stream_has_at_most_eight_copies(io: RelayIo) {
+    let r = TestRelay::start_io(io, "copymax", (45300, 45399), |_| {});
+    let mut c = r.client();
+    let Call { .. } = new_call(&mut c, "copy-3");
+    let offer = |c: &mut Client, id: &str| {
+        c.copy(&CopyRequest {
+            call_id: "copy-3".into(),
+            from_tag: "ft".into(),
+            to_tag: "tt".into(),
+            copy_id: id.into(),
+            action: CopyAction::Offer {
+                entries: vec![CALLER, CALLEE],
+                paused: false,
+            },
+        })
+    };
+    for n in 0..4 {
+        offer(&mut c, &format!("rec-{n}")).expect("four recorders of both parties");
+    }
+    let in_use = counter(&r.counters.ports_in_use);
+    assert!(offer(&mut c, "rec-4").is_err(), "a ninth and tenth copy");
+    assert_eq!(
+        counter(&r.counters.ports_in_use),
+        in_use,
+        "nothing left behind"
+    );
+    // the same copy again keeps its ports: no new entry
+    offer(&mut c, "rec-0").expect("an offer of an existing copy");
+    c.remove("copy-3", "ft", "tt").unwrap();
+    assert_eq!(counter(&r.counters.ports_in_use), 0);
+}
+
 backends!(
     copies_follow_both_directions_and_stop,
-    the_session_end_removes_its_copies
+    the_session_end_removes_its_copies,
+    a_stream_has_at_most_eight_copies
 );

@@ -18,6 +18,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// Most copies of one stream (entries, each one party's media to one destination): four
+/// recorders of both parties.
+pub(crate) const MAX_PER_STREAM: usize = 8;
+
 /// One entry of a copy, as the control side keeps it.
 struct Rec {
     copy: (String, String),
@@ -87,6 +91,8 @@ impl Mirrors {
 #[derive(Debug)]
 pub(crate) enum CopyError {
     NoPorts,
+    /// The stream has [`MAX_PER_STREAM`] copies already.
+    Limit,
     Forbidden(SocketAddr),
     Io(std::io::Error),
 }
@@ -95,6 +101,7 @@ impl std::fmt::Display for CopyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CopyError::NoPorts => f.write_str("port range exhausted"),
+            CopyError::Limit => write!(f, "a stream has at most {MAX_PER_STREAM} copies"),
             CopyError::Forbidden(a) => write!(f, "copy destination {a} is not allowed"),
             CopyError::Io(e) => write!(f, "{e}"),
         }
@@ -151,16 +158,26 @@ impl RealBackend {
                 // the stream was replaced (a re-offer): a new pair on the new stream
                 self.remove_copy_entry(key, now);
             }
-            let (base, rtp, rtcp) = match self.bind_pair(now) {
+            let full = self
+                .mirrors
+                .by_stream
+                .get(&h.id)
+                .is_some_and(|v| v.len() >= MAX_PER_STREAM);
+            let bound = if full {
+                Err(CopyError::Limit)
+            } else {
+                self.bind_pair(now).map_err(|e| match e {
+                    super::session::OpenError::Exhausted => CopyError::NoPorts,
+                    super::session::OpenError::Io(e) => CopyError::Io(e),
+                })
+            };
+            let (base, rtp, rtcp) = match bound {
                 Ok(p) => p,
                 Err(e) => {
                     for key in opened {
                         self.remove_copy_entry(key, now);
                     }
-                    return Err(match e {
-                        super::session::OpenError::Exhausted => CopyError::NoPorts,
-                        super::session::OpenError::Io(e) => CopyError::Io(e),
-                    });
+                    return Err(e);
                 }
             };
             let key = self.mirrors.insert(Rec {
