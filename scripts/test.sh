@@ -12,6 +12,8 @@
 #   "needs the proxy, root, ..."     also root, ip, nft and sipp (the NAT lab's namespaces)
 #   "needs ... MEDIAPROXY_C_MODULE"  also MEDIAPROXY_C_MODULE (OpenSIPS's own C module)
 #   "needs the proxy with httpd and prometheus"  an OpenSIPS with those modules
+#   "needs the proxy with siprec, ..."  an OpenSIPS with siprec, media_exchange and
+#                                    b2b_entities, and the NAT lab
 #   "needs root and tshark"          root (a small tmpfs is mounted) and tshark (the recorder)
 # Without OpenSIPS the default build is built for the documented default (4.0.1).
 #
@@ -36,16 +38,19 @@ why_kamailio="no Kamailio binary (set KAMAILIO_BIN or put kamailio on PATH)"
 why_lab="the NAT lab needs root, ip, nft and sipp"
 why_cmod="MEDIAPROXY_C_MODULE is not set"
 # OpenSIPS's httpd and prometheus modules, beside the binary (or in OPENSIPS_MODULES_DIR)
-have_prom=0
+have_prom=0 have_siprec=0
 if [ "$have_opensips" = 1 ]; then
   osbin=${OPENSIPS_BIN:-$(command -v opensips || echo /usr/sbin/opensips)}
   prefix=$(dirname "$(dirname "$osbin")")
   for d in ${OPENSIPS_MODULES_DIR:-} "$prefix/lib64/opensips/modules" \
            "$prefix/lib/opensips/modules" /usr/lib/x86_64-linux-gnu/opensips/modules; do
-    [ -f "$d/httpd.so" ] && [ -f "$d/prometheus.so" ] && { have_prom=1; break; }
+    [ -f "$d/httpd.so" ] && [ -f "$d/prometheus.so" ] && have_prom=1
+    [ -f "$d/siprec.so" ] && [ -f "$d/media_exchange.so" ] && [ -f "$d/b2b_entities.so" ] &&
+      have_siprec=1
   done
 fi
 why_prom="the OpenSIPS found has no httpd.so and prometheus.so in its modules directory"
+why_siprec="the OpenSIPS found has no siprec.so, media_exchange.so and b2b_entities.so"
 for need in ${MPX_REQUIRE:-}; do
   var="have_$need" why="why_$need"
   if [ "${!var:-0}" != 1 ]; then
@@ -84,6 +89,9 @@ run_build() {
       "needs the proxy:"*) [ "$proxy" = 1 ] || why=$why_proxy ;;
       "needs the proxy, root"*)
         if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_lab" != 1 ]; then why=$why_lab; fi ;;
+      "needs the proxy with siprec"*)
+        if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_siprec" != 1 ]; then
+          why=$why_siprec; elif [ "$have_lab" != 1 ]; then why=$why_lab; fi ;;
       "needs the proxy with httpd and prometheus"*)
         if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_prom" != 1 ]; then why=$why_prom; fi ;;
       "needs root and tshark"*) [ "$have_tshark" = 1 ] || why=$why_tshark ;;

@@ -170,7 +170,7 @@ fn start_srs(w: &mut Lab, name: &str, sip_port: u16, sink_ports: [u16; 2]) -> (u
 }
 
 #[test]
-#[ignore = "needs the proxy, root, ip netns, nft and SIPp"]
+#[ignore = "needs the proxy with siprec, media_exchange and b2b_entities, root, ip netns, nft and SIPp"]
 fn siprec_records_a_call_through_the_engine() {
     let mut proxy = prerequisites(TEST);
     proxy.use_config(render_siprec);
