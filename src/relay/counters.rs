@@ -53,7 +53,7 @@ pub struct Counters {
     pub updates_refused_address: AtomicU64,
     /// Packets longer than the relay relays (2048 bytes), cut by the receive.
     pub packets_dropped_truncated: AtomicU64,
-    /// Packets sent to a media copy's destination (recording, [`super::mirror`]).
+    /// Packets sent to a media copy's destination (recording, `relay/mirror.rs`).
     pub packets_copied: AtomicU64,
     /// Media copies the kernel refused to send (the forwarded packet went on regardless).
     pub packets_copy_failed: AtomicU64,

@@ -46,7 +46,7 @@
 //! `unselected ICE candidate`; a session whose streams all ended so is not a timeout (its
 //! dialog goes on); STUN towards a side with no address yet waits (bounded) until it has one.
 //!
-//! Media copies ([`mirror`], the `copy` command): per stream and direction, an optional
+//! Media copies (`mirror.rs`, the `copy` command): per stream and direction, an optional
 //! destination to which every forwarded media packet is also sent from a port pair of its own
 //! (recording through OpenSIPS's `siprec`).
 //!

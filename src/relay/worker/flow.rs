@@ -38,7 +38,7 @@ pub struct StreamShared {
     pub rate: RateGate,
     /// Per party, the IP its RTP side latched to, which its RTCP side follows (worker only).
     pub rtp_ip: [LatchedIp; 2],
-    /// Packets copied per sending party ([`super::mirror`]).
+    /// Packets copied per sending party (media copies, `worker/mirror.rs`).
     pub copied: [AtomicU64; 2],
 }
 

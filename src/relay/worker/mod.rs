@@ -52,7 +52,7 @@ pub enum Cmd {
     Remove {
         slot: u32,
     },
-    /// A change of the flow's media copies ([`mirror`]).
+    /// A change of the flow's media copies (`worker/mirror.rs`).
     Mirror {
         slot: u32,
         op: mirror::MirrorOp,
