@@ -47,7 +47,17 @@ fn stream_json(c: &mut Client) -> serde_json::Value {
 }
 
 fn copies_follow_both_directions_and_stop(io: RelayIo) {
-    let r = TestRelay::start_io(io, "copy", (45000, 45099), |_| {});
+    copies_both_ways(io, "copy", (45000, 45099), 0);
+}
+
+/// The same with batched waits (`relay_batch_wait`): io_uring submits the forwarded packets
+/// before it waits, and their copies go between the two.
+fn copies_with_batched_waits(io: RelayIo) {
+    copies_both_ways(io, "copybatch", (45400, 45499), 200);
+}
+
+fn copies_both_ways(io: RelayIo, tag: &str, ports: (u16, u16), batch_wait_us: u32) {
+    let r = TestRelay::start_io(io, tag, ports, |c| c.batch_wait_us = batch_wait_us);
     let mut c = r.client();
     let Call {
         caller,
@@ -269,6 +279,7 @@ fn a_stream_has_at_most_eight_copies(io: RelayIo) {
 
 backends!(
     copies_follow_both_directions_and_stop,
+    copies_with_batched_waits,
     the_session_end_removes_its_copies,
     a_stream_has_at_most_eight_copies
 );

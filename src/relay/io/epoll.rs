@@ -6,7 +6,7 @@
 use super::Driver;
 use crate::relay::events::LogLevel;
 use crate::relay::sys::{Epoll, EventBuf, RecvBatch, SendBatch};
-use crate::relay::worker::{judge, Core, Flow, FlowIo};
+use crate::relay::worker::{judge, mirror, Core, Flow, FlowIo};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -124,6 +124,14 @@ impl EpollIo {
             .send
             .send(flow.socks[o].as_raw_fd(), &self.recv, &self.out, flow.v6);
         let local = &mut core.pkt.local;
+        if !flow.mirrors.is_empty() {
+            // media copies, once the forwarded packets are sent
+            for &(k, _) in &self.out {
+                if let Some(d) = self.recv.get(k) {
+                    mirror::copy(flow, i, d.payload, local);
+                }
+            }
+        }
         local.relayed += res.sent as u64;
         local.bytes += res.bytes as u64;
         local.dropped_other += res.failed as u64;

@@ -100,12 +100,7 @@ pub(crate) fn judge(
                     ctx.local.dropped_loop += 1;
                     None
                 }
-                dest => {
-                    if kind.is_media() && !flow.mirrors.is_empty() {
-                        super::mirror::copy(flow, i, pkt, &mut ctx.local);
-                    }
-                    dest
-                }
+                dest => dest,
             };
             if flow.parked != 0 {
                 ctx.stun.flush(flow, now_ms, &mut ctx.local);

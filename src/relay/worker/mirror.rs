@@ -1,15 +1,16 @@
 //! Media copies on the packet path (the worker side; the control side is `relay/mirror.rs`):
 //! per flow a short list of [`Out`]s (the sending party, the copy socket, the destination if
-//! known), changed only by [`MirrorOp`] commands, and [`copy`], the one extra send per copy
-//! after [`super::judge()`] accepted a media packet for forwarding (RTP or RTCP, never STUN).
-//! The send is a non-blocking `sendto` at the forwarding decision, before the back end sends
-//! the forwarded packet (with its batch): a recorded flow's packets leave a few microseconds
-//! later, never fewer of them; a failed copy is counted (`packets_copy_failed`) and nothing
-//! else.
+//! known), changed only by [`MirrorOp`] commands, and [`copy`], the one extra send per copy of
+//! a media packet (RTP or RTCP, never STUN) that [`super::judge()`] accepted for forwarding. A
+//! back end calls it once the forwarded packet is on its way (epoll: after the batch's
+//! `sendmmsg`; io_uring: after the batch's sends are submitted), so a copy never holds the
+//! forwarded packet back. The send is a non-blocking `sendto`; a failed copy is counted
+//! (`packets_copy_failed`) and nothing else.
 
 use super::flow::{bump, Flow};
 use super::Local;
 use crate::relay::counters::Counters;
+use crate::relay::packet::classify;
 use std::net::{SocketAddr, UdpSocket};
 
 /// One copy of one flow direction, as the worker holds it.
@@ -44,10 +45,14 @@ pub(crate) fn apply(flow: &mut Flow, op: MirrorOp) {
     }
 }
 
-/// Sends the copies of a packet `party` sent and the relay forwards (worker side, per packet:
-/// no allocation, no lock).
+/// Sends the copies of a packet `party` sent and the back end has just sent on (its media:
+/// RTP, RTCP; never STUN). Per packet: no allocation, no lock; nothing when the flow has no
+/// copies.
 #[inline]
 pub(crate) fn copy(flow: &Flow, party: usize, pkt: &[u8], local: &mut Local) {
+    if flow.mirrors.is_empty() || !classify(pkt).is_media() {
+        return;
+    }
     for o in &flow.mirrors {
         if o.party != party {
             continue;

@@ -6,7 +6,7 @@ use super::ring::{Cqe, Target};
 use super::{file_index, recv_parts, sock_of, UringIo, RETRY_MS};
 use crate::relay::counters::Counters;
 use crate::relay::sys::{connected_twin, reconnect_twin};
-use crate::relay::worker::{judge, Core, Forward};
+use crate::relay::worker::{judge, mirror, Core, Forward};
 use io_uring::cqueue;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -100,6 +100,7 @@ impl UringIo {
             return false;
         };
         let v6 = flow.v6;
+        let copying = !flow.mirrors.is_empty();
         let (t, to) = match self.twin_towards(slot, o, &flow.socks[o], dest) {
             Ok(Some(t)) => (t, None),
             Ok(None) => (self.target(slot, o, flow.socks[o].as_raw_fd()), Some(dest)),
@@ -110,6 +111,16 @@ impl UringIo {
             }
         };
         if self.ring.send(t, bid, len, to, v6) {
+            if copying {
+                if self.copies.len() < self.copies.capacity() {
+                    self.copies.push((slot, side, bid, res));
+                } else if let (Some(Some(flow)), Some(d)) =
+                    (core.flows.get(slot), self.ring.datagram(bid, res))
+                {
+                    // more copies this turn than room for: this one goes now
+                    mirror::copy(flow, side, d.payload, &mut core.pkt.local);
+                }
+            }
             true
         } else {
             core.pkt.local.dropped_other += 1;

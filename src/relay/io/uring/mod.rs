@@ -45,7 +45,7 @@ pub(crate) use probe::probe;
 use super::{Driver, UringSettings};
 use crate::relay::counters::Counters;
 use crate::relay::events::LogLevel;
-use crate::relay::worker::{Core, Flow, FlowIo};
+use crate::relay::worker::{mirror, Core, Flow, FlowIo};
 use io_uring::cqueue;
 use ring::{Cqe, Ring, Target};
 use std::collections::HashMap;
@@ -73,6 +73,9 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 const RETRY_MS: u64 = 50;
 /// Completions taken from the queue at a time.
 const REAP: usize = 1024;
+/// Media copies held back per turn until their forwarded packets are submitted (more go at
+/// once).
+const COPIES: usize = REAP;
 /// With `relay_batch_wait`, how many new completions end a wait before its time is up.
 const WAIT_BATCH: usize = 64;
 
@@ -153,6 +156,9 @@ pub(crate) struct UringIo {
     /// `relay_connected_sockets`: send through connected twins.
     twins: bool,
     counters: &'static Counters,
+    /// Media copies of sends queued this turn, made once those are submitted: (slot, sending
+    /// side, buffer, receive result). The buffers stay ours until the sends' completions.
+    copies: Vec<(usize, usize, u16, i32)>,
 }
 
 impl UringIo {
@@ -180,6 +186,7 @@ impl UringIo {
             wake_seen: false,
             twins: s.twins,
             counters: core.counters,
+            copies: Vec::with_capacity(COPIES),
         };
         io.arm_wake();
         if !io.wake_armed {
@@ -338,6 +345,7 @@ impl UringIo {
             if let Err(e) = Ring::submit(&mut self.ring) {
                 return self.enter_failed(core, &e);
             }
+            self.copy_submitted(core);
             if !self.settle(core) {
                 return false;
             }
@@ -358,10 +366,30 @@ impl UringIo {
             Duration::from_millis(RETRY_MS)
         };
         self.ring.bufs().publish();
+        if !self.copies.is_empty() {
+            // the forwarded packets go first, then their copies, then the wait
+            if let Err(e) = Ring::submit(&mut self.ring) {
+                return self.enter_failed(core, &e);
+            }
+            self.copy_submitted(core);
+        }
         if let Err(e) = self.ring.submit_and_wait_min(want, timeout, min_us) {
             return self.enter_failed(core, &e);
         }
         self.settle(core)
+    }
+
+    /// Sends the media copies of the packets whose sends were just submitted (their buffers
+    /// are still ours: a send gives its buffer back only when its completion is handled).
+    fn copy_submitted(&mut self, core: &mut Core) {
+        for (slot, side, bid, res) in self.copies.drain(..) {
+            let Some(Some(flow)) = core.flows.get(slot) else {
+                continue;
+            };
+            if let Some(d) = self.ring.datagram(bid, res) {
+                mirror::copy(flow, side, d.payload, &mut core.pkt.local);
+            }
+        }
     }
 
     fn enter_failed(&mut self, core: &mut Core, e: &io::Error) -> bool {
