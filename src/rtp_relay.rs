@@ -388,14 +388,10 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
         }),
         Output::Message => {
             let off = body_off.unwrap_or(0);
-            let edits: Vec<script::BufEdit<'_>> = edits
-                .iter()
-                .map(|e| script::BufEdit {
-                    offset: off + e.offset,
-                    delete: e.delete,
-                    insert: &e.insert,
-                })
-                .collect();
+            let mut edits = edits;
+            for e in &mut edits {
+                e.offset += off;
+            }
             if !edits.is_empty() {
                 if let Err(e) = m.apply(&edits) {
                     bail!(

@@ -6,7 +6,7 @@ mod fakemsg;
 
 use fakemsg::*;
 use mediaproxy::config::{Config, RawParams};
-use mediaproxy::host::common::dialog::engage;
+use mediaproxy::script::engage;
 use mediaproxy::script::{self, Avp, Ctx};
 
 #[test]

@@ -175,6 +175,13 @@ impl Client {
     }
 
     /// A management command (`sessions`, `summary`, `version`); returns the reply line.
+    /// The `(from_tag, to_tag)` of every session of a Call-ID.
+    pub fn tags(&mut self, call_id: &str) -> Result<Vec<(String, String)>, ClientError> {
+        let wire = codec::encode_tags(call_id).map_err(ClientError::Encode)?;
+        let line = self.transact(wire.as_bytes())?;
+        Ok(codec::parse_tags_reply(&line)?)
+    }
+
     pub fn command(&mut self, cmd: &str) -> Result<String, ClientError> {
         if cmd.is_empty() || cmd.contains(['\r', '\n']) {
             return Err(ClientError::Encode(CodecError::Unencodable("command")));

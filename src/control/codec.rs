@@ -99,6 +99,11 @@ pub enum Request {
     Copy(super::copy::CopyRequest),
     Sessions,
     Summary,
+    /// Extension: the tags of every session of a Call-ID (`tags` with a `call_id` header),
+    /// answered as a JSON array of `[from_tag, to_tag]` pairs.
+    Tags {
+        call_id: String,
+    },
     Version,
     /// `quit` / `exit`: close the connection.
     Quit,
@@ -320,7 +325,7 @@ pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, Codec
         "summary" => return Ok(Request::Summary),
         "version" => return Ok(Request::Version),
         "quit" | "exit" => return Ok(Request::Quit),
-        "update" | "remove" | "copy" => {}
+        "update" | "remove" | "copy" | "tags" => {}
         _ => return Err(CodecError::UnknownCommand(cmd.to_string())),
     }
     if headers.len() > MAX_HEADERS {
@@ -344,6 +349,11 @@ pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, Codec
     let need = |name: &'static str| get(name).ok_or(CodecError::MissingHeader(name));
     if cmd == "copy" {
         return super::copy::parse(get).map(Request::Copy);
+    }
+    if cmd == "tags" {
+        return Ok(Request::Tags {
+            call_id: need("call_id")?.to_string(),
+        });
     }
     if cmd == "remove" {
         return Ok(Request::Remove(RemoveRequest {
@@ -576,6 +586,25 @@ pub fn parse_update_reply(line: &str, expected_ports: usize) -> Result<RelayAnsw
 
 /// Parses a `remove` reply: `removed` (optionally followed by the session JSON, our extension)
 /// → `Ok(json)`; `error` and anything else → `Err`.
+/// Encodes a `tags` request (the sessions of one Call-ID).
+pub fn encode_tags(call_id: &str) -> Result<String, CodecError> {
+    let mut s = String::with_capacity(64);
+    s.push_str("tags\r\n");
+    header(&mut s, "call_id", call_id)?;
+    s.push_str("\r\n");
+    Ok(s)
+}
+
+/// Parses the answer to `tags`: `[from_tag, to_tag]` pairs.
+pub fn parse_tags_reply(line: &str) -> Result<Vec<(String, String)>, ReplyError> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line == "error" {
+        return Err(ReplyError::Relay);
+    }
+    serde_json::from_str::<Vec<(String, String)>>(line)
+        .map_err(|_| ReplyError::Malformed(line.to_string()))
+}
+
 pub fn parse_remove_reply(line: &str) -> Result<Option<String>, ReplyError> {
     let line = line.trim_end_matches(['\r', '\n']);
     if line == "error" {

@@ -215,6 +215,27 @@ fn empty_values_are_dropped_and_mandatory_headers_checked() {
 }
 
 #[test]
+fn tags_asks_for_one_call_and_reads_its_pairs() {
+    let wire = encode_tags("a\"b@host").unwrap();
+    let mut r = RequestReader::new();
+    r.push(wire.as_bytes());
+    assert_eq!(
+        r.next_request(),
+        Some(Ok(Request::Tags {
+            call_id: "a\"b@host".into()
+        }))
+    );
+    assert!(encode_tags("x\r\ny").is_err());
+    assert_eq!(
+        parse_tags_reply("[[\"f1\",\"t1\"],[\"f2\",\"\"]]\r\n").unwrap(),
+        [("f1".into(), "t1".into()), ("f2".into(), String::new())]
+    );
+    assert_eq!(parse_tags_reply("[]").unwrap(), []);
+    assert_eq!(parse_tags_reply("error"), Err(ReplyError::Relay));
+    assert!(parse_tags_reply("removed").is_err());
+}
+
+#[test]
 fn every_request_gets_exactly_one_item() {
     let input = b"garbage\r\n\r\nsessions\r\n\r\nupdate\r\nno colon here\r\n\r\n\
         remove\r\ncall_id: x\r\nfrom_tag: y\r\n\r\nupdate\r\ntype: sideways\r\n\r\nsummary\nquit\r\n";

@@ -530,6 +530,7 @@ impl Handler for Engine {
                 now.saturating_duration_since(self.started),
                 self.bps,
             ),
+            Request::Tags { call_id } => self.table.tags_json(&call_id),
             Request::Version => env!("CARGO_PKG_VERSION").to_string(),
             Request::Quit => String::new(),
         }

@@ -10,9 +10,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use mediaproxy::config::{Config, RawParams};
-use mediaproxy::host::common::dialog::Engage;
 use mediaproxy::relay::{Counters, Relay};
-use mediaproxy::script::{Avp, BufEdit, Level, Logger, Message};
+use mediaproxy::script::{Avp, Edit, Engage, Level, Logger, Message};
 
 pub struct Fake {
     pub buf: Vec<u8>,
@@ -82,7 +81,7 @@ impl Message for Fake {
     fn prepare_edits(&mut self) -> bool {
         true
     }
-    fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), String> {
+    fn apply(&mut self, edits: &[Edit]) -> Result<(), String> {
         let mut out = Vec::new();
         let mut pos = 0;
         for e in edits {
@@ -90,7 +89,7 @@ impl Message for Fake {
                 return Err("bad edit".into());
             }
             out.extend_from_slice(&self.buf[pos..e.offset]);
-            out.extend_from_slice(e.insert);
+            out.extend_from_slice(&e.insert);
             pos = e.offset + e.delete;
         }
         out.extend_from_slice(&self.buf[pos..]);

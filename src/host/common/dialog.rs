@@ -1,4 +1,5 @@
-//! `engage_media_proxy()` and what an engaged dialog's callbacks carry and do, for every host.
+//! What an engaged dialog's callbacks carry and do, for every host (`engage_media_proxy()`
+//! itself is [`crate::script::engage`]).
 //!
 //! No shared memory of our own is needed: each callback's registered parameter is a small
 //! integer (the ICE choice made on the INVITE and an "active" bit), which the dialog module
@@ -12,8 +13,8 @@ use once_cell::sync::OnceCell;
 use super::functions::media_proxy;
 use super::lifecycle::{config, is_attendant};
 use super::msg::HostMessage;
-use crate::config::{Config, IceCandidate};
-use crate::script::{self, remove_session, Ctx, Logger, Message};
+use crate::config::IceCandidate;
+use crate::script::{self, remove_session, Ctx, Logger};
 
 /// A host's dialog API: the table of functions its dialog module fills in the attendant
 /// (`mod_init`), read-only afterwards.
@@ -251,40 +252,6 @@ macro_rules! dialog_callbacks {
     };
 }
 pub(crate) use dialog_callbacks;
-
-/// A host's message that can engage its dialog.
-pub trait Engage: Message {
-    /// `engage_media_proxy()` already ran for this message.
-    fn engaged(&self) -> bool;
-    fn set_engaged(&mut self);
-    /// Creates (or finds) the dialog of this initial INVITE and registers the callbacks with
-    /// [`encode`]`(ice)`. Returns the dialog id the relay is told, or `None` after logging why.
-    fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String>;
-}
-
-/// `engage_media_proxy()`: on an initial INVITE, engage the dialog and relay its media.
-pub fn engage<M: Engage>(m: &mut M, cfg: &Config) -> i32 {
-    if !script::can_engage(m, cfg) {
-        return -1;
-    }
-    if m.engaged() {
-        return 1;
-    }
-    let ice = script::ice_choice(m, cfg);
-    let Some(did) = m.engage_dialog(ice) else {
-        return -1;
-    };
-    m.set_engaged();
-    let ctx = Ctx {
-        dialog_id: Some(did),
-        ice: Some(ice),
-    };
-    match script::use_media_proxy(m, cfg, &ctx) {
-        // an INVITE without SDP (late offer) is fine: the 200 OK and ACK carry it
-        -2 => 1,
-        rc => rc,
-    }
-}
 
 #[cfg(test)]
 mod tests {

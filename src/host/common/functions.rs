@@ -4,7 +4,6 @@
 
 use std::ffi::{c_int, CStr};
 
-use super::dialog;
 use super::lifecycle::config;
 use super::log::guard;
 use super::msg::{HostMessage, HostMsg};
@@ -93,7 +92,7 @@ pub fn call<M: HostMessage>(f: Function, m: Option<M>, arg: impl FnOnce() -> Str
     };
     let m = &mut HostMsg(m);
     match f {
-        Function::EngageMediaProxy => dialog::engage(m, cfg),
+        Function::EngageMediaProxy => script::engage(m, cfg),
         Function::UseMediaProxy => script::use_media_proxy(m, cfg, &Ctx::default()),
         Function::EndMediaSession => script::end_media_session(m, cfg),
         Function::ClientNatTest => script::client_nat_test(m, cfg, &arg),

@@ -13,11 +13,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 
-use super::dialog::Engage;
 use super::log::HostLogger;
 use super::splice::{self, SpliceError};
 use crate::config::IceCandidate;
-use crate::script::{self, Avp, BufEdit, Logger, Message};
+use crate::script::{self, Avp, Edit, Engage, Logger, Message};
 
 /// The source address from an `ip_addr`'s family, length and address bytes (network order),
 /// and the port (host order); `None` for anything but IPv4/IPv6.
@@ -111,7 +110,7 @@ pub enum Section {
 pub fn apply<L: Lumps>(
     l: &mut L,
     section: Section,
-    edits: &[BufEdit<'_>],
+    edits: &[Edit],
 ) -> Result<Option<Inserted>, EditError> {
     let Some(first) = edits.first() else {
         return Ok(None);
@@ -315,11 +314,7 @@ pub struct HostMsg<M>(pub M);
 
 impl<M: HostMessage> HostMsg<M> {
     /// Edits as lumps, refused on a transaction's stored copy.
-    fn edit(
-        &mut self,
-        section: Section,
-        edits: &[BufEdit<'_>],
-    ) -> Result<Option<Inserted>, String> {
+    fn edit(&mut self, section: Section, edits: &[Edit]) -> Result<Option<Inserted>, String> {
         if self.frozen().is_some() {
             return Err(EditError::Refused("the message is a tm shm clone").to_string());
         }
@@ -355,10 +350,10 @@ impl<M: HostMessage> Message for HostMsg<M> {
     fn prepare_edits(&mut self) -> bool {
         self.0.parse_all_headers()
     }
-    fn apply(&mut self, edits: &[BufEdit<'_>]) -> Result<(), String> {
+    fn apply(&mut self, edits: &[Edit]) -> Result<(), String> {
         self.edit(Section::Body, edits).map(|_| ())
     }
-    fn replace_contact_uri(&mut self, edit: &BufEdit<'_>) -> Result<(), String> {
+    fn replace_contact_uri(&mut self, edit: &Edit) -> Result<(), String> {
         let inserted = self.edit(Section::Headers, std::slice::from_ref(edit))?;
         if let Some(uri) = inserted {
             if !self.0.set_first_contact_uri(uri) {
@@ -453,11 +448,11 @@ mod tests {
         }
     }
 
-    fn e(offset: usize, delete: usize, insert: &'static [u8]) -> BufEdit<'static> {
-        BufEdit {
+    fn e(offset: usize, delete: usize, insert: &'static [u8]) -> Edit {
+        Edit {
             offset,
             delete,
-            insert,
+            insert: insert.to_vec(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Byte edits as the one host change that every core rebuilds exactly: the translation from
-//! the script layer's [`BufEdit`]s to lumps, host-independent so that it can be tested and
+//! the script layer's [`Edit`]s to lumps, host-independent so that it can be tested and
 //! fuzzed against a model of the cores' rules ([`model`]).
 //!
 //! # The cores' rules this relies on
@@ -47,7 +47,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::script::BufEdit;
+use crate::script::Edit;
 
 /// One replacement: delete `delete` (≥ 1) bytes at `offset`, insert `insert` after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,7 @@ impl fmt::Display for SpliceError {
 /// the bytes they delete).
 pub fn plan(
     buf: &[u8],
-    edits: &[BufEdit<'_>],
+    edits: &[Edit],
     region: Range<usize>,
 ) -> Result<Option<Splice>, SpliceError> {
     if region.start > region.end || region.end > buf.len() {
@@ -162,7 +162,7 @@ pub fn plan(
     let mut at = start;
     for e in edits {
         insert.extend_from_slice(&buf[at..e.offset]);
-        insert.extend_from_slice(e.insert);
+        insert.extend_from_slice(&e.insert);
         at = e.offset + e.delete;
     }
     insert.extend_from_slice(&buf[at..stop]);
@@ -291,21 +291,21 @@ mod tests {
     use super::model::{rebuild, Lump, Path};
     use super::*;
 
-    fn e(offset: usize, delete: usize, insert: &'static [u8]) -> BufEdit<'static> {
-        BufEdit {
+    fn e(offset: usize, delete: usize, insert: &'static [u8]) -> Edit {
+        Edit {
             offset,
             delete,
-            insert,
+            insert: insert.to_vec(),
         }
     }
 
     /// What the edits mean: applied one by one to the region.
-    fn naive(buf: &[u8], edits: &[BufEdit<'_>]) -> Vec<u8> {
+    fn naive(buf: &[u8], edits: &[Edit]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut at = 0;
         for x in edits {
             out.extend_from_slice(&buf[at..x.offset]);
-            out.extend_from_slice(x.insert);
+            out.extend_from_slice(&x.insert);
             at = x.offset + x.delete;
         }
         out.extend_from_slice(&buf[at..]);

@@ -14,7 +14,7 @@ use super::sys::{self, str_};
 use crate::host::common::lifecycle::config;
 use crate::host::common::msg::{raw_bytes, HostMsg, MsgFields, FAKED_REPLY};
 use crate::rtp_relay::{self, Body, Call, Done, Flags, Op, Output};
-use crate::script::{self, Avp, BufEdit, Logger, Message};
+use crate::script::{self, Avp, Edit, Logger, Message};
 
 /// Filled by the framework at registration; unused by this engine but kept for its lifetime
 /// (media copies read the call's SDPs from the dialog themselves: `get_sdp` keeps a reference
@@ -138,7 +138,7 @@ impl Message for NoMsg {
     fn prepare_edits(&mut self) -> bool {
         false
     }
-    fn apply(&mut self, _edits: &[BufEdit<'_>]) -> Result<(), String> {
+    fn apply(&mut self, _edits: &[Edit]) -> Result<(), String> {
         Err("there is no message".into())
     }
     fn avp(&self, _which: Avp) -> Option<String> {

@@ -151,6 +151,23 @@ impl<B: Backend> SessionTable<B> {
         out
     }
 
+    /// `tags`: the `[from_tag, to_tag]` pairs of a Call-ID's sessions, as a JSON array.
+    pub fn tags_json(&self, call_id: &str) -> String {
+        let mut out = String::from("[");
+        for (i, s) in self.sessions.get(call_id).into_iter().flatten().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            json::string(&mut out, &s.from_tag);
+            out.push(',');
+            json::string(&mut out, &s.to_tag);
+            out.push(']');
+        }
+        out.push(']');
+        out
+    }
+
     /// The statistics JSON of one session, if it exists.
     pub fn session_stats(
         &self,

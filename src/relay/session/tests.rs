@@ -532,6 +532,9 @@ fn sessions_json_lists_only_answered_streams() {
     )
     .unwrap();
     let j = t.sessions_json(t0);
+    // `tags`: one Call-ID's sessions without the statistics
+    assert_eq!(t.tags_json("call-1"), r#"[["ft","tt"]]"#);
+    assert_eq!(t.tags_json("call-2"), "[]");
     for f in [
         "media_type",
         "status",
