@@ -13,16 +13,14 @@ use once_cell::sync::OnceCell;
 use super::functions::media_proxy;
 use super::lifecycle::{config, is_attendant};
 use super::msg::HostMessage;
+use super::HostStatic;
 use crate::config::IceCandidate;
 use crate::script::{self, remove_session, Ctx, Logger};
 
 /// A host's dialog API: the table of functions its dialog module fills in the attendant
 /// (`mod_init`), read-only afterwards.
-pub struct DialogApi<T>(OnceCell<T>);
-
-// SAFETY: filled once in the attendant before any fork, only read afterwards (a table of
-// function pointers into the dialog module).
-unsafe impl<T> Sync for DialogApi<T> {}
+/// Filled once in the attendant before any fork, only read afterwards ([`HostStatic`]'s rule).
+pub struct DialogApi<T>(OnceCell<HostStatic<T>>);
 
 impl<T: Default> Default for DialogApi<T> {
     fn default() -> Self {
@@ -42,12 +40,12 @@ impl<T: Default> DialogApi<T> {
         if !load(&mut t) {
             return false;
         }
-        let _ = self.0.set(t);
+        let _ = self.0.set(HostStatic(t));
         true
     }
 
     pub fn get(&self) -> Option<&T> {
-        self.0.get()
+        self.0.get().map(|t| &t.0)
     }
 
     /// The table for `engage_media_proxy()`, or `None` after logging that it needs the

@@ -61,10 +61,17 @@ macro_rules! bindings {
 }
 pub(crate) use bindings;
 
-/// A static the host reads through a pointer: a table of pointers to literals, functions and
-/// other statics of this module, never written after start-up.
+/// The one wrapper for what both hosts share between threads only in name: a table the host
+/// reads through a pointer (pointers to literals, functions and other statics of this module),
+/// a table the core or a module fills once in the attendant (`UnsafeCell` inside), or a handle
+/// of the core's made in the attendant. The rule that makes it sound: it is written, if ever,
+/// only in the attendant before any fork (single-threaded), and only read afterwards, each
+/// process from its one host thread (the relay's threads never see one).
 #[repr(transparent)]
 pub struct HostStatic<T>(pub T);
 
-// SAFETY: read-only after start-up (the host reads it; the module never writes it).
+// SAFETY: see the type's rule: no write after start-up, and no access from a thread other than
+// the host's.
 unsafe impl<T> Sync for HostStatic<T> {}
+// SAFETY: as above; a value moves between threads only in the attendant's start-up.
+unsafe impl<T> Send for HostStatic<T> {}

@@ -10,16 +10,12 @@ use once_cell::sync::OnceCell;
 use super::sys::{self, sip_msg};
 use crate::config::Config;
 use crate::host::common::avp::{value, Avps};
+use crate::host::common::HostStatic;
 use crate::script::Avp;
 
 /// A spec in the core's cache, alive for the whole process.
-struct Spec(*mut c_void);
-
-// SAFETY: specs are looked up in the main process before any fork and only read afterwards;
-// every process has its own copy and uses it from its one host thread.
-unsafe impl Send for Spec {}
-// SAFETY: as above.
-unsafe impl Sync for Spec {}
+/// Created in the attendant before any fork, only read afterwards ([`HostStatic`]'s rule).
+type Spec = HostStatic<*mut c_void>;
 
 static AVPS: OnceCell<Avps<Spec>> = OnceCell::new();
 
@@ -27,7 +23,7 @@ static AVPS: OnceCell<Avps<Spec>> = OnceCell::new();
 fn parse(text: &str) -> Option<Spec> {
     // SAFETY: the core copies what it keeps of the text into its cache; called in mod_init.
     let spec = unsafe { sys::mpx_pv_parse(text.as_ptr() as *const _, text.len() as i32) };
-    (!spec.is_null()).then_some(Spec(spec))
+    (!spec.is_null()).then_some(HostStatic(spec))
 }
 
 /// Looks the three specs up (from `mod_init`).

@@ -14,6 +14,7 @@ use once_cell::sync::OnceCell;
 use super::log::guard;
 use super::sys;
 use crate::host::common::session_end::{Field, Fields};
+use crate::host::common::HostStatic;
 
 pub const ROUTE: &std::ffi::CStr = c"mediaproxy:session-end";
 
@@ -91,12 +92,7 @@ unsafe extern "C" fn field(
 }
 
 /// `module_exports.pv_items`: `$mpx(name)`, then the closing row.
-#[repr(transparent)]
-pub struct PvItems(pub [sys::mpx_pv_export; 2]);
-// SAFETY: read-only; a literal and the shim's functions.
-unsafe impl Sync for PvItems {}
-
-pub static PV_ITEMS: PvItems = PvItems([
+pub static PV_ITEMS: HostStatic<[sys::mpx_pv_export; 2]> = HostStatic([
     sys::mpx_pv_export {
         name: sys::str_ {
             s: c"mpx".as_ptr() as *mut c_char,

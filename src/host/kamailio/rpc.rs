@@ -146,20 +146,17 @@ unsafe extern "C" fn rpc_terminate(rpc: *mut mpx_rpc_t, ctx: *mut c_void) {
 }
 
 /// A documentation string list (`const char **`, NULL-terminated).
-#[repr(transparent)]
-pub struct Doc(pub [*const c_char; 2]);
-// SAFETY: read-only; string literals only.
-unsafe impl Sync for Doc {}
+pub type Doc = HostStatic<[*const c_char; 2]>;
 
-static DOC_SESSIONS: Doc = Doc([
+static DOC_SESSIONS: Doc = HostStatic([
     c"Active media sessions with their streams, addresses, codecs and counters.".as_ptr(),
     ptr::null(),
 ]);
-static DOC_SUMMARY: Doc = Doc([
+static DOC_SUMMARY: Doc = HostStatic([
     c"Relay summary: sessions, streams per media type, bits/s, ports, uptime.".as_ptr(),
     ptr::null(),
 ]);
-static DOC_TERMINATE: Doc = Doc([
+static DOC_TERMINATE: Doc = HostStatic([
     c"End the media sessions of a Call-ID (parameter: the Call-ID).".as_ptr(),
     ptr::null(),
 ]);

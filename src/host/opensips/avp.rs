@@ -9,17 +9,13 @@ use once_cell::sync::OnceCell;
 use super::sys::{self, mpx_pv_spec, sip_msg};
 use crate::config::Config;
 use crate::host::common::avp::{value, Avps};
+use crate::host::common::HostStatic;
 use crate::script::Avp;
 
 /// A parsed spec. Lives for the whole process (leaked on purpose: the core's spec may point
 /// into the spec text, which therefore lives as long).
-struct Spec(*mut mpx_pv_spec);
-
-// SAFETY: specs are created in the attendant before any fork and only read afterwards; every
-// process has its own copy and uses it from its one host thread.
-unsafe impl Send for Spec {}
-// SAFETY: as above.
-unsafe impl Sync for Spec {}
+/// Created in the attendant before any fork, only read afterwards ([`HostStatic`]'s rule).
+type Spec = HostStatic<*mut mpx_pv_spec>;
 
 static AVPS: OnceCell<Avps<Spec>> = OnceCell::new();
 
@@ -28,7 +24,7 @@ fn parse(text: &str) -> Option<Spec> {
     let spec: &'static mut mpx_pv_spec = Box::leak(Box::new(mpx_pv_spec { opaque: [0; 14] }));
     // SAFETY: the text and the spec live for the rest of the process; called in the attendant.
     let rc = unsafe { sys::mpx_pv_parse(c.as_ptr(), text.len() as i32, spec) };
-    (rc == 0).then_some(Spec(spec))
+    (rc == 0).then_some(HostStatic(spec as *mut mpx_pv_spec))
 }
 
 /// Parses the three specs (from `mod_init`).

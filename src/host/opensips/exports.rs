@@ -14,6 +14,7 @@ use super::relay_proc;
 use super::stats::STATS;
 use super::sys::*;
 use crate::host::common::functions::{script_functions, Function};
+use crate::host::common::HostStatic;
 
 /// `version_control()` compares these with the running core's strings (ABI notes §1.3).
 const fn cstr(s: &'static str) -> *const std::ffi::c_char {
@@ -38,11 +39,6 @@ pub const MESSAGE_ROUTES: c_int = (MPX_REQUEST_ROUTE
     | MPX_FAILURE_ROUTE
     | MPX_BRANCH_ROUTE
     | MPX_LOCAL_ROUTE) as c_int;
-
-#[repr(transparent)]
-pub struct CmdTable(pub [cmd_export_t; 6]);
-// SAFETY: read-only; holds pointers to string literals and functions only.
-unsafe impl Sync for CmdTable {}
 
 /// A row of the functions' table: the string parameter of `client_nat_test`, the routes.
 const fn row(f: cmd_function, which: Function) -> cmd_export_t {
@@ -69,7 +65,7 @@ const END: cmd_export_t = cmd_export_t {
     flags: 0,
 };
 
-pub static CMDS: CmdTable = CmdTable(script_functions!(row, entry, END));
+pub static CMDS: HostStatic<[cmd_export_t; 6]> = HostStatic(script_functions!(row, entry, END));
 
 /// Makes the script's integer literals for our string parameters text (`client_nat_test(3)`
 /// as `client_nat_test("3")`): the core types each parameter either integer or string and
@@ -88,13 +84,7 @@ pub unsafe fn script_numbers_as_text() -> Result<u32, String> {
 // ---- the relay process --------------------------------------------------------------------
 
 /// Writable: `mod_init` sets `no` (1 in embedded mode, 0 otherwise); the core reads it after.
-#[repr(transparent)]
-pub struct ProcTable(pub UnsafeCell<[proc_export_t; 2]>);
-// SAFETY: written once in mod_init (attendant, single-threaded, before any fork); read by the
-// core afterwards.
-unsafe impl Sync for ProcTable {}
-
-pub static PROCS: ProcTable = ProcTable(UnsafeCell::new([
+pub static PROCS: HostStatic<UnsafeCell<[proc_export_t; 2]>> = HostStatic(UnsafeCell::new([
     proc_export_t {
         name: c"mediaproxy relay".as_ptr(),
         pre_fork_function: None,
@@ -124,11 +114,6 @@ pub unsafe fn set_relay_processes(n: u32) {
 
 // ---- dependencies -------------------------------------------------------------------------
 
-#[repr(transparent)]
-pub struct DepTable(pub dep_export_t);
-// SAFETY: read-only; holds pointers to string literals only.
-unsafe impl Sync for DepTable {}
-
 const NO_DEP: module_dependency_t = module_dependency_t {
     mod_type: MPX_MOD_TYPE_NULL as c_int,
     mod_name: ptr::null_mut(),
@@ -144,7 +129,7 @@ const fn silent_dep(name: &'static CStr) -> module_dependency_t {
 }
 
 /// tm, dialog and usrloc (natping reads its nat_bflag), silently: when loaded, they are initialised before this module.
-pub static DEPS: DepTable = DepTable(dep_export_t {
+pub static DEPS: HostStatic<dep_export_t> = HostStatic(dep_export_t {
     md: [
         silent_dep(c"tm"),
         silent_dep(c"dialog"),
@@ -165,15 +150,10 @@ pub static DEPS: DepTable = DepTable(dep_export_t {
 
 // ---- exports --------------------------------------------------------------------------------
 
-#[repr(transparent)]
-pub struct Exports(pub module_exports);
-// SAFETY: read-only; every pointer refers to a static of this module.
-unsafe impl Sync for Exports {}
-
 /// The module's one exported symbol.
 #[allow(non_upper_case_globals)]
 #[no_mangle]
-pub static exports: Exports = Exports(module_exports {
+pub static exports: HostStatic<module_exports> = HostStatic(module_exports {
     name: c"mediaproxy".as_ptr(),
     type_: MPX_MOD_TYPE_DEFAULT as c_int,
     version: cstr(VERSION),

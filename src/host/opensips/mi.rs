@@ -12,6 +12,7 @@ use super::guard::guard;
 use super::init::config;
 use super::log::HostLog;
 use super::sys::{self, mi_export_t, mi_item_t, mi_params_t, mi_recipe_t, mi_response_t};
+use crate::host::common::HostStatic;
 use crate::script;
 
 fn err(code: i32, msg: &str) -> *mut mi_response_t {
@@ -174,12 +175,7 @@ mod names {
     pub const TERMINATE: &std::ffi::CStr = c"mediaproxy_terminate";
 }
 
-#[repr(transparent)]
-pub struct MiTable(pub [mi_export_t; 4]);
-// SAFETY: read-only; string literals and functions only.
-unsafe impl Sync for MiTable {}
-
-pub static MI_CMDS: MiTable = MiTable([
+pub static MI_CMDS: HostStatic<[mi_export_t; 4]> = HostStatic([
     command(
         names::SESSIONS,
         c"active media sessions with their streams, addresses, codecs and counters",

@@ -13,20 +13,19 @@ use super::msg::SipMsg;
 use super::sys::{self, str_};
 use crate::host::common::lifecycle::config;
 use crate::host::common::msg::{raw_bytes, HostMsg, MsgFields, FAKED_REPLY};
+use crate::host::common::HostStatic;
 use crate::rtp_relay::{self, Body, Call, Done, Flags, Op, Output};
 use crate::script::{self, Avp, Edit, Logger, Message};
 
 /// Filled by the framework at registration; unused by this engine but kept for its lifetime
 /// (media copies read the call's SDPs from the dialog themselves: `get_sdp` keeps a reference
-/// to a dialog it has to look up).
-struct Hooks(UnsafeCell<sys::mpx_rtp_relay_hooks>);
-// SAFETY: written once by the framework in mod_preinit (attendant, single-threaded), never read
-// by this module.
-unsafe impl Sync for Hooks {}
-static HOOKS: Hooks = Hooks(UnsafeCell::new(sys::mpx_rtp_relay_hooks {
-    get_sdp: None,
-    get_dlg_ids: None,
-}));
+/// to a dialog it has to look up). Written once by the framework in mod_preinit (attendant,
+/// single-threaded), never read by this module.
+static HOOKS: HostStatic<UnsafeCell<sys::mpx_rtp_relay_hooks>> =
+    HostStatic(UnsafeCell::new(sys::mpx_rtp_relay_hooks {
+        get_sdp: None,
+        get_dlg_ids: None,
+    }));
 
 /// `preinit_f`: registers the engine when the rtp_relay module is loaded.
 pub unsafe extern "C" fn mod_preinit() -> c_int {
