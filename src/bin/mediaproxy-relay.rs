@@ -14,10 +14,10 @@
 //! the same as the module's `modparam`s).
 //! Logs go to stderr. SIGINT/SIGTERM or `--max-seconds` stop it (the socket file is removed).
 
-use mediaproxy::relay::sys::{poll_any, SignalFd};
+use mediaproxy::relay::serve::{serve, Stop};
+use mediaproxy::relay::sys::SignalFd;
 use mediaproxy::relay::{Counters, LogLevel, Relay, RelayEvent};
 use mediaproxy::settings::{self, LatchMode, Origin, RelayConfig, Settings, Value};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -84,6 +84,30 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// One relay event on stderr (debug lines only with `--verbose`).
+fn print_event(ev: RelayEvent, verbose: bool) {
+    match ev {
+        RelayEvent::Log { level, text } => {
+            if level != LogLevel::Debug || verbose {
+                eprintln!("mediaproxy-relay: {level:?}: {text}");
+            }
+        }
+        RelayEvent::Expired {
+            call_id,
+            stats_json,
+            all_streams_ice,
+            ..
+        } => {
+            let what = if all_streams_ice {
+                "removed because ICE was used"
+            } else {
+                "expired"
+            };
+            eprintln!("mediaproxy-relay: session {call_id} {what}: {stats_json}");
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -110,45 +134,16 @@ fn main() -> ExitCode {
     let deadline = args
         .max_seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
-    loop {
-        let wait = deadline.map_or(Duration::from_secs(1), |d| {
-            d.saturating_duration_since(Instant::now())
-                .min(Duration::from_secs(1))
-        });
-        let _ = poll_any(
-            &[(relay.event_fd(), false), (signals.as_raw_fd(), false)],
-            wait,
-        );
-        for ev in relay.drain_events() {
-            match ev {
-                RelayEvent::Log { level, text } => {
-                    if level != LogLevel::Debug || args.verbose {
-                        eprintln!("mediaproxy-relay: {level:?}: {text}");
-                    }
-                }
-                RelayEvent::Expired {
-                    call_id,
-                    stats_json,
-                    all_streams_ice,
-                    ..
-                } => {
-                    let what = if all_streams_ice {
-                        "removed because ICE was used"
-                    } else {
-                        "expired"
-                    };
-                    eprintln!("mediaproxy-relay: session {call_id} {what}: {stats_json}");
-                }
-            }
+    let verbose = args.verbose;
+    let stop = serve(&relay, &signals, deadline, |events| {
+        for ev in events {
+            print_event(ev, verbose);
         }
-        if let Some(sig) = signals.read() {
-            eprintln!("mediaproxy-relay: signal {sig}, stopping");
-            break;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            eprintln!("mediaproxy-relay: --max-seconds reached, stopping");
-            break;
-        }
+    });
+    match stop {
+        Ok(Stop::Signal(sig)) => eprintln!("mediaproxy-relay: signal {sig}, stopping"),
+        Ok(Stop::Deadline) => eprintln!("mediaproxy-relay: --max-seconds reached, stopping"),
+        Err(e) => eprintln!("mediaproxy-relay: poll: {e}, stopping"),
     }
     relay.shutdown();
     ExitCode::SUCCESS

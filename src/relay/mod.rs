@@ -68,6 +68,7 @@ mod mirror;
 pub mod packet;
 pub mod pool;
 pub mod record;
+pub mod serve;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod sys;

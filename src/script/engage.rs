@@ -39,17 +39,17 @@ fn initial_invite(m: &dyn Message, cfg: &Config) -> Result<Scanned, ScriptError>
 
 /// `engage_media_proxy()`: on an initial INVITE, engage the dialog and relay its media. The
 /// message is scanned once; its relay part reports as `use_media_proxy`.
-pub fn engage<M: Engage>(m: &mut M, cfg: &Config) -> i32 {
-    let mut scanned = match initial_invite(m, cfg) {
+pub fn engage(m: &mut dyn Engage, cfg: &Config) -> i32 {
+    let mut scanned = match initial_invite(&*m, cfg) {
         Ok(s) => s,
-        Err(e) => return report(m, FN, Err(e)),
+        Err(e) => return report(&*m, FN, Err(e)),
     };
     if m.engaged() {
         return 1;
     }
-    let ice = ice_choice(m, cfg);
+    let ice = ice_choice(&*m, cfg);
     let Some(did) = m.engage_dialog(ice) else {
-        return report(m, FN, Err(ScriptError::NoDialog));
+        return report(&*m, FN, Err(ScriptError::NoDialog));
     };
     m.set_engaged();
     scanned.req.dialog_id = did.clone();
@@ -58,7 +58,7 @@ pub fn engage<M: Engage>(m: &mut M, cfg: &Config) -> i32 {
         ice: Some(ice),
     };
     let r = check(m, cfg).and_then(|()| relay(m, cfg, &ctx, scanned));
-    match report(m, "use_media_proxy", r) {
+    match report(&*m, "use_media_proxy", r) {
         // an INVITE without SDP (late offer) is fine: the 200 OK and ACK carry it
         -2 => 1,
         rc => rc,

@@ -6,12 +6,14 @@
 //! keeps in its shared memory and lets callbacks change in place. The host layer registers the
 //! callbacks with its dialog API and reads the dialog's ids; the decisions are here.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 
 use once_cell::sync::OnceCell;
 
 use super::functions::media_proxy;
+use super::host::Host;
 use super::lifecycle::{config, is_attendant};
+use super::log::guard;
 use super::msg::HostMessage;
 use super::HostStatic;
 use crate::config::IceCandidate;
@@ -169,87 +171,64 @@ pub unsafe fn in_dialog<M: HostMessage>(
     media_proxy(Some(m), &ctx(dialog_id(), param));
 }
 
-/// Writes the three callbacks an engaged dialog registers, `on_request`, `on_reply` and
-/// `on_end`, and `CALLBACKS`, the list to register (with the dialog event types: `$types` for
-/// requests, the `MPX_DLGCB_*` of `$sys` for replies and ends), for a host layer: its
-/// bindings (`$sys`, with `dlg_cell`, `dlg_cb_params`, `mpx_dialog_cb`), its guard and logger,
-/// how its callback parameters give the request and the reply, its functions reading a
-/// dialog's id (`did`) and ids (`ids`: Call-ID, caller tag, callee tag), and what the host
-/// does after an in-dialog request (`after_request(dlg, msg, param)`: e.g. catch the replies
-/// its dialog module does not hand over).
-macro_rules! dialog_callbacks {
-    (
-        $sys:ident, $guard:path, $log:expr,
-        request: $types:expr, |$pq:ident| $req:expr,
-        reply: |$pr:ident| $rpl:expr,
-        did: $did:path, ids: $ids:path,
-        after_request: $after:path $(,)?
-    ) => {
-        /// The callbacks to register and their dialog event types.
-        const CALLBACKS: [(u32, $sys::mpx_dialog_cb); 3] = [
-            ($types, Some(on_request)),
-            (
-                $sys::MPX_DLGCB_RESPONSE_FWDED | $sys::MPX_DLGCB_RESPONSE_WITHIN,
-                Some(on_reply),
-            ),
-            (
-                $sys::MPX_DLGCB_TERMINATED
-                    | $sys::MPX_DLGCB_FAILED
-                    | $sys::MPX_DLGCB_EXPIRED
-                    | $sys::MPX_DLGCB_DESTROY,
-                Some(on_end),
-            ),
-        ];
+/// A dialog callback of host `H`, as its dialog module calls it.
+pub type Callback<H> = unsafe extern "C" fn(
+    dlg: *mut <H as Host>::Dialog,
+    types: c_int,
+    params: *mut <H as Host>::DialogParams,
+);
 
-        unsafe extern "C" fn on_request(
-            dlg: *mut $sys::dlg_cell,
-            _t: std::ffi::c_int,
-            $pq: *mut $sys::dlg_cb_params,
-        ) {
-            $guard("dialog request", (), || {
-                // SAFETY: the dialog module passes valid params for this callback, with the
-                // request it runs for.
-                unsafe {
-                    let msg = $req;
-                    let m = SipMsg::from_ptr(msg);
-                    $crate::host::common::dialog::in_dialog(m, (*$pq).param, || $did(dlg));
-                    $after(dlg, msg, (*$pq).param);
-                }
-            })
-        }
-        $crate::host::common::dialog::dialog_callbacks!(@message on_reply, "dialog reply",
-            $sys, $guard, $did, |$pr| $rpl);
-
-        unsafe extern "C" fn on_end(
-            dlg: *mut $sys::dlg_cell,
-            _t: std::ffi::c_int,
-            p: *mut $sys::dlg_cb_params,
-        ) {
-            $guard("dialog end", (), || {
-                // SAFETY: param points to the registered value, which we may change in place.
-                unsafe { $crate::host::common::dialog::end_once((*p).param, $log, || $ids(dlg)) }
-            })
-        }
-    };
-    (@message $name:ident, $what:literal, $sys:ident, $guard:path, $did:path,
-        |$p:ident| $msg:expr) => {
-        unsafe extern "C" fn $name(
-            dlg: *mut $sys::dlg_cell,
-            _t: std::ffi::c_int,
-            $p: *mut $sys::dlg_cb_params,
-        ) {
-            $guard($what, (), || {
-                // SAFETY: the dialog module passes valid params for this callback, with the
-                // message it runs for.
-                unsafe {
-                    let m = SipMsg::from_ptr($msg);
-                    $crate::host::common::dialog::in_dialog(m, (*$p).param, || $did(dlg))
-                }
-            })
-        }
-    };
+/// The callbacks an engaged dialog registers, with their dialog event types.
+pub fn callbacks<H: Host>() -> [(u32, Callback<H>); 3] {
+    [
+        (H::DIALOG_REQUESTS, on_request::<H>),
+        (H::DIALOG_REPLIES, on_reply::<H>),
+        (H::DIALOG_ENDS, on_end::<H>),
+    ]
 }
-pub(crate) use dialog_callbacks;
+
+/// An in-dialog request: its SDP rewritten with the dialog's id and ICE choice; then the
+/// host's own part.
+unsafe extern "C" fn on_request<H: Host>(
+    dlg: *mut H::Dialog,
+    _types: c_int,
+    p: *mut H::DialogParams,
+) {
+    guard(&H::LOG, "dialog request", (), || {
+        // SAFETY: the dialog module passes valid params for this callback, with the request
+        // it runs for and the pointer to the registered value.
+        unsafe {
+            let msg = H::dialog_request(p);
+            let param = H::dialog_param(p);
+            in_dialog(H::msg(msg), param, || H::dialog_id(dlg));
+            H::after_dialog_request(dlg, msg, param);
+        }
+    })
+}
+
+/// A reply within the dialog (or to its INVITE): its SDP rewritten.
+unsafe extern "C" fn on_reply<H: Host>(
+    dlg: *mut H::Dialog,
+    _types: c_int,
+    p: *mut H::DialogParams,
+) {
+    guard(&H::LOG, "dialog reply", (), || {
+        // SAFETY: as in on_request, with the reply.
+        unsafe {
+            in_dialog(H::msg(H::dialog_reply(p)), H::dialog_param(p), || {
+                H::dialog_id(dlg)
+            })
+        }
+    })
+}
+
+/// The dialog ended (terminated, failed, expired, destroyed): the media session removed once.
+unsafe extern "C" fn on_end<H: Host>(dlg: *mut H::Dialog, _types: c_int, p: *mut H::DialogParams) {
+    guard(&H::LOG, "dialog end", (), || {
+        // SAFETY: the param points to the registered value, which we may change in place.
+        unsafe { end_once(H::dialog_param(p), &H::LOG, || H::dialog_ids(dlg)) }
+    })
+}
 
 #[cfg(test)]
 mod tests {

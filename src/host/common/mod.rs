@@ -14,22 +14,26 @@
 //! - [`stats`]: the statistics' names and the shared counters they read, one list that each
 //!   host turns into its own table.
 //! - [`session_end`]: the session-end event's fields (every host raises the same ones).
-//! - [`functions`]: the five script functions' names, routes and bodies over a host message.
-//! - [`dialog`]: what an engaged dialog's callbacks carry and do, and `engage_media_proxy`.
+//! - [`functions`]: the script functions' table (names, routes, bodies) and their entry
+//!   points' body (generic over the host).
+//! - [`host`]: the [`host::Host`] trait, what differs per host (types, logger, dialog calls).
+//! - [`dialog`]: what an engaged dialog's callbacks carry and do, the callbacks themselves
+//!   (generic over the host).
 //! - [`natping`]: `natping_interval`'s rounds of keep-alives over a host's usrloc.
 //! - [`splice`]: how byte edits become the one lump every core rebuilds exactly (the cores'
 //!   lump rules, and a model of them for tests and fuzzing); pure.
 //! - [`msg`]: a host's message as the script layer's `Message` (one safe view of the fields of
 //!   `struct sip_msg` both hosts declare alike; edits as lumps).
 //!
-//! The macros here (`sip_msg_view!`, `script_functions!`, `dialog_callbacks!`, `bindings!`)
-//! take a host layer's own generated bindings (`sys`) and write the code that would read the
-//! same in both layers once.
+//! The macros left here (`sip_msg_view!`, `script_functions!`, `host_logger!`, `bindings!`)
+//! take a host layer's own generated bindings (`sys`) and write the code that reads the same
+//! fields or symbols of two different sets of bindings once.
 
 pub mod avp;
 pub mod dialog;
 pub mod functions;
 pub mod guard;
+pub mod host;
 pub mod lifecycle;
 pub mod log;
 pub mod msg;

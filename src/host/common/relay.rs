@@ -7,6 +7,7 @@
 
 use once_cell::sync::OnceCell;
 
+use super::host::Host;
 use crate::config::Config;
 use crate::relay::{Counters, LogLevel, Relay, RelayEvent};
 use crate::script::{self, ClientStats, Level, Logger};
@@ -95,6 +96,11 @@ pub fn start(cfg: &Config) -> Result<Relay, String> {
 
 /// The session-end reason of a session whose streams all ended as unselected ICE candidates.
 pub const ICE_UNSELECTED: &str = "unselected ICE candidate";
+
+/// [`dispatch`] for host `H`: its logger, its dialog module ending a timed-out call.
+pub fn handle<H: Host>(events: Vec<RelayEvent>) {
+    dispatch(events, &H::LOG, H::end_dialog)
+}
 
 /// Handles the relay's events on the relay process's host thread: log lines go to the host
 /// logger; a session that timed out is logged and, when it belonged to an engaged dialog,

@@ -9,13 +9,12 @@
 //! and a media timeout ends the dialog through the module's `dlg.end_dlg` RPC, which takes
 //! exactly those ids (the API has no lookup by Call-ID).
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 
-use super::log::{guard, HostLog, Level};
-use super::msg::SipMsg;
+use super::log::{HostLog, Level};
 use super::sys::{self, dlg_binds, mpx_dlg_cell_head, sip_msg, str_};
 use crate::config::IceCandidate;
-use crate::host::common::dialog::{dialog_callbacks, encode, register_all, DialogApi};
+use crate::host::common::dialog::{encode, register_all, DialogApi};
 use crate::host::common::msg::str_text;
 
 static API: DialogApi<dlg_binds> = DialogApi::new();
@@ -41,33 +40,16 @@ fn head<'a>(dlg: *mut sys::dlg_cell) -> &'a mpx_dlg_cell_head {
 }
 
 /// `h_entry:h_id`, as Kamailio's own mediaproxy module names a dialog to the relay.
-fn did(dlg: *mut sys::dlg_cell) -> String {
+pub fn did(dlg: *mut sys::dlg_cell) -> String {
     let h = head(dlg);
     format!("{}:{}", h.h_entry, h.h_id)
 }
 
 /// Call-ID, caller tag, callee tag.
-fn ids(dlg: *mut sys::dlg_cell) -> (String, String, String) {
+pub fn ids(dlg: *mut sys::dlg_cell) -> (String, String, String) {
     let h = head(dlg);
     (text(&h.callid), text(&h.tag[0]), text(&h.tag[1]))
 }
-
-dialog_callbacks!(
-    sys,
-    guard,
-    &HostLog,
-    request: sys::MPX_DLGCB_REQ_WITHIN | sys::MPX_DLGCB_CONFIRMED, |p| (*p).req,
-    reply: |p| (*p).rpl,
-    did: did,
-    ids: ids,
-    after_request: after_request,
-);
-
-/// Kamailio's dialog module hands over the replies of requests in early dialogs too.
-///
-/// # Safety
-/// Nothing is dereferenced.
-unsafe fn after_request(_: *mut sys::dlg_cell, _: *mut sys::sip_msg, _: *mut *mut c_void) {}
 
 /// The dialog of an initial INVITE, created by the dialog module when the script has not
 /// made it tracked already; referenced (release it with `release_dlg`).
@@ -92,9 +74,13 @@ fn dialog_of(api: &dlg_binds, msg: *mut sip_msg) -> Option<*mut sys::dlg_cell> {
     (!dlg.is_null()).then_some(dlg)
 }
 
-/// Makes the dialog module track an initial INVITE and registers the callbacks. Returns the
+/// Makes the dialog module track an initial INVITE and registers `callbacks`. Returns the
 /// dialog id.
-pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
+pub fn engage(
+    msg: *mut sip_msg,
+    ice: IceCandidate,
+    callbacks: &[(u32, sys::mpx_dialog_cb)],
+) -> Option<String> {
     let api = API.engaging(&HostLog)?;
     let (Some(register), Some(release)) = (api.register_dlgcb, api.release_dlg) else {
         return None;
@@ -109,7 +95,7 @@ pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
     };
     let param = encode(ice) as *mut std::ffi::c_void;
     // SAFETY: dlg is live and referenced; the param is a plain integer, nothing to free.
-    let ok = register_all(&HostLog, &CALLBACKS, |types, cb| unsafe {
+    let ok = register_all(&HostLog, callbacks, |types, cb| unsafe {
         register(dlg, types as c_int, cb, param, None) == 0
     });
     let id = did(dlg);

@@ -12,7 +12,7 @@ use std::ptr;
 use super::functions::entry;
 use super::init;
 use super::sys::*;
-use crate::host::common::functions::{script_functions, Function};
+use crate::host::common::functions::{script_functions, Function, COUNT};
 use crate::host::common::params::{self, ParamExport};
 use crate::host::common::HostStatic;
 
@@ -41,10 +41,10 @@ pub const MESSAGE_ROUTES: u32 =
 
 /// A row of the functions' table: `client_nat_test` takes one parameter, a string that may
 /// hold variables ("3", "$var(tests)"), fixed up by the core's `fixup_spve_null`.
-const fn row(f: cmd_function, which: Function) -> cmd_export_t {
-    let string = which.takes_string();
+const fn row(f: cmd_function, which: &Function) -> cmd_export_t {
+    let string = which.takes_string;
     cmd_export_t {
-        name: which.c_name().as_ptr() as *mut c_char,
+        name: which.name.as_ptr() as *mut c_char,
         function: f,
         param_no: string as c_int,
         fixup: if string { Some(mpx_fixup_spve) } else { None },
@@ -53,7 +53,7 @@ const fn row(f: cmd_function, which: Function) -> cmd_export_t {
         } else {
             None
         },
-        flags: if which.request_route_only() {
+        flags: if which.request_route_only {
             MPX_REQUEST_ROUTE
         } else {
             MESSAGE_ROUTES
@@ -61,7 +61,7 @@ const fn row(f: cmd_function, which: Function) -> cmd_export_t {
     }
 }
 
-pub static CMDS: HostStatic<[cmd_export_t; 6]> = HostStatic(script_functions!(
+pub static CMDS: HostStatic<[cmd_export_t; COUNT + 1]> = HostStatic(script_functions!(
     row,
     entry,
     cmd_export_t {
@@ -103,6 +103,7 @@ pub static exports: HostStatic<module_exports> = HostStatic(module_exports {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::common::functions::FUNCTIONS;
     use std::ffi::CStr;
 
     fn name(p: *const c_char) -> String {
@@ -121,14 +122,13 @@ mod tests {
     #[test]
     fn every_function_has_its_row() {
         let anywhere = 1 | 2 | 4 | 8 | 64 | 128;
-        for (row, n) in CMDS.0[..5].iter().zip(0u8..) {
-            let f = Function::from_u8(n);
+        for (row, f) in CMDS.0[..5].iter().zip(&FUNCTIONS) {
             assert_eq!(name(row.name), f.name());
-            let routes = if f.request_route_only() { 1 } else { anywhere };
+            let routes = if f.request_route_only { 1 } else { anywhere };
             assert_eq!(row.flags, routes, "{}", f.name());
-            assert_eq!(row.param_no, c_int::from(f.takes_string()));
-            assert_eq!(row.fixup.is_some(), f.takes_string());
-            assert_eq!(row.free_fixup.is_some(), f.takes_string());
+            assert_eq!(row.param_no, c_int::from(f.takes_string));
+            assert_eq!(row.fixup.is_some(), f.takes_string);
+            assert_eq!(row.free_fixup.is_some(), f.takes_string);
         }
         assert!(CMDS.0[5].name.is_null());
     }

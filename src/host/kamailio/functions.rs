@@ -5,7 +5,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use super::msg::SipMsg;
+use super::host::Kamailio;
 use super::sys::{self, sip_msg};
 use crate::host::common::functions::run;
 use crate::host::common::msg::str_text;
@@ -22,12 +22,13 @@ fn str_arg(msg: *mut sip_msg, p: *mut c_char) -> String {
     unsafe { str_text(s, len) }
 }
 
-/// The entry point of script function `F` ([`Function`] as `u8`).
-pub unsafe extern "C" fn entry<const F: u8>(
+/// The entry point of script function `F` (an index of
+/// [`crate::host::common::functions::FUNCTIONS`]).
+pub unsafe extern "C" fn entry<const F: usize>(
     msg: *mut sip_msg,
     p1: *mut c_char,
     _p2: *mut c_char,
 ) -> c_int {
-    // SAFETY: msg is the message the core runs this route or callback for.
-    run(F, unsafe { SipMsg::from_ptr(msg) }, || str_arg(msg, p1))
+    // SAFETY: msg is the message the core runs this route for.
+    unsafe { run::<Kamailio>(F, msg, || str_arg(msg, p1)) }
 }

@@ -8,8 +8,10 @@
 //!   `module_flags`.
 //! - `log`: logging the way the core's `LM_*` macros do; the panic guard is shared
 //!   ([`crate::host::common::guard`]).
-//! - `init`, `functions`, `msg`, `avp`, `dialog`: module life cycle, the script functions and
-//!   the message view, AVPs, and the dialog module's API.
+//! - `host`: Kamailio as a [`crate::host::common::host::Host`] (its types, dialog calls and
+//!   message behaviour), which the shared, generic callbacks are instantiated with.
+//! - `init`, `functions`, `msg`, `avp`, `dialog`: module life cycle, the script functions'
+//!   entry point, the message view and its lumps, AVPs, and the dialog module's API.
 //! - `natping`: `natping_interval` over Kamailio's usrloc and timers.
 //! - `relay_proc`: the "mediaproxy relay" process, forked in `child_init(PROC_MAIN)`.
 //! - `rpc`: the RPC commands `mediaproxy.sessions`, `.summary`, `.terminate`.
@@ -34,6 +36,7 @@ mod counters;
 mod dialog;
 mod event;
 mod functions;
+mod host;
 mod init;
 mod msg;
 mod natping;

@@ -6,12 +6,13 @@
 //! core: its main thread waits on the relay's event fd and on a signalfd.
 //!
 //! - Events (log lines, media timeouts) are handled on this main thread, the only one that
-//!   calls into Kamailio: lines go through the core logger, a timed-out dialog is ended through
-//!   the dialog module.
+//!   calls into Kamailio, in the loop every relay process without a reactor shares
+//!   ([`crate::relay::serve`]): lines go through the core logger, a timed-out dialog is ended
+//!   through the dialog module.
 //! - Shutdown: Kamailio's main process sends SIGTERM to its children and waits for them. The
 //!   default handler of a Kamailio child calls `_exit(0)` at once, which would leave the relay's
 //!   socket file behind, so this process blocks SIGTERM and SIGINT and reads them from a
-//!   signalfd: it stops the relay (which removes the socket file) and exits. It also asks for
+//!   signalfd ([`SignalFd`]): it stops the relay (which removes the socket file) and exits. It also asks for
 //!   SIGTERM if the main process dies without sending it (`PR_SET_PDEATHSIG`).
 //! - If the relay cannot start, the process logs why and exits; Kamailio's main process sees a
 //!   child end and shuts down, which is what an operator wants from a proxy without its relay.
@@ -20,14 +21,14 @@
 //!   it reads the core settings (e.g. the log level) as they were at start-up.
 
 use std::ffi::c_int;
-use std::io;
-use std::mem::MaybeUninit;
 
-use super::dialog;
-use super::log::{guard, HostLog, Level};
+use super::host::Kamailio;
+use super::log::{guard, Level};
 use super::sys;
 use crate::config::Config;
 use crate::host::common::relay;
+use crate::relay::serve::{serve, Stop};
+use crate::relay::sys::SignalFd;
 
 /// In the main process (`child_init(PROC_MAIN)`): forks the relay process. Returns 0, or -1
 /// when the fork failed. Never returns in the child.
@@ -52,7 +53,7 @@ pub fn fork(cfg: &Config) -> c_int {
 fn run(cfg: &Config, parent: u32) -> ! {
     // a panic is caught here too: unwinding further would return into the core as if this
     // child were the main process
-    let code = guard("relay_process", 1, || match serve(cfg, parent) {
+    let code = guard("relay_process", 1, || match run_relay(cfg, parent) {
         Ok(()) => 0,
         Err(e) => {
             host_log!(Level::Crit, "relay_process", "{e}");
@@ -64,47 +65,8 @@ fn run(cfg: &Config, parent: u32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// SIGTERM and SIGINT, blocked and readable from a signalfd.
-struct StopSignals {
-    fd: c_int,
-}
-
-impl StopSignals {
-    fn block() -> io::Result<StopSignals> {
-        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-        // SAFETY: initialises the set, then adds two valid signals to it.
-        let set = unsafe {
-            libc::sigemptyset(set.as_mut_ptr());
-            libc::sigaddset(set.as_mut_ptr(), libc::SIGTERM);
-            libc::sigaddset(set.as_mut_ptr(), libc::SIGINT);
-            set.assume_init()
-        };
-        // SAFETY: blocks them on this (the only) thread; threads started later inherit it.
-        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        // SAFETY: a new signalfd for the blocked set.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(StopSignals { fd })
-    }
-
-    /// The signal that arrived, if any.
-    fn take(&self) -> Option<u32> {
-        let mut info = MaybeUninit::<libc::signalfd_siginfo>::uninit();
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
-        // SAFETY: reads at most one siginfo into a buffer of its size.
-        let n = unsafe { libc::read(self.fd, info.as_mut_ptr() as *mut _, size) };
-        // SAFETY: a full record was read.
-        (n == size as isize).then(|| unsafe { info.assume_init() }.ssi_signo)
-    }
-}
-
-fn serve(cfg: &Config, parent: u32) -> Result<(), String> {
-    let stop = StopSignals::block().map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+fn run_relay(cfg: &Config, parent: u32) -> Result<(), String> {
+    let signals = SignalFd::termination().map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     // SAFETY: asks the kernel for SIGTERM (now blocked, so read from the signalfd) when the
     // parent dies; then checks it did not die already.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) };
@@ -117,49 +79,14 @@ fn serve(cfg: &Config, parent: u32) -> Result<(), String> {
         return Err("the modules' child_init failed in the media relay process".into());
     }
     let relay = relay::start(cfg)?;
-    let handle = |events| {
-        relay::dispatch(events, &HostLog, |call_id, dialog_id| {
-            dialog::terminate(call_id, dialog_id)
-        })
-    };
-    handle(relay.drain_events());
-    let signal = loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: relay.event_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stop.fd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfds; no timeout: either fd wakes us.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(format!("poll: {e}"));
-        }
-        if fds[0].revents != 0 {
-            handle(relay.drain_events());
-        }
-        if fds[1].revents != 0 {
-            if let Some(sig) = stop.take() {
-                break sig;
-            }
-        }
-    };
-    handle(relay.drain_events());
-    host_log!(
-        Level::Info,
-        "relay_process",
-        "signal {signal}: stopping the media relay"
-    );
+    let stop = serve(&relay, &signals, None, relay::handle::<Kamailio>);
+    if let Ok(Stop::Signal(signal)) = stop {
+        host_log!(
+            Level::Info,
+            "relay_process",
+            "signal {signal}: stopping the media relay"
+        );
+    }
     relay.shutdown();
-    Ok(())
+    stop.map(|_| ()).map_err(|e| format!("poll: {e}"))
 }

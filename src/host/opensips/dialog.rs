@@ -7,82 +7,18 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::log::{guard, HostLog, Level};
-use super::msg::SipMsg;
+use super::log::{HostLog, Level};
 use super::sys::{self, dlg_binds, mpx_dlg_cell_head, sip_msg, str_};
 use crate::config::IceCandidate;
-use crate::host::common::dialog::{dialog_callbacks, encode, register_all, DialogApi};
+use crate::host::common::dialog::{encode, register_all, DialogApi};
 use crate::host::common::msg::str_text;
 
 static API: DialogApi<dlg_binds> = DialogApi::new();
-static TM: DialogApi<sys::tm_binds> = DialogApi::new();
 
-/// Binds the dialog API and tm's (from `mod_init`). False when the dialog module is not
-/// loaded.
+/// Binds the dialog API (from `mod_init`). False when the dialog module is not loaded.
 pub fn init() -> bool {
-    // SAFETY: fills `b` through tm's own load_tm(), when it is loaded.
-    TM.bind(|b| unsafe { sys::mpx_load_tm_api(b) } == 0 && b.register_tmcb.is_some());
     // SAFETY: fills `b` through the dialog module's own load_dlg(), when it is loaded.
     API.bind(|b| unsafe { sys::mpx_load_dlg_api(b) } == 0 && b.register_dlgcb.is_some())
-}
-
-/// A request inside an *early* dialog (PRACK, UPDATE, INFO before the 200 to the INVITE):
-/// the dialog module hands the request over but never its replies (it registers for those
-/// only once the dialog is confirmed), so a 200 with the answer to an early UPDATE's offer
-/// would go out unrewritten. The replies of such a request's transaction are caught here
-/// with tm, with the dialog's ICE choice.
-///
-/// # Safety
-/// `dlg` is the live dialog, `msg` the request of this callback, `param` the dialog module's
-/// pointer to the callback's registered value.
-unsafe fn after_request(dlg: *mut sys::dlg_cell, msg: *mut sip_msg, param: *mut *mut c_void) {
-    let head = dlg as *const mpx_dlg_cell_head;
-    // SAFETY: state is at an offset checked in mpx_types.h for 3.6 and 4.0.
-    let early = !dlg.is_null() && unsafe { (*head).state } <= sys::MPX_DLG_STATE_EARLY;
-    if !early || msg.is_null() || param.is_null() {
-        return;
-    }
-    let Some(register) = TM.get().and_then(|t| t.register_tmcb) else {
-        return;
-    };
-    // SAFETY: per the function contract.
-    let value = unsafe { *param };
-    // The transaction is not created yet (the script relays it later): tm keeps the callback
-    // for this message's transaction. The value is a plain integer: nothing to free.
-    // SAFETY: msg is the request being routed; the callback is a plain function.
-    let r = unsafe {
-        register(
-            msg,
-            std::ptr::null_mut(),
-            sys::MPX_TMCB_RESPONSE_FWDED as c_int,
-            Some(on_early_reply),
-            value,
-            None,
-        )
-    };
-    if r < 0 {
-        host_log!(
-            Level::Err,
-            "dialog request",
-            "cannot follow the replies of a request in an early dialog"
-        );
-    }
-}
-
-/// A reply to a request of an early dialog, forwarded by tm: rewritten like any reply of an
-/// engaged dialog (the relay already knows the dialog's id).
-unsafe extern "C" fn on_early_reply(_t: *mut c_void, _type: c_int, p: *mut sys::tmcb_params) {
-    guard("early dialog reply", (), || {
-        if p.is_null() {
-            return;
-        }
-        // SAFETY: tm passes valid params with the reply it forwards (or FAKED_REPLY) and the
-        // pointer to our registered value.
-        unsafe {
-            let m = SipMsg::from_ptr((*p).rpl);
-            crate::host::common::dialog::in_dialog(m, (*p).param, String::new)
-        }
-    })
 }
 
 fn text(s: *const str_) -> String {
@@ -105,7 +41,7 @@ fn bytes_of(s: *const str_) -> Option<Vec<u8>> {
     Some(unsafe { crate::host::common::msg::raw_bytes(p, len) }.to_vec())
 }
 
-fn did(dlg: *mut sys::dlg_cell) -> String {
+pub fn did(dlg: *mut sys::dlg_cell) -> String {
     let Some(f) = API.get().and_then(|a| a.get_dlg_did) else {
         return String::new();
     };
@@ -115,7 +51,7 @@ fn did(dlg: *mut sys::dlg_cell) -> String {
 
 /// Call-ID, caller tag and callee tag of a dialog (callee: the leg that answered, else the
 /// first callee leg; none before a callee leg exists).
-fn ids(dlg: *mut sys::dlg_cell) -> (String, String, String) {
+pub fn ids(dlg: *mut sys::dlg_cell) -> (String, String, String) {
     let head = dlg as *const mpx_dlg_cell_head;
     // SAFETY: the fields read are at offsets checked in mpx_types.h for 3.6 and 4.0.
     let (callid, legs, legs_no) = unsafe {
@@ -209,19 +145,12 @@ fn leg_sdps(dlg: *mut sys::dlg_cell) -> [Option<Vec<u8>>; 2] {
     [sdp(0), sdp(callee)]
 }
 
-dialog_callbacks!(
-    sys,
-    guard,
-    &HostLog,
-    request: sys::MPX_DLGCB_REQ_WITHIN, |p| (*p).msg,
-    reply: |p| (*p).msg,
-    did: did,
-    ids: ids,
-    after_request: after_request,
-);
-
-/// Creates the dialog for an initial INVITE and registers the callbacks. Returns the dialog id.
-pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
+/// Creates the dialog for an initial INVITE and registers `callbacks`. Returns the dialog id.
+pub fn engage(
+    msg: *mut sip_msg,
+    ice: IceCandidate,
+    callbacks: &[(u32, sys::mpx_dialog_cb)],
+) -> Option<String> {
     let api = API.engaging(&HostLog)?;
     let (Some(create), Some(get), Some(register)) =
         (api.create_dlg, api.get_dlg, api.register_dlgcb)
@@ -245,7 +174,7 @@ pub fn engage(msg: *mut sip_msg, ice: IceCandidate) -> Option<String> {
     }
     let param = encode(ice) as *mut c_void;
     // SAFETY: dlg is live; the param is a plain integer, nothing to free.
-    let ok = register_all(&HostLog, &CALLBACKS, |types, cb| unsafe {
+    let ok = register_all(&HostLog, callbacks, |types, cb| unsafe {
         register(dlg, types as c_int, cb, param, None) == 0
     });
     if !ok {

@@ -1,19 +1,18 @@
-//! The host-visible ABI in one place: the `exports` symbol (`struct module_exports`, 184 bytes)
-//! and the tables it points to, each ending in a named sentinel. This is the only symbol the
-//! shared object exports.
+//! The host-visible ABI: the `exports` symbol (`struct module_exports`, 184 bytes), pointing to
+//! the tables of the rooms beside (functions, params, MI, statistics, processes), each ending
+//! in a named sentinel, and the dependencies. This is the only symbol the shared object
+//! exports.
 
-use std::cell::UnsafeCell;
 use std::ffi::{c_int, CStr};
 use std::ptr;
 
-use super::functions::entry;
+use super::functions::CMDS;
 use super::init;
 use super::mi::MI_CMDS;
 use super::params::PARAMS;
-use super::relay_proc;
+use super::relay_proc::PROCS;
 use super::stats::STATS;
 use super::sys::*;
-use crate::host::common::functions::{script_functions, Function};
 use crate::host::common::HostStatic;
 
 /// `version_control()` compares these with the running core's strings (ABI notes §1.3).
@@ -24,93 +23,6 @@ const VERSION: &str = concat!(env!("MPX_OPENSIPS_VERSION"), "\0");
 const FLAGS: &str = concat!(env!("MPX_OPENSIPS_FLAGS"), "\0");
 const SCM_TYPE: &str = concat!(env!("MPX_OPENSIPS_SCM_TYPE"), "\0");
 const SCM_REV: &str = concat!(env!("MPX_OPENSIPS_SCM_REV"), "\0");
-
-// ---- script functions ------------------------------------------------------------------
-
-const NO_PARAM: cmd_param = cmd_param {
-    flags: 0,
-    fixup: None,
-    free_fixup: None,
-};
-
-/// REQUEST, ONREPLY, FAILURE, BRANCH and LOCAL routes: wherever a message is handled.
-pub const MESSAGE_ROUTES: c_int = (MPX_REQUEST_ROUTE
-    | MPX_ONREPLY_ROUTE
-    | MPX_FAILURE_ROUTE
-    | MPX_BRANCH_ROUTE
-    | MPX_LOCAL_ROUTE) as c_int;
-
-/// A row of the functions' table: the string parameter of `client_nat_test`, the routes.
-const fn row(f: cmd_function, which: Function) -> cmd_export_t {
-    let mut params = [NO_PARAM; 9];
-    if which.takes_string() {
-        params[0].flags = MPX_CMD_PARAM_STR as c_int;
-    }
-    cmd_export_t {
-        name: which.c_name().as_ptr(),
-        function: f,
-        params,
-        flags: if which.request_route_only() {
-            MPX_REQUEST_ROUTE as c_int
-        } else {
-            MESSAGE_ROUTES
-        },
-    }
-}
-
-const END: cmd_export_t = cmd_export_t {
-    name: ptr::null(),
-    function: None,
-    params: [NO_PARAM; 9],
-    flags: 0,
-};
-
-pub static CMDS: HostStatic<[cmd_export_t; 6]> = HostStatic(script_functions!(row, entry, END));
-
-/// Makes the script's integer literals for our string parameters text (`client_nat_test(3)`
-/// as `client_nat_test("3")`): the core types each parameter either integer or string and
-/// would stop start-up at its fixup, which runs after `mod_init`. Returns how many it changed.
-///
-/// # Safety
-/// Only from `mod_init`, in the attendant: the script is parsed and not yet fixed up.
-pub unsafe fn script_numbers_as_text() -> Result<u32, String> {
-    let n = CMDS.0.len() as c_int - 1;
-    // SAFETY: per the function contract, nothing else reads or changes the parsed script now;
-    // the shim reads only our own rows of CMDS, which outlive the call.
-    let changed = unsafe { mpx_script_numbers_as_text(CMDS.0.as_ptr(), n) };
-    u32::try_from(changed).map_err(|_| "no pkg memory for the script's parameters".to_string())
-}
-
-// ---- the relay process --------------------------------------------------------------------
-
-/// Writable: `mod_init` sets `no` (1 in embedded mode, 0 otherwise); the core reads it after.
-pub static PROCS: HostStatic<UnsafeCell<[proc_export_t; 2]>> = HostStatic(UnsafeCell::new([
-    proc_export_t {
-        name: c"mediaproxy relay".as_ptr(),
-        pre_fork_function: None,
-        post_fork_function: None,
-        function: Some(relay_proc::relay_process),
-        no: 0,
-        flags: MPX_PROC_FLAG_HAS_IPC | MPX_PROC_FLAG_INITCHILD | MPX_PROC_FLAG_NEEDS_SCRIPT,
-    },
-    proc_export_t {
-        name: ptr::null(),
-        pre_fork_function: None,
-        post_fork_function: None,
-        function: None,
-        no: 0,
-        flags: 0,
-    },
-]));
-
-/// Sets how many relay processes the core forks (0 or 1).
-///
-/// # Safety
-/// Only from `mod_init`, in the attendant, before the core forks module processes.
-pub unsafe fn set_relay_processes(n: u32) {
-    // SAFETY: per the function contract, no one else reads or writes the table now.
-    unsafe { (*PROCS.0.get())[0].no = n };
-}
 
 // ---- dependencies -------------------------------------------------------------------------
 

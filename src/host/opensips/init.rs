@@ -8,19 +8,20 @@ use std::ffi::c_int;
 
 use super::avp;
 use super::dialog;
+use super::early;
 use super::event;
-use super::exports;
+use super::functions;
 use super::guard::{guard, install_hook};
 use super::log::{mark_host_thread, HostLog, Level};
 use super::natping;
+use super::relay_proc;
 use super::sys;
-pub use crate::host::common::lifecycle::config;
 use crate::host::common::lifecycle::{self, HostInit};
 
 pub unsafe extern "C" fn mod_init() -> c_int {
     lifecycle::mod_init(&HostLog, |cfg| {
         // SAFETY: mod_init runs in the attendant, after the parse and before the fixups.
-        let numbers = unsafe { exports::script_numbers_as_text() }?;
+        let numbers = unsafe { functions::script_numbers_as_text() }?;
         if numbers > 0 {
             host_log!(
                 Level::Dbg,
@@ -30,10 +31,11 @@ pub unsafe extern "C" fn mod_init() -> c_int {
         }
         crate::script::set_session_end_hook(event::session_ended);
         avp::init(cfg)?;
+        early::init();
         let dialog = dialog::init();
         natping::init(cfg)?;
         // SAFETY: mod_init runs in the attendant before the core forks module processes.
-        unsafe { exports::set_relay_processes(u32::from(lifecycle::embedded(cfg))) };
+        unsafe { relay_proc::set_relay_processes(u32::from(lifecycle::embedded(cfg))) };
         let layout = if cfg!(opensips_40) {
             "4.0 layout"
         } else {

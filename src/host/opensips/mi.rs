@@ -9,9 +9,9 @@ use std::ptr;
 use serde_json::Value;
 
 use super::guard::guard;
-use super::init::config;
 use super::log::HostLog;
 use super::sys::{self, mi_export_t, mi_item_t, mi_params_t, mi_recipe_t, mi_response_t};
+use crate::host::common::lifecycle::config;
 use crate::host::common::HostStatic;
 use crate::script;
 

@@ -5,8 +5,12 @@
 //! - [`exports`]: the one exported symbol, `exports`, and its tables.
 //! - [`log`], [`guard`]: logging through the core logger, and the panic guard that wraps every
 //!   `extern "C"` entry point.
+//! - `host`: OpenSIPS as a [`crate::host::common::host::Host`] (its types, dialog calls and
+//!   message behaviour), which the shared, generic callbacks are instantiated with.
+//! - `msg`, `avp`, `dialog`, `early`: the message view and its lumps, AVPs, the dialog
+//!   module's API, and tm's early-dialog replies.
 //! - `params`, `init`, `functions`, `relay_proc`: modparam storage, module life cycle, the
-//!   script functions, and the relay process.
+//!   script functions' entry point, and the relay process.
 //!
 //! Rules kept here: no thread is started in the attendant; only the thread that OpenSIPS runs
 //! us on calls into the core (debug-asserted in [`log`]); raw pointers never leave this module.
@@ -25,7 +29,9 @@ pub mod sys;
 
 mod avp;
 mod dialog;
+mod early;
 mod functions;
+mod host;
 mod init;
 mod mi;
 pub mod msg;

@@ -1,13 +1,10 @@
 //! The OpenSIPS message: the safe view of `struct sip_msg` shared with every host
-//! ([`crate::host::common::msg`]), and what OpenSIPS does its own way: the SDP-operations
-//! check, header parsing, AVPs, the dialog, and lumps (contents in pkg memory).
+//! ([`crate::host::common::msg`]) and its lumps (contents in pkg memory). What else the message
+//! does OpenSIPS's way is in `host` ([`crate::host::common::msg::HostMessage`]).
 
 use super::log::HostLog;
 use super::sys;
-use super::{avp, dialog};
-use crate::config::IceCandidate;
-use crate::host::common::msg::{sip_msg_view, Anchor, HostMessage, Lumps};
-use crate::script::Avp;
+use crate::host::common::msg::{sip_msg_view, Anchor, Lumps};
 
 sip_msg_view!(sys, HostLog);
 
@@ -41,19 +38,9 @@ impl Lumps for SipMsg<'_> {
     }
 }
 
-impl HostMessage for SipMsg<'_> {
-    /// The script changed the SDP with the core's SDP operations: body lumps would be ignored.
-    fn foreign_sdp_changes(&self) -> bool {
+impl SipMsg<'_> {
+    /// The script changed the SDP with the core's SDP operations (`msg->sdp_ops`).
+    pub fn sdp_ops_set(&self) -> bool {
         !self.raw.sdp_ops.is_null()
-    }
-    fn parse_all_headers(&mut self) -> bool {
-        // SAFETY: the message is valid and not an shm clone (checked by callers before edits).
-        unsafe { sys::mpx_parse_headers(self.raw, u64::MAX) == 0 }
-    }
-    fn avp(&self, which: Avp) -> Option<String> {
-        avp::get(self.read_ptr(), which)
-    }
-    fn engage_dialog(&mut self, ice: IceCandidate) -> Option<String> {
-        dialog::engage(self.as_ptr(), ice)
     }
 }

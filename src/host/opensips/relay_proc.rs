@@ -10,16 +10,19 @@
 //! If the relay cannot start, the function logs why and returns; OpenSIPS then sees its module
 //! process end and shuts down, which is what an operator wants from a proxy without its relay.
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void};
+use std::ptr;
 use std::sync::Mutex;
 
-use super::dialog;
 use super::guard::guard;
-use super::init::config;
-use super::log::HostLog;
+use super::host::OpenSips;
 use super::log::Level;
-use super::sys;
+use super::sys::{self, proc_export_t};
+use super::sys::{MPX_PROC_FLAG_HAS_IPC, MPX_PROC_FLAG_INITCHILD, MPX_PROC_FLAG_NEEDS_SCRIPT};
+use crate::host::common::lifecycle::config;
 use crate::host::common::relay;
+use crate::host::common::HostStatic;
 use crate::relay::Relay;
 
 static RELAY: Mutex<Option<Relay>> = Mutex::new(None);
@@ -29,9 +32,7 @@ fn handle_events() {
         Ok(g) => g.as_ref().map(|r| r.drain_events()).unwrap_or_default(),
         Err(_) => return,
     };
-    relay::dispatch(events, &HostLog, |call_id, _dialog_id| {
-        dialog::terminate(call_id, "Media Timeout")
-    });
+    relay::handle::<OpenSips>(events);
 }
 
 unsafe extern "C" fn on_event_fd(_fd: c_int, _param: *mut c_void, _was_timeout: c_int) -> c_int {
@@ -90,4 +91,33 @@ pub unsafe extern "C" fn relay_process(_instance: c_int) {
         // SAFETY: the reactor was initialised above; the loop serves IPC until shutdown.
         unsafe { sys::mpx_reactor_loop() };
     })
+}
+
+/// Writable: `mod_init` sets `no` (1 in embedded mode, 0 otherwise); the core reads it after.
+pub static PROCS: HostStatic<UnsafeCell<[proc_export_t; 2]>> = HostStatic(UnsafeCell::new([
+    proc_export_t {
+        name: c"mediaproxy relay".as_ptr(),
+        pre_fork_function: None,
+        post_fork_function: None,
+        function: Some(relay_process),
+        no: 0,
+        flags: MPX_PROC_FLAG_HAS_IPC | MPX_PROC_FLAG_INITCHILD | MPX_PROC_FLAG_NEEDS_SCRIPT,
+    },
+    proc_export_t {
+        name: ptr::null(),
+        pre_fork_function: None,
+        post_fork_function: None,
+        function: None,
+        no: 0,
+        flags: 0,
+    },
+]));
+
+/// Sets how many relay processes the core forks (0 or 1).
+///
+/// # Safety
+/// Only from `mod_init`, in the attendant, before the core forks module processes.
+pub unsafe fn set_relay_processes(n: u32) {
+    // SAFETY: per the function contract, no one else reads or writes the table now.
+    unsafe { (*PROCS.0.get())[0].no = n };
 }
