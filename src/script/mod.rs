@@ -5,10 +5,10 @@
 //! changes (lumps). Everything else — scanning, the relay conversation, the SDP rewrite, the NAT
 //! tests — is here, once, for every host.
 //!
-//! One room per function: [`engage`] (`engage_media_proxy`), [`use_`] (`use_media_proxy` and
+//! One room per function: [`engage`](mod@engage) (`engage_media_proxy`), [`use_`] (`use_media_proxy` and
 //! an engaged dialog's rewrites), [`end`] (`end_media_session`), [`nat`] (`client_nat_test`,
 //! `fix_contact`); [`control`] is the control connection they share (and the management
-//! commands), [`asym`] the asymmetric-client lists. Each function's body returns a
+//! commands), `asym` the asymmetric-client lists. Each function's body returns a
 //! `Result<_, ScriptError>`; [`report`] is the one place that turns an error into its log line
 //! and the documented return code.
 //!

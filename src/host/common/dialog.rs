@@ -1,5 +1,5 @@
 //! What an engaged dialog's callbacks carry and do, for every host (`engage_media_proxy()`
-//! itself is [`crate::script::engage`]).
+//! itself is [`crate::script::engage()`]).
 //!
 //! No shared memory of our own is needed: each callback's registered parameter is a small
 //! integer (the ICE choice made on the INVITE and an "active" bit), which the dialog module
