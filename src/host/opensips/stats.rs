@@ -5,6 +5,7 @@
 use std::ffi::{c_ulong, c_void, CStr};
 
 use crate::host::common::stats::{read, stat_list};
+use crate::host::common::HostStatic;
 
 /// `stat_export_t` (24 B, identical in 3.6 and 4.0); with `STAT_IS_FUNC` the pointer field
 /// holds an `unsigned long (*)(void *)`.
@@ -19,10 +20,8 @@ const _: () = assert!(std::mem::size_of::<StatExport>() == 24);
 const STAT_NO_RESET: u16 = 1;
 const STAT_IS_FUNC: u16 = 8;
 
-#[repr(transparent)]
-pub struct StatTable<const N: usize>(pub [StatExport; N]);
-// SAFETY: read-only; string literals and functions only.
-unsafe impl<const N: usize> Sync for StatTable<N> {}
+/// The statistics' table (string literals and functions only, read-only).
+pub type StatTable<const N: usize> = HostStatic<[StatExport; N]>;
 
 macro_rules! stats {
     ($( $name:ident => |$s:ident| $field:expr ),* $(,)?) => {
@@ -33,7 +32,7 @@ macro_rules! stats {
             }
         )*
         /// Every statistic and the closing NULL row.
-        pub static STATS: StatTable<{ [$(stringify!($name)),*].len() + 1 }> = StatTable([
+        pub static STATS: StatTable<{ [$(stringify!($name)),*].len() + 1 }> = HostStatic([
             $( StatExport {
                 name: {
                     const N: &CStr = match CStr::from_bytes_with_nul(
