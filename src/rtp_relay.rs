@@ -375,7 +375,7 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
     let opts = RewriteOptions {
         ice_candidate: script::ice_priority(ice),
     };
-    let edits = match sdp.plan(&answer, &opts) {
+    let mut edits = match sdp.plan(&answer, &opts) {
         Ok(e) => e,
         Err(e) => bail!(m, "cannot rewrite the SDP (Call-ID {}): {e}", req.call_id),
     };
@@ -388,7 +388,7 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
         }),
         Output::Message => {
             let off = body_off.unwrap_or(0);
-            let mut edits = edits;
+            // the plan's offsets are the body's; the message wants its own
             for e in &mut edits {
                 e.offset += off;
             }
