@@ -68,7 +68,7 @@ impl<T: Default> DialogApi<T> {
 }
 
 /// Registers an engaged dialog's callbacks (`callbacks`: the event types and the callback,
-/// as `dialog_callbacks!` lists them) with the host's `register`; logs and returns false at
+/// as [`callbacks`] lists them) with the host's `register`; logs and returns false at
 /// the first refusal.
 pub fn register_all<C: Copy>(
     log: &dyn Logger,
