@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Level, Logger};
+use super::{report, Level, Logger, ScriptError};
 use crate::config::{Config, RelayMode};
 use crate::control::client::{Client, ClientConfig, ClientError};
 use crate::control::UpdateRequest;
@@ -124,8 +124,8 @@ fn reported_at_expiry(cfg: &Config, stats_json: &str) -> bool {
     flag("timed_out") || flag("all_streams_ice")
 }
 
-/// Sends `remove` for a session; 1 on success, -1 otherwise. `reason` says why the session
-/// ends (for the session-end event): `bye`, `dialog ended`, `mi`, ...
+/// Sends `remove` for a session; 1 on success, -1 otherwise (logged). `reason` says why the
+/// session ends (for the session-end event): `bye`, `dialog ended`, `mi`, ...
 pub fn remove_session(
     log: &dyn Logger,
     cfg: &Config,
@@ -134,29 +134,36 @@ pub fn remove_session(
     to_tag: &str,
     reason: &str,
 ) -> i32 {
-    match with_client(cfg, |c| c.remove(call_id, from_tag, to_tag)) {
-        Ok(stats) => {
-            if let Some(s) = stats {
-                log.log(
-                    Level::Info,
-                    "end_media_session",
-                    format_args!("Call-ID {call_id} ({reason}): {s}"),
-                );
-                if !reported_at_expiry(cfg, &s) {
-                    session_ended(reason, &s);
-                }
-            }
-            1
+    let r = remove(log, cfg, call_id, from_tag, to_tag, reason);
+    report(log, "end_media_session", r)
+}
+
+/// `remove`, its failure as a [`ScriptError`].
+pub(super) fn remove(
+    log: &dyn Logger,
+    cfg: &Config,
+    call_id: &str,
+    from_tag: &str,
+    to_tag: &str,
+    reason: &str,
+) -> Result<i32, ScriptError> {
+    let stats = with_client(cfg, |c| c.remove(call_id, from_tag, to_tag)).map_err(|error| {
+        ScriptError::Relay {
+            call_id: call_id.to_string(),
+            error,
         }
-        Err(e) => {
-            log.log(
-                Level::Err,
-                "end_media_session",
-                format_args!("relay: {e} (Call-ID {call_id})"),
-            );
-            -1
+    })?;
+    if let Some(s) = stats {
+        log.log(
+            Level::Info,
+            "end_media_session",
+            format_args!("Call-ID {call_id} ({reason}): {s}"),
+        );
+        if !reported_at_expiry(cfg, &s) {
+            session_ended(reason, &s);
         }
     }
+    Ok(1)
 }
 
 /// A management command to the relay (`sessions`, `summary`): its one JSON line.

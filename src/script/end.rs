@@ -1,6 +1,6 @@
 //! `end_media_session()`: ends the session of a message's dialog, from either side.
 
-use super::control::remove_session;
+use super::control::remove;
 use super::{report, text, Message, ScriptError};
 use crate::config::Config;
 use crate::sip::{self, Kind, Method};
@@ -25,13 +25,12 @@ fn end(m: &dyn Message, cfg: &Config) -> Result<i32, ScriptError> {
         _ if matches!(sip.kind(), Kind::Reply { .. }) => "failure",
         _ => "end_media_session",
     };
-    // the relay's failure is logged by remove_session
-    Ok(remove_session(
+    remove(
         m,
         cfg,
         &text(Some(call_id)),
         &text(sip.from_tag()),
         &text(sip.to_tag()),
         reason,
-    ))
+    )
 }
