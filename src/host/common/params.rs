@@ -13,6 +13,7 @@
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
 
+use super::HostStatic;
 use crate::config::{RawParams, RawValue};
 use crate::settings::table::SPECS;
 
@@ -33,24 +34,20 @@ const _: () = assert!(std::mem::offset_of!(ParamExport, type_) == 8);
 const _: () = assert!(std::mem::offset_of!(ParamExport, param_pointer) == 16);
 
 /// A cell the core writes through a raw pointer during config parsing (attendant, before
-/// `mod_init`, single-threaded), and the module reads afterwards.
+/// `mod_init`, single-threaded), and the module reads afterwards ([`HostStatic`]'s rule).
 #[repr(transparent)]
-pub struct Slot<T>(UnsafeCell<T>);
-
-// SAFETY: written only by the core while parsing the config (single thread, before any fork
-// or thread exists) and only read afterwards.
-unsafe impl<T> Sync for Slot<T> {}
+pub struct Slot<T>(HostStatic<UnsafeCell<T>>);
 
 impl<T: Copy> Slot<T> {
     pub const fn new(v: T) -> Self {
-        Slot(UnsafeCell::new(v))
+        Slot(HostStatic(UnsafeCell::new(v)))
     }
     pub const fn ptr(&self) -> *mut T {
-        self.0.get()
+        self.0 .0.get()
     }
     fn get(&self) -> T {
-        // SAFETY: see the Sync impl: no concurrent writer exists when the module reads.
-        unsafe { *self.0.get() }
+        // SAFETY: HostStatic's rule: no writer exists any more when the module reads.
+        unsafe { *self.ptr() }
     }
 }
 
@@ -112,11 +109,9 @@ static NAMES: [[u8; NAME_MAX]; N] = {
 static STRS: [StrSlot; N] = [const { Slot::new(std::ptr::null_mut()) }; N];
 static INTS: [IntSlot; N] = [const { Slot::new(UNSET) }; N];
 
-/// The `params` table, terminated by a NULL name.
-#[repr(transparent)]
-pub struct ParamTable(pub [ParamExport; N + 1]);
-// SAFETY: read-only after construction; the pointers it holds refer to the statics above.
-unsafe impl Sync for ParamTable {}
+/// The `params` table, terminated by a NULL name (read-only; its pointers refer to the
+/// statics above).
+pub type ParamTable = HostStatic<[ParamExport; N + 1]>;
 
 const fn table(
     names: &'static [[u8; NAME_MAX]; N],
@@ -150,7 +145,7 @@ const fn table(
 }
 
 /// Every row of the settings table that is a `modparam`, typed by its kind.
-pub static PARAMS: ParamTable = ParamTable(table(&NAMES, &STRS, &INTS));
+pub static PARAMS: ParamTable = HostStatic(table(&NAMES, &STRS, &INTS));
 
 fn read_str(slot: &StrSlot) -> Option<String> {
     let p = slot.get();
