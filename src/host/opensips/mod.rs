@@ -41,3 +41,4 @@ mod relay_proc;
 mod rtp_relay;
 mod rtp_relay_copy;
 mod stats;
+mod strs;

@@ -10,9 +10,10 @@ use std::net::IpAddr;
 
 use super::log::{guard, mark_host_thread, HostLog, Level};
 use super::msg::SipMsg;
+use super::strs::{bytes, return_body};
 use super::sys::{self, str_};
 use crate::host::common::lifecycle::config;
-use crate::host::common::msg::{raw_bytes, HostMsg, MsgFields, FAKED_REPLY};
+use crate::host::common::msg::{HostMsg, MsgFields, FAKED_REPLY};
 use crate::host::common::HostStatic;
 use crate::rtp_relay::{self, Body, Call, Done, Flags, Op, Output};
 use crate::script::{self, Avp, Edit, Logger, Message};
@@ -84,23 +85,6 @@ unsafe fn real_message(msg: *mut sys::sip_msg) -> bool {
     unsafe { sys::mpx_is_dummy_msg(msg) == 0 }
 }
 
-/// The bytes of a `str *` the framework passes (NULL or empty: `None`).
-///
-/// # Safety
-/// `p` must be NULL or a valid `str` whose bytes outlive `'a`.
-pub(super) unsafe fn bytes<'a>(p: *const str_) -> Option<&'a [u8]> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: per the contract.
-    let s = unsafe { &*p };
-    if s.s.is_null() || s.len <= 0 {
-        return None;
-    }
-    // SAFETY: per the contract; len is positive.
-    Some(unsafe { raw_bytes(s.s, s.len as u32) })
-}
-
 /// # Safety
 /// As [`bytes`].
 unsafe fn string(p: *const str_) -> Option<String> {
@@ -166,28 +150,6 @@ unsafe fn store_node(server: *mut sys::mpx_rtp_relay_server, node: &str) -> bool
         sys::mpx_shm_free(s.s as *mut c_void);
         s.s = p as *mut _;
         s.len = node.len() as c_int;
-    }
-    true
-}
-
-/// Hands `body` to the framework in pkg memory (it frees it, or gives it to a lump).
-///
-/// # Safety
-/// `out` must be the framework's valid `str` to fill.
-pub(super) unsafe fn return_body(out: *mut str_, body: &[u8]) -> bool {
-    let Ok(len) = c_int::try_from(body.len()) else {
-        return false;
-    };
-    // SAFETY: pkg memory of this process.
-    let p = unsafe { sys::mpx_pkg_malloc(body.len().max(1) as u64) } as *mut u8;
-    if p.is_null() {
-        return false;
-    }
-    // SAFETY: p has room for body.len() bytes; out is valid per the contract.
-    unsafe {
-        std::ptr::copy_nonoverlapping(body.as_ptr(), p, body.len());
-        (*out).s = p as *mut _;
-        (*out).len = len;
     }
     true
 }

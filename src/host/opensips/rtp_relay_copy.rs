@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 
 use super::log::{guard, HostLog, Level};
-use super::rtp_relay::{bytes, return_body};
+use super::strs::{bytes, return_body};
 use super::sys::{self, str_};
 use crate::host::common::lifecycle::config;
 use crate::rtp_relay_copy::{self as copy, Target};
