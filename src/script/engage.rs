@@ -30,11 +30,7 @@ fn initial_invite(m: &dyn Message, cfg: &Config) -> Result<Scanned, ScriptError>
     if cfg.disable {
         return Err(ScriptError::Disabled);
     }
-    let scanned = Scanned::of(m, cfg, &Ctx::default())?;
-    if !scanned.initial_invite {
-        return Err(ScriptError::NotInitialInvite);
-    }
-    Ok(scanned)
+    Scanned::of_initial_invite(m, cfg)
 }
 
 /// `engage_media_proxy()`: on an initial INVITE, engage the dialog and relay its media. The

@@ -28,8 +28,6 @@ pub struct Scanned {
     pub status: u16,
     /// The CSeq method is INVITE.
     pub invite: bool,
-    /// An INVITE request without a To tag.
-    pub initial_invite: bool,
     /// Where the SDP body lies in the message buffer.
     pub body: Option<Range<usize>>,
 }
@@ -37,7 +35,26 @@ pub struct Scanned {
 impl Scanned {
     /// Scans the message's bytes.
     pub fn of(m: &dyn Message, cfg: &Config, ctx: &Ctx) -> Result<Scanned, ScriptError> {
+        Scanned::scan(m, cfg, ctx, false)
+    }
+
+    /// Scans the message's bytes, refusing anything but an initial INVITE before reading
+    /// more of it (AVPs, the asymmetric list) than that takes.
+    pub fn of_initial_invite(m: &dyn Message, cfg: &Config) -> Result<Scanned, ScriptError> {
+        Scanned::scan(m, cfg, &Ctx::default(), true)
+    }
+
+    fn scan(
+        m: &dyn Message,
+        cfg: &Config,
+        ctx: &Ctx,
+        initial_invite_only: bool,
+    ) -> Result<Scanned, ScriptError> {
         let sip = sip::SipMsg::scan(m.buf()).map_err(ScriptError::Malformed)?;
+        let initial_invite = sip.method() == Some(Method::Invite) && sip.to_tag().is_none();
+        if initial_invite_only && !initial_invite {
+            return Err(ScriptError::NotInitialInvite);
+        }
         let (kind, status) = kind_of(&sip);
         Ok(Scanned {
             has_call_id: sip.call_id().is_some(),
@@ -47,7 +64,6 @@ impl Scanned {
             invite: sip
                 .cseq()
                 .is_some_and(|(_, meth)| meth.eq_ignore_ascii_case(b"INVITE")),
-            initial_invite: sip.method() == Some(Method::Invite) && sip.to_tag().is_none(),
             body: sip.sdp_body().map(|(off, body)| off..off + body.len()),
         })
     }
