@@ -21,6 +21,9 @@ const SUPPORTED: &str = "4.0.x and 3.6.x";
 #[path = "build/kamailio.rs"]
 mod kamailio;
 
+#[path = "build/ebpf.rs"]
+mod ebpf;
+
 #[derive(Default)]
 struct HostVersion {
     version: Option<String>,
@@ -166,6 +169,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(opensips_40)");
     println!("cargo::rustc-check-cfg=cfg(opensips_36)");
     println!("cargo::rustc-check-cfg=cfg(kamailio_56)");
+    ebpf::main();
     if env::var_os("CARGO_FEATURE_KAMAILIO").is_some() {
         kamailio::main();
         return;

@@ -8,8 +8,10 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 # libclang for bindgen, a C compiler for the shim; iproute2/nftables/sip-tester for the
 # end-to-end tests (network namespaces, NAT, SIPp), baresip-core for the ICE one (real ICE
 # phones); kamailio (5.6 in Debian 12) for the SER-family host layer's tests
-# (`--features kamailio`); tshark reads the call recorder's pcap files back in its tests.
-for p in libclang-dev clang pkg-config gcc make iproute2 nftables sip-tester baresip-core procps kamailio tshark; do
+# (`--features kamailio`); tshark reads the call recorder's pcap files back in its tests;
+# clang (BPF target) and linux-libc-dev (linux/bpf.h) for the relay's kernel fast path, ethtool
+# for its test (checksum offload off on veths).
+for p in libclang-dev clang linux-libc-dev pkg-config gcc make iproute2 nftables sip-tester baresip-core procps kamailio tshark ethtool; do
   have_pkg "$p" || need+=("$p")
 done
 if ((${#need[@]})); then
