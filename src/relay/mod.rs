@@ -63,6 +63,7 @@ pub mod guard;
 pub mod ice;
 mod io;
 pub mod json;
+pub mod kernel;
 pub mod latch;
 mod mirror;
 pub mod packet;
