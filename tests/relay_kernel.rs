@@ -173,6 +173,11 @@ impl Call {
             .expect("the flow is installed");
         assert_eq!((c.packets, c.bytes), (20, 20 * 32));
         assert!(c.last_seen.is_some());
+        assert_eq!(
+            c.last_rtp,
+            Some((7, 19)),
+            "SSRC and sequence of the last one"
+        );
         // and now the other way too
         for seq in 0..5 {
             self.callee.send_to(&rtp(300 + seq), to_b).unwrap();

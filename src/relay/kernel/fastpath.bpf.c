@@ -76,10 +76,12 @@ struct flow {
 	__u32 in_ifindex;    /* the interface they arrive on */
 	__u8 in_smac[6];     /* their source MAC: the next hop towards the latched source */
 	__u8 in_dmac[6];     /* their destination MAC: ours on that interface */
-	__u32 reserved;
+	__be32 last_ssrc;    /* RTP header of the last packet forwarded: user space judges a */
 	__u64 packets;       /* forwarded by this program */
 	__u64 bytes;         /* UDP payload bytes, as user space counts them */
 	__u64 last_ns;       /* bpf_ktime_get_ns (CLOCK_MONOTONIC) of the last one */
+	__be16 last_seq;     /* NAT rebinding by whether a new source continues the stream */
+	__u16 reserved[3];
 };
 
 struct mpx_map_def mpx_flows SEC("maps") = {
@@ -96,7 +98,7 @@ char _license[] SEC("license") = "GPL";
 #define IP_LEN sizeof(struct iphdr)
 #define UDP_LEN sizeof(struct udphdr)
 #define RTP_MIN 12
-#define NEED (ETH_LEN + IP_LEN + UDP_LEN + 1)
+#define NEED (ETH_LEN + IP_LEN + UDP_LEN + RTP_MIN)
 #define IP_CSUM (ETH_LEN + __builtin_offsetof(struct iphdr, check))
 #define IP_SADDR (ETH_LEN + __builtin_offsetof(struct iphdr, saddr))
 #define UDP_OFF (ETH_LEN + IP_LEN)
@@ -202,6 +204,8 @@ int mpx_relay(struct __sk_buff *skb)
 	int local = out == LOOPBACK_IFINDEX;
 	if (local && skb->ingress_ifindex != LOOPBACK_IFINDEX)
 		return PASS;
+	__be16 seq = *(__be16 *)(payload + 2);
+	__be32 ssrc = *(__be32 *)(payload + 8);
 	__u8 macs[12];
 	__builtin_memcpy(macs, back->in_smac, 6);
 	__builtin_memcpy(macs + 6, back->in_dmac, 6);
@@ -212,6 +216,8 @@ int mpx_relay(struct __sk_buff *skb)
 	__sync_fetch_and_add(&f->packets, 1);
 	__sync_fetch_and_add(&f->bytes, ulen - UDP_LEN);
 	f->last_ns = bpf_ktime_get_ns();
+	f->last_seq = seq;
+	f->last_ssrc = ssrc;
 
 	if (local)
 		return TC_ACT_OK;

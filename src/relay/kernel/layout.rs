@@ -1,11 +1,11 @@
 //! The bytes of the fast path's flow map, as `fastpath.bpf.c` lays them out: `struct flow_key`
-//! (8 bytes) and `struct flow` (56 bytes). Addresses and ports in network order, counters in
+//! (8 bytes) and `struct flow` (64 bytes). Addresses and ports in network order, counters in
 //! the machine's order.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub const KEY_SIZE: usize = 8;
-pub const VALUE_SIZE: usize = 56;
+pub const VALUE_SIZE: usize = 64;
 
 /// What the kernel matches: packets from the latched `source` to the relay's `relay_port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,7 +23,7 @@ pub struct Flow {
     pub destination: SocketAddrV4,
 }
 
-/// The counters of a flow's entry (after the addresses and the path the program learns: the
+/// The counters of a flow's entry (besides the addresses and the path the program learns: the
 /// interface and MAC addresses of the flow's packets, at bytes 12..28).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RawCounters {
@@ -32,6 +32,9 @@ pub struct RawCounters {
     pub bytes: u64,
     /// `CLOCK_MONOTONIC` nanoseconds of the last packet (0: none yet).
     pub last_ns: u64,
+    /// RTP SSRC and sequence number of the last packet.
+    pub last_ssrc: u32,
+    pub last_seq: u16,
 }
 
 impl FlowKey {
@@ -77,6 +80,8 @@ impl RawCounters {
             packets: at(32),
             bytes: at(40),
             last_ns: at(48),
+            last_ssrc: u32::from_be_bytes([v[28], v[29], v[30], v[31]]),
+            last_seq: u16::from_be_bytes([v[56], v[57]]),
         }
     }
 }
@@ -119,12 +124,16 @@ mod tests {
         v[32..40].copy_from_slice(&7u64.to_ne_bytes());
         v[40..48].copy_from_slice(&1720u64.to_ne_bytes());
         v[48..56].copy_from_slice(&99u64.to_ne_bytes());
+        v[28..32].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+        v[56..58].copy_from_slice(&[0x12, 0x34]);
         assert_eq!(
             RawCounters::decode(&v),
             RawCounters {
                 packets: 7,
                 bytes: 1720,
-                last_ns: 99
+                last_ns: 99,
+                last_ssrc: 0xdead_beef,
+                last_seq: 0x1234,
             }
         );
     }

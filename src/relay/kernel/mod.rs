@@ -87,6 +87,9 @@ pub struct FlowCounters {
     pub bytes: u64,
     /// When the last of them went through (`None`: none yet).
     pub last_seen: Option<Instant>,
+    /// The RTP SSRC and sequence number of the last of them (`None`: none yet), so that user
+    /// space can tell whether a new source continues the stream (a NAT rebinding).
+    pub last_rtp: Option<(u32, u16)>,
 }
 
 impl FlowCounters {
@@ -99,6 +102,7 @@ impl FlowCounters {
             packets: raw.packets,
             bytes: raw.bytes,
             last_seen,
+            last_rtp: (raw.packets > 0).then_some((raw.last_ssrc, raw.last_seq)),
         }
     }
 }
