@@ -392,3 +392,8 @@ fn relay_binary_options_follow_the_settings_table() {
         );
     }
 }
+
+kernel_variants!(
+    sessions_and_summary_json,
+    expired_session_is_reported_with_its_statistics
+);

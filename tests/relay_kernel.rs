@@ -4,66 +4,20 @@
 //! lookup). Needs root (or CAP_BPF + CAP_NET_ADMIN + CAP_SYS_ADMIN for the namespaces) and a
 //! build with the fast path (`cfg(mpx_ebpf)`, clang's BPF target); without them the tests fail
 //! and say why rather than pass.
+//!
+//! The relay with `relay_kernel` `ebpf` (in a namespace of its own): latched streams leave the
+//! worker, their packets are counted in the statistics, the media timeout sees them, a
+//! stranger's packets are still dropped, a NAT rebinding is still followed, and no flow is
+//! left in the kernel once the session ends; `mediaproxy-relay --kernel` where loading is
+//! refused.
 
+mod common;
+use common::kernel::{ip, with_fast_path, Netns};
+use common::{counter, eventually, new_call, recv, rtp, TestRelay};
 use mediaproxy::relay::kernel::{Flow, FlowKey, KernelPath, LoadError};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-/// A network namespace of this test run, deleted on drop (with its interfaces).
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "mpxk{}{tag}{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        ip(&["netns", "add", &name]);
-        let ns = Netns(name);
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", self.0.as_str()];
-        all.extend_from_slice(args);
-        ip(&all);
-    }
-
-    /// Runs `f` on a thread inside this namespace (sockets and the program stay there).
-    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            // SAFETY: setns(2) on this thread only, with the namespace descriptor just opened.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {} (these tests need root)",
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
 
 fn bind(addr: &str) -> UdpSocket {
     let s = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
@@ -79,19 +33,11 @@ fn v4(s: &UdpSocket) -> SocketAddrV4 {
 }
 
 /// An RTP packet (version 2) of 12 + 20 bytes carrying `seq`.
-fn rtp(seq: u16) -> Vec<u8> {
+fn rtp32(seq: u16) -> Vec<u8> {
     let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
     p[2..4].copy_from_slice(&seq.to_be_bytes());
     p.extend([0xd5; 20]);
     p
-}
-
-fn recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
-    let mut buf = [0u8; 2048];
-    let (n, from) = s
-        .recv_from(&mut buf)
-        .unwrap_or_else(|e| panic!("nothing arrived at {:?}: {e}", s.local_addr()));
-    (buf[..n].to_vec(), from)
 }
 
 fn load(ifaces: &[&str]) -> KernelPath {
@@ -101,7 +47,7 @@ fn load(ifaces: &[&str]) -> KernelPath {
 /// Two "phones" and a "relay" (two ports): what the kernel forwards, what it leaves to user
 /// space, and the counters. `relay_ip`, `caller_ip` and `callee_ip` are local to where `f`
 /// runs; `stranger_ip` too.
-struct Call {
+struct Pair {
     relay_a: UdpSocket,
     relay_b: UdpSocket,
     caller: UdpSocket,
@@ -109,7 +55,7 @@ struct Call {
     stranger: UdpSocket,
 }
 
-impl Call {
+impl Pair {
     /// caller → relay A → (from relay B) → callee
     fn flow(&self) -> Flow {
         Flow {
@@ -149,18 +95,18 @@ impl Call {
 
         // the callee's first packet: the kernel does not know yet where the caller is (no
         // packet of the caller's flow seen), so user space gets it
-        self.callee.send_to(&rtp(200), to_b).unwrap();
+        self.callee.send_to(&rtp32(200), to_b).unwrap();
         assert_eq!(
             recv(&self.relay_b),
-            (rtp(200), self.callee.local_addr().unwrap())
+            (rtp32(200), self.callee.local_addr().unwrap())
         );
 
         // from the latched source: forwarded by the kernel, with the relay's other port as
         // source, bytes unchanged
         for seq in 0..20 {
-            self.caller.send_to(&rtp(seq), to_a).unwrap();
+            self.caller.send_to(&rtp32(seq), to_a).unwrap();
             let (p, from) = recv(&self.callee);
-            assert_eq!(p, rtp(seq), "payload of packet {seq}");
+            assert_eq!(p, rtp32(seq), "payload of packet {seq}");
             assert_eq!(
                 from,
                 SocketAddr::V4(flow.new_source),
@@ -180,8 +126,8 @@ impl Call {
         );
         // and now the other way too
         for seq in 0..5 {
-            self.callee.send_to(&rtp(300 + seq), to_b).unwrap();
-            assert_eq!(recv(&self.caller), (rtp(300 + seq), to_a));
+            self.callee.send_to(&rtp32(300 + seq), to_b).unwrap();
+            assert_eq!(recv(&self.caller), (rtp32(300 + seq), to_a));
         }
         let c = kp.counters(&back.key).unwrap().unwrap();
         assert_eq!(
@@ -196,21 +142,21 @@ impl Call {
             p.extend([9u8; 12]);
             p
         };
-        self.stranger.send_to(&rtp(100), to_a).unwrap();
+        self.stranger.send_to(&rtp32(100), to_a).unwrap();
         self.caller.send_to(&[0x80, 0, 0, 1], to_a).unwrap();
         self.caller.send_to(&stun, to_a).unwrap();
         let (p, from) = recv(&self.relay_a);
         assert_eq!(
             (p, from),
-            (rtp(100), self.stranger.local_addr().unwrap()),
+            (rtp32(100), self.stranger.local_addr().unwrap()),
             "the stranger's packet reaches user space, and it is the first there (the kernel \
              forwarded the caller's 20)"
         );
         assert_eq!(recv(&self.relay_a).0, vec![0x80, 0, 0, 1]);
         assert_eq!(recv(&self.relay_a).0, stun);
         // the callee's next packet is the caller's next one, not the stranger's
-        self.caller.send_to(&rtp(21), to_a).unwrap();
-        assert_eq!(recv(&self.callee).0, rtp(21));
+        self.caller.send_to(&rtp32(21), to_a).unwrap();
+        assert_eq!(recv(&self.callee).0, rtp32(21));
         let c = kp.counters(&flow.key).unwrap().unwrap();
         assert_eq!((c.packets, c.bytes), (21, 21 * 32));
 
@@ -219,16 +165,16 @@ impl Call {
         assert_eq!((last.packets, last.bytes), (21, 21 * 32));
         assert_eq!(kp.counters(&flow.key).unwrap(), None);
         assert_eq!(kp.remove(&flow.key).unwrap(), None);
-        self.caller.send_to(&rtp(22), to_a).unwrap();
+        self.caller.send_to(&rtp32(22), to_a).unwrap();
         assert_eq!(
             recv(&self.relay_a),
-            (rtp(22), self.caller.local_addr().unwrap())
+            (rtp32(22), self.caller.local_addr().unwrap())
         );
         // the other direction lost its path with it: user space again
-        self.callee.send_to(&rtp(400), to_b).unwrap();
+        self.callee.send_to(&rtp32(400), to_b).unwrap();
         assert_eq!(
             recv(&self.relay_b),
-            (rtp(400), self.callee.local_addr().unwrap())
+            (rtp32(400), self.callee.local_addr().unwrap())
         );
         assert_eq!(kp.flows().unwrap(), vec![back.key]);
         assert!(kp.remove(&back.key).unwrap().is_some());
@@ -242,7 +188,7 @@ fn loopback_forwards_the_latched_source_only_and_counts() {
     ns.run(|| {
         let kp = load(&["lo"]);
         assert_eq!(kp.interfaces().collect::<Vec<_>>(), ["lo"]);
-        let call = Call {
+        let call = Pair {
             relay_a: bind("127.0.0.1:0"),
             relay_b: bind("127.0.0.1:0"),
             caller: bind("127.0.0.2:0"),
@@ -288,7 +234,7 @@ fn veth_forwards_out_of_the_interface_after_a_route_and_neighbour_lookup() {
     });
     let (kp, relay_a, relay_b) =
         relay.run(|| (load(&["r0"]), bind("10.77.0.1:0"), bind("10.77.0.1:0")));
-    let call = Call {
+    let call = Pair {
         relay_a,
         relay_b,
         caller,
@@ -328,7 +274,7 @@ fn refused_load_is_an_error_value() {
     ));
 
     // without CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN and CAP_PERFMON (capabilities are per
-    // thread: only this thread loses them)
+    // thread: only this thread, in its own namespace, loses them)
     let ns = Netns::new("cap");
     let err = ns.run(|| {
         drop_bpf_capabilities();
@@ -372,6 +318,15 @@ fn drop_bpf_capabilities() {
         38,    /* PERFMON */
         39,    /* BPF */
     ] {
+        // out of the bounding set too, or a program this thread starts (as root) gets it back
+        // SAFETY: prctl(2) PR_CAPBSET_DROP with a capability number; affects this thread only.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+        assert_eq!(
+            rc,
+            0,
+            "PR_CAPBSET_DROP {cap}: {}",
+            std::io::Error::last_os_error()
+        );
         let d = &mut data[(cap / 32) as usize];
         d.effective &= !(1 << (cap % 32));
         d.permitted &= !(1 << (cap % 32));
@@ -379,4 +334,206 @@ fn drop_bpf_capabilities() {
     // SAFETY: capset(2) on the calling thread (pid 0) with the blocks capget filled.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
     assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+/// Sends `n` RTP packets each way (sequence numbers from `seq`) and checks each arrives.
+fn exchange(call: &common::Call, seq: u16, n: u16) {
+    for k in seq..seq + n {
+        call.caller.send_to(&rtp(0, k, 0xA, 1), call.to_a).unwrap();
+        assert_eq!(recv(&call.callee).0, rtp(0, k, 0xA, 1), "caller's {k}");
+        call.callee.send_to(&rtp(8, k, 0xB, 2), call.to_b).unwrap();
+        assert_eq!(recv(&call.caller).0, rtp(8, k, 0xB, 2), "callee's {k}");
+    }
+}
+
+/// Packets the kernel forwarded for every flow installed now.
+fn kernel_packets(r: &TestRelay) -> u64 {
+    let k = r.relay().kernel().expect("the fast path runs");
+    k.flows()
+        .unwrap()
+        .iter()
+        .filter_map(|f| k.counters(f).unwrap())
+        .map(|c| c.packets)
+        .sum()
+}
+
+fn stream_stats(c: &mut mediaproxy::control::client::Client, call_id: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&c.command("sessions").unwrap()).unwrap();
+    v.as_array()
+        .and_then(|a| a.iter().find(|s| s["call_id"] == call_id))
+        .map(|s| s["streams"][0].clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn relay_hands_latched_streams_to_the_kernel_and_counts_them() {
+    with_fast_path("relay", || {
+        let r = TestRelay::start_io(
+            mediaproxy::relay::RelayIo::Epoll,
+            "kstats",
+            (44100, 44199),
+            |c| {
+                c.media_timeout = Duration::from_secs(2);
+            },
+        );
+        let mut c = r.client();
+        let call = new_call(&mut c, "k-1");
+        // the first packets latch both sides in the worker; from then on the kernel forwards
+        exchange(&call, 0, 100);
+        let k = r.relay().kernel().unwrap();
+        assert_eq!(
+            k.flows().unwrap().len(),
+            2,
+            "both directions of the RTP flow"
+        );
+        let in_kernel = kernel_packets(&r);
+        assert!(in_kernel >= 150, "the kernel forwarded {in_kernel} of 200");
+
+        // the statistics count every packet, wherever it was forwarded
+        let mut st = serde_json::Value::Null;
+        assert!(
+            eventually(Duration::from_secs(5), || {
+                st = stream_stats(&mut c, "k-1");
+                st["caller_packets"] == 100 && st["callee_packets"] == 100
+            }),
+            "{st}"
+        );
+        assert_eq!(st["caller_bytes"], 100 * 172);
+        assert_eq!(st["caller_codec"], "G711u");
+        assert_eq!(st["callee_codec"], "G711a");
+        assert!(eventually(Duration::from_secs(5), || counter(
+            &r.counters.packets_relayed
+        ) == 200));
+
+        // a stranger on the caller's port: not forwarded by the kernel, dropped by the worker
+        let stranger = common::endpoint("127.0.0.4");
+        stranger.send_to(&rtp(0, 500, 0xEE, 9), call.to_a).unwrap();
+        call.caller
+            .send_to(&rtp(0, 100, 0xA, 1), call.to_a)
+            .unwrap();
+        assert_eq!(recv(&call.callee).0, rtp(0, 100, 0xA, 1));
+        assert!(eventually(Duration::from_secs(5), || counter(
+            &r.counters.packets_dropped_strict
+        ) == 1));
+
+        // media for longer than the media timeout, all of it in the kernel: no expiry
+        let deadline = std::time::Instant::now() + Duration::from_secs(4);
+        let mut seq = 101;
+        while std::time::Instant::now() < deadline && seq < 1000 {
+            exchange(&call, seq, 1);
+            seq += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            r.relay()
+                .drain_events()
+                .iter()
+                .all(|e| !matches!(e, mediaproxy::relay::RelayEvent::Expired { .. })),
+            "the session expired while media flowed through the kernel"
+        );
+
+        // a NAT rebinding (same SSRC, continuing sequence, new port) is still followed, and
+        // the kernel flow moves with it
+        let rebound = common::endpoint("127.0.0.2");
+        rebound.send_to(&rtp(0, seq, 0xA, 1), call.to_a).unwrap();
+        assert_eq!(
+            recv(&call.callee).0,
+            rtp(0, seq, 0xA, 1),
+            "the rebound source is followed"
+        );
+        call.callee
+            .send_to(&rtp(8, seq, 0xB, 2), call.to_b)
+            .unwrap();
+        assert_eq!(
+            recv(&rebound).0,
+            rtp(8, seq, 0xB, 2),
+            "media towards the caller follows it"
+        );
+        let rebound_addr = match rebound.local_addr().unwrap() {
+            SocketAddr::V4(a) => a,
+            a => panic!("{a}"),
+        };
+        assert!(
+            k.flows().unwrap().iter().any(|f| f.source == rebound_addr),
+            "{:?}",
+            k.flows()
+        );
+
+        // silence: the media timeout ends the session, with every packet in its statistics
+        // the caller sent 0..seq and the rebound one (seq), the callee 0..=seq except 100
+        let ev = r
+            .wait_event(Duration::from_secs(15), |e| {
+                matches!(e, mediaproxy::relay::RelayEvent::Expired { .. })
+            })
+            .expect("the media timeout");
+        let mediaproxy::relay::RelayEvent::Expired { stats_json, .. } = ev else {
+            unreachable!()
+        };
+        let v: serde_json::Value = serde_json::from_str(&stats_json).unwrap();
+        assert_eq!(
+            v["streams"][0]["caller_packets"],
+            u64::from(seq) + 1,
+            "{stats_json}"
+        );
+        assert_eq!(
+            v["streams"][0]["callee_packets"],
+            u64::from(seq),
+            "{stats_json}"
+        );
+        assert!(
+            eventually(Duration::from_secs(5), || k.flows().unwrap().is_empty()),
+            "no flow left: {:?}",
+            k.flows()
+        );
+    });
+}
+
+/// `mediaproxy-relay --kernel` in a thread that lost the capabilities BPF needs: `ebpf`
+/// refuses to start and says why, `auto` starts without the fast path and says why.
+#[test]
+fn relay_without_bpf_permission() {
+    let ns = Netns::new("relcap");
+    let dir = std::env::temp_dir().join(format!("mp-it-kcap-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let run = |mode: &str| -> std::process::Output {
+        let sock = dir.join(format!("{mode}.sock"));
+        let args: Vec<String> = [
+            "--socket",
+            sock.to_str().unwrap(),
+            "--listen-ip",
+            "127.0.0.1",
+            "--port-range",
+            "44200-44299",
+            "--kernel",
+            mode,
+            "--max-seconds",
+            "1",
+        ]
+        .map(String::from)
+        .to_vec();
+        ns.run(move || {
+            drop_bpf_capabilities();
+            Command::new(env!("CARGO_BIN_EXE_mediaproxy-relay"))
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run("ebpf");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("relay_kernel is ebpf but the kernel fast path is not available")
+            && err.contains("not permitted"),
+        "{err}"
+    );
+    let out = run("auto");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("relay_kernel auto: the kernel fast path is not available")
+            && err.contains("kernel fast path off (not available:"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

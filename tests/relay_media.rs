@@ -296,3 +296,12 @@ backends!(
     asymmetric_client_gets_media_at_its_sdp_address,
     signaling_source_only_refuses_the_first_packet_from_elsewhere,
 );
+
+kernel_variants!(
+    rtp_and_rtcp_flow_both_ways_through_the_control_flow,
+    strict_source_and_nat_rebinding,
+    signalling_change_relatches_and_the_old_source_is_ignored,
+    rtcp_mux_and_stun_pass_on_the_rtp_port,
+    asymmetric_client_gets_media_at_its_sdp_address,
+    signaling_source_only_refuses_the_first_packet_from_elsewhere,
+);

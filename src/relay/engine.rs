@@ -4,6 +4,7 @@
 use super::counters::Counters;
 use super::guard::{Guard, Limits, Refusal};
 use super::ice;
+use super::kernel::KernelPath;
 use super::latch::SideConfig;
 use super::mirror::Mirrors;
 use super::pool::PortPool;
@@ -71,6 +72,8 @@ pub(crate) struct RealBackend {
     pub(super) guard: Arc<Guard>,
     /// Media copies of the streams ([`super::mirror`]).
     pub(super) mirrors: Mirrors,
+    /// The kernel fast path, whose per-flow counters the statistics include.
+    kernel: Option<Arc<KernelPath>>,
 }
 
 impl RealBackend {
@@ -84,6 +87,7 @@ impl RealBackend {
         epoch: Instant,
         log: EventSink,
         guard: Arc<Guard>,
+        kernel: Option<Arc<KernelPath>>,
     ) -> RealBackend {
         let b = RealBackend {
             listen_ip,
@@ -97,6 +101,7 @@ impl RealBackend {
             log,
             guard,
             mirrors: Mirrors::default(),
+            kernel,
         };
         b.update_port_counters();
         b
@@ -340,15 +345,18 @@ impl Backend for RealBackend {
             remote: s.remote,
             ..Snapshot::default()
         };
-        for i in 0..2 {
-            snap.packets[i] = sh.packets[i].load(Ordering::Relaxed);
-            snap.bytes[i] = sh.bytes[i].load(Ordering::Relaxed);
-            snap.copied[i] = sh.copied[i].load(Ordering::Relaxed);
-            snap.first_media[i] = t(sh.first_ms[i].load(Ordering::Relaxed));
-            snap.last_media[i] = t(sh.last_ms[i].load(Ordering::Relaxed));
-            let c = sh.codec[i].load(Ordering::Relaxed);
-            snap.codec[i] = (c > 0).then(|| u8::try_from(c - 1).unwrap_or(0));
-        }
+        // what the kernel forwarded since its worker last added it to the statistics
+        sh.kernel.read(self.kernel.as_deref(), |extra| {
+            for (i, x) in extra.iter().enumerate() {
+                snap.packets[i] = sh.packets[i].load(Ordering::Relaxed) + x.packets;
+                snap.bytes[i] = sh.bytes[i].load(Ordering::Relaxed) + x.bytes;
+                snap.copied[i] = sh.copied[i].load(Ordering::Relaxed);
+                snap.first_media[i] = t(sh.first_ms[i].load(Ordering::Relaxed)).or(x.last_media);
+                snap.last_media[i] = t(sh.last_ms[i].load(Ordering::Relaxed)).max(x.last_media);
+                let c = sh.codec[i].load(Ordering::Relaxed);
+                snap.codec[i] = (c > 0).then(|| u8::try_from(c - 1).unwrap_or(0));
+            }
+        });
         snap
     }
 }

@@ -208,6 +208,15 @@ impl Side {
         self.latched.or(self.cfg.sdp)
     }
 
+    /// The latched source's RTP went on elsewhere (the kernel fast path forwarded it): its last
+    /// packet had `ssrc` and `seq`, which a NAT rebinding must continue.
+    pub fn resume(&mut self, ssrc: u32, seq: u16) {
+        if self.latched.is_some() {
+            self.ssrc = Some(ssrc);
+            self.seq = Some(seq);
+        }
+    }
+
     fn track(&mut self, kind: PacketKind) {
         if let PacketKind::Rtp { seq, ssrc, .. } = kind {
             self.ssrc = Some(ssrc);

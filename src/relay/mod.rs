@@ -75,7 +75,7 @@ pub mod session;
 pub mod sys;
 pub mod worker;
 
-pub use crate::settings::{LatchMode, RelayConfig, RelayIo};
+pub use crate::settings::{LatchMode, RelayConfig, RelayIo, RelayKernel};
 pub use counters::Counters;
 pub use events::{EventSink, LogLevel, RelayEvent, EVENT_QUEUE};
 pub use latch::LatchPolicy;
@@ -101,6 +101,7 @@ pub struct Relay {
     sink: EventSink,
     socket: PathBuf,
     io: RelayIo,
+    kernel: Option<Arc<kernel::KernelPath>>,
 }
 
 /// How long a worker may take to set up its I/O before start gives up on it.
@@ -131,6 +132,8 @@ impl Relay {
         };
         let (mut io_backend, fallback) = IoBackend::choose(cfg.io, uring)?;
         let (sink, events) = EventSink::new()?;
+        let (kernel_path, kernel_text) =
+            kernel::start(cfg.kernel, &sink).map_err(std::io::Error::other)?;
         let ports = u64::from(cfg.port_max - cfg.port_min) + 1;
         // a connected twin per port in use, where there are twins
         let sockets = match io_backend {
@@ -173,7 +176,7 @@ impl Relay {
             for id in 0..cfg.threads {
                 let wake = Arc::new(EventFd::new()?);
                 let (tx, rx) = crossbeam_channel::unbounded();
-                let core = worker::Core::new(
+                let mut core = worker::Core::new(
                     id,
                     wake.clone(),
                     rx,
@@ -184,6 +187,14 @@ impl Relay {
                     latch_tx.clone(),
                     sink.clone(),
                 );
+                if let Some(p) = &kernel_path {
+                    core.observe(Box::new(kernel::Handoff::new(
+                        p.clone(),
+                        epoch,
+                        sink.clone(),
+                        id,
+                    )));
+                }
                 let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
                 handles.push(sys::spawn_blocked(format!("mp-relay-{id}"), move || {
                     io_backend.run(core, ready_tx)
@@ -232,6 +243,7 @@ impl Relay {
             epoch,
             sink.clone(),
             guard,
+            kernel_path.clone(),
         );
         let timeouts = Timeouts::from(&cfg);
         let table = session::SessionTable::new(
@@ -273,7 +285,7 @@ impl Relay {
         sink.send_log(
             LogLevel::Info,
             format!(
-                "media relay started: control socket {}, listen {}, ports {}-{}, {} worker thread(s), {io_text}, latch policy {}, at most {} streams per session, {} sessions, {} packets/s per stream",
+                "media relay started: control socket {}, listen {}, ports {}-{}, {} worker thread(s), {io_text}, {kernel_text}, latch policy {}, at most {} streams per session, {} sessions, {} packets/s per stream",
                 socket.display(),
                 cfg.listen_ip,
                 cfg.port_min,
@@ -293,7 +305,13 @@ impl Relay {
             sink,
             socket,
             io: io_backend.io(),
+            kernel: kernel_path,
         })
+    }
+
+    /// The kernel fast path, when it runs.
+    pub fn kernel(&self) -> Option<&kernel::KernelPath> {
+        self.kernel.as_deref()
     }
 
     /// The I/O back end the workers run (`IoUring` or `Epoll`, never `Auto`).

@@ -13,7 +13,7 @@
 mod relay;
 pub mod table;
 
-pub use relay::{LatchMode, RelayConfig, RelayIo, REBIND_WINDOW};
+pub use relay::{LatchMode, RelayConfig, RelayIo, RelayKernel, REBIND_WINDOW};
 
 use std::fmt;
 use std::path::PathBuf;

@@ -40,6 +40,44 @@ impl std::fmt::Display for RelayIo {
     }
 }
 
+/// Whether latched streams are forwarded by the kernel fast path (`relay_kernel`, `--kernel`;
+/// see `relay::kernel`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RelayKernel {
+    /// Every packet goes through the relay's workers.
+    #[default]
+    Off,
+    /// The fast path where the kernel permits it; where it refuses, one log line says why and
+    /// the relay runs without it.
+    Auto,
+    /// The fast path; refused is a start-up error.
+    Ebpf,
+}
+
+impl RelayKernel {
+    /// `off`, `auto` or `ebpf` (ASCII case-insensitive, surrounding blanks ignored).
+    pub fn parse(s: &str) -> Option<RelayKernel> {
+        let s = s.trim();
+        [RelayKernel::Off, RelayKernel::Auto, RelayKernel::Ebpf]
+            .into_iter()
+            .find(|v| s.eq_ignore_ascii_case(v.as_str()))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayKernel::Off => "off",
+            RelayKernel::Auto => "auto",
+            RelayKernel::Ebpf => "ebpf",
+        }
+    }
+}
+
+impl std::fmt::Display for RelayKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The latch policy's name (`latch_policy`); see `relay::latch`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LatchMode {
@@ -123,6 +161,8 @@ pub struct RelayConfig {
     /// per relay port in use. Packets from any other source still arrive on the port's own
     /// socket (latching, strict source, re-latch after a NAT rebinding work as without it).
     pub connected_sockets: bool,
+    /// Latched streams forwarded by the kernel fast path (`relay::kernel`).
+    pub kernel: RelayKernel,
 }
 
 impl RelayConfig {
@@ -148,6 +188,7 @@ impl RelayConfig {
             ring_buffers: 0,
             batch_wait_us: 0,
             connected_sockets: false,
+            kernel: RelayKernel::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! last). Defaults are the ones of the original module documentation (OpenSIPS mediaproxy,
 //! SER mediaproxy) and, for the relay's own settings, what MediaProxy's relay uses.
 
-use super::{IceCandidate, Kind, LatchMode, Parsed, RelayIo, RelayMode, Scope, Spec};
+use super::{IceCandidate, Kind, LatchMode, Parsed, RelayIo, RelayKernel, RelayMode, Scope, Spec};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -519,6 +519,22 @@ pub const SPECS: &[Spec] = &[
             Ok(())
         },
         show: |s| s.relay.max_packet_rate.to_string(),
+    },
+    Spec {
+        name: "relay_kernel",
+        option: Some("--kernel"),
+        scope: Scope::Relay,
+        kind: Kind::Text {
+            accepted: "off, auto or ebpf",
+        },
+        ty: "str",
+        default: Some("off"),
+        doc: "kernel fast path for latched streams (eBPF at the TC ingress of Ethernet and loopback interfaces, Linux 6.6+, `CAP_BPF` + `CAP_NET_ADMIN`): `off`, `auto` (used where the kernel permits it, else one warning line and user space), `ebpf` (refused is a start-up error). Once both sides of a stream are latched and both parties' first RTP went through the worker, the kernel forwards the latched sources' RTP/RTCP (IPv4) itself; strangers, new sources, STUN and everything else still reach the worker, which judges them as without it. Statistics, MI, events and the timeouts count the kernel's packets. Not applied to kernel-forwarded packets: `relay_max_packet_rate` and the host's netfilter hooks (taken before input, sent without output/postrouting; the first packets of each direction pass them as usual). Needs a build with clang's BPF target (`scripts/deps.sh`)",
+        set: |s, v| {
+            s.relay.kernel = RelayKernel::parse(v.text()).ok_or(None)?;
+            Ok(())
+        },
+        show: |s| s.relay.kernel.as_str().into(),
     },
     Spec {
         name: "ring_buffers",

@@ -3,6 +3,8 @@
 //! [`backends!`] to run a test body once per I/O back end.
 #![allow(dead_code)]
 
+pub mod kernel;
+
 use mediaproxy::control::client::{Client, ClientConfig};
 use mediaproxy::control::codec::{MessageType, UpdateRequest};
 use mediaproxy::media::{Direction, StreamDesc};
@@ -74,6 +76,11 @@ impl TestRelay {
         ports: (u16, u16),
         tweak: impl FnOnce(&mut RelayConfig),
     ) -> TestRelay {
+        let fast = kernel::KERNEL.with(|k| k.get());
+        let tag = match fast {
+            mediaproxy::relay::RelayKernel::Off => tag.to_string(),
+            k => format!("{tag}-{k}"),
+        };
         let dir = std::env::temp_dir().join(format!("mp-it-{tag}-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let socket = dir.join("relay.sock");
@@ -84,6 +91,7 @@ impl TestRelay {
             threads: 2,
             port_quarantine: Duration::ZERO,
             io,
+            kernel: fast,
             ..RelayConfig::default()
         };
         tweak(&mut cfg);

@@ -17,11 +17,15 @@
 //! link need eight commands, and the object is read at build time, so the module carries no
 //! ELF loader and no libbpf.
 
+mod handoff;
 mod layout;
 #[allow(unsafe_code)]
 #[cfg_attr(not(mpx_ebpf), allow(dead_code))]
 mod sys;
 
+pub use crate::settings::RelayKernel;
+pub(crate) use handoff::Handoff;
+pub use handoff::{StreamKernel, Unfolded};
 pub use layout::{Flow, FlowKey};
 
 use layout::{RawCounters, KEY_SIZE, VALUE_SIZE};
@@ -29,6 +33,42 @@ use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
+
+/// Starts the fast path as `relay_kernel` asks: attached to every interface with an IPv4
+/// address. Returns it (or `None`) and the words for the relay's start-up line; `Err` when
+/// `ebpf` was asked for and the kernel refused. With `auto`, a refusal is one warning line.
+pub(crate) fn start(
+    mode: RelayKernel,
+    log: &crate::relay::events::EventSink,
+) -> Result<(Option<std::sync::Arc<KernelPath>>, String), String> {
+    if mode == RelayKernel::Off {
+        return Ok((None, "kernel fast path off".into()));
+    }
+    let mut ifaces: Vec<String> = crate::relay::sys::interface_addresses()
+        .into_iter()
+        .filter(|(_, a)| a.is_ipv4())
+        .map(|(n, _)| n)
+        .collect();
+    ifaces.sort();
+    ifaces.dedup();
+    let names: Vec<&str> = ifaces.iter().map(String::as_str).collect();
+    match KernelPath::load(&names) {
+        Ok(p) => Ok((
+            Some(std::sync::Arc::new(p)),
+            format!("kernel fast path eBPF (TC ingress of {})", names.join(", ")),
+        )),
+        Err(e) if mode == RelayKernel::Auto => {
+            log.send_log(
+                crate::relay::events::LogLevel::Warn,
+                format!("relay_kernel auto: the kernel fast path is not available, relaying in user space: {e}"),
+            );
+            Ok((None, format!("kernel fast path off (not available: {e})")))
+        }
+        Err(e) => Err(format!(
+            "relay_kernel is ebpf but the kernel fast path is not available: {e}"
+        )),
+    }
+}
 
 /// Why the fast path is not in use.
 #[derive(Debug)]

@@ -325,6 +325,11 @@ impl AsRawFd for SignalFd {
 /// Every address configured on a local interface (`getifaddrs`), IPv4 and IPv6: what a socket
 /// bound to the wildcard address receives on. Empty on failure.
 pub fn local_addresses() -> Vec<IpAddr> {
+    interface_addresses().into_iter().map(|(_, a)| a).collect()
+}
+
+/// Every address configured on a local interface, with the interface's name. Empty on failure.
+pub fn interface_addresses() -> Vec<(String, IpAddr)> {
     let mut out = Vec::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list it allocated, or fails and leaves it alone.
@@ -335,6 +340,14 @@ pub fn local_addresses() -> Vec<IpAddr> {
     while !cur.is_null() {
         // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
         let ifa = unsafe { &*cur };
+        let name = if ifa.ifa_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a non-null ifa_name is a NUL-terminated string of the list.
+            unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
         if !ifa.ifa_addr.is_null() {
             // SAFETY: a non-null ifa_addr points to a sockaddr whose family tells its real type;
             // the casts below only follow that family.
@@ -342,13 +355,12 @@ pub fn local_addresses() -> Vec<IpAddr> {
             if family == libc::AF_INET {
                 // SAFETY: family AF_INET: the sockaddr is a sockaddr_in.
                 let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                out.push(IpAddr::V4(Ipv4Addr::from(
-                    sin.sin_addr.s_addr.to_ne_bytes(),
-                )));
+                let a = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+                out.push((name, IpAddr::V4(a)));
             } else if family == libc::AF_INET6 {
                 // SAFETY: family AF_INET6: the sockaddr is a sockaddr_in6.
                 let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+                out.push((name, IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))));
             }
         }
         cur = ifa.ifa_next;

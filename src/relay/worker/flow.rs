@@ -15,9 +15,10 @@
 //! [`FlowObserver`] is told of each of these points (a no-op unless one is installed with
 //! [`Core::observe`]).
 
-use super::{Core, FlowIo, LatchEvent, PacketCtx};
+use super::{Core, FlowIo, LatchEvent, Local, PacketCtx};
 use crate::relay::events::LogLevel;
 use crate::relay::guard::{LatchedIp, Owners, RateGate, SideKey};
+use crate::relay::kernel::StreamKernel;
 use crate::relay::latch::{Side, SideConfig};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -40,6 +41,8 @@ pub struct StreamShared {
     pub rtp_ip: [LatchedIp; 2],
     /// Packets copied per sending party (media copies, `worker/mirror.rs`).
     pub copied: [AtomicU64; 2],
+    /// The stream's flows in the kernel fast path, whose packets the statistics count too.
+    pub kernel: StreamKernel,
 }
 
 pub(super) fn bump(a: &AtomicU64, n: u64) {
@@ -59,7 +62,6 @@ pub struct FlowInit {
 /// One relayed flow as its worker holds it.
 pub(crate) struct Flow {
     /// Where it is in the worker's flow table (`Core::flows`).
-    #[allow(dead_code)] // for a FlowObserver (a kernel fast path keys its flows by it)
     pub slot: usize,
     pub socks: [UdpSocket; 2],
     pub sides: [Side; 2],
@@ -103,6 +105,16 @@ pub(crate) trait FlowObserver: Send {
     fn unlatched(&mut self, _flow: &Flow) {}
     /// `flow` leaves the worker; its sockets close right after.
     fn removed(&mut self, _flow: &Flow) {}
+    /// A packet from a source other than the latched one reached `party`'s side of a latched
+    /// `flow`: the SSRC and sequence number of the last RTP packet of the latched source that
+    /// went elsewhere (not through the worker), if any, so that the latch judges a NAT
+    /// rebinding against the stream as it is now.
+    fn last_rtp(&mut self, _flow: &Flow, _party: usize) -> Option<(u32, u16)> {
+        None
+    }
+    /// Once per turn of the worker's loop (at least once a second): packets forwarded
+    /// elsewhere are added to the flows' statistics and to `local`.
+    fn tick(&mut self, _flows: &[Option<Flow>], _now_ms: u64, _local: &mut Local) {}
 }
 
 /// The observer of a worker that has none installed.
@@ -169,7 +181,6 @@ fn configure(flow: &mut Flow, party: usize, cfg: SideConfig, until_ms: u64, owne
 
 impl Core {
     /// Installs the observer of this worker's flows ([`FlowObserver`]).
-    #[allow(dead_code)] // the hook of a kernel fast path
     pub(crate) fn observe(&mut self, observer: Box<dyn FlowObserver>) {
         self.pkt.observer = observer;
     }

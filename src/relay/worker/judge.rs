@@ -48,6 +48,12 @@ pub(crate) fn judge(
     };
     let key = flow.key(i);
     let before = flow.sides[i].latched();
+    if before.is_some_and(|b| b != src) && !flow.rtcp && matches!(kind, PacketKind::Rtp { .. }) {
+        // a stranger or a rebinding NAT, while the latched source may be forwarded elsewhere
+        if let Some((ssrc, seq)) = ctx.observer.last_rtp(flow, i) {
+            flow.sides[i].resume(ssrc, seq);
+        }
+    }
     let owners = &ctx.guard.owners;
     let verdict = flow.sides[i].on_packet(src, kind, role, now_ms, &ctx.policy, |a| {
         owners.owned_by_other(a, key)
@@ -66,9 +72,6 @@ pub(crate) fn judge(
             None
         }
         Verdict::Accept { learned } => {
-            if let Some(addr) = learned {
-                flow::learned(flow, i, before, addr, ctx);
-            }
             let sh = &flow.shared;
             if kind.is_media() {
                 bump(&sh.packets[i], 1);
@@ -84,6 +87,11 @@ pub(crate) fn judge(
                         }
                     }
                 }
+            }
+            // after the statistics: a flow latched on both sides may leave the worker now
+            // (the kernel fast path), with its first packets' codec recorded
+            if let Some(addr) = learned {
+                flow::learned(flow, i, before, addr, ctx);
             }
             if !flow.shared.rate.admit(now_ms, ctx.guard.max_packet_rate) {
                 ctx.local.dropped_rate += 1;

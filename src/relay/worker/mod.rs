@@ -187,6 +187,10 @@ impl Core {
     /// Applies every queued command. `false`: stop (a `Stop` command, or the control side is
     /// gone).
     pub fn commands(&mut self, io: &mut impl FlowIo) -> bool {
+        let now_ms = self.now_ms();
+        self.pkt
+            .observer
+            .tick(&self.flows, now_ms, &mut self.pkt.local);
         loop {
             let cmd = match self.rx.try_recv() {
                 Ok(c) => c,
