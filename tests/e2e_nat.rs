@@ -26,6 +26,9 @@
 //! 5. The proxy stops cleanly (no control socket file left) and its log has no error, no
 //!    critical line and no warning from this module.
 //!
+//! `calls_through_nat_with_the_kernel_fast_path` runs the same with `relay_kernel` `ebpf` and
+//! checks that the kernel forwarded part of call 1's media.
+//!
 //! Needs the proxy's binary (OPENSIPS_BIN or opensips on PATH; KAMAILIO_BIN or kamailio on
 //! PATH), root with `ip netns`, nft and SIPp: it is `#[ignore]`d, and `scripts/test.sh`
 //! includes it when all of them are there.
@@ -109,20 +112,41 @@ fn check_sdps(who: &str, received: &[String], problems: &mut Vec<String>) -> usi
 #[test]
 #[ignore = "needs the proxy, root, ip netns, nft and SIPp"]
 fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
+    calls_through_nat(false);
+}
+
+/// The same calls with `relay_kernel` `ebpf`: latched media forwarded by the kernel fast path
+/// (which must have forwarded some), the same statistics, hold and timeouts.
+#[test]
+#[ignore = "needs the proxy, root, ip netns, nft, SIPp and a build with the fast path"]
+fn calls_through_nat_with_the_kernel_fast_path() {
+    calls_through_nat(true);
+}
+
+fn calls_through_nat(kernel: bool) {
     let proxy = prerequisites(TEST);
     loud(&format!(
-        "{TEST}: {} ({}) with {}",
+        "{TEST}: {} ({}) with {}{}",
         proxy.name,
         proxy.host.version,
-        proxy.host.module_so.display()
+        proxy.host.module_so.display(),
+        if kernel { ", relay_kernel ebpf" } else { "" }
     ));
 
     // ---- the network and the proxy -------------------------------------------------------
-    let extra = format!(
+    let mut extra = format!(
         "modparam(\"mediaproxy\", \"setup_timeout\", {SETUP_TIMEOUT_S})\n\
          modparam(\"mediaproxy\", \"media_timeout\", {MEDIA_TIMEOUT_S})"
     );
-    let mut w = Lab::start("e2e", proxy, RELAY_PORTS, &extra);
+    if kernel {
+        extra.push_str("\nmodparam(\"mediaproxy\", \"relay_kernel\", \"ebpf\")");
+    }
+    let mut w = Lab::start(
+        if kernel { "e2ek" } else { "e2e" },
+        proxy,
+        RELAY_PORTS,
+        &extra,
+    );
 
     // ---- 1. the callee registers through NAT B -------------------------------------------
     w.register_callee();
@@ -190,6 +214,9 @@ fn calls_through_nat_relay_media_hold_bye_and_media_timeout() {
     w.expect_all_released("the callee's BYE");
     if w.summary()["packets_relayed"].as_u64().unwrap_or(0) == 0 {
         w.fail("summary's packets_relayed is 0 after a call with media");
+    }
+    if kernel && w.summary()["packets_kernel"].as_u64().unwrap_or(0) == 0 {
+        w.fail("relay_kernel ebpf: the kernel fast path forwarded no packet of call 1");
     }
 
     // ---- 3. calls ended by the relay's timeouts, with a BYE to both sides ----------------

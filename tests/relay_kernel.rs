@@ -404,6 +404,7 @@ fn relay_hands_latched_streams_to_the_kernel_and_counts_them() {
         assert!(eventually(Duration::from_secs(5), || counter(
             &r.counters.packets_relayed
         ) == 200));
+        assert_eq!(counter(&r.counters.packets_kernel), in_kernel);
 
         // a stranger on the caller's port: not forwarded by the kernel, dropped by the worker
         let stranger = common::endpoint("127.0.0.4");

@@ -57,6 +57,8 @@ pub struct Counters {
     pub packets_copied: AtomicU64,
     /// Media copies the kernel refused to send (the forwarded packet went on regardless).
     pub packets_copy_failed: AtomicU64,
+    /// Packets the kernel fast path forwarded (`relay_kernel`); also in `packets_relayed`.
+    pub packets_kernel: AtomicU64,
 }
 
 impl Counters {
@@ -88,6 +90,7 @@ impl Counters {
             packets_dropped_truncated: AtomicU64::new(0),
             packets_copied: AtomicU64::new(0),
             packets_copy_failed: AtomicU64::new(0),
+            packets_kernel: AtomicU64::new(0),
         }
     }
 

@@ -38,6 +38,7 @@ macro_rules! stat_list {
             dropped_packets_truncated => |s| s.relay.packets_dropped_truncated,
             copied_packets => |s| s.relay.packets_copied,
             copy_failed_packets => |s| s.relay.packets_copy_failed,
+            kernel_relayed_packets => |s| s.relay.packets_kernel,
         }
     };
 }

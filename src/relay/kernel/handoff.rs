@@ -109,6 +109,7 @@ impl StreamKernel {
         sh.packets[i].fetch_add(dp, Ordering::Relaxed);
         sh.bytes[i].fetch_add(db, Ordering::Relaxed);
         local.relayed += dp;
+        local.kernel += dp;
         local.bytes += db;
         if let (false, Some(seen)) = (e.rtcp, c.last_seen) {
             let ms = ms_since(epoch, seen);
@@ -300,6 +301,7 @@ impl FlowObserver for Handoff {
         self.last_fold_ms = now_ms;
         let taken = std::mem::take(&mut self.pending);
         local.relayed += taken.relayed;
+        local.kernel += taken.kernel;
         local.bytes += taken.bytes;
         for inst in self.installed.iter().flatten() {
             let mut entries = inst.shared.kernel.lock();

@@ -210,6 +210,7 @@ impl<B: Backend> SessionTable<B> {
             ("packets_dropped_strict", &c.packets_dropped_strict),
             ("packets_dropped_no_session", &c.packets_dropped_no_session),
             ("packets_dropped_truncated", &c.packets_dropped_truncated),
+            ("packets_kernel", &c.packets_kernel),
             ("ports_in_use", &c.ports_in_use),
             ("ports_free", &c.ports_free),
             ("port_exhaustion", &c.port_exhaustion),

@@ -89,6 +89,8 @@ pub(crate) struct Local {
     /// Media copies sent, and refused by the kernel ([`mirror`]).
     pub copied: u64,
     pub copy_failed: u64,
+    /// Forwarded by the kernel fast path (also in `relayed`).
+    pub kernel: u64,
 }
 
 /// What [`judge()`] needs besides the flow: the latching policy, the relay's guard, the
@@ -182,6 +184,7 @@ impl Core {
         Counters::add(&c.rx_rearms, l.rx_rearms);
         Counters::add(&c.rx_no_buffers, l.rx_no_buffers);
         mirror::flush(c, &l);
+        Counters::add(&c.packets_kernel, l.kernel);
     }
 
     /// Applies every queued command. `false`: stop (a `Stop` command, or the control side is
