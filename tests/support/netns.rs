@@ -100,7 +100,13 @@ pub fn unavailable() -> Option<String> {
             ));
         }
     }
-    let probe = format!("mpxprobe{}", std::process::id());
+    // one per call: tests of one process may probe at the same time
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let probe = format!(
+        "mpxprobe{}-{}",
+        std::process::id(),
+        PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let out = run(Command::new("ip").args(["netns", "add", &probe]));
     if !out.status.success() {
         return Some(format!(
@@ -169,7 +175,12 @@ impl Topology {
     /// has no route to the private nets, so only NAT-mapped addresses work. Each user agent
     /// counts what arrives from outside (nft named counters, [`Topology::counters`]).
     pub fn build(relay_ports: (u16, u16)) -> Topology {
-        let tag = std::process::id();
+        // the pid, and a count for a second topology of the same test process
+        static BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let tag = match BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+            0 => std::process::id().to_string(),
+            n => format!("{}n{n}", std::process::id()),
+        };
         let mut t = Topology {
             proxy: format!("mpx{tag}-proxy"),
             nat_a: format!("mpx{tag}-nat-a"),
