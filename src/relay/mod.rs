@@ -34,7 +34,8 @@
 //!
 //! Invariants: the per-packet path neither allocates nor locks; the signalling state machine
 //! ([`session`]) and latching ([`latch`]) take time as a parameter and are tested under a fake
-//! clock; `unsafe` lives only in [`sys`] and `io/uring/`'s `memory.rs` and `ring.rs` (socket I/O).
+//! clock; `unsafe` lives only in [`sys`] and `io/uring/`'s `memory.rs` and `ring.rs` (socket I/O),
+//! and in `kernel/sys.rs` (the `bpf(2)` calls of the kernel fast path, [`kernel`]).
 //!
 //! Statistics (`sessions`, `remove` with `stats: yes`, expiry events) use MediaProxy's JSON
 //! fields. Per stream, `caller_*`/`callee_*` packets and bytes are what that party *sent*,
