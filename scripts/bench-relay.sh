@@ -13,6 +13,11 @@
 #   CONNECTED="1"         io_uring only: relay_connected_sockets values (0, 1) to measure, each as
 #                         its own relay; with BATCH_WAIT, labels ub<wait>c<connected> (ub0c1: no
 #                         batch wait, connected sockets on: the defaults)
+#   KERNEL="off"          relay_kernel values of ours to measure (off, ebpf), each back end with
+#                         each; ebpf relays are labelled <label>+k. With the kernel fast path the
+#                         forwarding work is done in softirq or in the sender's context (on
+#                         loopback the generator's), not in the relay process: compare the
+#                         whole-machine figures (cpu0% + cpu1%, softirq included), not relay%
 #   STEPS=500,1000,...    ramp steps (sessions); the ramp stops at loss > 0.1 % or a saturated CPU
 #   POINTS="500 1000"     fixed points, 3 repeats each, every relay freshly started
 #   GEN_SOCKETS=0         generator sockets: 0 = one per endpoint; K = K shared pairs (a cheaper
@@ -47,6 +52,7 @@ points=${POINTS:-500 1000}
 ios=${IO:-io_uring epoll}
 batches=${BATCH_WAIT:-0}
 connected=${CONNECTED:-1}
+kernels=${KERNEL:-off}
 relays=${RELAYS:-ours rtpengine}
 gen=(--gen-sockets "${GEN_SOCKETS:-0}")
 mkdir -p "$out"
@@ -90,10 +96,10 @@ in_cg() {
   fi
 }
 
-start_mp() { # $1: relay_io, $2: relay_batch_wait (us), $3: relay_connected_sockets
+start_mp() { # $1: relay_io, $2: relay_batch_wait (us), $3: relay_connected_sockets, $4: relay_kernel
   rm -f /tmp/mp-bench.sock
   in_cg nice -n -10 taskset -c 1 "$MP" --socket /tmp/mp-bench.sock --listen-ip 127.0.0.1 --port-range 30000-59999 \
-    --threads 1 --relay-io "$1" --batch-wait-us "$2" --connected-sockets "$3" --max-seconds 900 \
+    --threads 1 --relay-io "$1" --batch-wait-us "$2" --connected-sockets "$3" --kernel "$4" --max-seconds 900 \
     >>"$out/mediaproxy-relay.log" 2>&1 &
   echo $! >/tmp/mp-bench.pid
   for _ in $(seq 50); do [ -S /tmp/mp-bench.sock ] && break; sleep 0.1; done
@@ -120,11 +126,13 @@ measure() {
   shift 2
   local kind ctrl pidf label
   case $who in
-    ours-*) local io=${who#ours-} batch=0 conn=1
+    ours-*) local io=${who#ours-} batch=0 conn=1 kern=off
+            case $io in *-k*) kern=${io##*-k}; io=${io%-k*} ;; esac
             case $io in *-c*) conn=${io##*-c}; io=${io%-c*} ;; esac
             case $io in *-b*) batch=${io#*-b}; io=${io%-b*} ;; esac
-            start_mp "$io" "$batch" "$conn"; kind=mediaproxy; ctrl=/tmp/mp-bench.sock; pidf=/tmp/mp-bench.pid
-            label=$io; [ "$io" = io_uring ] && label=ub${batch}c$conn ;;  # the table shows 10 characters
+            start_mp "$io" "$batch" "$conn" "$kern"; kind=mediaproxy; ctrl=/tmp/mp-bench.sock; pidf=/tmp/mp-bench.pid
+            label=$io; [ "$io" = io_uring ] && label=ub${batch}c$conn  # the table shows 10 characters
+            [ "$kern" = off ] || label=$label+k ;;
     rtpengine) start_re; kind=rtpengine; ctrl=127.0.0.1:2223; pidf=/tmp/re-bench.pid; label=rtpengine-1t ;;
     forwarder) start_fw; kind="static --static-mode per-session"; ctrl=127.0.0.1:40000; pidf=/tmp/fw-bench.pid
                label=fwd-session ;;
@@ -140,14 +148,16 @@ measure() {
 who=()
 for r in $relays; do
   case $r in
-    ours) for io in $ios; do
-            if [ "$io" = io_uring ]; then
-              for b in $batches; do
-                for c in $connected; do who+=("ours-io_uring-b$b-c$c"); done
-              done
-            else
-              who+=("ours-$io")
-            fi
+    ours) for k in $kernels; do
+            for io in $ios; do
+              if [ "$io" = io_uring ]; then
+                for b in $batches; do
+                  for c in $connected; do who+=("ours-io_uring-b$b-c$c-k$k"); done
+                done
+              else
+                who+=("ours-$io-k$k")
+              fi
+            done
           done ;;
     rtpengine) who+=(rtpengine) ;;
     forwarder) who+=(forwarder) ;;
