@@ -328,3 +328,77 @@ impl Drop for Handoff {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn entry(party: usize, rtcp: bool) -> Entry {
+        Entry {
+            key: FlowKey {
+                source: "192.0.2.1:4000".parse().unwrap(),
+                relay_port: 40000,
+            },
+            party,
+            rtcp,
+            folded: (0, 0),
+        }
+    }
+
+    fn counts(packets: u64, bytes: u64, seen: Option<Instant>) -> FlowCounters {
+        FlowCounters {
+            packets,
+            bytes,
+            last_seen: seen,
+            last_rtp: None,
+        }
+    }
+
+    #[test]
+    fn folding_adds_each_kernel_packet_once() {
+        let epoch = Instant::now();
+        let sh = StreamShared::default();
+        let mut local = Local::default();
+        let mut e = entry(1, false);
+        let t1 = epoch + Duration::from_millis(1500);
+        StreamKernel::fold_one(&mut e, counts(10, 1720, Some(t1)), &sh, epoch, &mut local);
+        StreamKernel::fold_one(&mut e, counts(10, 1720, Some(t1)), &sh, epoch, &mut local);
+        let t2 = epoch + Duration::from_millis(2500);
+        StreamKernel::fold_one(&mut e, counts(15, 2580, Some(t2)), &sh, epoch, &mut local);
+        assert_eq!(sh.packets[1].load(Ordering::Relaxed), 15);
+        assert_eq!(sh.bytes[1].load(Ordering::Relaxed), 2580);
+        assert_eq!(
+            sh.packets[0].load(Ordering::Relaxed),
+            0,
+            "the other party's"
+        );
+        assert_eq!((local.relayed, local.kernel, local.bytes), (15, 15, 2580));
+        // media times: milliseconds since the epoch plus one, as the worker writes them
+        assert_eq!(sh.first_ms[1].load(Ordering::Relaxed), 1501);
+        assert_eq!(sh.last_ms[1].load(Ordering::Relaxed), 2501);
+    }
+
+    #[test]
+    fn folding_never_moves_media_time_back_and_rtcp_is_not_media_time() {
+        let epoch = Instant::now();
+        let sh = StreamShared::default();
+        sh.first_ms[0].store(100, Ordering::Relaxed);
+        sh.last_ms[0].store(9000, Ordering::Relaxed);
+        let mut local = Local::default();
+        let mut e = entry(0, false);
+        let old = epoch + Duration::from_millis(5000);
+        StreamKernel::fold_one(&mut e, counts(1, 172, Some(old)), &sh, epoch, &mut local);
+        assert_eq!(sh.first_ms[0].load(Ordering::Relaxed), 100);
+        assert_eq!(sh.last_ms[0].load(Ordering::Relaxed), 9000);
+        let mut r = entry(0, true);
+        let late = epoch + Duration::from_millis(20000);
+        StreamKernel::fold_one(&mut r, counts(3, 84, Some(late)), &sh, epoch, &mut local);
+        assert_eq!(sh.last_ms[0].load(Ordering::Relaxed), 9000, "RTCP");
+        assert_eq!(
+            sh.packets[0].load(Ordering::Relaxed),
+            4,
+            "RTCP packets count"
+        );
+    }
+}
