@@ -24,8 +24,8 @@
  * kernel's bpf_fib_lookup refuses to work where IP forwarding is off, which it is on a relay.
  * The cost: a one-way stream (hold) stays in user space, and so does a peer reached by another
  * path than the one its packets arrive by (asymmetric routing); and the packets it forwards to
- * a NIC skip the host's netfilter output hooks (the relay's own address and ports, as user
- * space would send them).
+ * a NIC skip the host's netfilter hooks (taken before prerouting, sent without output and
+ * postrouting; they carry the relay's own address and ports, as user space would send them).
  *
  * The key and value layouts are mirrored by `src/relay/kernel/layout.rs`.
  */
