@@ -358,6 +358,10 @@ pub const BAD_PARAMS: &[(&str, &str)] = &[
         r#"modparam("mediaproxy", "relay_batch_wait", 20000)"#,
         r#"invalid value "20000" for modparam "relay_batch_wait""#,
     ),
+    (
+        r#"modparam("mediaproxy", "relay_kernel", "xdp")"#,
+        r#"invalid value "xdp" for modparam "relay_kernel""#,
+    ),
 ];
 
 /// The children of the proxy's main process, and those with at least four threads: the relay
