@@ -25,6 +25,11 @@ use std::time::Instant;
 /// How often the worker adds installed flows' counters to the statistics (one `bpf(2)` call
 /// per direction). Readers of the statistics add what came since themselves.
 const FOLD_EVERY_MS: u64 = 500;
+/// Flow slots a worker folds per turn of its loop (a sweep spreads over turns, so a worker
+/// with thousands of flows in the kernel does not hold its other packets for the whole sweep;
+/// an idle worker turns at least once a second). Only the relay-wide counters wait for the
+/// sweep: statistics readers add what was not folded yet themselves.
+const FOLD_PER_TURN: usize = 4096;
 
 /// One direction of a flow in the kernel.
 #[derive(Debug)]
@@ -137,6 +142,8 @@ pub(crate) struct Handoff {
     /// Latched flows waiting for both parties' codecs (slot, the latched pair).
     waiting: Vec<(usize, [SocketAddr; 2])>,
     last_fold_ms: u64,
+    /// Where the current sweep goes on (a flow slot; 0: no sweep under way).
+    cursor: usize,
     /// Failed installs not logged (one line per worker until one succeeds).
     quiet: bool,
     /// Relay-wide counts of flows taken back, added to the worker's at the next tick.
@@ -158,6 +165,7 @@ impl Handoff {
             installed: Vec::new(),
             waiting: Vec::new(),
             last_fold_ms: 0,
+            cursor: 0,
             quiet: false,
             pending: Local::default(),
         }
@@ -295,15 +303,27 @@ impl FlowObserver for Handoff {
     }
 
     fn tick(&mut self, flows: &[Option<Flow>], now_ms: u64, local: &mut Local) {
-        if now_ms.saturating_sub(self.last_fold_ms) < FOLD_EVERY_MS {
-            return;
+        if self.cursor == 0 {
+            // a new sweep, at most every FOLD_EVERY_MS
+            if now_ms.saturating_sub(self.last_fold_ms) < FOLD_EVERY_MS {
+                return;
+            }
+            self.last_fold_ms = now_ms;
+            let taken = std::mem::take(&mut self.pending);
+            local.relayed += taken.relayed;
+            local.kernel += taken.kernel;
+            local.bytes += taken.bytes;
+            // latched flows whose codecs have become known since
+            for (slot, sources) in std::mem::take(&mut self.waiting) {
+                match flows.get(slot) {
+                    Some(Some(f)) if f.latched() == Some(sources) => self.hand_over(f, sources),
+                    _ => {}
+                }
+            }
         }
-        self.last_fold_ms = now_ms;
-        let taken = std::mem::take(&mut self.pending);
-        local.relayed += taken.relayed;
-        local.kernel += taken.kernel;
-        local.bytes += taken.bytes;
-        for inst in self.installed.iter().flatten() {
+        // a bounded share of the sweep per turn: the worker's other flows wait for no more
+        let end = (self.cursor + FOLD_PER_TURN).min(self.installed.len());
+        for inst in self.installed[self.cursor..end].iter().flatten() {
             let mut entries = inst.shared.kernel.lock();
             for e in entries.iter_mut().filter(|e| inst.keys.contains(&e.key)) {
                 if let Ok(Some(c)) = self.path.counters(&e.key) {
@@ -311,13 +331,7 @@ impl FlowObserver for Handoff {
                 }
             }
         }
-        // latched flows whose codecs have become known since
-        for (slot, sources) in std::mem::take(&mut self.waiting) {
-            match flows.get(slot) {
-                Some(Some(f)) if f.latched() == Some(sources) => self.hand_over(f, sources),
-                _ => {}
-            }
-        }
+        self.cursor = if end >= self.installed.len() { 0 } else { end };
     }
 }
 
