@@ -34,8 +34,8 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-/// Starts the fast path as `relay_kernel` asks: attached to every interface with an IPv4
-/// address. Returns it (or `None`) and the words for the relay's start-up line; `Err` when
+/// Starts the fast path as `relay_kernel` asks: attached to every Ethernet or loopback
+/// interface with an IPv4 address. Returns it (or `None`) and the words for the relay's start-up line; `Err` when
 /// `ebpf` was asked for and the kernel refused. With `auto`, a refusal is one warning line.
 pub(crate) fn start(
     mode: RelayKernel,
@@ -46,7 +46,7 @@ pub(crate) fn start(
     }
     let mut ifaces: Vec<String> = crate::relay::sys::interface_addresses()
         .into_iter()
-        .filter(|(_, a)| a.is_ipv4())
+        .filter(|(n, a)| a.is_ipv4() && has_ethernet_header(n))
         .map(|(n, _)| n)
         .collect();
     ifaces.sort();
@@ -68,6 +68,15 @@ pub(crate) fn start(
             "relay_kernel is ebpf but the kernel fast path is not available: {e}"
         )),
     }
+}
+
+/// Whether packets of interface `name` carry an Ethernet header, as the program expects:
+/// Ethernet (veth and bridges too) and loopback, not tunnels (no link header).
+fn has_ethernet_header(name: &str) -> bool {
+    matches!(
+        sys::link_type(name),
+        Some(t) if t == libc::ARPHRD_ETHER || t == libc::ARPHRD_LOOPBACK
+    )
 }
 
 /// Why the fast path is not in use.
@@ -325,5 +334,15 @@ mod object {
 
     pub fn load() -> Result<(OwnedFd, OwnedFd), LoadError> {
         Err(LoadError::NotBuilt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_has_the_header_the_program_reads() {
+        assert!(super::has_ethernet_header("lo"));
+        assert!(!super::has_ethernet_header("mpx-no-such-if"));
+        assert!(!super::has_ethernet_header("an-interface-name-too-long"));
     }
 }
