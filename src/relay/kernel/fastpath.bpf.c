@@ -15,8 +15,8 @@
  * matches a flow in `mpx_flows`, and whose payload looks like RTP or RTCP (at least 12 bytes,
  * version 2), leaves with the flow's new source (the relay's other address and port) and
  * destination (the peer), IP and UDP checksums updated incrementally. Everything else (no
- * flow, a stranger, STUN, DTLS, ZRTP, a fragment, IP options, a short packet) goes up to user
- * space unchanged: this program only ever takes packets it is sure of.
+ * flow, a stranger, STUN, DTLS, ZRTP, a fragment, IP options, a short packet, a VLAN-tagged
+ * one seen on the parent device) goes up to user space unchanged: this program only ever takes packets it is sure of.
  *
  * Where to send: where the peer's own packets come from. Each flow learns the interface and
  * MAC addresses of the packets it matches; a flow forwards once the opposite flow (the peer
@@ -144,7 +144,8 @@ INLINE int same_mac(const __u8 *a, const __u8 *b)
 SEC("tc")
 int mpx_relay(struct __sk_buff *skb)
 {
-	if (skb->protocol != __constant_htons(ETH_P_IP))
+	/* a VLAN tag held outside the packet would not go out with it */
+	if (skb->protocol != __constant_htons(ETH_P_IP) || skb->vlan_present)
 		return PASS;
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
