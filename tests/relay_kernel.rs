@@ -14,7 +14,7 @@
 mod common;
 use common::kernel::{ip, with_fast_path, Netns};
 use common::{counter, eventually, new_call, recv, rtp, TestRelay};
-use mediaproxy::relay::kernel::{Flow, FlowKey, KernelPath, LoadError};
+use mediaproxy::relay::kernel::{attached_programs, Flow, FlowKey, KernelPath, LoadError};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
@@ -201,6 +201,10 @@ fn loopback_forwards_the_latched_source_only_and_counts() {
         kp.install(&call.back()).unwrap();
         assert_eq!(kp.clear().unwrap(), 2);
         assert!(kp.flows().unwrap().is_empty());
+        // dropping it detaches the program
+        assert_eq!(attached_programs("lo").unwrap(), 1);
+        drop(kp);
+        assert_eq!(attached_programs("lo").unwrap(), 0);
     });
 }
 
@@ -481,11 +485,16 @@ fn relay_hands_latched_streams_to_the_kernel_and_counts_them() {
             u64::from(seq),
             "{stats_json}"
         );
+        assert_eq!(attached_programs("lo").unwrap(), 1);
         assert!(
             eventually(Duration::from_secs(5), || k.flows().unwrap().is_empty()),
             "no flow left: {:?}",
             k.flows()
         );
+        // the relay stopped: the program is detached
+        drop(c);
+        drop(r);
+        assert_eq!(attached_programs("lo").unwrap(), 0);
     });
 }
 

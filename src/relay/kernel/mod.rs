@@ -70,6 +70,13 @@ pub(crate) fn start(
     }
 }
 
+/// How many programs (of any owner) are attached to the TC ingress of interface `name` with
+/// tcx links, in the calling thread's network namespace.
+pub fn attached_programs(name: &str) -> io::Result<u32> {
+    let i = sys::ifindex(name).ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))?;
+    sys::tcx_count(i)
+}
+
 /// Whether packets of interface `name` carry an Ethernet header, as the program expects:
 /// Ethernet (veth and bridges too) and loopback, not tunnels (no link header).
 fn has_ethernet_header(name: &str) -> bool {

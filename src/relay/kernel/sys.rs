@@ -16,6 +16,7 @@ const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
 const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_PROG_QUERY: libc::c_long = 16;
 
 pub const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 /// `enum bpf_attach_type`: tcx (kernel 6.6), newer than some installed headers.
@@ -71,6 +72,24 @@ struct LinkCreate {
     target_ifindex: u32,
     attach_type: u32,
     flags: u32,
+}
+
+/// `query` of `union bpf_attr` up to `revision`: the kernel writes `attach_flags`, `count` and
+/// `revision` back, so the block must reach that far.
+#[repr(C)]
+#[derive(Default)]
+struct ProgQuery {
+    target_ifindex: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    count: u32,
+    pad: u32,
+    prog_attach_flags: u64,
+    link_ids: u64,
+    link_attach_flags: u64,
+    revision: u64,
 }
 
 /// `bpf(cmd, attr, size_of::<A>())`: the raw result or the error.
@@ -178,6 +197,17 @@ pub fn tcx_attach(prog: &OwnedFd, ifindex: u32) -> io::Result<OwnedFd> {
         flags: 0,
     };
     fd_from(bpf(BPF_LINK_CREATE, &mut attr)?)
+}
+
+/// How many programs are attached to the TC ingress of `ifindex` with tcx.
+pub fn tcx_count(ifindex: u32) -> io::Result<u32> {
+    let mut attr = ProgQuery {
+        target_ifindex: ifindex,
+        attach_type: BPF_TCX_INGRESS,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_QUERY, &mut attr)?;
+    Ok(attr.count)
 }
 
 fn elem(map: &OwnedFd, key: &[u8], value: u64, flags: u64) -> MapElem {
