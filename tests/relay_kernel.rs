@@ -14,6 +14,7 @@
 mod common;
 use common::kernel::{ip, with_fast_path, Netns};
 use common::{counter, eventually, new_call, recv, rtp, TestRelay};
+use mediaproxy::control::codec::MessageType;
 use mediaproxy::relay::kernel::{attached_programs, Flow, FlowKey, KernelPath, LoadError};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::process::Command;
@@ -420,6 +421,24 @@ fn relay_hands_latched_streams_to_the_kernel_and_counts_them() {
         assert!(eventually(Duration::from_secs(5), || counter(
             &r.counters.packets_dropped_strict
         ) == 1));
+
+        // a re-INVITE that changes nothing: the kernel flows are replaced first (fresh
+        // counters), media goes on, the statistics stay exact (checked at the end)
+        let before = kernel_packets(&r);
+        assert!(before > 0);
+        for (kind, who) in [
+            (MessageType::Request, &call.caller),
+            (MessageType::Reply, &call.callee),
+        ] {
+            let streams = vec![common::audio(who.local_addr().unwrap())];
+            c.update(&common::update(kind, "k-1", 2, "ft", "tt", streams))
+                .unwrap();
+        }
+        assert!(
+            eventually(Duration::from_secs(5), || kernel_packets(&r) < before),
+            "the kernel flows were not replaced"
+        );
+        assert_eq!(k.flows().unwrap().len(), 2);
 
         // media for longer than the media timeout, all of it in the kernel: no expiry
         let deadline = std::time::Instant::now() + Duration::from_secs(4);

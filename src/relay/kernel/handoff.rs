@@ -1,7 +1,8 @@
 //! A worker's side of the fast path: the [`FlowObserver`] that hands a flow to the kernel once
 //! both its sides are latched (and, for RTP, both parties' codecs are known: their first RTP
-//! packets went through the worker), replaces it when a side re-latches, takes it back when a
-//! side unlatches (new signalling) or the flow is removed; and [`StreamKernel`], through which
+//! packets went through the worker), replaces it when a side re-latches or new signalling
+//! (re-INVITE, update, hold) leaves it latched, takes it back when a side unlatches (new
+//! signalling that changed the address) or the flow is removed (session end, timeout); and [`StreamKernel`], through which
 //! what the kernel forwarded reaches the stream's statistics, so that session statistics, MI,
 //! events and the media and hold timeouts count those packets as if the worker had relayed
 //! them.
@@ -295,6 +296,14 @@ impl FlowObserver for Handoff {
 
     fn removed(&mut self, flow: &Flow) {
         self.take_back(flow.slot);
+    }
+
+    fn resignalled(&mut self, flow: &Flow) {
+        // replaced: taken back first, handed over again (the kernel learns the way anew)
+        if let Some(sources) = flow.latched() {
+            self.take_back(flow.slot);
+            self.hand_over(flow, sources);
+        }
     }
 
     fn last_rtp(&mut self, flow: &Flow, party: usize) -> Option<(u32, u16)> {

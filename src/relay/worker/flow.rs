@@ -105,6 +105,9 @@ pub(crate) trait FlowObserver: Send {
     fn unlatched(&mut self, _flow: &Flow) {}
     /// `flow` leaves the worker; its sockets close right after.
     fn removed(&mut self, _flow: &Flow) {}
+    /// New signalling for a side of `flow` (a re-INVITE, an update, a hold) left it latched to
+    /// the same pair: what was decided from the old signalling is decided again.
+    fn resignalled(&mut self, _flow: &Flow) {}
     /// A packet from a source other than the latched one reached `party`'s side of a latched
     /// `flow`: the SSRC and sequence number of the last RTP packet of the latched source that
     /// went elsewhere (not through the worker), if any, so that the latch judges a NAT
@@ -228,6 +231,9 @@ impl Core {
         let before = f.latched();
         configure(f, party & 1, cfg, until, &self.pkt.guard.owners);
         latch_changed(&mut *self.pkt.observer, f, before);
+        if before.is_some() && f.latched() == before {
+            self.pkt.observer.resignalled(f);
+        }
         if f.parked != 0 {
             self.pkt.stun.flush(f, now_ms, &mut self.pkt.local);
         }
