@@ -4,7 +4,6 @@
 use super::counters::Counters;
 use super::guard::{Guard, Limits, Refusal};
 use super::ice;
-use super::kernel::KernelPath;
 use super::latch::SideConfig;
 use super::mirror::Mirrors;
 use super::pool::PortPool;
@@ -72,8 +71,6 @@ pub(crate) struct RealBackend {
     pub(super) guard: Arc<Guard>,
     /// Media copies of the streams ([`super::mirror`]).
     pub(super) mirrors: Mirrors,
-    /// The kernel fast path, whose per-flow counters the statistics include.
-    kernel: Option<Arc<KernelPath>>,
 }
 
 impl RealBackend {
@@ -87,7 +84,6 @@ impl RealBackend {
         epoch: Instant,
         log: EventSink,
         guard: Arc<Guard>,
-        kernel: Option<Arc<KernelPath>>,
     ) -> RealBackend {
         let b = RealBackend {
             listen_ip,
@@ -101,7 +97,6 @@ impl RealBackend {
             log,
             guard,
             mirrors: Mirrors::default(),
-            kernel,
         };
         b.update_port_counters();
         b
@@ -346,7 +341,7 @@ impl Backend for RealBackend {
             ..Snapshot::default()
         };
         // what the kernel forwarded since its worker last added it to the statistics
-        sh.kernel.read(self.kernel.as_deref(), |extra| {
+        sh.kernel.read(|extra| {
             for (i, x) in extra.iter().enumerate() {
                 snap.packets[i] = sh.packets[i].load(Ordering::Relaxed) + x.packets;
                 snap.bytes[i] = sh.bytes[i].load(Ordering::Relaxed) + x.bytes;

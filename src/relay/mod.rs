@@ -244,7 +244,6 @@ impl Relay {
             epoch,
             sink.clone(),
             guard,
-            kernel_path.clone(),
         );
         let timeouts = Timeouts::from(&cfg);
         let table = session::SessionTable::new(

@@ -20,7 +20,7 @@ use crate::relay::sys;
 use crate::relay::worker::{Flow, FlowObserver, Local, StreamShared};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 /// How often the worker adds installed flows' counters to the statistics (one `bpf(2)` call
@@ -50,6 +50,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct StreamKernel {
     entries: Mutex<Vec<Entry>>,
+    /// Set by the worker at the first hand-over.
+    path: OnceLock<Arc<KernelPath>>,
 }
 
 /// What the kernel forwarded for one party beyond the stream's statistics.
@@ -72,14 +74,10 @@ impl StreamKernel {
 
     /// Runs `read` (which loads the stream's statistics) with what the kernel forwarded beyond
     /// them, per party, and no fold in between.
-    pub(crate) fn read<R>(
-        &self,
-        path: Option<&KernelPath>,
-        read: impl FnOnce([Unfolded; 2]) -> R,
-    ) -> R {
+    pub(crate) fn read<R>(&self, read: impl FnOnce([Unfolded; 2]) -> R) -> R {
         let entries = self.lock();
         let mut extra = [Unfolded::default(); 2];
-        if let Some(path) = path {
+        if let Some(path) = self.path.get() {
             for e in entries.iter() {
                 let Ok(Some(c)) = path.counters(&e.key) else {
                     continue;
@@ -245,6 +243,7 @@ impl Handoff {
         }
         self.quiet = false;
         let keys = [dirs[0].key, dirs[1].key];
+        let _ = flow.shared.kernel.path.set(self.path.clone());
         flow.shared.kernel.lock().extend((0..2).map(|party| Entry {
             key: keys[party],
             party,
