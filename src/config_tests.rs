@@ -344,3 +344,32 @@ fn bad_learn_from_signaling_ip() {
     let e = refused(RawParams::default().set("learn_from_signaling_ip", 7));
     assert_eq!(e.param, "learn_from_signaling_ip");
 }
+
+#[test]
+fn relay_kernel_is_off_by_default_and_parsed() {
+    use crate::settings::RelayKernel;
+    assert_eq!(
+        Config::from_raw(&RawParams::default())
+            .unwrap()
+            .relay
+            .kernel,
+        RelayKernel::Off
+    );
+    for (v, k) in [
+        ("auto", RelayKernel::Auto),
+        (" EBPF", RelayKernel::Ebpf),
+        ("off", RelayKernel::Off),
+    ] {
+        let raw = RawParams::default().set("relay_kernel", v);
+        assert_eq!(Config::from_raw(&raw).expect(v).relay.kernel, k);
+        assert_eq!(
+            RelayKernel::parse(v).map(|k| k.to_string()),
+            Some(v.trim().to_lowercase())
+        );
+    }
+    let e = refused(RawParams::default().set("relay_kernel", "xdp"));
+    assert_eq!(
+        e.to_string(),
+        "invalid value \"xdp\" for modparam \"relay_kernel\": expected off, auto or ebpf"
+    );
+}
