@@ -283,3 +283,8 @@ backends!(
     the_session_end_removes_its_copies,
     a_stream_has_at_most_eight_copies
 );
+
+kernel_variants!(
+    copies_follow_both_directions_and_stop,
+    the_session_end_removes_its_copies,
+);

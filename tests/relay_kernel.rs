@@ -15,6 +15,7 @@ mod common;
 use common::kernel::{ip, with_fast_path, Netns};
 use common::{counter, eventually, new_call, recv, rtp, TestRelay};
 use mediaproxy::control::codec::MessageType;
+use mediaproxy::control::copy::{CopyAction, CopyEntry, CopyRequest};
 use mediaproxy::relay::kernel::{attached_programs, Flow, FlowKey, KernelPath, LoadError};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::process::Command;
@@ -454,6 +455,47 @@ fn relay_hands_latched_streams_to_the_kernel_and_counts_them() {
                 .iter()
                 .all(|e| !matches!(e, mediaproxy::relay::RelayEvent::Expired { .. })),
             "the session expired while media flowed through the kernel"
+        );
+
+        // a media copy of the caller while its flow is in the kernel: the flow comes back to
+        // the worker, which sends the copies, and every packet reaches the copy; once the copy
+        // is deleted the kernel takes the flow again
+        let srs = common::endpoint("127.0.0.5");
+        let req = |action| CopyRequest {
+            call_id: "k-1".into(),
+            from_tag: "ft".into(),
+            to_tag: "tt".into(),
+            copy_id: "rec-1".into(),
+            action,
+        };
+        let caller_entry = CopyEntry {
+            stream: 0,
+            party: 0,
+        };
+        c.copy(&req(CopyAction::Offer {
+            entries: vec![caller_entry],
+            paused: false,
+        }))
+        .unwrap();
+        c.copy(&req(CopyAction::Answer {
+            targets: vec![(caller_entry, Some(srs.local_addr().unwrap()))],
+        }))
+        .unwrap();
+        assert!(
+            eventually(Duration::from_secs(5), || k.flows().unwrap().is_empty()),
+            "the copied flow left the kernel: {:?}",
+            k.flows()
+        );
+        for _ in 0..10 {
+            exchange(&call, seq, 1);
+            assert_eq!(recv(&srs).0, rtp(0, seq, 0xA, 1), "the copy of {seq}");
+            seq += 1;
+        }
+        c.copy(&req(CopyAction::Delete)).unwrap();
+        assert!(
+            eventually(Duration::from_secs(5), || k.flows().unwrap().len() == 2),
+            "back in the kernel without the copy: {:?}",
+            k.flows()
         );
 
         // a NAT rebinding (same SSRC, continuing sequence, new port) is still followed, and

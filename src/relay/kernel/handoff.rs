@@ -202,15 +202,17 @@ impl Handoff {
         Some([dir(0), dir(1)])
     }
 
-    /// An RTP flow goes to the kernel once the worker has seen both parties' first RTP packet
-    /// (the codec in the statistics is the first packet's payload type).
+    /// A flow goes to the kernel when it has no media copies (the worker sends those), and an
+    /// RTP flow once the worker has seen both parties' first RTP packet (the codec in the
+    /// statistics is the first packet's payload type).
     fn ready(flow: &Flow) -> bool {
-        flow.rtcp
-            || flow
-                .shared
-                .codec
-                .iter()
-                .all(|c| c.load(Ordering::Relaxed) != 0)
+        flow.mirrors.is_empty()
+            && (flow.rtcp
+                || flow
+                    .shared
+                    .codec
+                    .iter()
+                    .all(|c| c.load(Ordering::Relaxed) != 0))
     }
 
     fn hand_over(&mut self, flow: &Flow, sources: [SocketAddr; 2]) {

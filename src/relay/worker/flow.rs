@@ -106,7 +106,7 @@ pub(crate) trait FlowObserver: Send {
     /// `flow` leaves the worker; its sockets close right after.
     fn removed(&mut self, _flow: &Flow) {}
     /// New signalling for a side of `flow` (a re-INVITE, an update, a hold) left it latched to
-    /// the same pair: what was decided from the old signalling is decided again.
+    /// the same pair, or its media copies changed: what was decided before is decided again.
     fn resignalled(&mut self, _flow: &Flow) {}
     /// A packet from a source other than the latched one reached `party`'s side of a latched
     /// `flow`: the SSRC and sequence number of the last RTP packet of the latched source that

@@ -207,6 +207,8 @@ impl Core {
                 Cmd::Mirror { slot, op } => {
                     if let Some(Some(f)) = self.flows.get_mut(slot as usize) {
                         mirror::apply(f, op);
+                        // a copied flow's packets must pass the worker (kernel fast path)
+                        self.pkt.observer.resignalled(f);
                     }
                 }
                 Cmd::Stop => return false,
