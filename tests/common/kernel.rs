@@ -1,7 +1,8 @@
 //! Relay tests with the kernel fast path on: each runs in a network namespace of its own (the
 //! program is attached to that namespace's loopback only, never outside it), created and
 //! removed here. [`kernel_variants!`] makes an `ebpf` variant of a test body written for
-//! [`backends!`](crate::backends).
+//! [`backends!`](crate::backends); [`drop_bpf_capabilities`] makes a thread where loading is
+//! refused.
 
 use mediaproxy::relay::RelayKernel;
 use std::cell::Cell;
@@ -94,4 +95,55 @@ pub fn with_fast_path(tag: &str, f: impl FnOnce() + Send + 'static) {
         KERNEL.with(|k| k.set(RelayKernel::Ebpf));
         f()
     });
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Lowers this thread's capabilities (effective, permitted and bounding sets: a program it
+/// starts does not get them back) so that BPF is refused: CAP_NET_ADMIN, CAP_SYS_ADMIN,
+/// CAP_PERFMON, CAP_BPF. Capabilities are per thread: only the calling one loses them.
+pub fn drop_bpf_capabilities() {
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut hdr = CapHeader {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget(2) with a version-3 header and room for its two data blocks.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    for cap in [
+        12u32, /* NET_ADMIN */
+        21,    /* SYS_ADMIN */
+        38,    /* PERFMON */
+        39,    /* BPF */
+    ] {
+        // out of the bounding set too, or a program this thread starts (as root) gets it back
+        // SAFETY: prctl(2) PR_CAPBSET_DROP with a capability number; affects this thread only.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+        assert_eq!(
+            rc,
+            0,
+            "PR_CAPBSET_DROP {cap}: {}",
+            std::io::Error::last_os_error()
+        );
+        let d = &mut data[(cap / 32) as usize];
+        d.effective &= !(1 << (cap % 32));
+        d.permitted &= !(1 << (cap % 32));
+    }
+    // SAFETY: capset(2) on the calling thread (pid 0) with the blocks capget filled.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
 }
