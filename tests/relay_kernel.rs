@@ -112,7 +112,12 @@ fn relay_hands_latched_streams_to_the_kernel_and_counts_them() {
             eventually(Duration::from_secs(5), || kernel_packets(&r) < before),
             "the kernel flows were not replaced"
         );
-        assert_eq!(k.flows().unwrap().len(), 2);
+        // (taken back and installed again by the worker: wait for both steps)
+        assert!(eventually(Duration::from_secs(5), || k
+            .flows()
+            .unwrap()
+            .len()
+            == 2));
 
         // media for longer than the media timeout, all of it in the kernel: no expiry
         let deadline = std::time::Instant::now() + Duration::from_secs(4);
