@@ -233,7 +233,11 @@ fn relay_hands_latched_streams_to_the_kernel_and_counts_them() {
         // the relay stopped: the program is detached
         drop(c);
         drop(r);
-        assert_eq!(attached_programs("lo").unwrap(), 0);
+        assert!(eventually(Duration::from_secs(5), || attached_programs(
+            "lo"
+        )
+        .unwrap()
+            == 0));
     });
 }
 
