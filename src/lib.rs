@@ -30,6 +30,7 @@ pub mod ice_reoffer;
 pub mod media;
 pub mod nat;
 pub mod relay;
+pub mod remote;
 pub mod rtp_relay;
 pub mod rtp_relay_copy;
 pub mod script;

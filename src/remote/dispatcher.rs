@@ -1,0 +1,796 @@
+//! The dispatcher: a [`Handler`] that spreads sessions over relays.
+//!
+//! Relays are the embedded engine (optional, any [`Handler`], named `local` unless told) and
+//! every `mediaproxy-relay` (or original MediaProxy relay) connected over TLS, named by its
+//! certificate's common name. Selection rule for a session the dispatcher does not know:
+//!
+//! 1. the relay named in the request's `media_relay` header (the `media_relay_avp` value;
+//!    matched against relay names and peer addresses), if it is active;
+//! 2. then every other active relay, least loaded first (sessions the dispatcher placed on it),
+//!    ties broken by name;
+//! 3. a relay answering `error`, `halting` or `None`, not answering within `relay_timeout`, or
+//!    gone, is skipped and the next one is tried; `halting` marks it halting and a timeout
+//!    marks it unresponsive: neither takes new sessions (an unresponsive relay again once it
+//!    has been heard from since).
+//!
+//! The choice is kept for the session's life, keyed by Call-ID and the creator's From-tag (a
+//! request from the other side matches through its To-tag), so two calls sharing a Call-ID do
+//! not collide. Requests for a known session go to its relay only; when that relay is gone
+//! they are answered `error` at once. A relay whose link drops loses its sessions: they are
+//! reported (see [`Dispatcher::take_lost`]) and forgotten.
+//!
+//! `sessions` answers the sessions of every relay in one array (each object gains `relay`);
+//! `summary` answers one object per relay (gaining `relay`, `relay_state` and the dispatcher's
+//! counters for it; an unreachable relay is `{"status": "error"}`, a disconnected one
+//! `"disconnected"`).
+
+use super::accept::{Acceptor, LinkEvent, Outgoing, RemoteHandle, Timers, Wire};
+use super::tls::{self, TlsFiles};
+use crate::control::codec::{self, CodecError, RemoveRequest, Request, UpdateRequest};
+use crate::control::server::Handler;
+use crate::relay::LogLevel;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct DispatcherConfig {
+    /// Where relays connect (TLS); `None`: the embedded relay only.
+    pub listen: Option<SocketAddr>,
+    pub tls: TlsFiles,
+    /// How long one relay may take to answer one request before the next one is tried.
+    pub relay_timeout: Duration,
+    /// A link silent this long is dropped (relays ping every 10 s).
+    pub dead_after: Duration,
+    pub handshake_timeout: Duration,
+    /// Name of the embedded relay.
+    pub local_name: String,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        DispatcherConfig {
+            listen: None,
+            tls: TlsFiles::default(),
+            relay_timeout: Duration::from_millis(200),
+            dead_after: Duration::from_secs(35),
+            handshake_timeout: Duration::from_secs(5),
+            local_name: "local".into(),
+        }
+    }
+}
+
+impl DispatcherConfig {
+    /// The per-relay timeout for a module whose requests wait `mediaproxy_timeout`: two fifths
+    /// of it (at least 50 ms), so one failover still fits in the module's wait.
+    pub fn relay_timeout_for(mediaproxy_timeout: Duration) -> Duration {
+        (mediaproxy_timeout * 2 / 5).max(Duration::from_millis(50))
+    }
+}
+
+/// A relay's state as the dispatcher sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayState {
+    Active,
+    /// Draining: keeps its sessions, takes no new ones.
+    Halting,
+    /// Did not answer in time; takes no new sessions until it is heard from again.
+    Unresponsive,
+    Disconnected,
+}
+
+impl RelayState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayState::Active => "active",
+            RelayState::Halting => "halting",
+            RelayState::Unresponsive => "unresponsive",
+            RelayState::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// One relay in the dispatcher's view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayInfo {
+    pub name: String,
+    pub peer: Option<IpAddr>,
+    pub state: RelayState,
+    /// Sessions the dispatcher placed on it and that are running.
+    pub sessions: usize,
+    pub stats: RelayStats,
+}
+
+/// Per-relay counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    pub requests: u64,
+    pub sessions_created: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    /// Sessions lost when its link dropped.
+    pub sessions_lost: u64,
+}
+
+/// A session that ended on a relay without a `remove` (media timeout), or whose relay was lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndedSession {
+    pub relay: String,
+    pub call_id: String,
+    pub from_tag: String,
+    pub to_tag: String,
+    pub dialog_id: String,
+    /// The relay's statistics (`expired`); empty for a lost relay.
+    pub stats_json: String,
+    pub all_streams_ice: bool,
+}
+
+enum Link {
+    Local,
+    Remote(RemoteHandle),
+    Gone,
+}
+
+struct Entry {
+    name: String,
+    peer: Option<IpAddr>,
+    link: Link,
+    halting: bool,
+    /// Set by a timeout; cleared when the relay is heard from after it.
+    unresponsive_since_ms: Option<u64>,
+    load: usize,
+    stats: RelayStats,
+}
+
+impl Entry {
+    fn state(&self) -> RelayState {
+        match &self.link {
+            Link::Gone => RelayState::Disconnected,
+            _ if self.halting => RelayState::Halting,
+            Link::Remote(h) => match self.unresponsive_since_ms {
+                Some(t) if h.last_seen_ms.load(Ordering::Acquire) <= t => RelayState::Unresponsive,
+                _ => RelayState::Active,
+            },
+            Link::Local => RelayState::Active,
+        }
+    }
+}
+
+struct Pin {
+    relay: String,
+    to_tag: String,
+    dialog_id: String,
+}
+
+enum Answer {
+    Line(String),
+    Timeout,
+    Gone,
+}
+
+pub struct Dispatcher<H: Handler> {
+    cfg: DispatcherConfig,
+    local: Option<H>,
+    entries: Vec<Entry>,
+    pins: HashMap<(String, String), Pin>,
+    events: Receiver<LinkEvent>,
+    acceptor: Option<Acceptor>,
+    epoch: Instant,
+    logs: Vec<(LogLevel, String)>,
+    ended: Vec<EndedSession>,
+}
+
+/// The embedded relay's place when there is none (remote relays only).
+pub struct NoLocal;
+
+impl Handler for NoLocal {
+    fn handle(&mut self, _: Request) -> String {
+        "error".into()
+    }
+    fn malformed(&mut self, _: &CodecError) {}
+}
+
+fn is_failure(payload: &str) -> bool {
+    matches!(payload.trim(), "error" | "halting" | "None" | "")
+}
+
+impl<H: Handler> Dispatcher<H> {
+    /// Starts the dispatcher: listens for relays when `cfg.listen` is set (the TLS files are
+    /// read now: a bad file is an error here, not at the first relay).
+    pub fn start(cfg: DispatcherConfig, local: Option<H>) -> Result<Dispatcher<H>, String> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let acceptor = match cfg.listen {
+            Some(addr) => {
+                let tls = tls::server_config(&cfg.tls)?;
+                let timers = Timers {
+                    handshake: cfg.handshake_timeout,
+                    dead_after: cfg.dead_after,
+                };
+                Some(
+                    Acceptor::start(addr, tls, timers, tx)
+                        .map_err(|e| format!("cannot listen for relays on {addr}: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        let epoch = acceptor.as_ref().map_or_else(Instant::now, |a| a.epoch);
+        let mut entries = Vec::new();
+        if local.is_some() {
+            entries.push(Entry {
+                name: cfg.local_name.clone(),
+                peer: None,
+                link: Link::Local,
+                halting: false,
+                unresponsive_since_ms: None,
+                load: 0,
+                stats: RelayStats::default(),
+            });
+        }
+        Ok(Dispatcher {
+            cfg,
+            local,
+            entries,
+            pins: HashMap::new(),
+            events: rx,
+            acceptor,
+            epoch,
+            logs: Vec::new(),
+            ended: Vec::new(),
+        })
+    }
+
+    /// Where relays connect (the bound address, useful with port 0).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.acceptor.as_ref().map(|a| a.local_addr())
+    }
+
+    /// The embedded relay's handler.
+    pub fn local_mut(&mut self) -> Option<&mut H> {
+        self.local.as_mut()
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Log lines gathered since the last call.
+    pub fn take_logs(&mut self) -> Vec<(LogLevel, String)> {
+        self.poll_events();
+        std::mem::take(&mut self.logs)
+    }
+
+    /// Sessions that ended on their relay by themselves (`expired`) or were lost with their
+    /// relay, since the last call.
+    pub fn take_ended(&mut self) -> Vec<EndedSession> {
+        self.poll_events();
+        std::mem::take(&mut self.ended)
+    }
+
+    fn log(&mut self, level: LogLevel, text: String) {
+        if self.logs.len() < 4096 {
+            self.logs.push((level, text));
+        }
+    }
+
+    /// Every relay, in name order.
+    pub fn relays(&mut self) -> Vec<RelayInfo> {
+        self.poll_events();
+        let mut v: Vec<RelayInfo> = self
+            .entries
+            .iter()
+            .map(|e| RelayInfo {
+                name: e.name.clone(),
+                peer: e.peer,
+                state: e.state(),
+                sessions: e.load,
+                stats: e.stats,
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Takes link events: relays coming and going, expiries, log lines.
+    pub fn poll_events(&mut self) {
+        while let Ok(ev) = self.events.try_recv() {
+            match ev {
+                LinkEvent::Up(h) => self.relay_up(h),
+                LinkEvent::Down { conn, why } => self.relay_down(conn, why),
+                LinkEvent::Expired { conn, json } => self.expired(conn, &json),
+                LinkEvent::Log(l, t) => self.log(l, t),
+            }
+        }
+    }
+
+    fn relay_up(&mut self, h: RemoteHandle) {
+        self.log(
+            LogLevel::Info,
+            format!("relay {} connected from {}", h.name, h.peer),
+        );
+        if let Some(e) = self.entries.iter_mut().find(|e| e.name == h.name) {
+            if let Link::Remote(old) = &e.link {
+                old.shut();
+            }
+            e.peer = Some(h.peer);
+            e.link = Link::Remote(h);
+            e.halting = false;
+            e.unresponsive_since_ms = None;
+            return;
+        }
+        self.entries.push(Entry {
+            name: h.name.clone(),
+            peer: Some(h.peer),
+            link: Link::Remote(h),
+            halting: false,
+            unresponsive_since_ms: None,
+            load: 0,
+            stats: RelayStats::default(),
+        });
+    }
+
+    fn relay_down(&mut self, conn: u64, why: String) {
+        let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| matches!(&e.link, Link::Remote(h) if h.conn == conn))
+        else {
+            // a handshake that failed, or a link already replaced
+            self.log(LogLevel::Info, why);
+            return;
+        };
+        e.link = Link::Gone;
+        let name = e.name.clone();
+        let mut lost = Vec::new();
+        self.pins.retain(|(call_id, from_tag), p| {
+            if p.relay != name {
+                return true;
+            }
+            lost.push(EndedSession {
+                relay: name.clone(),
+                call_id: call_id.clone(),
+                from_tag: from_tag.clone(),
+                to_tag: p.to_tag.clone(),
+                dialog_id: p.dialog_id.clone(),
+                stats_json: String::new(),
+                all_streams_ice: false,
+            });
+            false
+        });
+        e.load = 0;
+        e.stats.sessions_lost += lost.len() as u64;
+        let n = lost.len();
+        self.ended.extend(lost);
+        self.log(
+            LogLevel::Warn,
+            format!("relay {name} disconnected ({why}); {n} session(s) lost with it"),
+        );
+    }
+
+    fn expired(&mut self, conn: u64, json: &str) {
+        let Some(name) = self
+            .entries
+            .iter()
+            .find(|e| matches!(&e.link, Link::Remote(h) if h.conn == conn))
+            .map(|e| e.name.clone())
+        else {
+            return;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(json) else {
+            self.log(
+                LogLevel::Warn,
+                format!("relay {name}: expired session with unreadable statistics"),
+            );
+            return;
+        };
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let (call_id, from_tag, to_tag) = (s("call_id"), s("from_tag"), s("to_tag"));
+        let all_streams_ice = v
+            .get("streams")
+            .and_then(Value::as_array)
+            .is_some_and(|st| {
+                !st.is_empty()
+                    && st.iter().all(|x| {
+                        x.get("status").and_then(Value::as_str) == Some("unselected ICE candidate")
+                    })
+            });
+        let Some(key) = self.find_pin(&call_id, &from_tag, &to_tag) else {
+            self.log(
+                LogLevel::Info,
+                format!("relay {name}: expired session {call_id} is not known here"),
+            );
+            return;
+        };
+        if self.pins.get(&key).map(|p| p.relay.as_str()) != Some(name.as_str()) {
+            self.log(
+                LogLevel::Warn,
+                format!("relay {name} reported session {call_id} it does not hold; ignored"),
+            );
+            return;
+        }
+        let (to_tag, dialog_id) = match self.unpin(&key) {
+            Some(p) if !p.to_tag.is_empty() => (p.to_tag, p.dialog_id),
+            Some(p) => (to_tag, p.dialog_id),
+            None => (to_tag, String::new()),
+        };
+        self.ended.push(EndedSession {
+            relay: name,
+            call_id: key.0,
+            from_tag: key.1,
+            to_tag,
+            dialog_id,
+            stats_json: json.to_string(),
+            all_streams_ice,
+        });
+    }
+
+    fn find_pin(&self, call_id: &str, from_tag: &str, to_tag: &str) -> Option<(String, String)> {
+        let k1 = (call_id.to_string(), from_tag.to_string());
+        if self.pins.contains_key(&k1) {
+            return Some(k1);
+        }
+        let k2 = (call_id.to_string(), to_tag.to_string());
+        (!to_tag.is_empty() && self.pins.contains_key(&k2)).then_some(k2)
+    }
+
+    fn unpin(&mut self, key: &(String, String)) -> Option<Pin> {
+        let p = self.pins.remove(key)?;
+        if let Some(e) = self.entries.iter_mut().find(|e| e.name == p.relay) {
+            e.load = e.load.saturating_sub(1);
+        }
+        Some(p)
+    }
+
+    fn ask(&mut self, idx: usize, wire: Wire) -> Answer {
+        let timeout = self.cfg.relay_timeout;
+        let Some(e) = self.entries.get_mut(idx) else {
+            return Answer::Gone;
+        };
+        e.stats.requests += 1;
+        match &e.link {
+            Link::Gone => Answer::Gone,
+            Link::Local => match (wire, self.local.as_mut()) {
+                (Wire::Request(r), Some(h)) => Answer::Line(h.handle(*r)),
+                (Wire::Drain, _) => Answer::Line("halting".into()),
+                (_, None) => Answer::Gone,
+            },
+            Link::Remote(h) => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                if !h.send(Outgoing { wire, reply: tx }) {
+                    return Answer::Gone;
+                }
+                match rx.recv_timeout(timeout) {
+                    Ok(p) => Answer::Line(p),
+                    Err(RecvTimeoutError::Timeout) => {
+                        e.stats.timeouts += 1;
+                        Answer::Timeout
+                    }
+                    Err(RecvTimeoutError::Disconnected) => Answer::Gone,
+                }
+            }
+        }
+    }
+
+    fn mark_timeout(&mut self, idx: usize) {
+        let now = self.now_ms();
+        if let Some(e) = self.entries.get_mut(idx) {
+            e.unresponsive_since_ms = Some(now);
+            let name = e.name.clone();
+            self.log(
+                LogLevel::Warn,
+                format!(
+                    "relay {name} did not answer within {} ms: no new sessions for it until it is heard from",
+                    self.cfg.relay_timeout.as_millis()
+                ),
+            );
+        }
+    }
+
+    /// Relays to try for a new session, in order (see the module documentation).
+    fn candidates(&self, media_relay: &str) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].state() == RelayState::Active)
+            .collect();
+        v.sort_by(|&a, &b| {
+            let (ea, eb) = (&self.entries[a], &self.entries[b]);
+            ea.load.cmp(&eb.load).then_with(|| ea.name.cmp(&eb.name))
+        });
+        let want = media_relay.trim();
+        if !want.is_empty() {
+            if let Some(pos) = v.iter().position(|&i| {
+                let e = &self.entries[i];
+                e.name == want || e.peer.is_some_and(|p| p.to_string() == want)
+            }) {
+                let i = v.remove(pos);
+                v.insert(0, i);
+            }
+        }
+        v
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.entries.iter().position(|e| e.name == name)
+    }
+
+    fn update(&mut self, u: UpdateRequest) -> String {
+        if let Some(key) = self.find_pin(&u.call_id, &u.from_tag, &u.to_tag) {
+            let relay = self
+                .pins
+                .get(&key)
+                .map(|p| p.relay.clone())
+                .unwrap_or_default();
+            if let Some(p) = self.pins.get_mut(&key) {
+                if p.to_tag.is_empty() && key.1 == u.from_tag {
+                    p.to_tag.clone_from(&u.to_tag);
+                }
+            }
+            let Some(idx) = self.index_of(&relay) else {
+                return "error".into();
+            };
+            let call_id = u.call_id.clone();
+            return match self.ask(idx, Wire::Request(Box::new(Request::Update(u)))) {
+                Answer::Line(p) if !is_failure(&p) => p,
+                Answer::Line(_) => {
+                    self.entries[idx].stats.errors += 1;
+                    "error".into()
+                }
+                Answer::Timeout => {
+                    self.mark_timeout(idx);
+                    "error".into()
+                }
+                Answer::Gone => {
+                    self.log(
+                        LogLevel::Warn,
+                        format!("update for {call_id}: its relay {relay} is gone"),
+                    );
+                    "error".into()
+                }
+            };
+        }
+        let order = self.candidates(&u.media_relay);
+        for idx in order {
+            match self.ask(idx, Wire::Request(Box::new(Request::Update(u.clone())))) {
+                Answer::Line(p) => {
+                    let e = &mut self.entries[idx];
+                    match p.trim() {
+                        "halting" => {
+                            e.halting = true;
+                            let name = e.name.clone();
+                            self.log(LogLevel::Info, format!("relay {name} is halting"));
+                            continue;
+                        }
+                        t if is_failure(t) => {
+                            e.stats.errors += 1;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if codec::parse_update_reply(&p, u.media.len()).is_err() {
+                        e.stats.errors += 1;
+                        let name = e.name.clone();
+                        self.log(
+                            LogLevel::Warn,
+                            format!("relay {name}: malformed update reply {p:?}"),
+                        );
+                        continue;
+                    }
+                    e.load += 1;
+                    e.stats.sessions_created += 1;
+                    let relay = e.name.clone();
+                    self.pins.insert(
+                        (u.call_id.clone(), u.from_tag.clone()),
+                        Pin {
+                            relay,
+                            to_tag: u.to_tag.clone(),
+                            dialog_id: u.dialog_id.clone(),
+                        },
+                    );
+                    return p;
+                }
+                Answer::Timeout => self.mark_timeout(idx),
+                Answer::Gone => {}
+            }
+        }
+        self.log(
+            LogLevel::Warn,
+            format!(
+                "update for {} (from_tag {}): no relay took the session",
+                u.call_id, u.from_tag
+            ),
+        );
+        "error".into()
+    }
+
+    fn remove(&mut self, r: RemoveRequest) -> String {
+        let Some(key) = self.find_pin(&r.call_id, &r.from_tag, &r.to_tag) else {
+            self.log(
+                LogLevel::Info,
+                format!(
+                    "remove for unknown session {} (from_tag {})",
+                    r.call_id, r.from_tag
+                ),
+            );
+            return "error".into();
+        };
+        let Some(pin) = self.unpin(&key) else {
+            return "error".into();
+        };
+        let Some(idx) = self.index_of(&pin.relay) else {
+            return "error".into();
+        };
+        let local = matches!(self.entries[idx].link, Link::Local);
+        let want_stats = r.want_stats;
+        let fwd = RemoveRequest {
+            want_stats: true,
+            ..r
+        };
+        let stats = match self.ask(idx, Wire::Request(Box::new(Request::Remove(fwd)))) {
+            Answer::Line(p) if local => codec::parse_remove_reply(&p).ok(),
+            Answer::Line(p) if p.trim() == "error" => None,
+            Answer::Line(p) => Some(Some(p)),
+            Answer::Timeout => {
+                self.mark_timeout(idx);
+                None
+            }
+            Answer::Gone => None,
+        };
+        match stats {
+            Some(Some(json)) if want_stats => format!("removed {json}"),
+            Some(_) => "removed".into(),
+            None => {
+                self.entries[idx].stats.errors += 1;
+                "error".into()
+            }
+        }
+    }
+
+    fn sessions(&mut self) -> String {
+        let mut all: Vec<Value> = Vec::new();
+        for idx in 0..self.entries.len() {
+            if matches!(self.entries[idx].link, Link::Gone) {
+                continue;
+            }
+            let Answer::Line(p) = self.ask(idx, Wire::Request(Box::new(Request::Sessions))) else {
+                continue;
+            };
+            let name = self.entries[idx].name.clone();
+            match serde_json::from_str::<Value>(&p) {
+                Ok(Value::Array(list)) => {
+                    for mut s in list {
+                        if let Value::Object(m) = &mut s {
+                            m.insert("relay".into(), Value::String(name.clone()));
+                        }
+                        all.push(s);
+                    }
+                }
+                _ => self.log(
+                    LogLevel::Warn,
+                    format!("relay {name}: unreadable sessions reply"),
+                ),
+            }
+        }
+        Value::Array(all).to_string()
+    }
+
+    fn summary(&mut self) -> String {
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        order.sort_by(|&a, &b| self.entries[a].name.cmp(&self.entries[b].name));
+        let mut out = Vec::new();
+        for idx in order {
+            let answer = if matches!(self.entries[idx].link, Link::Gone) {
+                None
+            } else {
+                match self.ask(idx, Wire::Request(Box::new(Request::Summary))) {
+                    Answer::Line(p) => Some(p),
+                    Answer::Timeout => {
+                        self.mark_timeout(idx);
+                        None
+                    }
+                    Answer::Gone => None,
+                }
+            };
+            let e = &mut self.entries[idx];
+            let mut obj = match answer.as_deref().map(serde_json::from_str::<Value>) {
+                Some(Ok(Value::Object(m))) => m,
+                Some(Ok(Value::Array(mut a))) if a.len() == 1 => match a.pop() {
+                    Some(Value::Object(m)) => m,
+                    _ => Map::new(),
+                },
+                _ => {
+                    let mut m = Map::new();
+                    m.insert(
+                        "status".into(),
+                        Value::from(if matches!(e.link, Link::Gone) {
+                            "disconnected"
+                        } else {
+                            "error"
+                        }),
+                    );
+                    if let Some(p) = e.peer {
+                        m.insert("ip".into(), Value::from(p.to_string()));
+                    }
+                    m
+                }
+            };
+            if obj.get("status").and_then(Value::as_str) == Some("halting") {
+                e.halting = true;
+            }
+            obj.insert("relay".into(), Value::from(e.name.clone()));
+            out.push((idx, obj));
+        }
+        let list: Vec<Value> = out
+            .into_iter()
+            .map(|(idx, mut obj)| {
+                let e = &self.entries[idx];
+                obj.insert("relay_state".into(), Value::from(e.state().as_str()));
+                obj.insert(
+                    "dispatcher".into(),
+                    json!({
+                        "sessions": e.load,
+                        "sessions_created": e.stats.sessions_created,
+                        "sessions_lost": e.stats.sessions_lost,
+                        "requests": e.stats.requests,
+                        "errors": e.stats.errors,
+                        "timeouts": e.stats.timeouts,
+                    }),
+                );
+                Value::Object(obj)
+            })
+            .collect();
+        Value::Array(list).to_string()
+    }
+
+    /// Asks relay `name` to drain: it takes no new sessions, keeps its running ones and exits
+    /// when they have ended. The embedded relay only stops taking new sessions.
+    pub fn drain(&mut self, name: &str) -> Result<(), String> {
+        self.poll_events();
+        let idx = self
+            .index_of(name)
+            .ok_or_else(|| format!("no relay named {name}"))?;
+        match self.ask(idx, Wire::Drain) {
+            Answer::Line(p) if p.trim() == "halting" => {
+                self.entries[idx].halting = true;
+                self.log(LogLevel::Info, format!("relay {name} is draining"));
+                Ok(())
+            }
+            Answer::Line(p) => Err(format!("relay {name} answered {p:?} to drain")),
+            Answer::Timeout => Err(format!("relay {name} did not answer")),
+            Answer::Gone => Err(format!("relay {name} is not connected")),
+        }
+    }
+}
+
+impl<H: Handler> Handler for Dispatcher<H> {
+    fn handle(&mut self, req: Request) -> String {
+        self.poll_events();
+        match req {
+            Request::Update(u) => self.update(u),
+            Request::Remove(r) => self.remove(r),
+            Request::Sessions => self.sessions(),
+            Request::Summary => self.summary(),
+            Request::Version => env!("CARGO_PKG_VERSION").to_string(),
+            Request::Quit => String::new(),
+            Request::Copy(_) => "error".into(),
+            Request::Tags { .. } => "[]".into(),
+        }
+    }
+
+    fn malformed(&mut self, err: &CodecError) {
+        match self.local.as_mut() {
+            Some(h) => h.malformed(err),
+            None => self.log(LogLevel::Warn, format!("malformed control request: {err}")),
+        }
+    }
+}
+
+impl<H: Handler> Drop for Dispatcher<H> {
+    fn drop(&mut self) {
+        for e in &self.entries {
+            if let Link::Remote(h) = &e.link {
+                h.shut();
+            }
+        }
+    }
+}
