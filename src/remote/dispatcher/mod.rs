@@ -24,13 +24,15 @@
 //! counters for it; an unreachable relay is `{"status": "error"}`, a disconnected one
 //! `"disconnected"`).
 
-use super::accept::{Acceptor, LinkEvent, Outgoing, RemoteHandle, Timers, Wire};
-use super::tls::{self, TlsFiles};
+use crate::remote::accept::{Acceptor, LinkEvent, Outgoing, RemoteHandle, Timers, Wire};
+
+mod links;
+mod report;
 use crate::control::codec::{self, CodecError, RemoveRequest, Request, UpdateRequest};
 use crate::control::server::Handler;
 use crate::relay::LogLevel;
+use crate::remote::tls::{self, TlsFiles};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
@@ -293,139 +295,6 @@ impl<H: Handler> Dispatcher<H> {
         v
     }
 
-    /// Takes link events: relays coming and going, expiries, log lines.
-    pub fn poll_events(&mut self) {
-        while let Ok(ev) = self.events.try_recv() {
-            match ev {
-                LinkEvent::Up(h) => self.relay_up(h),
-                LinkEvent::Down { conn, why } => self.relay_down(conn, why),
-                LinkEvent::Expired { conn, json } => self.expired(conn, &json),
-                LinkEvent::Log(l, t) => self.log(l, t),
-            }
-        }
-    }
-
-    fn relay_up(&mut self, h: RemoteHandle) {
-        self.log(
-            LogLevel::Info,
-            format!("relay {} connected from {}", h.name, h.peer),
-        );
-        if let Some(e) = self.entries.iter_mut().find(|e| e.name == h.name) {
-            if let Link::Remote(old) = &e.link {
-                old.shut();
-            }
-            e.peer = Some(h.peer);
-            e.link = Link::Remote(h);
-            e.halting = false;
-            e.unresponsive_since_ms = None;
-            return;
-        }
-        self.entries.push(Entry {
-            name: h.name.clone(),
-            peer: Some(h.peer),
-            link: Link::Remote(h),
-            halting: false,
-            unresponsive_since_ms: None,
-            load: 0,
-            stats: RelayStats::default(),
-        });
-    }
-
-    fn relay_down(&mut self, conn: u64, why: String) {
-        let Some(e) = self
-            .entries
-            .iter_mut()
-            .find(|e| matches!(&e.link, Link::Remote(h) if h.conn == conn))
-        else {
-            // a handshake that failed, or a link already replaced
-            self.log(LogLevel::Info, why);
-            return;
-        };
-        e.link = Link::Gone;
-        let name = e.name.clone();
-        let mut lost = Vec::new();
-        self.pins.retain(|(call_id, from_tag), p| {
-            if p.relay != name {
-                return true;
-            }
-            lost.push(EndedSession {
-                relay: name.clone(),
-                call_id: call_id.clone(),
-                from_tag: from_tag.clone(),
-                to_tag: p.to_tag.clone(),
-                dialog_id: p.dialog_id.clone(),
-                stats_json: String::new(),
-                all_streams_ice: false,
-            });
-            false
-        });
-        e.load = 0;
-        e.stats.sessions_lost += lost.len() as u64;
-        let n = lost.len();
-        self.ended.extend(lost);
-        self.log(
-            LogLevel::Warn,
-            format!("relay {name} disconnected ({why}); {n} session(s) lost with it"),
-        );
-    }
-
-    fn expired(&mut self, conn: u64, json: &str) {
-        let Some(name) = self
-            .entries
-            .iter()
-            .find(|e| matches!(&e.link, Link::Remote(h) if h.conn == conn))
-            .map(|e| e.name.clone())
-        else {
-            return;
-        };
-        let Ok(v) = serde_json::from_str::<Value>(json) else {
-            self.log(
-                LogLevel::Warn,
-                format!("relay {name}: expired session with unreadable statistics"),
-            );
-            return;
-        };
-        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let (call_id, from_tag, to_tag) = (s("call_id"), s("from_tag"), s("to_tag"));
-        let all_streams_ice = v
-            .get("streams")
-            .and_then(Value::as_array)
-            .is_some_and(|st| {
-                !st.is_empty()
-                    && st.iter().all(|x| {
-                        x.get("status").and_then(Value::as_str) == Some("unselected ICE candidate")
-                    })
-            });
-        let Some(key) = self.find_pin(&call_id, &from_tag, &to_tag) else {
-            self.log(
-                LogLevel::Info,
-                format!("relay {name}: expired session {call_id} is not known here"),
-            );
-            return;
-        };
-        if self.pins.get(&key).map(|p| p.relay.as_str()) != Some(name.as_str()) {
-            self.log(
-                LogLevel::Warn,
-                format!("relay {name} reported session {call_id} it does not hold; ignored"),
-            );
-            return;
-        }
-        let (to_tag, dialog_id) = match self.unpin(&key) {
-            Some(p) if !p.to_tag.is_empty() => (p.to_tag, p.dialog_id),
-            Some(p) => (to_tag, p.dialog_id),
-            None => (to_tag, String::new()),
-        };
-        self.ended.push(EndedSession {
-            relay: name,
-            call_id: key.0,
-            from_tag: key.1,
-            to_tag,
-            dialog_id,
-            stats_json: json.to_string(),
-            all_streams_ice,
-        });
-    }
-
     fn find_pin(&self, call_id: &str, from_tag: &str, to_tag: &str) -> Option<(String, String)> {
         let k1 = (call_id.to_string(), from_tag.to_string());
         if self.pins.contains_key(&k1) {
@@ -644,102 +513,6 @@ impl<H: Handler> Dispatcher<H> {
                 "error".into()
             }
         }
-    }
-
-    fn sessions(&mut self) -> String {
-        let mut all: Vec<Value> = Vec::new();
-        for idx in 0..self.entries.len() {
-            if matches!(self.entries[idx].link, Link::Gone) {
-                continue;
-            }
-            let Answer::Line(p) = self.ask(idx, Wire::Request(Box::new(Request::Sessions))) else {
-                continue;
-            };
-            let name = self.entries[idx].name.clone();
-            match serde_json::from_str::<Value>(&p) {
-                Ok(Value::Array(list)) => {
-                    for mut s in list {
-                        if let Value::Object(m) = &mut s {
-                            m.insert("relay".into(), Value::String(name.clone()));
-                        }
-                        all.push(s);
-                    }
-                }
-                _ => self.log(
-                    LogLevel::Warn,
-                    format!("relay {name}: unreadable sessions reply"),
-                ),
-            }
-        }
-        Value::Array(all).to_string()
-    }
-
-    fn summary(&mut self) -> String {
-        let mut order: Vec<usize> = (0..self.entries.len()).collect();
-        order.sort_by(|&a, &b| self.entries[a].name.cmp(&self.entries[b].name));
-        let mut out = Vec::new();
-        for idx in order {
-            let answer = if matches!(self.entries[idx].link, Link::Gone) {
-                None
-            } else {
-                match self.ask(idx, Wire::Request(Box::new(Request::Summary))) {
-                    Answer::Line(p) => Some(p),
-                    Answer::Timeout => {
-                        self.mark_timeout(idx);
-                        None
-                    }
-                    Answer::Gone => None,
-                }
-            };
-            let e = &mut self.entries[idx];
-            let mut obj = match answer.as_deref().map(serde_json::from_str::<Value>) {
-                Some(Ok(Value::Object(m))) => m,
-                Some(Ok(Value::Array(mut a))) if a.len() == 1 => match a.pop() {
-                    Some(Value::Object(m)) => m,
-                    _ => Map::new(),
-                },
-                _ => {
-                    let mut m = Map::new();
-                    m.insert(
-                        "status".into(),
-                        Value::from(if matches!(e.link, Link::Gone) {
-                            "disconnected"
-                        } else {
-                            "error"
-                        }),
-                    );
-                    if let Some(p) = e.peer {
-                        m.insert("ip".into(), Value::from(p.to_string()));
-                    }
-                    m
-                }
-            };
-            if obj.get("status").and_then(Value::as_str) == Some("halting") {
-                e.halting = true;
-            }
-            obj.insert("relay".into(), Value::from(e.name.clone()));
-            out.push((idx, obj));
-        }
-        let list: Vec<Value> = out
-            .into_iter()
-            .map(|(idx, mut obj)| {
-                let e = &self.entries[idx];
-                obj.insert("relay_state".into(), Value::from(e.state().as_str()));
-                obj.insert(
-                    "dispatcher".into(),
-                    json!({
-                        "sessions": e.load,
-                        "sessions_created": e.stats.sessions_created,
-                        "sessions_lost": e.stats.sessions_lost,
-                        "requests": e.stats.requests,
-                        "errors": e.stats.errors,
-                        "timeouts": e.stats.timeouts,
-                    }),
-                );
-                Value::Object(obj)
-            })
-            .collect();
-        Value::Array(list).to_string()
     }
 
     /// Asks relay `name` to drain: it takes no new sessions, keeps its running ones and exits

@@ -1,0 +1,136 @@
+//! `mediaproxy-relay --dispatcher` as a process: it connects to a dispatcher over TLS, serves
+//! calls, drains on SIGTERM (new sessions refused with `halting`, the running call relayed
+//! until its `remove`, then a clean exit), and a relay killed outright is noticed and its
+//! sessions reported lost. Also its refusals of incomplete or unreadable TLS settings.
+
+mod common;
+mod remote;
+
+use common::eventually;
+use mediaproxy::remote::dispatcher::RelayState;
+use mediaproxy::remote::tls::TlsFiles;
+use remote::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn spawn_relay(files: &TlsFiles, dispatcher: std::net::SocketAddr, ports: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_mediaproxy-relay"))
+        .args(["--dispatcher", &dispatcher.to_string()])
+        .arg("--cert")
+        .arg(&files.cert)
+        .arg("--key")
+        .arg(&files.key)
+        .arg("--ca")
+        .arg(&files.ca)
+        .args(["--listen-ip", "127.0.0.1", "--port-range", ports])
+        .args([
+            "--threads",
+            "1",
+            "--quarantine",
+            "0",
+            "--max-seconds",
+            "120",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("mediaproxy-relay starts")
+}
+
+fn wait_exit(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(st)) = c.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn signal(c: &Child, sig: &str) {
+    let st = Command::new("kill")
+        .args([sig, &c.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(st.success());
+}
+
+#[test]
+fn sigterm_drains_and_a_killed_relay_is_noticed() {
+    let pki = Pki::new("proc");
+    let mut d = dispatcher(&pki, Duration::from_secs(2));
+    let addr = d.listen_addr().unwrap();
+    let mut a = spawn_relay(&pki.issue("relay-a"), addr, "48700-48799");
+    let mut b = spawn_relay(&pki.issue("relay-b"), addr, "48800-48899");
+    wait_state(&mut d, "relay-a", RelayState::Active);
+    wait_state(&mut d, "relay-b", RelayState::Active);
+
+    let running = call(&mut d, "proc-running", "relay-a");
+    media_flows(&running);
+    let on_b = call(&mut d, "proc-on-b", "relay-b");
+    media_flows(&on_b);
+
+    signal(&a, "-TERM");
+    // it keeps relaying; new sessions go to relay-b even when relay-a is asked for
+    assert!(eventually(WAIT, || {
+        summary(&mut d)
+            .iter()
+            .any(|r| r["relay"] == "relay-a" && r["status"] == "halting")
+    }));
+    let c = call(&mut d, "proc-new", "relay-a");
+    media_flows(&c);
+    assert_eq!(state_of(&mut d, "relay-a"), Some(RelayState::Halting));
+    media_flows(&running);
+    assert!(a.try_wait().unwrap().is_none(), "relay-a still runs");
+    assert!(remove(&mut d, "proc-running").starts_with("removed {"));
+    let st = wait_exit(&mut a, WAIT).expect("relay-a exits once drained");
+    assert!(st.success(), "{st:?}");
+    wait_state(&mut d, "relay-a", RelayState::Disconnected);
+    assert!(
+        d.take_ended().is_empty(),
+        "nothing lost with the drained relay"
+    );
+
+    // relay-b killed outright: noticed, its two sessions reported lost
+    b.kill().unwrap();
+    let _ = b.wait();
+    wait_state(&mut d, "relay-b", RelayState::Disconnected);
+    let lost = d.take_ended();
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    assert_eq!(remove(&mut d, "proc-on-b"), "error");
+    assert!(try_call(&mut d, "proc-nowhere", "").is_err());
+}
+
+#[test]
+fn incomplete_or_unreadable_tls_settings_are_refused() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mediaproxy-relay"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--dispatcher", "127.0.0.1:1", "--cert", "/x/c.pem"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--dispatcher needs --key"), "{err}");
+    let (code, err) = run(&["--socket", "/tmp/x.sock", "--ca", "/x/ca.pem"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("go with --dispatcher"), "{err}");
+    let (code, err) = run(&[
+        "--dispatcher",
+        "127.0.0.1:1",
+        "--cert",
+        "/nonexistent/c.pem",
+        "--key",
+        "/nonexistent/k.pem",
+        "--ca",
+        "/nonexistent/ca.pem",
+        "--port-range",
+        "48900-48909",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("/nonexistent/"), "{err}");
+}
