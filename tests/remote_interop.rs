@@ -14,7 +14,7 @@ mod common;
 mod remote;
 
 use common::{endpoint, eventually, TestRelay};
-use mediaproxy::control::codec::{self, RemoveRequest, Request};
+use mediaproxy::control::codec::{self, RemoveRequest, Request, UpdateRequest};
 use mediaproxy::control::server::Handler;
 use mediaproxy::remote::dispatcher::RelayState;
 use mediaproxy::remote::tls::{self, TlsFiles, TlsStream};
@@ -140,7 +140,16 @@ fn original_relay_replies_are_understood() {
             "update" => Some("127.0.0.9 50000".into()),
             "remove" => Some(r#"{"call_id":"o-1","from_tag":"ft","streams":[]}"#.into()),
             "sessions" => Some(r#"[{"call_id":"o-1","from_tag":"ft","streams":[]}]"#.into()),
-            "drain" => Some("error".into()),
+            // the reply, then an unsolicited report of o-2's end (a media timeout)
+            "summary" => Some(
+                concat!(
+                    r#"{"ip":"127.0.0.9","status":"active","session_count":2}"#,
+                    "\r\n",
+                    r#"expired {"call_id":"o-2","from_tag":"ft2","to_tag":"tt2","start_time":1.0,"#,
+                    r#""streams":[{"media_type":"audio","status":"no-traffic timeout"}]}"#
+                )
+                .into(),
+            ),
             _ => Some("error".into()),
         },
         stop.clone(),
@@ -160,6 +169,41 @@ fn original_relay_replies_are_understood() {
         want_stats: false,
     }));
     assert_eq!(plain, "removed");
+    // o-2 ends on the relay by itself: reported with its statistics and its dialog, forgotten
+    let o2 = UpdateRequest {
+        from_tag: "ft2".into(),
+        dialog_id: "77".into(),
+        ..offer("o-2", 1, &caller, "")
+    };
+    assert_eq!(d.handle(Request::Update(o2)), "127.0.0.9 50000");
+    let sum: serde_json::Value = serde_json::from_str(&d.handle(Request::Summary)).unwrap();
+    assert_eq!(sum[0]["session_count"], 2);
+    assert_eq!(sum[0]["dispatcher"]["sessions"], 1);
+    let mut ended = Vec::new();
+    assert!(eventually(WAIT, || {
+        ended.extend(d.take_ended());
+        !ended.is_empty()
+    }));
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    let e = &ended[0];
+    assert_eq!(
+        (
+            e.relay.as_str(),
+            e.call_id.as_str(),
+            e.from_tag.as_str(),
+            e.dialog_id.as_str()
+        ),
+        ("relay-orig", "o-2", "ft2", "77")
+    );
+    assert!(e.stats_json.contains("no-traffic timeout"));
+    assert!(!e.all_streams_ice);
+    let gone = RemoveRequest {
+        call_id: "o-2".into(),
+        from_tag: "ft2".into(),
+        to_tag: String::new(),
+        want_stats: false,
+    };
+    assert_eq!(d.handle(Request::Remove(gone)), "error");
     // an original relay does not know `drain`: reported, nothing else changes
     assert!(d.drain("relay-orig").is_err());
     assert_eq!(state_of(&mut d, "relay-orig"), Some(RelayState::Active));

@@ -13,7 +13,16 @@ use remote::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn spawn_relay(files: &TlsFiles, dispatcher: std::net::SocketAddr, ports: &str) -> Child {
+fn spawn_relay(files: &TlsFiles, dispatcher: std::net::SocketAddr, ports: &str) -> Proc {
+    spawn_relay_with(files, dispatcher, ports, &[])
+}
+
+fn spawn_relay_with(
+    files: &TlsFiles,
+    dispatcher: std::net::SocketAddr,
+    ports: &str,
+    extra: &[&str],
+) -> Proc {
     Command::new(env!("CARGO_BIN_EXE_mediaproxy-relay"))
         .args(["--dispatcher", &dispatcher.to_string()])
         .arg("--cert")
@@ -31,9 +40,23 @@ fn spawn_relay(files: &TlsFiles, dispatcher: std::net::SocketAddr, ports: &str) 
             "--max-seconds",
             "120",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .spawn()
+        .map(Proc)
         .expect("mediaproxy-relay starts")
+}
+
+/// A relay process, killed when the test ends however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
 }
 
 fn wait_exit(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -47,9 +70,9 @@ fn wait_exit(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus>
     None
 }
 
-fn signal(c: &Child, sig: &str) {
+fn signal(c: &Proc, sig: &str) {
     let st = Command::new("kill")
-        .args([sig, &c.id().to_string()])
+        .args([sig, &c.0.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(st.success());
@@ -81,9 +104,9 @@ fn sigterm_drains_and_a_killed_relay_is_noticed() {
     media_flows(&c);
     assert_eq!(state_of(&mut d, "relay-a"), Some(RelayState::Halting));
     media_flows(&running);
-    assert!(a.try_wait().unwrap().is_none(), "relay-a still runs");
+    assert!(a.0.try_wait().unwrap().is_none(), "relay-a still runs");
     assert!(remove(&mut d, "proc-running").starts_with("removed {"));
-    let st = wait_exit(&mut a, WAIT).expect("relay-a exits once drained");
+    let st = wait_exit(&mut a.0, WAIT).expect("relay-a exits once drained");
     assert!(st.success(), "{st:?}");
     wait_state(&mut d, "relay-a", RelayState::Disconnected);
     assert!(
@@ -92,13 +115,38 @@ fn sigterm_drains_and_a_killed_relay_is_noticed() {
     );
 
     // relay-b killed outright: noticed, its two sessions reported lost
-    b.kill().unwrap();
-    let _ = b.wait();
+    b.0.kill().unwrap();
+    let _ = b.0.wait();
     wait_state(&mut d, "relay-b", RelayState::Disconnected);
     let lost = d.take_ended();
     assert_eq!(lost.len(), 2, "{lost:?}");
     assert_eq!(remove(&mut d, "proc-on-b"), "error");
     assert!(try_call(&mut d, "proc-nowhere", "").is_err());
+}
+
+#[test]
+fn a_session_that_times_out_on_the_relay_is_reported_to_the_dispatcher() {
+    let pki = Pki::new("proc-exp");
+    let mut d = dispatcher(&pki, Duration::from_secs(2));
+    let addr = d.listen_addr().unwrap();
+    let r = spawn_relay_with(
+        &pki.issue("relay-t"),
+        addr,
+        "48910-48949",
+        &["--setup-timeout", "1", "--media-timeout", "1"],
+    );
+    wait_state(&mut d, "relay-t", RelayState::Active);
+    call(&mut d, "proc-silent", ""); // no media: ends by the setup timeout
+    let mut ended = Vec::new();
+    assert!(eventually(WAIT, || {
+        ended.extend(d.take_ended());
+        !ended.is_empty()
+    }));
+    assert_eq!(ended[0].call_id, "proc-silent");
+    assert_eq!(ended[0].relay, "relay-t");
+    assert!(ended[0].stats_json.contains("\"call_id\":\"proc-silent\""));
+    assert_eq!(remove(&mut d, "proc-silent"), "error");
+    drop(r);
 }
 
 #[test]
