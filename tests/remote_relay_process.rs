@@ -10,8 +10,8 @@ use common::eventually;
 use mediaproxy::remote::dispatcher::RelayState;
 use mediaproxy::remote::tls::TlsFiles;
 use remote::*;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn spawn_relay(files: &TlsFiles, dispatcher: std::net::SocketAddr, ports: &str) -> Proc {
     spawn_relay_with(files, dispatcher, ports, &[])
@@ -45,37 +45,6 @@ fn spawn_relay_with(
         .spawn()
         .map(Proc)
         .expect("mediaproxy-relay starts")
-}
-
-/// A relay process, killed when the test ends however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_exit(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(st)) = c.try_wait() {
-            return Some(st);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-fn signal(c: &Proc, sig: &str) {
-    let st = Command::new("kill")
-        .args([sig, &c.0.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(st.success());
 }
 
 #[test]

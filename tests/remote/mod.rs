@@ -14,8 +14,9 @@ use rcgen::{
 };
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
+use std::process::Child;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const WAIT: Duration = Duration::from_secs(15);
 
@@ -234,4 +235,37 @@ pub fn remove(d: &mut Dispatcher<NoLocal>, id: &str) -> String {
 pub fn summary(d: &mut Dispatcher<NoLocal>) -> Vec<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_str(&d.handle(Request::Summary)).unwrap();
     v.as_array().unwrap().clone()
+}
+
+/// A relay process, killed when the test ends however it ends.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (bounded) for the process to exit.
+pub fn wait_exit(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(st)) = c.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// `kill <sig> <pid>`.
+pub fn signal(c: &Proc, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([sig, &c.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(st.success());
 }

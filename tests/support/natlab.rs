@@ -124,6 +124,16 @@ impl Lab {
     /// relay's ports `relay_ports`) in namespace "proxy" and waits for its relay to answer.
     /// `name` names the site directory and prefixes the Call-IDs.
     pub fn start(name: &str, proxy: Proxy, relay_ports: (u16, u16), extra: &str) -> Lab {
+        let mut lab = Self::start_unready(name, proxy, relay_ports, extra);
+        lab.wait_for("the relay's control socket answers summary", |l| {
+            l.summary().get("session_count").map(|_| ())
+        });
+        lab
+    }
+
+    /// [`Lab::start`] without waiting for the relay to answer (a proxy whose relays connect
+    /// later).
+    pub fn start_unready(name: &str, proxy: Proxy, relay_ports: (u16, u16), extra: &str) -> Lab {
         let topo = Topology::build(relay_ports);
         let site = Site::new(name, 5060, relay_ports).in_netns(&topo.proxy, netns::PROXY_IP);
         let cfg = proxy.render_example(&site, extra);
@@ -141,7 +151,7 @@ impl Lab {
         let rtp_file = site.dir.join("silence.pcmu");
         std::fs::write(&rtp_file, [0xffu8; 1600]).expect("write the RTP payload file");
         let rtp_play = format!("{},-1,0", rtp_file.display());
-        let mut lab = Lab {
+        Lab {
             sipps: Vec::new(),
             run,
             proxy,
@@ -152,11 +162,7 @@ impl Lab {
             prefix: name.to_string(),
             rtp_play,
             topo,
-        };
-        lab.wait_for("the relay's control socket answers summary", |l| {
-            l.summary().get("session_count").map(|_| ())
-        });
-        lab
+        }
     }
 
     /// The proxy's SIP address, `198.51.100.1:5060`.

@@ -24,6 +24,9 @@ pub const UA_A_IP: &str = "192.168.1.10";
 pub const NAT_B_PRIVATE: &str = "192.168.2.1";
 pub const UA_B_IP: &str = "192.168.2.10";
 /// SIP and media ports of both user agents (each in its own namespace).
+/// Media boxes on the public net ([`Topology::add_box`]): remote relays of the proxy.
+pub const BOX_IPS: [&str; 3] = ["198.51.100.31", "198.51.100.32", "198.51.100.33"];
+
 pub const UA_SIP_PORT: u16 = 5060;
 pub const UA_MEDIA_PORT: u16 = 6000;
 
@@ -302,13 +305,15 @@ table inet mpx_ua {{
         type filter hook input priority filter; policy accept;
         iifname "lo" accept
         ip saddr {PROXY_IP} udp sport 5060 udp dport {UA_SIP_PORT} counter name sip_from_proxy accept
-        ip saddr {PROXY_IP} udp sport {}-{} udp dport {UA_MEDIA_PORT} counter name rtp_from_relay accept
+        ip saddr {{ {PROXY_IP}, {} }} udp sport {}-{} udp dport {UA_MEDIA_PORT} counter name rtp_from_relay accept
         ip saddr {PROXY_IP} ip protocol icmp counter name icmp_from_proxy accept
         counter name other_in
     }}
 }}
 "#,
-                    relay_ports.0, relay_ports.1
+                    BOX_IPS.join(", "),
+                    relay_ports.0,
+                    relay_ports.1
                 ),
             );
         }
@@ -407,6 +412,52 @@ table inet mpx_ua {{
         })
         .join()
         .expect("namespace socket thread")
+    }
+
+    /// Adds a host on the public net (a port of the proxy's bridge) at `ip` (one of
+    /// [`BOX_IPS`]): a media box for remote relays. Returns its namespace's name.
+    pub fn add_box(&mut self, label: &str, ip_addr: &str) -> String {
+        let ns = format!("mpx{}-{label}", std::process::id());
+        ip(&["netns", "add", &ns]);
+        self.created.push(ns.clone());
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        exec_ok(&ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        let port = format!("b{}", self.created.len());
+        ip(&[
+            "-n",
+            &self.proxy,
+            "link",
+            "add",
+            &port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &ns,
+        ]);
+        ip(&[
+            "-n",
+            &self.proxy,
+            "link",
+            "set",
+            &port,
+            "master",
+            "br0",
+            "up",
+        ]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{ip_addr}/24"),
+            "dev",
+            "eth0",
+        ]);
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        ns
     }
 
     /// Kills every process still inside one of our namespaces (all were started by this
