@@ -198,3 +198,79 @@ fn untrusted_certificates_are_refused_both_ways() {
     call(&mut d, "trust-1", "");
     assert_eq!(good.session_count(), 1);
 }
+
+/// The module's relay process with remote relays: the front serves the control socket, the
+/// embedded relay runs behind it on its private socket as relay `local`, a remote relay
+/// connects; clients see one socket.
+#[test]
+fn the_front_serves_the_socket_with_the_embedded_relay_among_the_relays() {
+    use mediaproxy::control::client::{Client, ClientConfig};
+    use mediaproxy::relay::{Counters, Relay, RelayConfig};
+    use mediaproxy::remote::dispatcher::DispatcherConfig;
+    use mediaproxy::remote::front::{local_socket, Front};
+    let pki = Pki::new("front");
+    let dir = std::env::temp_dir().join(format!("mp-front-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let socket = dir.join("ctl.sock");
+    let embedded = Relay::start(
+        RelayConfig {
+            listen_ip: "127.0.0.1".parse().unwrap(),
+            port_min: 48950,
+            port_max: 48999,
+            threads: 1,
+            port_quarantine: Duration::ZERO,
+            ..RelayConfig::default()
+        },
+        &local_socket(&socket),
+        Counters::leak(),
+    )
+    .expect("embedded relay starts");
+    let cfg = DispatcherConfig {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        tls: pki.issue("dispatcher"),
+        relay_timeout: Duration::from_secs(2),
+        ..DispatcherConfig::default()
+    };
+    let front = Front::start(cfg.clone(), &socket, Some(embedded)).expect("front starts");
+    let mut c = Client::new(ClientConfig {
+        socket: socket.clone(),
+        timeout: Duration::from_secs(5),
+        retry_interval: Duration::ZERO,
+    });
+    let names = |c: &mut Client| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&c.command("summary").unwrap()).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["relay_state"] == "active")
+            .map(|r| r["relay"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&mut c), ["local"]);
+    let addr = front.listen_addr().expect("listening");
+    let a = remote_relay("rr-front-a", (48900, 48949), addr, pki.issue("relay-a"));
+    assert!(eventually(WAIT, || names(&mut c) == ["local", "relay-a"]));
+    // least loaded, ties by name: local, relay-a, local, relay-a
+    for i in 0..4 {
+        let caller = endpoint("127.0.0.2");
+        let ans = c
+            .update(&offer(&format!("front-{i}"), 1, &caller, ""))
+            .expect("answered");
+        assert_eq!(ans.ports.len(), 1);
+    }
+    assert_eq!(a.session_count(), 2);
+    let sessions: serde_json::Value =
+        serde_json::from_str(&c.command("sessions").unwrap()).unwrap();
+    let local = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["relay"] == "local")
+        .count();
+    assert_eq!(local, 2);
+    assert!(c.remove("front-0", "ft", "").unwrap().is_some());
+    assert!(c.remove("front-1", "ft", "").unwrap().is_some());
+    front.shutdown();
+    assert!(!socket.exists(), "the front removes its socket");
+    let _ = std::fs::remove_dir_all(&dir);
+}

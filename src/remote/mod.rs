@@ -7,6 +7,8 @@
 //!   the choice for the session's life, answers `sessions`/`summary` across relays. It is a
 //!   [`crate::control::server::Handler`], so it serves the module's control socket in place of
 //!   the embedded engine, which can be one of its relays.
+//! * [`front`]: the dispatcher serving the module's control socket in its relay process, with
+//!   the embedded relay (if any) behind it on a private socket.
 //! * [`uplink`]: the relay's side: connects out to a dispatcher, answers its commands through
 //!   the relay's own control socket, keeps the link alive, drains.
 //!
@@ -15,6 +17,7 @@
 
 mod accept;
 pub mod dispatcher;
+pub mod front;
 pub mod tls;
 pub mod uplink;
 pub mod wire;

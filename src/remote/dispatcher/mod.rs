@@ -295,6 +295,15 @@ impl<H: Handler> Dispatcher<H> {
         v
     }
 
+    /// Forgets a session that ended on its relay by itself (the embedded relay's expiry,
+    /// reported to the host directly).
+    pub fn forget(&mut self, call_id: &str, from_tag: &str, to_tag: &str) {
+        self.poll_events();
+        if let Some(key) = self.find_pin(call_id, from_tag, to_tag) {
+            self.unpin(&key);
+        }
+    }
+
     fn find_pin(&self, call_id: &str, from_tag: &str, to_tag: &str) -> Option<(String, String)> {
         let k1 = (call_id.to_string(), from_tag.to_string());
         if self.pins.contains_key(&k1) {
