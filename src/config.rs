@@ -88,6 +88,7 @@ impl Config {
             });
         }
         cfg.resolve();
+        cfg.check_combinations()?;
         Ok(cfg)
     }
 }

@@ -172,7 +172,7 @@ fn bad_relay_mode() {
     let e = refused(RawParams::default().set("relay_mode", "kernel"));
     assert_eq!(
         e.to_string(),
-        "invalid value \"kernel\" for modparam \"relay_mode\": expected \"embedded\" or \"external\""
+        "invalid value \"kernel\" for modparam \"relay_mode\": expected \"embedded\", \"remote\" or \"external\""
     );
 }
 

@@ -10,6 +10,23 @@ use std::time::{Duration, Instant};
 use super::sys::{poll_any, SignalFd};
 use super::{Relay, RelayEvent};
 
+/// What [`serve`] waits on: the relay, or what stands in front of it (the host's dispatcher of
+/// remote relays).
+pub trait EventSource {
+    /// Readable when events wait.
+    fn event_fd(&self) -> std::os::fd::RawFd;
+    fn drain_events(&self) -> Vec<RelayEvent>;
+}
+
+impl EventSource for Relay {
+    fn event_fd(&self) -> std::os::fd::RawFd {
+        Relay::event_fd(self)
+    }
+    fn drain_events(&self) -> Vec<RelayEvent> {
+        Relay::drain_events(self)
+    }
+}
+
 /// Why [`serve`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -22,7 +39,7 @@ pub enum Stop {
 /// `signals` arrives or `deadline` passes; the events of the last wait are handed over before
 /// it returns. The caller then stops the relay.
 pub fn serve(
-    relay: &Relay,
+    relay: &impl EventSource,
     signals: &SignalFd,
     deadline: Option<Instant>,
     mut on_events: impl FnMut(Vec<RelayEvent>),

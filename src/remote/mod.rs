@@ -18,6 +18,7 @@
 mod accept;
 pub mod dispatcher;
 pub mod front;
+pub mod settings;
 pub mod tls;
 pub mod uplink;
 pub mod wire;

@@ -11,11 +11,13 @@
 //! checking that an asymmetric-clients file can be opened.
 
 mod relay;
+mod remote;
 pub mod table;
 
 pub use relay::{LatchMode, RelayConfig, RelayIo, RelayKernel, REBIND_WINDOW};
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,6 +28,9 @@ pub enum RelayMode {
     Embedded,
     /// No relay process; `mediaproxy_socket` names an external MediaProxy dispatcher.
     External,
+    /// A relay process with no media threads: it dispatches to remote relays only
+    /// (`relay_listen`).
+    Remote,
 }
 
 /// `ice_candidate`: whether and how a relay candidate is added to streams that use ICE.
@@ -70,6 +75,14 @@ pub struct Settings {
     /// `learn_from_signaling_ip 1`: the relay's latch policy is `signalling` (see
     /// [`Settings::resolve`]).
     pub learn_from_signaling_ip: bool,
+    /// Remote relays connect here (`relay_listen`, TLS); `None`: no remote relays.
+    pub relay_listen: Option<SocketAddr>,
+    /// The proxy's certificate, its key and the CA of every relay (PEM), with `relay_listen`.
+    pub relay_cert: Option<PathBuf>,
+    pub relay_key: Option<PathBuf>,
+    pub relay_ca: Option<PathBuf>,
+    /// How long one relay may take to answer; `None`: derived from `mediaproxy_timeout`.
+    pub relay_timeout: Option<Duration>,
     pub relay: RelayConfig,
 }
 
@@ -88,6 +101,11 @@ impl Settings {
             natping_interval: 0,
             relay_mode: RelayMode::Embedded,
             learn_from_signaling_ip: false,
+            relay_listen: None,
+            relay_cert: None,
+            relay_key: None,
+            relay_ca: None,
+            relay_timeout: None,
             relay: RelayConfig::blank(),
         }
     }
@@ -132,6 +150,51 @@ impl Settings {
         if self.learn_from_signaling_ip {
             self.relay.latch_mode = LatchMode::Signalling;
         }
+    }
+}
+
+impl Settings {
+    /// What a setting requires of another, once all are set: `relay_mode "remote"` needs
+    /// `relay_listen`, which needs `relay_cert`, `relay_key` and `relay_ca` (and they need it).
+    pub fn check_combinations(&self) -> Result<(), SettingError> {
+        let refuse = |param: &'static str, value: String, accepted: &str| SettingError {
+            param,
+            origin: Origin::Modparam,
+            value,
+            accepted: accepted.into(),
+        };
+        if self.relay_mode == RelayMode::Remote && self.relay_listen.is_none() {
+            return Err(refuse(
+                "relay_mode",
+                "remote".into(),
+                "\"embedded\" or \"external\" (\"remote\" needs relay_listen)",
+            ));
+        }
+        let files = [
+            ("relay_cert", &self.relay_cert),
+            ("relay_key", &self.relay_key),
+            ("relay_ca", &self.relay_ca),
+        ];
+        for (name, f) in files {
+            match (self.relay_listen.is_some(), f) {
+                (true, None) => {
+                    return Err(refuse(
+                        name,
+                        String::new(),
+                        "the absolute path of a PEM file (needed with relay_listen)",
+                    ))
+                }
+                (false, Some(p)) => {
+                    return Err(refuse(
+                        name,
+                        p.display().to_string(),
+                        "to be set only with relay_listen",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 

@@ -246,17 +246,19 @@ pub const SPECS: &[Spec] = &[
         option: None,
         scope: Scope::Module,
         kind: Kind::Text {
-            accepted: "\"embedded\" or \"external\"",
+            accepted: "\"embedded\", \"remote\" or \"external\"",
         },
         ty: "str",
         default: Some("embedded"),
-        doc: "`embedded` (relay threads inside OpenSIPS) or `external` (no relay process; use a MediaProxy dispatcher)",
+        doc: "`embedded` (relay threads inside OpenSIPS), `remote` (no media threads: remote relays only, needs `relay_listen`) or `external` (no relay process; use a MediaProxy dispatcher)",
         set: |s, v| {
             let t = v.text();
             s.relay_mode = if t.eq_ignore_ascii_case("embedded") {
                 RelayMode::Embedded
             } else if t.eq_ignore_ascii_case("external") {
                 RelayMode::External
+            } else if t.eq_ignore_ascii_case("remote") {
+                RelayMode::Remote
             } else {
                 return Err(None);
             };
@@ -266,10 +268,16 @@ pub const SPECS: &[Spec] = &[
             match s.relay_mode {
                 RelayMode::Embedded => "embedded",
                 RelayMode::External => "external",
+                RelayMode::Remote => "remote",
             }
             .into()
         },
     },
+    super::remote::RELAY_LISTEN,
+    super::remote::RELAY_CERT,
+    super::remote::RELAY_KEY,
+    super::remote::RELAY_CA,
+    super::remote::RELAY_TIMEOUT,
     Spec {
         name: "listen_ip",
         option: Some("--listen-ip"),

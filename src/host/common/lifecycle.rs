@@ -27,9 +27,10 @@ pub fn config() -> Option<&'static Config> {
     CONFIG.get()
 }
 
-/// Whether this configuration runs the embedded relay (in a process of the module's own).
+/// Whether this configuration runs the relay process of the module's own: the embedded relay,
+/// or the dispatcher of remote relays (`relay_mode = "remote"`), or both.
 pub fn embedded(cfg: &Config) -> bool {
-    cfg.relay_mode == RelayMode::Embedded && !cfg.disable
+    matches!(cfg.relay_mode, RelayMode::Embedded | RelayMode::Remote) && !cfg.disable
 }
 
 fn prepare_socket_dir(path: &Path) -> Result<(), String> {
@@ -56,6 +57,11 @@ pub fn prepare() -> Result<Config, String> {
     let cfg = Config::from_raw(&params::read_raw()).map_err(|e| e.to_string())?;
     if embedded(&cfg) {
         prepare_socket_dir(&cfg.mediaproxy_socket)?;
+        if let Some(d) = crate::remote::settings::dispatcher(&cfg) {
+            // the TLS files are read again when the dispatcher starts: refuse bad ones now
+            crate::remote::tls::server_config(&d.tls)
+                .map_err(|e| format!("relay_cert/relay_key/relay_ca: {e}"))?;
+        }
     }
     relay::init_counters()?;
     Ok(cfg)

@@ -8,8 +8,9 @@
 use once_cell::sync::OnceCell;
 
 use super::host::Host;
-use crate::config::Config;
+use crate::config::{Config, RelayMode};
 use crate::relay::{Counters, LogLevel, Relay, RelayEvent};
+use crate::remote::front::{local_socket, Front};
 use crate::script::{self, ClientStats, Level, Logger};
 
 static SHARED: OnceCell<&'static Shared> = OnceCell::new();
@@ -82,16 +83,63 @@ pub fn counters() -> Option<&'static Counters> {
     shared().map(|s| &s.relay)
 }
 
+/// What the relay process runs: the embedded relay serving `mediaproxy_socket`, or the
+/// dispatcher of remote relays serving it (with the embedded relay behind it, unless
+/// `relay_mode = "remote"`).
+pub enum Media {
+    Embedded(Relay),
+    Dispatcher(Front),
+}
+
+impl crate::relay::serve::EventSource for Media {
+    fn event_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Media::Embedded(r) => r.event_fd(),
+            Media::Dispatcher(f) => f.event_fd(),
+        }
+    }
+
+    fn drain_events(&self) -> Vec<RelayEvent> {
+        match self {
+            Media::Embedded(r) => r.drain_events(),
+            Media::Dispatcher(f) => f.drain_events(),
+        }
+    }
+}
+
+impl Media {
+    pub fn shutdown(self) {
+        match self {
+            Media::Embedded(r) => r.shutdown(),
+            Media::Dispatcher(f) => f.shutdown(),
+        }
+    }
+}
+
 /// Starts the relay (control thread and worker threads, every signal blocked) in the calling
-/// process, serving `mediaproxy_socket`. The error is the line to log.
-pub fn start(cfg: &Config) -> Result<Relay, String> {
+/// process, serving `mediaproxy_socket`, or the dispatcher in front of it (see [`Media`]). The
+/// error is the line to log.
+pub fn start(cfg: &Config) -> Result<Media, String> {
     let counters = counters().ok_or_else(|| "no shared counters".to_string())?;
-    Relay::start(cfg.relay.clone(), &cfg.mediaproxy_socket, counters).map_err(|e| {
-        format!(
-            "cannot start the media relay on {}: {e}",
-            cfg.mediaproxy_socket.display()
-        )
-    })
+    let socket = &cfg.mediaproxy_socket;
+    let embedded = |path: &std::path::Path| {
+        Relay::start(cfg.relay.clone(), path, counters)
+            .map_err(|e| format!("cannot start the media relay on {}: {e}", path.display()))
+    };
+    let Some(remote) = crate::remote::settings::dispatcher(cfg) else {
+        return embedded(socket).map(Media::Embedded);
+    };
+    let local = match cfg.relay_mode {
+        RelayMode::Remote => None,
+        _ => Some(embedded(&local_socket(socket))?),
+    };
+    let listen = remote.listen;
+    Front::start(remote, socket, local)
+        .map(Media::Dispatcher)
+        .map_err(|e| match listen {
+            Some(a) => format!("cannot start the relay dispatcher on {a}: {e}"),
+            None => format!("cannot start the relay dispatcher: {e}"),
+        })
 }
 
 /// The session-end reason of a session whose streams all ended as unselected ICE candidates.

@@ -21,11 +21,11 @@ use super::log::Level;
 use super::sys::{self, proc_export_t};
 use super::sys::{MPX_PROC_FLAG_HAS_IPC, MPX_PROC_FLAG_INITCHILD, MPX_PROC_FLAG_NEEDS_SCRIPT};
 use crate::host::common::lifecycle::config;
-use crate::host::common::relay;
+use crate::host::common::relay::{self, Media};
 use crate::host::common::HostStatic;
-use crate::relay::Relay;
+use crate::relay::serve::EventSource;
 
-static RELAY: Mutex<Option<Relay>> = Mutex::new(None);
+static RELAY: Mutex<Option<Media>> = Mutex::new(None);
 
 fn handle_events() {
     let events = match RELAY.lock() {
