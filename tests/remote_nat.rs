@@ -157,17 +157,23 @@ fn calls_spread_over_remote_relays_survive_a_kill_a_drain_and_a_stranger() {
     let pki = Pki::new("nat");
     let rogue = Pki::new("nat-rogue");
     let tls = pki.issue("proxy");
-    let extra = format!(
-        "modparam(\"mediaproxy\", \"relay_mode\", \"remote\")\n\
-         modparam(\"mediaproxy\", \"relay_listen\", \"tls:{}:{LINK_PORT}\")\n\
-         modparam(\"mediaproxy\", \"relay_cert\", \"{}\")\n\
-         modparam(\"mediaproxy\", \"relay_key\", \"{}\")\n\
-         modparam(\"mediaproxy\", \"relay_ca\", \"{}\")",
-        netns::PROXY_IP,
-        tls.cert.display(),
-        tls.key.display(),
-        tls.ca.display()
+    // the documented lines (cfg-examples/remote-relays.cfg) with this test's files and address
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("cfg-examples/remote-relays.cfg"),
+    )
+    .expect("read cfg-examples/remote-relays.cfg");
+    let mut extra = doc.replace(
+        "tls:0.0.0.0:25060",
+        &format!("tls:{}:{LINK_PORT}", netns::PROXY_IP),
     );
+    for (from, to) in [
+        ("/etc/opensips/tls/proxy.pem", &tls.cert),
+        ("/etc/opensips/tls/proxy.key", &tls.key),
+        ("/etc/opensips/tls/ca.pem", &tls.ca),
+    ] {
+        assert!(extra.contains(from), "{from} in remote-relays.cfg");
+        extra = extra.replace(from, &to.display().to_string());
+    }
     let mut w = Lab::start_unready("remote", proxy, PORTS, &extra);
     let ns1 = w.topo.add_box("relay1", BOX_IPS[0]);
     let ns2 = w.topo.add_box("relay2", BOX_IPS[1]);

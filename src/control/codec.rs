@@ -107,6 +107,9 @@ pub enum Request {
     Version,
     /// `quit` / `exit`: close the connection.
     Quit,
+    /// `drain NAME` (management, ours): relay NAME takes no new sessions and exits once its
+    /// running ones have ended; answered `halting`, or `error` (no such relay).
+    Drain(String),
 }
 
 /// Why a request or a reply could not be understood.
@@ -326,6 +329,16 @@ pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, Codec
         "version" => return Ok(Request::Version),
         "quit" | "exit" => return Ok(Request::Quit),
         "update" | "remove" | "copy" | "tags" => {}
+        c if c.starts_with("drain ") => {
+            let name = c["drain ".len()..].trim();
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(CodecError::BadValue {
+                    header: "drain",
+                    value: name.to_string(),
+                });
+            }
+            return Ok(Request::Drain(name.to_string()));
+        }
         _ => return Err(CodecError::UnknownCommand(cmd.to_string())),
     }
     if headers.len() > MAX_HEADERS {
@@ -485,6 +498,7 @@ impl RequestReader {
                             "sessions" | "summary" | "version" | "quit" | "exit" => {
                                 return Some(parse_request(cmd, &[]));
                             }
+                            c if c.starts_with("drain ") => return Some(parse_request(c, &[])),
                             _ => {
                                 self.block = Some(Block {
                                     command: cmd.to_string(),

@@ -350,3 +350,18 @@ fn answer_encoding() {
     assert_eq!(encode_answer(&a), "2001:db8::10 40000 0");
     assert_eq!(parse_update_reply(&encode_answer(&a), 2), Ok(a));
 }
+
+#[test]
+fn drain_is_a_one_line_command_with_a_name() {
+    let out = read_all(b"drain relay1\r\ndrain a b\r\nsummary\r\n");
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[0], Ok(Request::Drain("relay1".into())));
+    assert!(matches!(
+        out[1],
+        Err(CodecError::BadValue {
+            header: "drain",
+            ..
+        })
+    ));
+    assert_eq!(out[2], Ok(Request::Summary));
+}

@@ -393,8 +393,11 @@ impl Link {
                 .client
                 .command("sessions")
                 .unwrap_or_else(|_| "error".into()),
-            Request::Version | Request::Quit => "error".into(),
-            Request::Copy(_) => "error".into(),
+            Request::Copy(c) => match self.client.copy(&c) {
+                Ok(a) => super::front::copy_reply(&c, a),
+                Err(_) => "error".into(),
+            },
+            Request::Version | Request::Quit | Request::Drain(_) => "error".into(),
             Request::Tags { .. } => "error".into(),
         }
     }

@@ -80,13 +80,13 @@ pub fn frame_request(req: &Request, seq: u64) -> Result<String, CodecError> {
                 ..r.clone()
             })?,
         ),
+        Request::Copy(c) => ("copy", crate::control::copy::encode(c)?),
         Request::Summary => return Ok(format!("summary {seq}\r\n\r\n")),
         Request::Sessions => return Ok(format!("sessions {seq}\r\n\r\n")),
-        Request::Version | Request::Quit => {
+        Request::Tags { .. } => return Err(CodecError::UnknownCommand("tags".into())),
+        Request::Version | Request::Quit | Request::Drain(_) => {
             return Err(CodecError::UnknownCommand("version".into()))
         }
-        Request::Copy(_) => return Err(CodecError::UnknownCommand("copy".into())),
-        Request::Tags { .. } => return Err(CodecError::UnknownCommand("tags".into())),
     };
     // the codec's encoding starts with the bare command line: put the sequence number on it
     let headers = body.split_once("\r\n").map_or("\r\n", |(_, rest)| rest);
@@ -232,7 +232,7 @@ impl CommandReader {
         }
         match b.command.as_str() {
             "drain" => LinkCommand::Drain { seq: b.seq },
-            "update" | "remove" | "summary" | "sessions" => {
+            "update" | "remove" | "copy" | "summary" | "sessions" => {
                 match codec::parse_request(&b.command, &b.headers) {
                     Ok(req) => LinkCommand::Request {
                         seq: b.seq,

@@ -163,7 +163,7 @@ pub const SPECS: &[Spec] = &[
         kind: AVP,
         ty: "str",
         default: Some("$avp(mp_media_relay)"),
-        doc: "AVP naming the preferred relay (external dispatcher)",
+        doc: "AVP naming the preferred relay for a new call: a remote relay's certificate CN or address, `local` for the embedded one (or an external dispatcher's relay)",
         set: |s, v| avp(v, &mut s.media_relay_avp),
         show: |s| s.media_relay_avp.clone(),
     },

@@ -524,6 +524,37 @@ impl<H: Handler> Dispatcher<H> {
         }
     }
 
+    /// A media copy of a running session goes to the session's relay (error when it has none
+    /// or its relay is gone).
+    fn copy(&mut self, c: crate::control::copy::CopyRequest) -> String {
+        let Some(key) = self.find_pin(&c.call_id, &c.from_tag, &c.to_tag) else {
+            self.log(
+                LogLevel::Info,
+                format!(
+                    "copy for unknown session {} (from_tag {})",
+                    c.call_id, c.from_tag
+                ),
+            );
+            return "error".into();
+        };
+        let relay = self
+            .pins
+            .get(&key)
+            .map(|p| p.relay.clone())
+            .unwrap_or_default();
+        let Some(idx) = self.index_of(&relay) else {
+            return "error".into();
+        };
+        match self.ask(idx, Wire::Request(Box::new(Request::Copy(c)))) {
+            Answer::Line(p) => p,
+            Answer::Timeout => {
+                self.mark_timeout(idx);
+                "error".into()
+            }
+            Answer::Gone => "error".into(),
+        }
+    }
+
     /// Asks relay `name` to drain: it takes no new sessions, keeps its running ones and exits
     /// when they have ended. The embedded relay only stops taking new sessions.
     pub fn drain(&mut self, name: &str) -> Result<(), String> {
@@ -550,12 +581,19 @@ impl<H: Handler> Handler for Dispatcher<H> {
         match req {
             Request::Update(u) => self.update(u),
             Request::Remove(r) => self.remove(r),
+            Request::Copy(c) => self.copy(c),
+            Request::Tags { .. } => "[]".into(),
             Request::Sessions => self.sessions(),
             Request::Summary => self.summary(),
             Request::Version => env!("CARGO_PKG_VERSION").to_string(),
+            Request::Drain(name) => match self.drain(&name) {
+                Ok(()) => "halting".into(),
+                Err(e) => {
+                    self.log(LogLevel::Warn, format!("drain: {e}"));
+                    "error".into()
+                }
+            },
             Request::Quit => String::new(),
-            Request::Copy(_) => "error".into(),
-            Request::Tags { .. } => "[]".into(),
         }
     }
 
