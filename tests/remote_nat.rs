@@ -14,7 +14,9 @@
 //!    the running call keeps its media until the BYE, then relay1 exits by itself (status 0).
 //! 5. A relay whose certificate comes from another CA is refused (the proxy logs why) and never
 //!    listed.
-//! 6. The proxy stops cleanly; its log has no problem but the expected warnings about the
+//! 6. relay2, idle, drained by the management command (RPC `mediaproxy.relay_drain` /
+//!    MI `mediaproxy:relay_drain`): it exits by itself; an unknown name is an error.
+//! 7. The proxy stops cleanly; its log has no problem but the expected warnings about the
 //!    relays this test killed and refused.
 //!
 //! Needs the proxy (Kamailio with `--features kamailio`, OpenSIPS otherwise), root with
@@ -142,6 +144,20 @@ fn end_call(lab: &mut Lab, runs: (usize, usize), cid: &str) {
     lab.wait_for(&format!("{cid}'s session is gone"), |l| {
         l.session(cid).is_none().then_some(())
     });
+}
+
+/// Drains relay `name` by the proxy's management command (RPC `mediaproxy.relay_drain`, MI
+/// `mediaproxy:relay_drain`); returns the reply.
+#[cfg(feature = "kamailio")]
+fn drain_by_name(w: &Lab, name: &str) -> String {
+    support::kamailio::kamcmd(&w.site, &["mediaproxy.relay_drain", name]).1
+}
+
+#[cfg(not(feature = "kamailio"))]
+fn drain_by_name(w: &Lab, name: &str) -> String {
+    use support::opensips::{mi, mi_name};
+    let cmd = mi_name(&w.proxy.host, "relay_drain");
+    mi(&w.site, &cmd, &format!("{{\"name\":\"{name}\"}}")).unwrap_or_else(|e| e)
 }
 
 #[test]
@@ -272,13 +288,29 @@ fn calls_spread_over_remote_relays_survive_a_kill_a_drain_and_a_stranger() {
     if relay_state(&w, "relay3").is_some() {
         w.fail("the stranger was listed as a relay");
     }
-    drop(r2);
 
-    // ---- 6. clean stop -----------------------------------------------------------------------
+    // ---- 6. relay2 drained by the management command: idle, it exits at once ---------------
+    let mut r2 = r2;
+    let reply = drain_by_name(&w, "relay2");
+    if !reply.contains("halting") {
+        w.fail(&format!("relay_drain relay2 answered {reply:?}"));
+    }
+    match wait_exit(&mut r2.0, std::time::Duration::from_secs(20)) {
+        Some(st) if st.success() => {}
+        other => w.fail(&format!("relay2 did not exit after its drain: {other:?}")),
+    }
+    wait_state(&mut w, "relay2", "disconnected");
+    let reply = drain_by_name(&w, "nosuchrelay");
+    if reply.contains("halting") {
+        w.fail(&format!("draining an unknown relay answered {reply:?}"));
+    }
+
+    // ---- 7. clean stop -----------------------------------------------------------------------
     w.stop_proxy_tolerating(&[
         "refused: TLS handshake failed",
         "disconnected (",
         "did not answer within",
+        "drain: no relay named nosuchrelay",
     ]);
     w.finish();
 }

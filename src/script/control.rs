@@ -171,6 +171,23 @@ pub fn relay_command(cfg: &Config, cmd: &str) -> Result<String, String> {
     with_client(cfg, |c| c.command(cmd)).map_err(|e| e.to_string())
 }
 
+/// Drains remote relay `name` (MI/RPC `relay_drain`): it takes no new calls and exits once
+/// its running ones have ended. Returns the reply's JSON.
+pub fn drain_relay(cfg: &Config, name: &str) -> Result<String, String> {
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(format!("bad relay name {name:?}"));
+    }
+    match relay_command(cfg, &format!("drain {name}")) {
+        Ok(l) if l.trim() == "halting" => {
+            Ok(serde_json::json!({ "relay": name, "state": "halting" }).to_string())
+        }
+        Ok(l) => Err(format!("relay {name}: unexpected answer {l:?}")),
+        Err(e) => Err(format!(
+            "cannot drain relay {name}: {e} (not a connected relay?)"
+        )),
+    }
+}
+
 /// Ends every relay session of a Call-ID (MI, RPC): asks the relay for their tags, sends
 /// `remove` for each. Returns how many were ended.
 pub fn end_sessions_by_call_id(

@@ -36,8 +36,8 @@ pub mod use_;
 
 pub(crate) use control::copy;
 pub use control::{
-    end_sessions_by_call_id, relay_command, remove_session, session_ended, set_client_stats,
-    set_session_end_hook, update, ClientStats, SessionEndHook,
+    drain_relay, end_sessions_by_call_id, relay_command, remove_session, session_ended,
+    set_client_stats, set_session_end_hook, update, ClientStats, SessionEndHook,
 };
 pub use end::end_media_session;
 pub use engage::{can_engage, engage, Engage};

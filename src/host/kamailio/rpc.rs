@@ -125,6 +125,25 @@ impl Reply {
     }
 }
 
+impl Reply {
+    fn relay_drain(&self) {
+        let Some(cfg) = config() else {
+            return self.fault(500, "not initialised");
+        };
+        let mut s: *mut c_char = ptr::null_mut();
+        // SAFETY: rpc and ctx are this call's; the core hands back a string valid for it.
+        if unsafe { sys::mpx_rpc_scan_str(self.rpc, self.ctx, &mut s) } != 0 || s.is_null() {
+            return self.fault(400, "the relay's name (a string) is required");
+        }
+        // SAFETY: s is a NUL-terminated string valid for this call.
+        let name = unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned();
+        match script::drain_relay(cfg, &name) {
+            Ok(json) => self.json(&json),
+            Err(e) => self.fault(404, &e),
+        }
+    }
+}
+
 fn run(name: &'static str, rpc: *mut mpx_rpc_t, ctx: *mut c_void, f: fn(&Reply)) {
     if rpc.is_null() {
         return;
@@ -145,6 +164,10 @@ unsafe extern "C" fn rpc_terminate(rpc: *mut mpx_rpc_t, ctx: *mut c_void) {
     run("rpc terminate", rpc, ctx, Reply::terminate);
 }
 
+unsafe extern "C" fn rpc_relay_drain(rpc: *mut mpx_rpc_t, ctx: *mut c_void) {
+    run("rpc relay_drain", rpc, ctx, Reply::relay_drain);
+}
+
 /// A documentation string list (`const char **`, NULL-terminated).
 pub type Doc = HostStatic<[*const c_char; 2]>;
 
@@ -154,6 +177,11 @@ static DOC_SESSIONS: Doc = HostStatic([
 ]);
 static DOC_SUMMARY: Doc = HostStatic([
     c"Relay summary: sessions, streams per media type, bits/s, ports, uptime.".as_ptr(),
+    ptr::null(),
+]);
+static DOC_RELAY_DRAIN: Doc = HostStatic([
+    c"Drain a remote relay: no new calls, running ones until they end (parameter: its name)."
+        .as_ptr(),
     ptr::null(),
 ]);
 static DOC_TERMINATE: Doc = HostStatic([
@@ -175,10 +203,11 @@ const fn export(
 }
 
 /// `module_exports.rpc_methods`: our commands, ending in a NULL name.
-pub static RPC_CMDS: HostStatic<[mpx_rpc_export_t; 4]> = HostStatic([
+pub static RPC_CMDS: HostStatic<[mpx_rpc_export_t; 5]> = HostStatic([
     export(c"mediaproxy.sessions", rpc_sessions, &DOC_SESSIONS),
     export(c"mediaproxy.summary", rpc_summary, &DOC_SUMMARY),
     export(c"mediaproxy.terminate", rpc_terminate, &DOC_TERMINATE),
+    export(c"mediaproxy.relay_drain", rpc_relay_drain, &DOC_RELAY_DRAIN),
     mpx_rpc_export_t {
         name: ptr::null(),
         function: None,

@@ -128,6 +128,30 @@ unsafe extern "C" fn mi_terminate(p: *const mi_params_t, _a: *mut c_void) -> *mu
     })
 }
 
+unsafe extern "C" fn mi_relay_drain(p: *const mi_params_t, _a: *mut c_void) -> *mut mi_response_t {
+    guard("mi relay_drain", ptr::null_mut(), || {
+        let Some(cfg) = config() else {
+            return err(500, "not initialised");
+        };
+        let mut s: *mut c_char = ptr::null_mut();
+        let mut len = 0;
+        // SAFETY: p is the core's parameter set for this call.
+        if unsafe { sys::mpx_mi_string_param(p, c"name".as_ptr(), &mut s, &mut len) } != 0
+            || s.is_null()
+            || len <= 0
+        {
+            return err(400, "parameter name (string) is required");
+        }
+        // SAFETY: the core hands a string of `len` bytes valid for this call.
+        let b = unsafe { std::slice::from_raw_parts(s as *const u8, len as usize) };
+        let name = String::from_utf8_lossy(b).into_owned();
+        match script::drain_relay(cfg, &name) {
+            Ok(json) => json_reply(&json),
+            Err(e) => err(404, &e),
+        }
+    })
+}
+
 const NO_RECIPE: mi_recipe_t = mi_recipe_t {
     cmd: None,
     params: [ptr::null_mut(); sys::MPX_MI_PARAMS as usize],
@@ -167,15 +191,17 @@ mod names {
     pub const SESSIONS: &std::ffi::CStr = c"sessions";
     pub const SUMMARY: &std::ffi::CStr = c"summary";
     pub const TERMINATE: &std::ffi::CStr = c"terminate";
+    pub const RELAY_DRAIN: &std::ffi::CStr = c"relay_drain";
 }
 #[cfg(not(opensips_40))]
 mod names {
     pub const SESSIONS: &std::ffi::CStr = c"mediaproxy_sessions";
     pub const SUMMARY: &std::ffi::CStr = c"mediaproxy_summary";
     pub const TERMINATE: &std::ffi::CStr = c"mediaproxy_terminate";
+    pub const RELAY_DRAIN: &std::ffi::CStr = c"mediaproxy_relay_drain";
 }
 
-pub static MI_CMDS: HostStatic<[mi_export_t; 4]> = HostStatic([
+pub static MI_CMDS: HostStatic<[mi_export_t; 5]> = HostStatic([
     command(
         names::SESSIONS,
         c"active media sessions with their streams, addresses, codecs and counters",
@@ -193,6 +219,12 @@ pub static MI_CMDS: HostStatic<[mi_export_t; 4]> = HostStatic([
         c"end the media sessions of a Call-ID (parameter: callid)",
         Some(mi_terminate),
         Some(c"callid"),
+    ),
+    command(
+        names::RELAY_DRAIN,
+        c"drain a remote relay: no new calls, running ones until they end (parameter: name)",
+        Some(mi_relay_drain),
+        Some(c"name"),
     ),
     mi_export_t {
         name: ptr::null_mut(),
