@@ -275,6 +275,21 @@ impl Site {
 /// Each entry: the modparam line, and the message mod_init must log before start-up stops.
 pub const BAD_PARAMS: &[(&str, &str)] = &[
     (
+        r#"modparam("mediaproxy", "relay_mode", "remote")"#,
+        r#"invalid value "remote" for modparam "relay_mode""#,
+    ),
+    (
+        r#"modparam("mediaproxy", "relay_listen", "0.0.0.0:25060")"#,
+        r#"invalid value "0.0.0.0:25060" for modparam "relay_listen""#,
+    ),
+    (
+        "modparam(\"mediaproxy\", \"relay_listen\", \"tls:127.0.0.1:25999\")\n\
+         modparam(\"mediaproxy\", \"relay_cert\", \"/nonexistent/p.pem\")\n\
+         modparam(\"mediaproxy\", \"relay_key\", \"/nonexistent/p.key\")\n\
+         modparam(\"mediaproxy\", \"relay_ca\", \"/nonexistent/ca.pem\")",
+        "relay_cert/relay_key/relay_ca: /nonexistent/ca.pem",
+    ),
+    (
         r#"modparam("mediaproxy", "disable", 3)"#,
         r#"invalid value "3" for modparam "disable""#,
     ),
