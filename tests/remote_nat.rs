@@ -8,8 +8,9 @@
 //! 2. Calls spread: a call lands on relay1 (both idle, ties by name); with relay1 holding a
 //!    session, the next call lands on relay2; each call's RTP goes both ways through the NATs
 //!    and its own relay only, and the BYE ends its session there.
-//! 3. relay1 killed (SIGKILL): the proxy stays up, shows it `disconnected`, and the next call
-//!    goes to relay2 (which the name tie-break would not pick).
+//! 3. relay1 killed (SIGKILL) while holding a session: the proxy stays up, shows it
+//!    `disconnected`, logs the session as lost (a `remove` for it is an error at once), and the
+//!    next call goes to relay2 (which the name tie-break would not pick).
 //! 4. relay1 back, a call on it, then SIGTERM: it shows `halting`, new sessions go to relay2,
 //!    the running call keeps its media until the BYE, then relay1 exits by itself (status 0).
 //! 5. A relay whose certificate comes from another CA is refused (the proxy logs why) and never
@@ -221,16 +222,26 @@ fn calls_spread_over_remote_relays_survive_a_kill_a_drain_and_a_stranger() {
         ));
     }
     end_call(&mut w, runs, &cid);
-    if hand_remove(&w, "held-on-relay1") != "removed" {
-        w.fail("the hand-made session was not removed");
-    }
 
-    // ---- 3. relay1 killed ------------------------------------------------------------------
+    // ---- 3. relay1 killed (holding the hand-made session) -----------------------------------
     r1.0.kill().unwrap();
     let _ = r1.0.wait();
     wait_state(&mut w, "relay1", "disconnected");
     if !matches!(w.run.child.try_wait(), Ok(None)) {
         w.fail("the proxy died with its relay");
+    }
+    // its session's end is reported, and a remove for it is answered at once
+    w.wait_for("the proxy reports the session lost with relay1", |l| {
+        l.run
+            .log_text()
+            .contains("session held-on-relay1 (from_tag ft) lost with relay relay1")
+            .then_some(())
+    });
+    let gone = hand_remove(&w, "held-on-relay1");
+    if gone != "error" {
+        w.fail(&format!(
+            "remove of a session lost with its relay answered {gone:?}"
+        ));
     }
     let (on, runs, cid) = start_call(&mut w, "after-kill");
     if on != "relay2" {
@@ -309,6 +320,7 @@ fn calls_spread_over_remote_relays_survive_a_kill_a_drain_and_a_stranger() {
     w.stop_proxy_tolerating(&[
         "refused: TLS handshake failed",
         "disconnected (",
+        "lost with relay relay1",
         "did not answer within",
         "drain: no relay named nosuchrelay",
     ]);
