@@ -274,3 +274,51 @@ fn the_front_serves_the_socket_with_the_embedded_relay_among_the_relays() {
     assert!(!socket.exists(), "the front removes its socket");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Media copies (recording) of a session go to the relay that holds the session: the copy's
+/// ports are that relay's, and the copied media arrives from it.
+#[test]
+fn copies_go_to_the_relay_of_their_session() {
+    use mediaproxy::control::copy::{CopyAction, CopyEntry, CopyRequest};
+    let pki = Pki::new("copy");
+    let mut d = dispatcher(&pki, Duration::from_secs(2));
+    let addr = d.listen_addr().unwrap();
+    let a = remote_relay("rr-copy-a", (48600, 48649), addr, pki.issue("relay-a"));
+    let b = remote_relay("rr-copy-b", (48650, 48699), addr, pki.issue("relay-b"));
+    wait_state(&mut d, "relay-a", RelayState::Active);
+    wait_state(&mut d, "relay-b", RelayState::Active);
+    let c = call(&mut d, "copy-1", "relay-b");
+    let req = |action| CopyRequest {
+        call_id: "copy-1".into(),
+        from_tag: "ft".into(),
+        to_tag: "tt".into(),
+        copy_id: "rec".into(),
+        action,
+    };
+    let caller_sends = CopyEntry {
+        stream: 0,
+        party: 0,
+    };
+    let line = d.handle(Request::Copy(req(CopyAction::Offer {
+        entries: vec![caller_sends],
+        paused: false,
+    })));
+    let offer = codec::parse_update_reply(&line, 1).unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert!((48650..=48699).contains(&offer.ports[0]), "{line}");
+    let sink = endpoint("127.0.0.4");
+    let line = d.handle(Request::Copy(req(CopyAction::Answer {
+        targets: vec![(caller_sends, Some(sink.local_addr().unwrap()))],
+    })));
+    assert_eq!(line, "ok");
+    media_flows(&c);
+    let (copied, from) = common::recv(&sink);
+    assert_eq!(copied, b"from caller");
+    assert_eq!(from.port(), offer.ports[0]);
+    assert_eq!(d.handle(Request::Copy(req(CopyAction::Delete))), "removed");
+    let unknown = CopyRequest {
+        call_id: "nobody".into(),
+        ..req(CopyAction::Delete)
+    };
+    assert_eq!(d.handle(Request::Copy(unknown)), "error");
+    assert_eq!((a.session_count(), b.session_count()), (0, 1));
+}
