@@ -170,9 +170,11 @@ impl TlsStream {
         cfg: Arc<rustls::ClientConfig>,
         host: &str,
     ) -> io::Result<TlsStream> {
-        let name = ServerName::try_from(host.to_string()).unwrap_or_else(|_| {
-            ServerName::try_from("mediaproxy-dispatcher").expect("a valid name")
-        });
+        // the name is not checked (see the module documentation); one that is not a valid
+        // server name (an odd host string) is replaced by a fixed one
+        let name = ServerName::try_from(host.to_string())
+            .or_else(|_| ServerName::try_from("mediaproxy-dispatcher".to_string()))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let conn = rustls::ClientConnection::new(cfg, name).map_err(tls_err)?;
         Self::new(sock, conn.into())
     }
