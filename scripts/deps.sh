@@ -10,8 +10,9 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 # phones); kamailio (5.6 in Debian 12) for the SER-family host layer's tests
 # (`--features kamailio`); tshark reads the call recorder's pcap files back in its tests;
 # clang (BPF target) and linux-libc-dev (linux/bpf.h) for the relay's kernel fast path, ethtool
-# for its test (checksum offload off on veths).
-for p in libclang-dev clang linux-libc-dev pkg-config gcc make iproute2 nftables sip-tester baresip-core procps kamailio tshark ethtool; do
+# for its test (checksum offload off on veths); openssl runs the documentation's certificate
+# recipe for remote relays in a test.
+for p in libclang-dev clang linux-libc-dev pkg-config gcc make iproute2 nftables sip-tester baresip-core procps kamailio tshark ethtool openssl; do
   have_pkg "$p" || need+=("$p")
 done
 if ((${#need[@]})); then

@@ -151,3 +151,56 @@ fn incomplete_or_unreadable_tls_settings_are_refused() {
     assert_eq!(code, Some(1));
     assert!(err.contains("/nonexistent/"), "{err}");
 }
+
+/// The certificates made by the documentation's `openssl` commands (run as written, from
+/// doc/mediaproxy.md) work: a relay process with `relay1`'s connects to a dispatcher with the
+/// proxy's and takes a call.
+#[test]
+fn the_documented_openssl_certificates_work() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("doc/mediaproxy.md"),
+    )
+    .unwrap();
+    let start = doc
+        .find("With `openssl`")
+        .expect("the openssl recipe in the doc");
+    let block_start = doc[start..].find("```sh\n").unwrap() + start + "```sh\n".len();
+    let block_end = doc[block_start..].find("```").unwrap() + block_start;
+    let script = &doc[block_start..block_end];
+    let dir = std::env::temp_dir().join(format!("mp-openssl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new("sh")
+        .args(["-e", "-c", script])
+        .current_dir(&dir)
+        .output()
+        .expect("run sh (openssl is in scripts/deps.sh)");
+    assert!(
+        out.status.success(),
+        "the doc's openssl commands failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = |name: &str| TlsFiles {
+        cert: dir.join(format!("{name}.pem")),
+        key: dir.join(format!("{name}.key")),
+        ca: dir.join("ca.pem"),
+    };
+    let mut d = mediaproxy::remote::dispatcher::Dispatcher::<
+        mediaproxy::remote::dispatcher::NoLocal,
+    >::start(
+        mediaproxy::remote::dispatcher::DispatcherConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            tls: files("proxy"),
+            relay_timeout: Duration::from_secs(2),
+            ..Default::default()
+        },
+        None,
+    )
+    .expect("the dispatcher takes the proxy's certificate");
+    let addr = d.listen_addr().unwrap();
+    let _r = spawn_relay(&files("relay1"), addr, "48950-48999");
+    wait_state(&mut d, "relay1", RelayState::Active);
+    let c = call(&mut d, "openssl-1", "");
+    media_flows(&c);
+    let _ = std::fs::remove_dir_all(&dir);
+}
