@@ -276,7 +276,7 @@ fn the_front_serves_the_socket_with_the_embedded_relay_among_the_relays() {
 }
 
 /// Media copies (recording) of a session go to the relay that holds the session: the copy's
-/// ports are that relay's, and the copied media arrives from it.
+/// ports are that relay's, and the copied media arrives from it. `tags` asks every relay.
 #[test]
 fn copies_go_to_the_relay_of_their_session() {
     use mediaproxy::control::copy::{CopyAction, CopyEntry, CopyRequest};
@@ -315,6 +315,19 @@ fn copies_go_to_the_relay_of_their_session() {
     assert_eq!(copied, b"from caller");
     assert_eq!(from.port(), offer.ports[0]);
     assert_eq!(d.handle(Request::Copy(req(CopyAction::Delete))), "removed");
+    // the tags of a Call-ID's sessions (what MI terminate asks) come from the relays
+    assert_eq!(
+        d.handle(Request::Tags {
+            call_id: "copy-1".into()
+        }),
+        r#"[["ft","tt"]]"#
+    );
+    assert_eq!(
+        d.handle(Request::Tags {
+            call_id: "nobody".into()
+        }),
+        "[]"
+    );
     let unknown = CopyRequest {
         call_id: "nobody".into(),
         ..req(CopyAction::Delete)

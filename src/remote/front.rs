@@ -66,28 +66,17 @@ impl Handler for LocalClient {
             Request::Summary => self.client.command("summary"),
             Request::Version => self.client.command("version"),
             Request::Drain(_) => Ok("error".into()),
-            Request::Tags { .. } => Ok("error".into()),
-            Request::Copy(c) => self.client.copy(c).map(|a| copy_reply(c, a)),
+            Request::Copy(c) => self.client.copy(c).map(|a| super::wire::copy_reply(c, a)),
+            Request::Tags { call_id } => self
+                .client
+                .tags(call_id)
+                .map(|p| super::wire::tags_reply(&p)),
             Request::Quit => Ok(String::new()),
         };
         r.unwrap_or_else(|_| "error".into())
     }
 
     fn malformed(&mut self, _: &CodecError) {}
-}
-
-/// A `copy` reply as the relay wrote it: an offer's `<ip> <port>…`, an answer's `ok`, a
-/// delete's `removed`.
-pub fn copy_reply(
-    c: &crate::control::copy::CopyRequest,
-    a: Option<crate::media::RelayAnswer>,
-) -> String {
-    use crate::control::copy::CopyAction;
-    match (a, &c.action) {
-        (Some(a), _) => codec::encode_answer(&a),
-        (None, CopyAction::Delete) => "removed".into(),
-        (None, _) => "ok".into(),
-    }
 }
 
 enum Disp {

@@ -393,12 +393,15 @@ impl Link {
                 .client
                 .command("sessions")
                 .unwrap_or_else(|_| "error".into()),
+            Request::Tags { call_id } => match self.client.tags(&call_id) {
+                Ok(pairs) => super::wire::tags_reply(&pairs),
+                Err(_) => "error".into(),
+            },
             Request::Copy(c) => match self.client.copy(&c) {
-                Ok(a) => super::front::copy_reply(&c, a),
+                Ok(a) => super::wire::copy_reply(&c, a),
                 Err(_) => "error".into(),
             },
             Request::Version | Request::Quit | Request::Drain(_) => "error".into(),
-            Request::Tags { .. } => "error".into(),
         }
     }
 

@@ -81,9 +81,9 @@ pub fn frame_request(req: &Request, seq: u64) -> Result<String, CodecError> {
             })?,
         ),
         Request::Copy(c) => ("copy", crate::control::copy::encode(c)?),
+        Request::Tags { call_id } => ("tags", codec::encode_tags(call_id)?),
         Request::Summary => return Ok(format!("summary {seq}\r\n\r\n")),
         Request::Sessions => return Ok(format!("sessions {seq}\r\n\r\n")),
-        Request::Tags { .. } => return Err(CodecError::UnknownCommand("tags".into())),
         Request::Version | Request::Quit | Request::Drain(_) => {
             return Err(CodecError::UnknownCommand("version".into()))
         }
@@ -101,6 +101,31 @@ pub fn frame_drain(seq: u64) -> String {
 /// A relay's answer line: `<seq> <payload>`.
 pub fn reply_line(seq: &str, payload: &str) -> String {
     format!("{seq} {payload}\r\n")
+}
+
+/// A `copy` reply as the relay wrote it: an offer's `<ip> <port>…`, an answer's `ok`, a
+/// delete's `removed`.
+pub fn copy_reply(
+    c: &crate::control::copy::CopyRequest,
+    a: Option<crate::media::RelayAnswer>,
+) -> String {
+    use crate::control::copy::CopyAction;
+    match (a, &c.action) {
+        (Some(a), _) => codec::encode_answer(&a),
+        (None, CopyAction::Delete) => "removed".into(),
+        (None, _) => "ok".into(),
+    }
+}
+
+/// A `tags` reply: the `[from_tag, to_tag]` pairs as a JSON array.
+pub fn tags_reply(pairs: &[(String, String)]) -> String {
+    serde_json::Value::Array(
+        pairs
+            .iter()
+            .map(|(f, t)| serde_json::json!([f, t]))
+            .collect(),
+    )
+    .to_string()
 }
 
 /// One line from a relay, as the dispatcher reads it.
@@ -232,7 +257,7 @@ impl CommandReader {
         }
         match b.command.as_str() {
             "drain" => LinkCommand::Drain { seq: b.seq },
-            "update" | "remove" | "copy" | "summary" | "sessions" => {
+            "update" | "remove" | "copy" | "tags" | "summary" | "sessions" => {
                 match codec::parse_request(&b.command, &b.headers) {
                     Ok(req) => LinkCommand::Request {
                         seq: b.seq,

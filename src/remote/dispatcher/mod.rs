@@ -555,6 +555,26 @@ impl<H: Handler> Dispatcher<H> {
         }
     }
 
+    /// The `[from_tag, to_tag]` pairs of a Call-ID's sessions on every connected relay.
+    fn tags(&mut self, call_id: &str) -> String {
+        let mut pairs = Vec::new();
+        for idx in 0..self.entries.len() {
+            if matches!(self.entries[idx].link, Link::Gone) {
+                continue;
+            }
+            let req = Request::Tags {
+                call_id: call_id.to_string(),
+            };
+            if let Answer::Line(p) = self.ask(idx, Wire::Request(Box::new(req))) {
+                // an original relay does not know `tags` (error): it has none to add
+                if let Ok(v) = codec::parse_tags_reply(&p) {
+                    pairs.extend(v);
+                }
+            }
+        }
+        crate::remote::wire::tags_reply(&pairs)
+    }
+
     /// Asks relay `name` to drain: it takes no new sessions, keeps its running ones and exits
     /// when they have ended. The embedded relay only stops taking new sessions.
     pub fn drain(&mut self, name: &str) -> Result<(), String> {
@@ -582,7 +602,7 @@ impl<H: Handler> Handler for Dispatcher<H> {
             Request::Update(u) => self.update(u),
             Request::Remove(r) => self.remove(r),
             Request::Copy(c) => self.copy(c),
-            Request::Tags { .. } => "[]".into(),
+            Request::Tags { call_id } => self.tags(&call_id),
             Request::Sessions => self.sessions(),
             Request::Summary => self.summary(),
             Request::Version => env!("CARGO_PKG_VERSION").to_string(),
