@@ -14,7 +14,7 @@ mod relay;
 mod remote;
 pub mod table;
 
-pub use relay::{LatchMode, RelayConfig, RelayIo, RelayKernel, REBIND_WINDOW};
+pub use relay::{LatchMode, RelayConfig, RelayInterface, RelayIo, RelayKernel, REBIND_WINDOW};
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -107,6 +107,88 @@ impl LatchMode {
     }
 }
 
+/// One named relay address (`relay_interfaces`): the sockets of the parties it faces bind to
+/// `listen`; the SDP those parties receive names `advertised` (1:1 NAT) or else `listen`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayInterface {
+    /// Empty for the one unnamed interface made of `listen_ip`/`advertised_ip`.
+    pub name: String,
+    pub listen: IpAddr,
+    pub advertised: Option<IpAddr>,
+}
+
+/// Longest interface name accepted.
+pub const MAX_INTERFACE_NAME: usize = 32;
+/// Most interfaces accepted.
+pub const MAX_INTERFACES: usize = 16;
+
+impl RelayInterface {
+    /// `name=listen[/advertised]` items separated by `;` (blanks around items ignored; an
+    /// empty text is no interface). Names: letters, digits, `_`, `-`, at most 32 bytes, each
+    /// once; `listen` an address literal, `advertised` a specific one. The error says what is
+    /// wrong with which item.
+    pub fn parse_list(v: &str) -> Result<Vec<RelayInterface>, String> {
+        let mut out: Vec<RelayInterface> = Vec::new();
+        for item in v.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+            let Some((name, addrs)) = item.split_once('=') else {
+                return Err(format!("\"{item}\" is not name=address[/advertised]"));
+            };
+            let name = name.trim();
+            if name.is_empty()
+                || name.len() > MAX_INTERFACE_NAME
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "interface name \"{name}\": 1 to {MAX_INTERFACE_NAME} letters, digits, _ or -"
+                ));
+            }
+            if out.iter().any(|i| i.name == name) {
+                return Err(format!("interface name \"{name}\" given twice"));
+            }
+            let (listen, adv) = match addrs.split_once('/') {
+                Some((l, a)) => (l.trim(), Some(a.trim())),
+                None => (addrs.trim(), None),
+            };
+            let listen: IpAddr = listen
+                .parse()
+                .map_err(|_| format!("interface {name}: \"{listen}\" is not an address literal"))?;
+            let advertised = match adv {
+                None => None,
+                Some(a) => match a.parse::<IpAddr>() {
+                    Ok(ip) if !ip.is_unspecified() => Some(ip),
+                    _ => {
+                        return Err(format!(
+                            "interface {name}: advertised \"{a}\" is not a specific address literal"
+                        ))
+                    }
+                },
+            };
+            out.push(RelayInterface {
+                name: name.to_string(),
+                listen,
+                advertised,
+            });
+            if out.len() > MAX_INTERFACES {
+                return Err(format!("more than {MAX_INTERFACES} interfaces"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The list as [`RelayInterface::parse_list`] reads it.
+    pub fn show_list(list: &[RelayInterface]) -> String {
+        list.iter()
+            .map(|i| match i.advertised {
+                Some(a) => format!("{}={}/{a}", i.name, i.listen),
+                None => format!("{}={}", i.name, i.listen),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// Largest RTP sequence jump accepted as the same sender after a NAT rebinding (not a setting).
 pub const REBIND_WINDOW: u16 = 64;
 
@@ -116,6 +198,9 @@ pub const REBIND_WINDOW: u16 = 64;
 pub struct RelayConfig {
     pub listen_ip: IpAddr,
     pub advertised_ip: Option<IpAddr>,
+    /// Named relay addresses (`relay_interfaces`); empty: the one unnamed interface of
+    /// `listen_ip` and `advertised_ip`. See [`RelayConfig::interfaces`].
+    pub interfaces: Vec<RelayInterface>,
     pub port_min: u16,
     pub port_max: u16,
     pub threads: usize,
@@ -171,6 +256,7 @@ impl RelayConfig {
         RelayConfig {
             listen_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             advertised_ip: None,
+            interfaces: Vec::new(),
             port_min: 0,
             port_max: 0,
             threads: 0,
@@ -189,6 +275,20 @@ impl RelayConfig {
             batch_wait_us: 0,
             connected_sockets: false,
             kernel: RelayKernel::default(),
+        }
+    }
+
+    /// The interfaces the relay serves: `relay_interfaces` as listed, or when that is empty
+    /// one unnamed interface of `listen_ip` and `advertised_ip`.
+    pub fn interfaces(&self) -> Vec<RelayInterface> {
+        if self.interfaces.is_empty() {
+            vec![RelayInterface {
+                name: String::new(),
+                listen: self.listen_ip,
+                advertised: self.advertised_ip,
+            }]
+        } else {
+            self.interfaces.clone()
         }
     }
 

@@ -317,6 +317,22 @@ pub const SPECS: &[Spec] = &[
         show: |s| opt_text(&s.relay.advertised_ip),
     },
     Spec {
+        name: "relay_interfaces",
+        option: Some("--interfaces"),
+        scope: Scope::Relay,
+        kind: Kind::Text {
+            accepted: "\"name=listen[/advertised]; …\" (names of letters, digits, _ and -)",
+        },
+        ty: "str",
+        default: None,
+        doc: "several named relay addresses, e.g. `\"pub=203.0.113.5; priv=10.0.0.5; v6=2001:db8::5\"`; each party gets the one of its address family or the one the script names; when set, `listen_ip`/`advertised_ip` are unused",
+        set: |s, v| {
+            s.relay.interfaces = super::RelayInterface::parse_list(v.text()).map_err(Some)?;
+            Ok(())
+        },
+        show: |s| super::RelayInterface::show_list(&s.relay.interfaces),
+    },
+    Spec {
         name: "port_range",
         option: Some("--port-range"),
         scope: Scope::Relay,
