@@ -445,6 +445,7 @@ fn framework_request(m: &dyn Message, call: &Call<'_>) -> UpdateRequest {
         media_relay: String::new(),
         media: Vec::new(),
         asymmetric: false,
+        interfaces: Default::default(),
     }
 }
 

@@ -28,6 +28,8 @@
 //! * the reply IP may be IPv6, written unbracketed: `2001:db8::10 40000 40002`.
 //! * `remove` header `stats: yes`: the reply becomes `removed <session JSON>` (one line). Without
 //!   it the reply is plain `removed`, as MediaProxy's dispatcher answers.
+//! * `update` header `interfaces: caller=NAME;callee=NAME`: the relay interface facing each
+//!   party ([`super::interfaces`]), sent only when the script names one.
 //! * the `copy` command (media copies for recording, [`super::copy`]): a command word of its
 //!   own, sent only to this project's relay.
 
@@ -78,6 +80,9 @@ pub struct UpdateRequest {
     pub media: Vec<StreamDesc>,
     /// Extension: the user agent is RTP-asymmetric (`asymmetric=yes` on its streams).
     pub asymmetric: bool,
+    /// Extension: the relay interface named for the caller and the callee (empty: not named),
+    /// header `interfaces` ([`super::interfaces`]).
+    pub interfaces: [String; 2],
 }
 
 /// One `remove` command.
@@ -298,6 +303,9 @@ pub fn encode_update(r: &UpdateRequest) -> Result<String, CodecError> {
         }
         header(&mut s, "media", &encode_media(&r.media, r.asymmetric))?;
     }
+    if let Some(v) = super::interfaces::encode(&r.interfaces)? {
+        header(&mut s, "interfaces", &v)?;
+    }
     s.push_str("\r\n");
     Ok(s)
 }
@@ -409,6 +417,10 @@ pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, Codec
         media_relay: get("media_relay").unwrap_or_default().to_string(),
         media,
         asymmetric,
+        interfaces: match get("interfaces") {
+            Some(v) => super::interfaces::decode(v)?,
+            None => Default::default(),
+        },
     }))
 }
 

@@ -29,7 +29,41 @@ fn sample() -> UpdateRequest {
             sd("video", "10.0.0.5", 51372, Direction::SendRecv, false),
         ],
         asymmetric: false,
+        interfaces: Default::default(),
     }
+}
+
+#[test]
+fn interfaces_header_only_when_named_and_read_back() {
+    assert!(!encode_update(&sample()).unwrap().contains("interfaces"));
+    let mut r = sample();
+    r.interfaces = ["priv".into(), "pub".into()];
+    let s = encode_update(&r).unwrap();
+    assert!(
+        s.ends_with("\r\ninterfaces: caller=priv;callee=pub\r\n\r\n"),
+        "{s}"
+    );
+    let lines: Vec<String> = s
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    match parse_request("update", &lines).unwrap() {
+        Request::Update(u) => assert_eq!(u, r),
+        other => panic!("not an update: {other:?}"),
+    }
+    let bad: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            if l.starts_with("interfaces") {
+                "interfaces: lan=x".to_string()
+            } else {
+                l.clone()
+            }
+        })
+        .collect();
+    assert!(parse_request("update", &bad).is_err());
 }
 
 #[test]

@@ -11,6 +11,7 @@
 pub mod client;
 pub mod codec;
 pub mod copy;
+pub mod interfaces;
 pub mod server;
 
 pub use codec::{MessageType, RemoveRequest, Request, UpdateRequest};

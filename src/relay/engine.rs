@@ -4,6 +4,7 @@
 use super::counters::Counters;
 use super::guard::{Guard, Limits, Refusal};
 use super::ice;
+use super::interfaces::{Facing, Interfaces, Want};
 use super::latch::SideConfig;
 use super::mirror::Mirrors;
 use super::pool::PortPool;
@@ -55,12 +56,13 @@ pub(super) struct RealStream {
     pub(super) slots: [u32; 2],
     /// Even port of the caller-facing and the callee-facing pair.
     bases: [u16; 2],
+    /// The interface of the caller-facing and the callee-facing pair.
+    pub(super) iface: [usize; 2],
     remote: [Option<SocketAddr>; 2],
 }
 
 pub(crate) struct RealBackend {
-    listen_ip: IpAddr,
-    advertised_ip: Option<IpAddr>,
+    interfaces: Interfaces,
     pool: PortPool,
     pub(super) workers: Vec<WorkerLink>,
     pub(super) streams: HashMap<u64, RealStream>,
@@ -76,8 +78,7 @@ pub(crate) struct RealBackend {
 impl RealBackend {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        listen_ip: IpAddr,
-        advertised_ip: Option<IpAddr>,
+        interfaces: Interfaces,
         pool: PortPool,
         workers: Vec<WorkerLink>,
         counters: &'static Counters,
@@ -86,8 +87,7 @@ impl RealBackend {
         guard: Arc<Guard>,
     ) -> RealBackend {
         let b = RealBackend {
-            listen_ip,
-            advertised_ip,
+            interfaces,
             pool,
             workers,
             streams: HashMap::new(),
@@ -119,10 +119,10 @@ impl RealBackend {
         self.update_port_counters();
     }
 
-    fn udp(&self, port: u16) -> io::Result<UdpSocket> {
-        let addr = SocketAddr::new(self.listen_ip, port);
+    fn udp(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
+        let addr = SocketAddr::new(ip, port);
         let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        if addr.is_ipv6() && self.listen_ip.is_unspecified() {
+        if addr.is_ipv6() && ip.is_unspecified() {
             s.set_only_v6(false)?;
         }
         s.set_nonblocking(true)?;
@@ -130,18 +130,21 @@ impl RealBackend {
         Ok(s.into())
     }
 
-    /// Allocates a pair and binds both ports; pairs that fail to bind are skipped.
+    /// Allocates a pair and binds both ports on interface `iface`; pairs that fail to bind are
+    /// skipped.
     pub(super) fn bind_pair(
         &mut self,
         now: Instant,
+        iface: usize,
     ) -> Result<(u16, UdpSocket, UdpSocket), OpenError> {
+        let ip = self.interfaces.listen(iface);
         let attempts = self.pool.free_pairs().clamp(1, 64);
         let mut last_err = None;
         for _ in 0..attempts {
             let Some(base) = self.pool.allocate(now) else {
                 break;
             };
-            match self.udp(base).and_then(|a| Ok((a, self.udp(base + 1)?))) {
+            match Self::udp(ip, base).and_then(|a| Ok((a, Self::udp(ip, base + 1)?))) {
                 Ok((rtp, rtcp)) => {
                     self.guard.hold(base, true);
                     self.guard.hold(base + 1, true);
@@ -157,7 +160,7 @@ impl RealBackend {
             Some(e) => {
                 self.log.send_log(
                     LogLevel::Warn,
-                    format!("cannot bind a relay port pair: {e}"),
+                    format!("cannot bind a relay port pair on {ip}: {e}"),
                 );
                 Err(OpenError::Io(e))
             }
@@ -217,25 +220,13 @@ impl RealBackend {
 }
 
 impl Backend for RealBackend {
-    fn relay_ip(&mut self, signaling_ip: Option<IpAddr>) -> io::Result<IpAddr> {
-        if let Some(ip) = self.advertised_ip {
-            return Ok(ip);
-        }
-        if !self.listen_ip.is_unspecified() {
-            return Ok(self.listen_ip);
-        }
-        match signaling_ip {
-            Some(peer) => sys::local_ip_towards(peer),
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "listening on the wildcard address with no advertised address and no signaling_ip: cannot choose an address to advertise",
-            )),
-        }
+    fn facing(&mut self, signaling_ip: Option<IpAddr>, want: &Want) -> io::Result<Facing> {
+        self.interfaces.facing(want, signaling_ip)
     }
 
-    fn open(&mut self, now: Instant) -> Result<StreamHandle, OpenError> {
-        let (a, a_rtp, a_rtcp) = self.bind_pair(now)?;
-        let (b, b_rtp, b_rtcp) = match self.bind_pair(now) {
+    fn open(&mut self, now: Instant, iface: [usize; 2]) -> Result<StreamHandle, OpenError> {
+        let (a, a_rtp, a_rtcp) = self.bind_pair(now, iface[0])?;
+        let (b, b_rtp, b_rtcp) = match self.bind_pair(now, iface[1]) {
             Ok(p) => p,
             Err(e) => {
                 self.give_back(a, None);
@@ -252,7 +243,8 @@ impl Backend for RealBackend {
             .map(|(i, _)| i)
             .unwrap_or(0);
         let shared = Arc::new(StreamShared::default());
-        let v6 = self.listen_ip.is_ipv6();
+        // either side on IPv6: a kernel fast path that keys IPv4 flows leaves it alone
+        let v6 = iface.iter().any(|&i| self.interfaces.listen(i).is_ipv6());
         let Some(w) = self.workers.get_mut(widx) else {
             return Err(OpenError::Io(io::Error::other("no relay worker")));
         };
@@ -285,6 +277,7 @@ impl Backend for RealBackend {
                 worker: widx,
                 slots: [rtp_slot, rtcp_slot],
                 bases: [a, b],
+                iface,
                 remote: [None, None],
             },
         );
@@ -299,9 +292,13 @@ impl Backend for RealBackend {
         let Some(w) = self.workers.get(s.worker) else {
             return;
         };
-        let ips = [Some(self.listen_ip), self.advertised_ip];
+        let own = |a: SocketAddr| {
+            self.interfaces
+                .own_ips()
+                .any(|ip| ice::is_own_port(a, [Some(ip), None], s.bases))
+        };
         let cfg = SideConfig {
-            sdp: cfg.sdp.filter(|a| !ice::is_own_port(*a, ips, s.bases)),
+            sdp: cfg.sdp.filter(|a| !own(*a)),
             ..cfg
         };
         let rtcp_cfg = SideConfig {

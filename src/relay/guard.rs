@@ -45,13 +45,21 @@ pub struct Guard {
 
 impl Guard {
     pub fn new(listen: IpAddr, advertised: Option<IpAddr>, max_packet_rate: u32) -> Guard {
-        let wildcard = listen.is_unspecified();
+        Guard::for_addresses(&[(listen, advertised)], max_packet_rate)
+    }
+
+    /// A guard for several relay interfaces, each `(listen, advertised)`.
+    pub fn for_addresses(addrs: &[(IpAddr, Option<IpAddr>)], max_packet_rate: u32) -> Guard {
+        let wildcard = addrs.iter().any(|(l, _)| l.is_unspecified());
         let mut own_ips = if wildcard {
             super::sys::local_addresses()
         } else {
-            vec![listen]
+            Vec::new()
         };
-        own_ips.extend(advertised);
+        for (l, a) in addrs {
+            own_ips.extend((!l.is_unspecified()).then_some(*l));
+            own_ips.extend(*a);
+        }
         own_ips.sort();
         own_ips.dedup();
         Guard {

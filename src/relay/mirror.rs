@@ -166,7 +166,9 @@ impl RealBackend {
             let bound = if full {
                 Err(CopyError::Limit)
             } else {
-                self.bind_pair(now).map_err(|e| match e {
+                // the copies leave from the caller-facing interface
+                let iface = self.streams.get(&h.id).map_or(0, |s| s.iface[0]);
+                self.bind_pair(now, iface).map_err(|e| match e {
                     super::session::OpenError::Exhausted => CopyError::NoPorts,
                     super::session::OpenError::Io(e) => CopyError::Io(e),
                 })

@@ -51,17 +51,21 @@
 //! destination to which every forwarded media packet is also sent from a port pair of its own
 //! (recording through OpenSIPS's `siprec`).
 //!
-//! Not done (yet): IPv4↔IPv6 bridging (the relay sockets use the family of `listen_ip`).
+//! Interfaces ([`interfaces`]): one or more relay addresses (`relay_interfaces`, else
+//! `listen_ip`/`advertised_ip`); each party of a session faces one, so a session may bridge
+//! IPv4 and IPv6 or two networks. The answer to an `update` names the address of the interface
+//! facing the party that receives the rewritten SDP.
 //!
-//! Advertised address: `advertised_ip` if set; else `listen_ip` if it is not the wildcard; else
-//! the local address the kernel routes towards the session creator's `signaling_ip` (chosen once
-//! per session).
+//! Advertised address of an interface: its advertised address if set; else its listen address
+//! if it is not the wildcard; else the local address the kernel routes towards the session
+//! creator's `signaling_ip` (chosen once per session).
 
 pub mod counters;
 mod engine;
 pub mod events;
 pub mod guard;
 pub mod ice;
+pub mod interfaces;
 mod io;
 pub mod json;
 pub mod kernel;
@@ -163,9 +167,13 @@ impl Relay {
         let server = crate::control::server::Server::bind(control_socket)?;
         let epoch = Instant::now();
         let policy = LatchPolicy::from(&cfg);
-        let guard = Arc::new(guard::Guard::new(
-            cfg.listen_ip,
-            cfg.advertised_ip,
+        let ifaces = interfaces::Interfaces::new(cfg.interfaces());
+        let guard = Arc::new(guard::Guard::for_addresses(
+            &ifaces
+                .list()
+                .iter()
+                .map(|i| (i.listen, i.advertised))
+                .collect::<Vec<_>>(),
             cfg.max_packet_rate,
         ));
         let (latch_tx, latch_rx) = crossbeam_channel::bounded(65536);
@@ -235,16 +243,22 @@ impl Relay {
             }
             return Err(e);
         }
-        let backend = RealBackend::new(
-            cfg.listen_ip,
-            cfg.advertised_ip,
-            pool,
-            links,
-            counters,
-            epoch,
-            sink.clone(),
-            guard,
-        );
+        let listen_text = ifaces
+            .list()
+            .iter()
+            .map(|i| match (i.name.is_empty(), i.advertised) {
+                (true, _) => i.listen.to_string(),
+                (false, None) => format!("{}={}", i.name, i.listen),
+                (false, Some(a)) => format!("{}={}/{a}", i.name, i.listen),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let summary_ip = ifaces
+            .list()
+            .first()
+            .map(|i| i.advertised.unwrap_or(i.listen).to_string())
+            .unwrap_or_default();
+        let backend = RealBackend::new(ifaces, pool, links, counters, epoch, sink.clone(), guard);
         let timeouts = Timeouts::from(&cfg);
         let table = session::SessionTable::new(
             backend,
@@ -252,7 +266,6 @@ impl Relay {
             counters,
             (Instant::now(), SystemTime::now()),
         );
-        let summary_ip = cfg.advertised_ip.unwrap_or(cfg.listen_ip).to_string();
         let limits = guard::Limits {
             max_streams: cfg.max_streams,
             max_sessions: cfg.max_sessions,
@@ -287,7 +300,7 @@ impl Relay {
             format!(
                 "media relay started: control socket {}, listen {}, ports {}-{}, {} worker thread(s), {io_text}, {kernel_text}, latch policy {}, at most {} streams per session, {} sessions, {} packets/s per stream",
                 socket.display(),
-                cfg.listen_ip,
+                listen_text,
                 cfg.port_min,
                 cfg.port_max,
                 cfg.threads,

@@ -192,5 +192,6 @@ pub(crate) fn update_request(
         media_relay: m.avp(Avp::MediaRelay).unwrap_or_default(),
         media: Vec::new(),
         asymmetric: asym::rtp_asymmetric(m, cfg, ua),
+        interfaces: Default::default(),
     }
 }

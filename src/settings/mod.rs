@@ -14,7 +14,10 @@ mod relay;
 mod remote;
 pub mod table;
 
-pub use relay::{LatchMode, RelayConfig, RelayInterface, RelayIo, RelayKernel, REBIND_WINDOW};
+pub use relay::{
+    LatchMode, RelayConfig, RelayInterface, RelayIo, RelayKernel, MAX_INTERFACES,
+    MAX_INTERFACE_NAME, REBIND_WINDOW,
+};
 
 use std::fmt;
 use std::net::SocketAddr;

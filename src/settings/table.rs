@@ -325,7 +325,7 @@ pub const SPECS: &[Spec] = &[
         },
         ty: "str",
         default: None,
-        doc: "several named relay addresses, e.g. `\"pub=203.0.113.5; priv=10.0.0.5; v6=2001:db8::5\"`; each party gets the one of its address family or the one the script names; when set, `listen_ip`/`advertised_ip` are unused",
+        doc: "several named relay addresses, `name=listen[/advertised]` separated by `;` (e.g. `pub=203.0.113.5; priv=10.0.0.5; v6=2001:db8::5`); each party faces the first one of its SDP's address family, or the one named in `caller_interface_avp`/`callee_interface_avp`; when set, `listen_ip`/`advertised_ip` are unused",
         set: |s, v| {
             s.relay.interfaces = super::RelayInterface::parse_list(v.text()).map_err(Some)?;
             Ok(())

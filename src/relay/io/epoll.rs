@@ -120,9 +120,12 @@ impl EpollIo {
         if self.out.is_empty() {
             return;
         }
-        let res = self
-            .send
-            .send(flow.socks[o].as_raw_fd(), &self.recv, &self.out, flow.v6);
+        let res = self.send.send(
+            flow.socks[o].as_raw_fd(),
+            &self.recv,
+            &self.out,
+            flow.sock_v6[o],
+        );
         let local = &mut core.pkt.local;
         if !flow.mirrors.is_empty() {
             // media copies, once the forwarded packets are sent

@@ -155,7 +155,7 @@ impl<B: Backend> Ctx<'_, B> {
                 opened.push(None);
                 continue;
             }
-            match self.backend.open(now) {
+            match self.backend.open(now, s.facing.iface) {
                 Ok(h) => opened.push(Some(h)),
                 Err(e) => {
                     for h in opened.iter().flatten() {
@@ -293,7 +293,7 @@ impl<B: Backend> SessionTable<B> {
                 s.start.get_or_insert(now);
             }
             return Ok(RelayAnswer {
-                ip: s.relay_ip,
+                ip: s.facing.ip[role.party.other().idx()],
                 ports: Vec::new(),
             });
         }
@@ -303,7 +303,7 @@ impl<B: Backend> SessionTable<B> {
             Kind::Old => {}
         }
         Ok(RelayAnswer {
-            ip: s.relay_ip,
+            ip: s.facing.ip[role.party.other().idx()],
             ports: answer_ports(s, req, role.party),
         })
     }

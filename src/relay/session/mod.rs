@@ -38,8 +38,9 @@ mod timers;
 
 use super::counters::Counters;
 use super::ice;
+use super::interfaces::{Facing, Want};
 use super::latch::SideConfig;
-use crate::control::codec::UpdateRequest;
+use crate::control::codec::{MessageType, UpdateRequest};
 use crate::media::{Direction, RelayAnswer, StreamDesc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -97,10 +98,13 @@ pub enum OpenError {
 
 /// Where streams really live: sockets, workers, counters. Faked in tests.
 pub trait Backend {
-    /// The address to advertise for a new session whose party signalled from `signaling_ip`.
-    fn relay_ip(&mut self, signaling_ip: Option<IpAddr>) -> io::Result<IpAddr>;
-    /// Allocates and binds two port pairs and starts relaying between them.
-    fn open(&mut self, now: Instant) -> Result<StreamHandle, OpenError>;
+    /// Which interface faces each party of a new session (what `want` asks for; see
+    /// [`crate::relay::interfaces`]) and the address to advertise to each; `signaling_ip` is
+    /// where the creating party signalled from.
+    fn facing(&mut self, signaling_ip: Option<IpAddr>, want: &Want) -> io::Result<Facing>;
+    /// Allocates and binds two port pairs, each on the interface `iface[party]`, and starts
+    /// relaying between them.
+    fn open(&mut self, now: Instant, iface: [usize; 2]) -> Result<StreamHandle, OpenError>;
     /// New signalling for one party of a stream (RTP address; RTCP is derived as port + 1).
     fn configure(&mut self, h: &StreamHandle, party: Party, cfg: SideConfig);
     /// Stops relaying and gives the ports back (they rest before reuse).
@@ -205,7 +209,8 @@ struct Session {
     from_uri: String,
     to_uri: String,
     ua: [Option<String>; 2],
-    relay_ip: IpAddr,
+    /// The interface facing each party and the address the SDP that party receives names.
+    facing: Facing,
     cseq: Option<(u32, u32)>,
     offer_by: Party,
     answered: bool,
@@ -321,7 +326,7 @@ impl<B: Backend> SessionTable<B> {
             .sessions
             .get(call_id)?
             .get(self.find(call_id, from_tag, to_tag)?)?;
-        Some((s.relay_ip, s.slots.iter().map(|sl| sl.handle).collect()))
+        Some((s.facing.ip[0], s.slots.iter().map(|sl| sl.handle).collect()))
     }
 
     fn find(&self, call_id: &str, from_tag: &str, to_tag: &str) -> Option<usize> {
@@ -376,7 +381,21 @@ impl<B: Backend> SessionTable<B> {
                 if req.media.is_empty() {
                     return Err(TableError::NotFound);
                 }
-                let relay_ip = self.backend.relay_ip(sig_ip).map_err(TableError::Io)?;
+                // the creating request's sender: the caller for a request, else the callee
+                let sender = match req.kind {
+                    MessageType::Request => Party::Caller,
+                    MessageType::Reply => Party::Callee,
+                };
+                let mut want = Want {
+                    names: req.interfaces.clone(),
+                    v6: [None, None],
+                };
+                want.v6[sender.idx()] = req
+                    .media
+                    .iter()
+                    .find_map(|d| d.socket_addr())
+                    .map(|a| a.is_ipv6());
+                let facing = self.backend.facing(sig_ip, &want).map_err(TableError::Io)?;
                 self.next_id += 1;
                 let id = self.next_id;
                 let list = self.sessions.entry(req.call_id.clone()).or_default();
@@ -388,7 +407,7 @@ impl<B: Backend> SessionTable<B> {
                     from_uri: req.from_uri.clone(),
                     to_uri: req.to_uri.clone(),
                     ua: [None, None],
-                    relay_ip,
+                    facing,
                     cseq: None,
                     offer_by: Party::Caller,
                     answered: false,

@@ -99,7 +99,8 @@ impl<B: Backend> SessionTable<B> {
             if i > 0 {
                 streams.push(',');
             }
-            let local = |p: u16| SocketAddr::new(s.relay_ip, p).to_string();
+            let local =
+                |party: usize| SocketAddr::new(s.facing.ip[party], r.ports[party]).to_string();
             let remote =
                 |a: Option<SocketAddr>| a.map_or_else(|| "Unknown".to_string(), |a| a.to_string());
             let first = r.snap.first_media.iter().flatten().min().copied();
@@ -119,8 +120,8 @@ impl<B: Backend> SessionTable<B> {
                 .u64("callee_bytes", r.snap.bytes[1])
                 .u64("caller_packets", r.snap.packets[0])
                 .u64("callee_packets", r.snap.packets[1])
-                .str("caller_local", &local(r.ports[0]))
-                .str("callee_local", &local(r.ports[1]))
+                .str("caller_local", &local(0))
+                .str("callee_local", &local(1))
                 .str("caller_remote", &remote(r.snap.remote[0]))
                 .str("callee_remote", &remote(r.snap.remote[1]));
             if r.snap.copied != [0, 0] {

@@ -68,7 +68,11 @@ pub(crate) struct Flow {
     pub shared: Arc<StreamShared>,
     pub stream_id: u64,
     pub rtcp: bool,
+    /// Either socket is IPv6 (a kernel fast path that keys IPv4 flows leaves the flow alone).
     pub v6: bool,
+    /// Each socket's family (`true`: IPv6): how a destination is written for a send from it
+    /// (the two sides of a flow may be on different interfaces and families).
+    pub sock_v6: [bool; 2],
     /// Directions with STUN parked in the worker's [`super::stun::StunPark`] (bit `1 << side`).
     pub parked: u8,
     /// Media copies of this flow ([`super::mirror`]), usually none.
@@ -198,6 +202,7 @@ impl Core {
         let until = self.now_ms() + self.pkt.policy.learn_window_ms;
         let mut sides = [Side::default(), Side::default()];
         sides.iter_mut().for_each(|s| s.open_window(until));
+        let sock_v6 = [0, 1].map(|i| f.socks[i].local_addr().map_or(f.v6, |a| a.is_ipv6()));
         let flow = self.flows[slot].insert(Flow {
             slot,
             socks: f.socks,
@@ -205,7 +210,8 @@ impl Core {
             shared: f.shared,
             stream_id: f.stream_id,
             rtcp: f.rtcp,
-            v6: f.v6,
+            v6: f.v6 || sock_v6.iter().any(|&v| v),
+            sock_v6,
             parked: 0,
             mirrors: Vec::new(),
         });

@@ -99,7 +99,7 @@ impl UringIo {
         else {
             return false;
         };
-        let v6 = flow.v6;
+        let v6 = flow.sock_v6.get(o).copied().unwrap_or(flow.v6);
         let copying = !flow.mirrors.is_empty();
         let (t, to) = match self.twin_towards(slot, o, &flow.socks[o], dest) {
             Ok(Some(t)) => (t, None),
