@@ -373,3 +373,44 @@ fn relay_kernel_is_off_by_default_and_parsed() {
         "invalid value \"xdp\" for modparam \"relay_kernel\": expected off, auto or ebpf"
     );
 }
+
+#[test]
+fn relay_interfaces_are_read_and_shown_back() {
+    let raw = RawParams::default().set(
+        "relay_interfaces",
+        " pub=192.0.2.10/203.0.113.5 ; priv=10.0.0.5; v6=2001:db8::5 ",
+    );
+    let c = Config::from_raw(&raw).expect("valid");
+    let names: Vec<&str> = c.relay.interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["pub", "priv", "v6"]);
+    assert_eq!(
+        c.relay.interfaces[0].advertised,
+        Some("203.0.113.5".parse().unwrap())
+    );
+    assert_eq!(
+        c.relay.interfaces[2].listen,
+        "2001:db8::5".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(c.relay.interfaces().len(), 3);
+    c.relay.validate().expect("shown back and read again");
+    // unset: one unnamed interface of listen_ip/advertised_ip
+    let d = Config::from_raw(&RawParams::default()).expect("defaults");
+    assert!(d.relay.interfaces.is_empty());
+    assert_eq!(d.relay.interfaces()[0].name, "");
+    assert_eq!(d.relay.interfaces()[0].listen, d.relay.listen_ip);
+}
+
+#[test]
+fn bad_relay_interfaces() {
+    for (v, why) in [
+        ("pub", "is not name=address"),
+        ("pub=host.example", "is not an address literal"),
+        ("a b=10.0.0.1", "letters, digits"),
+        ("a=10.0.0.1; a=10.0.0.2", "given twice"),
+        ("a=10.0.0.1/0.0.0.0", "not a specific address"),
+    ] {
+        let e = refused(RawParams::default().set("relay_interfaces", v));
+        assert_eq!(e.param, "relay_interfaces");
+        assert!(e.to_string().contains(why), "{v}: {e}");
+    }
+}

@@ -65,12 +65,15 @@ pub trait Logger {
     fn log(&self, level: Level, func: &str, args: fmt::Arguments<'_>);
 }
 
-/// The AVPs named by `signaling_ip_avp`, `media_relay_avp`, `ice_candidate_avp`.
+/// The AVPs named by `signaling_ip_avp`, `media_relay_avp`, `ice_candidate_avp`,
+/// `caller_interface_avp`, `callee_interface_avp`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Avp {
     SignalingIp,
     MediaRelay,
     IceCandidate,
+    CallerInterface,
+    CalleeInterface,
 }
 
 /// The message a host is processing.
@@ -192,6 +195,7 @@ pub(crate) fn update_request(
         media_relay: m.avp(Avp::MediaRelay).unwrap_or_default(),
         media: Vec::new(),
         asymmetric: asym::rtp_asymmetric(m, cfg, ua),
-        interfaces: Default::default(),
+        interfaces: [Avp::CallerInterface, Avp::CalleeInterface]
+            .map(|a| m.avp(a).unwrap_or_default()),
     }
 }

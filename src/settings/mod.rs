@@ -13,6 +13,7 @@
 mod relay;
 mod remote;
 pub mod table;
+mod values;
 
 pub use relay::{
     LatchMode, RelayConfig, RelayInterface, RelayIo, RelayKernel, MAX_INTERFACES,
@@ -68,6 +69,8 @@ pub struct Settings {
     pub mediaproxy_timeout: Duration,
     pub signaling_ip_avp: String,
     pub media_relay_avp: String,
+    /// `caller_interface_avp`, `callee_interface_avp`.
+    pub interface_avps: [String; 2],
     pub ice_candidate: IceCandidate,
     pub ice_candidate_avp: String,
     pub sip_asymmetrics: Option<PathBuf>,
@@ -97,6 +100,7 @@ impl Settings {
             mediaproxy_timeout: Duration::ZERO,
             signaling_ip_avp: String::new(),
             media_relay_avp: String::new(),
+            interface_avps: [String::new(), String::new()],
             ice_candidate: IceCandidate::None,
             ice_candidate_avp: String::new(),
             sip_asymmetrics: None,

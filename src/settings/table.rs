@@ -2,12 +2,11 @@
 //! last). Defaults are the ones of the original module documentation (OpenSIPS mediaproxy,
 //! SER mediaproxy) and, for the relay's own settings, what MediaProxy's relay uses.
 
-use super::{IceCandidate, Kind, LatchMode, Parsed, RelayIo, RelayKernel, RelayMode, Scope, Spec};
-use std::net::IpAddr;
+pub use super::values::parse_port_range;
+use super::values::{avp, int, ip, opt_text, readable_file, secs};
+use super::{IceCandidate, Kind, LatchMode, RelayIo, RelayKernel, RelayMode, Scope, Spec};
 use std::path::PathBuf;
 use std::time::Duration;
-
-type Refused = Result<(), Option<String>>;
 
 const AVP: Kind = Kind::Text {
     accepted: "an AVP spec such as \"$avp(name)\"",
@@ -25,71 +24,6 @@ const SECONDS: Kind = Kind::Int {
 };
 const PORT_RANGE: &str =
     "\"MIN-MAX\" with MIN even, 1024 <= MIN < MAX <= 65535 and at least 4 ports";
-
-fn int<T: TryFrom<i64> + Default>(v: Parsed<'_>) -> T {
-    T::try_from(v.int()).unwrap_or_default()
-}
-
-/// A pseudo-variable spec naming an AVP: `$avp(name)`. The host parses it again with the core's
-/// own parser at start-up; this check catches typos with a message naming the parameter.
-fn avp(v: Parsed<'_>, to: &mut String) -> Refused {
-    let v = v.text();
-    let name = v
-        .strip_prefix("$avp(")
-        .and_then(|rest| rest.strip_suffix(')'));
-    match name {
-        Some(n)
-            if !n.is_empty()
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b':') =>
-        {
-            *to = v.to_string();
-            Ok(())
-        }
-        _ => Err(None),
-    }
-}
-
-fn ip(v: Parsed<'_>) -> Result<IpAddr, Option<String>> {
-    v.text().parse::<IpAddr>().map_err(|_| None)
-}
-
-fn readable_file(v: Parsed<'_>, to: &mut Option<PathBuf>) -> Refused {
-    let v = v.text();
-    if v.is_empty() {
-        *to = None;
-        return Ok(());
-    }
-    match std::fs::File::open(v) {
-        Ok(_) => {
-            *to = Some(PathBuf::from(v));
-            Ok(())
-        }
-        Err(e) => Err(Some(format!(
-            "a readable file of regular expressions ({e})"
-        ))),
-    }
-}
-
-/// Parses `port_range`: `"MIN-MAX"` (or `MIN:MAX`), MIN even, 1024 <= MIN < MAX <= 65535, at
-/// least four ports (one relayed stream needs an RTP/RTCP pair on each side).
-pub fn parse_port_range(v: &str) -> Option<(u16, u16)> {
-    let (a, b) = v.trim().split_once(['-', ':'])?;
-    let min: u16 = a.trim().parse().ok()?;
-    let max: u16 = b.trim().parse().ok()?;
-    if min < 1024 || min % 2 != 0 || max <= min || u32::from(max) - u32::from(min) + 1 < 4 {
-        return None;
-    }
-    Some((min, max))
-}
-
-fn secs(d: Duration) -> String {
-    d.as_secs().to_string()
-}
-
-fn opt_text<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(String::new, T::to_string)
-}
 
 pub const SPECS: &[Spec] = &[
     Spec {
@@ -166,6 +100,28 @@ pub const SPECS: &[Spec] = &[
         doc: "AVP naming the preferred relay for a new call: a remote relay's certificate CN or address, `local` for the embedded one (or an external dispatcher's relay)",
         set: |s, v| avp(v, &mut s.media_relay_avp),
         show: |s| s.media_relay_avp.clone(),
+    },
+    Spec {
+        name: "caller_interface_avp",
+        option: None,
+        scope: Scope::Module,
+        kind: AVP,
+        ty: "str",
+        default: Some("$avp(mp_caller_interface)"),
+        doc: "AVP naming the relay interface (`relay_interfaces`) that faces the caller of a new call",
+        set: |s, v| avp(v, &mut s.interface_avps[0]),
+        show: |s| s.interface_avps[0].clone(),
+    },
+    Spec {
+        name: "callee_interface_avp",
+        option: None,
+        scope: Scope::Module,
+        kind: AVP,
+        ty: "str",
+        default: Some("$avp(mp_callee_interface)"),
+        doc: "AVP naming the relay interface that faces the callee of a new call",
+        set: |s, v| avp(v, &mut s.interface_avps[1]),
+        show: |s| s.interface_avps[1].clone(),
     },
     Spec {
         name: "ice_candidate",

@@ -1,19 +1,21 @@
-//! The AVPs named by `signaling_ip_avp`, `media_relay_avp` and `ice_candidate_avp`, for
+//! The AVPs named by `signaling_ip_avp`, `media_relay_avp`, `ice_candidate_avp`,
+//! `caller_interface_avp` and `callee_interface_avp`, for
 //! every host: each spec parsed once in `mod_init` by the host's own variable parser (the
 //! settings already checked their `$avp(name)` form), and a looked-up value as text.
 
 use crate::config::Config;
 use crate::script::Avp;
 
-/// The three parsed specs, `S` being the host's handle for one.
+/// The parsed specs, `S` being the host's handle for one.
 pub struct Avps<S> {
     signaling_ip: S,
     media_relay: S,
     ice_candidate: S,
+    interfaces: [S; 2],
 }
 
 impl<S> Avps<S> {
-    /// Parses the three specs with the host's parser (`None`: the core refused the text).
+    /// Parses the specs with the host's parser (`None`: the core refused the text).
     /// The error is the line to log.
     pub fn parse(cfg: &Config, parse: impl Fn(&str) -> Option<S>) -> Result<Avps<S>, String> {
         let one = |param: &str, text: &str| {
@@ -28,6 +30,10 @@ impl<S> Avps<S> {
             signaling_ip: one("signaling_ip_avp", &cfg.signaling_ip_avp)?,
             media_relay: one("media_relay_avp", &cfg.media_relay_avp)?,
             ice_candidate: one("ice_candidate_avp", &cfg.ice_candidate_avp)?,
+            interfaces: [
+                one("caller_interface_avp", &cfg.interface_avps[0])?,
+                one("callee_interface_avp", &cfg.interface_avps[1])?,
+            ],
         })
     }
 
@@ -36,6 +42,8 @@ impl<S> Avps<S> {
             Avp::SignalingIp => &self.signaling_ip,
             Avp::MediaRelay => &self.media_relay,
             Avp::IceCandidate => &self.ice_candidate,
+            Avp::CallerInterface => &self.interfaces[0],
+            Avp::CalleeInterface => &self.interfaces[1],
         }
     }
 }
