@@ -7,6 +7,7 @@ pub mod proxy;
 pub mod sdpgen;
 pub mod sipcall;
 pub mod sipp;
+pub mod twonets;
 
 #[cfg(not(feature = "kamailio"))]
 pub mod opensips;

@@ -48,7 +48,7 @@ fn must(cmd: &mut Command) {
     );
 }
 
-fn ip(args: &[&str]) {
+pub fn ip(args: &[&str]) {
     must(Command::new("ip").args(args));
 }
 
@@ -57,7 +57,7 @@ pub fn exec(ns: &str, args: &[&str]) -> Output {
     run(Command::new("ip").args(["netns", "exec", ns]).args(args))
 }
 
-fn exec_ok(ns: &str, args: &[&str]) {
+pub fn exec_ok(ns: &str, args: &[&str]) {
     must(Command::new("ip").args(["netns", "exec", ns]).args(args));
 }
 
@@ -395,23 +395,9 @@ table inet mpx_ua {{
             .unwrap_or(0)
     }
 
-    /// A UDP socket bound to `addr` inside namespace `ns` (created on a short-lived thread that
-    /// entered the namespace; a socket stays in the namespace it was created in).
+    /// A UDP socket bound to `addr` inside namespace `ns` ([`socket_in`]).
     pub fn udp_socket_in(&self, ns: &str, addr: &str) -> std::net::UdpSocket {
-        let path = format!("/run/netns/{ns}");
-        let addr = addr.to_string();
-        std::thread::spawn(move || {
-            let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            // SAFETY: setns on this thread only, with a namespace fd we just opened.
-            let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-            let s = std::net::UdpSocket::bind(&addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-            s.set_read_timeout(Some(Duration::from_secs(2)))
-                .expect("timeout");
-            s
-        })
-        .join()
-        .expect("namespace socket thread")
+        socket_in(ns, addr)
     }
 
     /// Adds a host on the public net (a port of the proxy's bridge) at `ip` (one of
@@ -488,27 +474,62 @@ pub struct UaCounters {
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        self.kill_leftovers();
-        for _ in 0..20 {
-            let busy = self.created.iter().any(|ns| {
-                !run(Command::new("ip").args(["netns", "pids", ns]))
-                    .stdout
-                    .is_empty()
-            });
-            if !busy {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        remove_namespaces(&mut self.created);
+    }
+}
+
+/// A UDP socket bound to `addr` inside namespace `ns` (created on a short-lived thread that
+/// entered the namespace; a socket stays in the namespace it was created in), with a 2 s read
+/// timeout.
+pub fn socket_in(ns: &str, addr: &str) -> std::net::UdpSocket {
+    let path = format!("/run/netns/{ns}");
+    let addr = addr.to_string();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+        // SAFETY: setns on this thread only, with a namespace fd we just opened.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        let s = std::net::UdpSocket::bind(&addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        s.set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        s
+    })
+    .join()
+    .expect("namespace socket thread")
+}
+
+/// Kills every process still inside one of the namespaces `created` (all were started by this
+/// test), by pid, then deletes the namespaces (which removes their veths, bridges and nft
+/// tables with them), last created first.
+pub fn remove_namespaces(created: &mut Vec<String>) {
+    for ns in created.iter() {
+        let out = run(Command::new("ip").args(["netns", "pids", ns]));
+        for pid in String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            // SAFETY: plain kill(2) of a process that lives in our own namespace.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        // deleting a namespace removes its veths (both ends), the bridge and its nft tables
-        for ns in self.created.drain(..).rev() {
-            let out = run(Command::new("ip").args(["netns", "del", &ns]));
-            if !out.status.success() {
-                super::process::loud(&format!(
-                    "warning: cannot delete network namespace {ns}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
+    }
+    for _ in 0..20 {
+        let busy = created.iter().any(|ns| {
+            !run(Command::new("ip").args(["netns", "pids", ns]))
+                .stdout
+                .is_empty()
+        });
+        if !busy {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for ns in created.drain(..).rev() {
+        let out = run(Command::new("ip").args(["netns", "del", &ns]));
+        if !out.status.success() {
+            super::process::loud(&format!(
+                "warning: cannot delete network namespace {ns}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
     }
 }
