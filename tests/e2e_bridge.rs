@@ -28,7 +28,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use support::natlab::{body, header};
-use support::process::{replace_once, wait_until, Site};
+use support::process::{replace_once, wait_until, Running, Site};
 use support::sipcall::{recv_sip, rtp, try_ask};
 use support::twonets::{Link, TwoNets};
 
@@ -105,6 +105,34 @@ fn relay_target(who: &str, msg: &str, relay: &str, other: &str) -> SocketAddr {
         "{who}: port {port} not a relay port:\n{msg}"
     );
     SocketAddr::new(relay.parse().expect("relay address"), port)
+}
+
+/// The first message starting with `want` on `s`; when none comes, the failure shows what the
+/// other user agent got instead (a reply from the proxy) and the proxy's log.
+fn expect_sip(s: &UdpSocket, want: &str, other: &UdpSocket, proxy: &Running) -> String {
+    let mut buf = [0u8; 8192];
+    for _ in 0..10 {
+        match s.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if text.starts_with(want) {
+                    return text;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    other
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Ok((n, _)) = other.recv_from(&mut buf) {
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    panic!(
+        "no {want:?} received; the other side got {seen:#?}\nproxy log:\n{}",
+        proxy.log_text()
+    );
 }
 
 fn headers(msg: &str, name: &str) -> Vec<String> {
@@ -207,24 +235,25 @@ fn run(test: &str, case: Case) {
     callee.send_to(reg.as_bytes(), proxy_b).unwrap();
     recv_sip(&callee, "SIP/2.0 200");
 
-    // INVITE from the caller's network
+    // INVITE from the caller's network (to the proxy's address there; the domain is the one
+    // the callee registered at, as usrloc may key contacts by domain)
     let call_id = format!("bridge-{}", case.name);
     let offer = sdp(a.ua, UA_RTP);
     let inv = format!(
-        "INVITE sip:bob@{a_px} SIP/2.0\r\nVia: SIP/2.0/UDP {a_ua}:{UA_SIP};branch=z9hG4bKi1;rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:alice@{a_px}>;tag=a1\r\nTo: <sip:bob@{a_px}>\r\n\
+        "INVITE sip:bob@{b_px} SIP/2.0\r\nVia: SIP/2.0/UDP {a_ua}:{UA_SIP};branch=z9hG4bKi1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@{b_px}>;tag=a1\r\nTo: <sip:bob@{b_px}>\r\n\
          Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a_ua}:{UA_SIP}>\r\n\
          User-Agent: Caller/1\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
         offer.len()
     );
     caller.send_to(inv.as_bytes(), proxy_a).unwrap();
-    let got = recv_sip(&callee, "INVITE ");
+    let got = expect_sip(&callee, "INVITE ", &caller, &running);
     let to_relay_from_callee = relay_target("callee", &got, b.proxy, a.proxy);
 
     let answer = sdp(b.ua, UA_RTP);
     let ok = format!(
-        "SIP/2.0 200 OK\r\n{}\r\n{}\r\nFrom: <sip:alice@{a_px}>;tag=a1\r\n\
-         To: <sip:bob@{a_px}>;tag=b1\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+        "SIP/2.0 200 OK\r\n{}\r\n{}\r\nFrom: <sip:alice@{b_px}>;tag=a1\r\n\
+         To: <sip:bob@{b_px}>;tag=b1\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
          Contact: <sip:bob@{b_ua}:{UA_SIP}>\r\nServer: Callee/1\r\n\
          Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
         headers(&got, "Via:").join("\r\n"),
@@ -247,8 +276,8 @@ fn run(test: &str, case: Case) {
     let in_dialog = |method: &str, cseq: u32| {
         format!(
             "{method} {contact} SIP/2.0\r\nVia: SIP/2.0/UDP {a_ua}:{UA_SIP};branch=z9hG4bK{method}{cseq};rport\r\n\
-             {route}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@{a_px}>;tag=a1\r\n\
-             To: <sip:bob@{a_px}>;tag=b1\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+             {route}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@{b_px}>;tag=a1\r\n\
+             To: <sip:bob@{b_px}>;tag=b1\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
              Content-Length: 0\r\n\r\n"
         )
     };
@@ -334,7 +363,7 @@ fn run(test: &str, case: Case) {
         .unwrap();
     let bye = recv_sip(&callee, "BYE ");
     let bye_ok = format!(
-        "SIP/2.0 200 OK\r\n{}\r\nFrom: <sip:alice@{a_px}>;tag=a1\r\nTo: <sip:bob@{a_px}>;tag=b1\r\n\
+        "SIP/2.0 200 OK\r\n{}\r\nFrom: <sip:alice@{b_px}>;tag=a1\r\nTo: <sip:bob@{b_px}>;tag=b1\r\n\
          Call-ID: {call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
         headers(&bye, "Via:").join("\r\n")
     );
