@@ -2,15 +2,17 @@
 //! The proxy (OpenSIPS with `cfg-examples/opensips.cfg`, or with `--features kamailio`
 //! Kamailio with `cfg-examples/kamailio.cfg`) runs in a network namespace linked to two
 //! user-agent namespaces ([`support::twonets`]) and does not route between them; it listens
-//! for SIP on both of its addresses, and the script names the callee's relay interface
-//! (`$avp(mp_callee_interface)`), while the caller's interface follows its SDP's family.
+//! for SIP on both of its addresses. Its config is the example config with the lines of
+//! `cfg-examples/interfaces-*.cfg` spliced in (the ones `doc/mediaproxy.md` §1.12 shows).
 //!
 //! * `ipv6_caller_and_ipv4_callee_talk_through_the_relay`: the caller's namespace has only
 //!   IPv6, the callee's only IPv4 (`relay_interfaces = "v4=192.0.2.1; v6=2001:db8:6::1"`: the
 //!   IPv4 one first, so the caller gets the IPv6 one by its SDP's family alone).
+//!   The script names the callee's interface (`$avp(mp_callee_interface)`).
 //! * `private_and_public_networks_meet_at_a_two_interface_relay`: the caller on a private
 //!   network (10.0.0.0/24), the callee on a public one (203.0.113.0/24),
-//!   `relay_interfaces = "priv=10.0.0.1; pub=203.0.113.1"`.
+//!   `relay_interfaces = "priv=10.0.0.1; pub=203.0.113.1"`; the script names both parties'
+//!   interfaces from the address the INVITE arrived on.
 //!
 //! Each call: the callee REGISTERs; INVITE / 200 OK / ACK through the proxy; the INVITE the
 //! callee gets names only the relay's address on the callee's network (`c=`, its family), the
@@ -43,8 +45,8 @@ struct Case {
     name: &'static str,
     caller: Link,
     callee: Link,
-    interfaces: &'static str,
-    callee_interface: &'static str,
+    /// The lines of the case in `cfg-examples/`.
+    snippet: &'static str,
 }
 
 /// `ip` as a SIP host or in a socket address text: IPv6 in brackets.
@@ -143,35 +145,47 @@ fn headers(msg: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The example config, listening on both of the proxy's addresses, with the relay's
-/// interfaces and the callee's interface named in the script.
+/// The example config with the case's lines from `cfg-examples/<file>` (the ones
+/// `doc/mediaproxy.md` §1.12 shows): the SIP sockets of this proxy (`socket=` for OpenSIPS,
+/// `listen=` for Kamailio) instead of the example's one, the `modparam` lines, and the
+/// request route's INVITE block instead of the example's.
 fn config(proxy: &support::proxy::Proxy, site: &Site, case: &Case) -> std::path::PathBuf {
-    let extra = format!(
-        "modparam(\"mediaproxy\", \"relay_interfaces\", \"{}\")",
-        case.interfaces
-    );
-    let path = proxy.render_example(site, &extra);
+    let snippet_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("cfg-examples")
+        .join(case.snippet);
+    let snippet = std::fs::read_to_string(&snippet_path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", snippet_path.display()));
+    let (global, invite) = snippet
+        .split_once("#### request route")
+        .expect("the snippet's two parts");
+    let invite = invite
+        .split_once('\n')
+        .map_or("", |(_, rest)| rest)
+        .trim_end();
+    let kw = if cfg!(feature = "kamailio") {
+        "listen="
+    } else {
+        "socket="
+    };
+    let sockets: Vec<&str> = global.lines().filter(|l| l.starts_with(kw)).collect();
+    let modparams: Vec<&str> = global
+        .lines()
+        .filter(|l| l.starts_with("modparam("))
+        .collect();
+    assert!(sockets.len() == 2 && !modparams.is_empty() && !invite.is_empty());
+    let path = proxy.render_example(site, &modparams.join("\n"));
     let mut cfg = std::fs::read_to_string(&path).expect("read the rendered config");
-    // the site listens on the callee's address; the caller's is added next to it
-    for kw in ["listen=udp:", "socket=udp:"] {
-        let line = format!("{kw}{}:{SIP_PORT}", site.ip);
-        if cfg.contains(&line) {
-            cfg = replace_once(
-                &cfg,
-                &line,
-                &format!("{line}\n{kw}{}:{SIP_PORT}", host(case.caller.proxy)),
-            );
-        }
-    }
-    // before engage_media_proxy() (right after record_route() in both example configs)
     cfg = replace_once(
         &cfg,
-        "\trecord_route();",
-        &format!(
-            "\trecord_route();\n\t$avp(mp_callee_interface) = \"{}\";",
-            case.callee_interface
-        ),
+        &format!("{kw}udp:{}:{SIP_PORT}", site.ip),
+        &sockets.join("\n"),
     );
+    let example_invite = if cfg!(feature = "kamailio") {
+        "\tif (is_method(\"INVITE\")) {\n\t\tengage_media_proxy();\n\t}"
+    } else {
+        "\tif (is_method(\"INVITE\"))\n\t\tengage_media_proxy();"
+    };
+    cfg = replace_once(&cfg, example_invite, invite);
     std::fs::write(&path, cfg).expect("write the config");
     path
 }
@@ -401,8 +415,7 @@ fn ipv6_caller_and_ipv4_callee_talk_through_the_relay() {
                 ua: "192.0.2.10",
                 prefix: 24,
             },
-            interfaces: "v4=192.0.2.1; v6=2001:db8:6::1",
-            callee_interface: "v4",
+            snippet: "interfaces-ipv6-ipv4.cfg",
         },
     );
 }
@@ -424,8 +437,7 @@ fn private_and_public_networks_meet_at_a_two_interface_relay() {
                 ua: "203.0.113.10",
                 prefix: 24,
             },
-            interfaces: "priv=10.0.0.1; pub=203.0.113.1",
-            callee_interface: "pub",
+            snippet: "interfaces-inside-outside.cfg",
         },
     );
 }
