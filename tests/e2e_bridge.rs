@@ -12,7 +12,7 @@
 //! * `private_and_public_networks_meet_at_a_two_interface_relay`: the caller on a private
 //!   network (10.0.0.0/24), the callee on a public one (203.0.113.0/24),
 //!   `relay_interfaces = "priv=10.0.0.1; pub=203.0.113.1"`; the script names both parties'
-//!   interfaces from the address the INVITE arrived on.
+//!   interfaces from the INVITE's source address.
 //!
 //! Each call: the callee REGISTERs; INVITE / 200 OK / ACK through the proxy; the INVITE the
 //! callee gets names only the relay's address on the callee's network (`c=`, its family), the
