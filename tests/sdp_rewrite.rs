@@ -80,6 +80,20 @@ fn ipv6_relay_crosses_the_address_family() {
 }
 
 #[test]
+fn ice_candidates_of_an_ipv6_relay_in_an_ipv4_sdp() {
+    // a relay interface of the other family than the party's: its candidates carry its address
+    let out = rewrite(ICE, "2001:db8::77", &[40002], IcePriority::High);
+    assert!(
+        out.contains(
+            "\r\na=candidate:Rcf0d0120 1 UDP 2197815295 2001:db8::77 40002 typ relay raddr 2001:db8::77 rport 40002\r\n\
+             a=candidate:Rcf0d0120 2 UDP 2197815294 2001:db8::77 40003 typ relay raddr 2001:db8::77 rport 40003\r\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("\r\nc=IN IP6 2001:db8::77\r\n"), "{out}");
+}
+
+#[test]
 fn split_session_c_when_one_stream_is_left_alone() {
     // Relay port 0 for the video stream: leave it alone, so the session c= is split.
     let body = "v=0\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=rtcp:5001\r\nm=video 5002 RTP/AVP 96\r\na=rtcp:5003\r\n";
