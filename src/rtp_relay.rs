@@ -19,7 +19,8 @@
 //! two calls): the offer as a request from the offerer, the answer as its reply.
 //!
 //! Flags honoured (see `doc/mediaproxy.md`): `ip` (the address written into the SDP instead of
-//! the relay's), `iface` (the same, as an IP literal, when `ip` is unset), the words
+//! the relay's), `iface` (an IP literal: the same, when `ip` is unset; a name: the relay
+//! interface facing that party, as `caller_interface_avp`/`callee_interface_avp`), the words
 //! `asymmetric` and `ice-candidate=none|low-priority|high-priority` in the flags; `disabled`
 //! and `delete` are the framework's own.
 
@@ -86,6 +87,8 @@ pub struct Flags {
     pub ip: Option<String>,
     /// The `iface` flag of the party that receives this SDP (`out_iface`).
     pub iface: Option<String>,
+    /// The `iface` flag of the party whose SDP this is (`in_iface`).
+    pub in_iface: Option<String>,
     /// The words of the context's, the sender's and the receiver's flags.
     pub words: Vec<String>,
 }
@@ -186,17 +189,44 @@ fn text(b: Option<&[u8]>) -> String {
         .unwrap_or_default()
 }
 
-/// The advertised address: the receiver's `ip`, else its `iface` (both IP literals).
-fn advertised(flags: &Flags) -> Result<Option<IpAddr>, String> {
-    for (name, v) in [("ip", &flags.ip), ("iface", &flags.iface)] {
-        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-            return v
-                .parse::<IpAddr>()
-                .map(Some)
-                .map_err(|_| format!("the {name} flag {v:?} is not an IP address"));
+/// What the flags place: the advertised address (the receiver's `ip`, else its `iface` when
+/// that is an IP literal) and the relay interface named for the sender and for the receiver
+/// (an `iface` that is no IP literal).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Placement {
+    advertise: Option<IpAddr>,
+    /// By sender, receiver.
+    names: [Option<String>; 2],
+}
+
+fn placement(flags: &Flags) -> Result<Placement, String> {
+    let given = |v: &Option<String>| -> Option<String> {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    };
+    let mut p = Placement::default();
+    if let Some(v) = given(&flags.ip) {
+        p.advertise = Some(
+            v.parse::<IpAddr>()
+                .map_err(|_| format!("the ip flag {v:?} is not an IP address"))?,
+        );
+    }
+    for (i, v) in [(0, &flags.in_iface), (1, &flags.iface)] {
+        let Some(v) = given(v) else { continue };
+        match v.parse::<IpAddr>() {
+            Ok(a) if i == 1 => p.advertise = p.advertise.or(Some(a)),
+            Ok(_) => {}
+            Err(_) if crate::control::interfaces::name_ok(&v) => p.names[i] = Some(v),
+            Err(_) => {
+                return Err(format!(
+                    "the iface flag {v:?} is neither an IP address nor an interface name"
+                ))
+            }
         }
     }
-    Ok(None)
+    Ok(p)
 }
 
 /// The words this engine knows: `asymmetric`, `ice-candidate=<choice>`; others are logged and
@@ -244,8 +274,11 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
     };
     let stored = node.is_some();
     let mut node = node.unwrap_or_else(|| Node::for_branch(call.branch));
-    let advertise = match advertised(&call.flags) {
-        Ok(a) => a,
+    let Placement {
+        advertise,
+        names: iface_names,
+    } = match placement(&call.flags) {
+        Ok(p) => p,
         Err(e) => bail!(m, "{}: {e}", call.op.name()),
     };
     if call.output == Output::Message {
@@ -298,6 +331,13 @@ pub fn offer_answer(m: &mut dyn Message, cfg: &Config, call: &Call<'_>) -> Resul
             bail!(m, "{}: no Call-ID", call.op.name());
         }
         req.call_id = node.relay_call_id(&call_id);
+        // the relay's parties: the sender of a request is its caller
+        let sender = usize::from(req.kind != MessageType::Request);
+        for (who, name) in [(sender, &iface_names[0]), (1 - sender, &iface_names[1])] {
+            if let Some(n) = name {
+                req.interfaces[who] = n.clone();
+            }
+        }
         // a proxied call's session under its own Call-ID: when its media times out, the
         // relay's report ends the dialog of that Call-ID (as for engage_media_proxy()); the
         // rtp_relay module then deletes the session, which the relay answers from its record
@@ -524,18 +564,43 @@ mod tests {
         let f = |ip: Option<&str>, iface: Option<&str>| Flags {
             ip: ip.map(String::from),
             iface: iface.map(String::from),
+            in_iface: None,
             words: Vec::new(),
         };
-        assert_eq!(advertised(&f(None, None)), Ok(None));
+        let adv = |fl: Flags| placement(&fl).map(|p| p.advertise);
+        assert_eq!(adv(f(None, None)), Ok(None));
         assert_eq!(
-            advertised(&f(Some("203.0.113.9"), Some("10.0.0.1"))),
+            adv(f(Some("203.0.113.9"), Some("10.0.0.1"))),
             Ok(Some("203.0.113.9".parse().unwrap()))
         );
         assert_eq!(
-            advertised(&f(None, Some(" 2001:db8::7 "))),
+            adv(f(None, Some(" 2001:db8::7 "))),
             Ok(Some("2001:db8::7".parse().unwrap()))
         );
-        assert!(advertised(&f(Some("eth0"), None)).is_err());
-        assert!(advertised(&f(None, Some("public"))).is_err());
+        assert!(placement(&f(Some("eth0"), None)).is_err());
+        assert!(placement(&f(None, Some("a b"))).is_err());
+    }
+
+    #[test]
+    fn iface_names_are_relay_interfaces() {
+        let fl = Flags {
+            ip: Some("203.0.113.9".into()),
+            iface: Some("public".into()),
+            in_iface: Some(" priv ".into()),
+            words: Vec::new(),
+        };
+        assert_eq!(
+            placement(&fl),
+            Ok(Placement {
+                advertise: Some("203.0.113.9".parse().unwrap()),
+                names: [Some("priv".into()), Some("public".into())],
+            })
+        );
+        // an IP literal as the sender's iface names nothing
+        let fl = Flags {
+            in_iface: Some("10.0.0.1".into()),
+            ..fl
+        };
+        assert_eq!(placement(&fl).map(|p| p.names[0].clone()), Ok(None));
     }
 }

@@ -118,6 +118,7 @@ fn the_framework_view_new_bytes_and_the_ip_flag() {
         flags: Flags {
             ip: Some("203.0.113.9".into()),
             iface: None,
+            in_iface: None,
             words: vec!["asymmetric".into(), "via-branch=2".into()],
         },
         msg_key: None,
@@ -199,11 +200,11 @@ fn the_framework_view_new_bytes_and_the_ip_flag() {
 
     // bad flags and nodes fail the offer with a log line, the relay untouched
     c.node = None;
-    c.flags.iface = Some("eth0".into());
+    c.flags.iface = Some("eth0:1".into());
     c.flags.ip = None;
     assert_eq!(rtp_relay::offer_answer(&mut d, &e.cfg, &c), Err(-1));
     assert!(
-        d.logged("iface flag \"eth0\" is not an IP address"),
+        d.logged("iface flag \"eth0:1\" is neither an IP address nor an interface name"),
         "{:?}",
         d.logs
     );

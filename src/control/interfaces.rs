@@ -7,11 +7,9 @@ use super::codec::CodecError;
 
 const HEADER: &str = "interfaces";
 
-fn name_ok(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= crate::settings::MAX_INTERFACE_NAME
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+/// A relay interface name: 1 to 32 letters, digits, `_` or `-`.
+pub fn name_ok(n: &str) -> bool {
+    crate::settings::interface_name_ok(n)
 }
 
 /// The header's value for the names by party (caller, callee; empty: not named), or `None`

@@ -16,8 +16,8 @@ pub mod table;
 mod values;
 
 pub use relay::{
-    LatchMode, RelayConfig, RelayInterface, RelayIo, RelayKernel, MAX_INTERFACES,
-    MAX_INTERFACE_NAME, REBIND_WINDOW,
+    interface_name_ok, LatchMode, RelayConfig, RelayInterface, RelayIo, RelayKernel,
+    MAX_INTERFACES, MAX_INTERFACE_NAME, REBIND_WINDOW,
 };
 
 use std::fmt;

@@ -122,6 +122,14 @@ pub const MAX_INTERFACE_NAME: usize = 32;
 /// Most interfaces accepted.
 pub const MAX_INTERFACES: usize = 16;
 
+/// An interface name: 1 to [`MAX_INTERFACE_NAME`] letters, digits, `_` or `-`.
+pub fn interface_name_ok(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= MAX_INTERFACE_NAME
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 impl RelayInterface {
     /// `name=listen[/advertised]` items separated by `;` (blanks around items ignored; an
     /// empty text is no interface). Names: letters, digits, `_`, `-`, at most 32 bytes, each
@@ -134,12 +142,7 @@ impl RelayInterface {
                 return Err(format!("\"{item}\" is not name=address[/advertised]"));
             };
             let name = name.trim();
-            if name.is_empty()
-                || name.len() > MAX_INTERFACE_NAME
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
+            if !interface_name_ok(name) {
                 return Err(format!(
                     "interface name \"{name}\": 1 to {MAX_INTERFACE_NAME} letters, digits, _ or -"
                 ));

@@ -169,7 +169,6 @@ unsafe fn offer_answer(
     out_iface: *mut str_,
     flag_strs: [*mut str_; 3],
 ) -> c_int {
-    let _ = in_iface;
     let (Some(cfg), false, false) = (config(), sess.is_null(), server.is_null()) else {
         return -1;
     };
@@ -231,6 +230,7 @@ unsafe fn offer_answer(
             flags: Flags {
                 ip: string(ip),
                 iface: string(out_iface),
+                in_iface: string(in_iface),
                 words,
             },
             msg_key,
