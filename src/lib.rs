@@ -13,6 +13,7 @@
 //! | [`script`] | what the script functions do, for any host (behind a `Message` trait) |
 //! | [`rtp_relay`] | the `mediaproxy` engine of OpenSIPS's rtp_relay framework (offer, answer, delete) |
 //! | [`rtp_relay_copy`] | the engine's media copies (`siprec`, `media_exchange`): copy offer, answer, delete |
+//! | `rtp_relay_flags` | the engine's `ip` and `iface` flags: the address to advertise, the relay interfaces named |
 //! | [`config`] | validated module settings (`modparam` values checked against [`settings`]) |
 //! | [`settings`] | every setting's name, default, bounds and documentation, in one table (a leaf) |
 //!
@@ -33,6 +34,7 @@ pub mod relay;
 pub mod remote;
 pub mod rtp_relay;
 pub mod rtp_relay_copy;
+mod rtp_relay_flags;
 pub mod script;
 pub mod sdp;
 pub mod settings;

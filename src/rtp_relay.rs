@@ -24,10 +24,10 @@
 //! `asymmetric` and `ice-candidate=none|low-priority|high-priority` in the flags; `disabled`
 //! and `delete` are the framework's own.
 
-use std::net::IpAddr;
-
 use crate::config::{Config, IceCandidate};
 use crate::control::{MessageType, UpdateRequest};
+pub use crate::rtp_relay_flags::Flags;
+use crate::rtp_relay_flags::{placement, Placement};
 use crate::script::{self, Ctx, Level, Logger, Message};
 use crate::sdp::{self, RewriteOptions};
 use crate::sip;
@@ -78,19 +78,6 @@ pub enum Output {
     Message,
     /// Returned as new bytes (the framework puts them where it wants).
     Bytes,
-}
-
-/// The flags the framework passes along with an offer or answer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Flags {
-    /// The `ip` flag of the party that receives this SDP.
-    pub ip: Option<String>,
-    /// The `iface` flag of the party that receives this SDP (`out_iface`).
-    pub iface: Option<String>,
-    /// The `iface` flag of the party whose SDP this is (`in_iface`).
-    pub in_iface: Option<String>,
-    /// The words of the context's, the sender's and the receiver's flags.
-    pub words: Vec<String>,
 }
 
 /// One offer or answer as the framework asks it.
@@ -187,46 +174,6 @@ impl Node {
 fn text(b: Option<&[u8]>) -> String {
     b.map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default()
-}
-
-/// What the flags place: the advertised address (the receiver's `ip`, else its `iface` when
-/// that is an IP literal) and the relay interface named for the sender and for the receiver
-/// (an `iface` that is no IP literal).
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Placement {
-    advertise: Option<IpAddr>,
-    /// By sender, receiver.
-    names: [Option<String>; 2],
-}
-
-fn placement(flags: &Flags) -> Result<Placement, String> {
-    let given = |v: &Option<String>| -> Option<String> {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(String::from)
-    };
-    let mut p = Placement::default();
-    if let Some(v) = given(&flags.ip) {
-        p.advertise = Some(
-            v.parse::<IpAddr>()
-                .map_err(|_| format!("the ip flag {v:?} is not an IP address"))?,
-        );
-    }
-    for (i, v) in [(0, &flags.in_iface), (1, &flags.iface)] {
-        let Some(v) = given(v) else { continue };
-        match v.parse::<IpAddr>() {
-            Ok(a) if i == 1 => p.advertise = p.advertise.or(Some(a)),
-            Ok(_) => {}
-            Err(_) if crate::control::interfaces::name_ok(&v) => p.names[i] = Some(v),
-            Err(_) => {
-                return Err(format!(
-                    "the iface flag {v:?} is neither an IP address nor an interface name"
-                ))
-            }
-        }
-    }
-    Ok(p)
 }
 
 /// The words this engine knows: `asymmetric`, `ice-candidate=<choice>`; others are logged and
@@ -557,50 +504,5 @@ mod tests {
             assert!(Node::parse(Some(bad)).is_err(), "{bad:?}");
         }
         assert!(Node::parse(Some("x".repeat(65).as_bytes())).is_err());
-    }
-
-    #[test]
-    fn advertised_address_from_ip_then_iface() {
-        let f = |ip: Option<&str>, iface: Option<&str>| Flags {
-            ip: ip.map(String::from),
-            iface: iface.map(String::from),
-            in_iface: None,
-            words: Vec::new(),
-        };
-        let adv = |fl: Flags| placement(&fl).map(|p| p.advertise);
-        assert_eq!(adv(f(None, None)), Ok(None));
-        assert_eq!(
-            adv(f(Some("203.0.113.9"), Some("10.0.0.1"))),
-            Ok(Some("203.0.113.9".parse().unwrap()))
-        );
-        assert_eq!(
-            adv(f(None, Some(" 2001:db8::7 "))),
-            Ok(Some("2001:db8::7".parse().unwrap()))
-        );
-        assert!(placement(&f(Some("eth0"), None)).is_err());
-        assert!(placement(&f(None, Some("a b"))).is_err());
-    }
-
-    #[test]
-    fn iface_names_are_relay_interfaces() {
-        let fl = Flags {
-            ip: Some("203.0.113.9".into()),
-            iface: Some("public".into()),
-            in_iface: Some(" priv ".into()),
-            words: Vec::new(),
-        };
-        assert_eq!(
-            placement(&fl),
-            Ok(Placement {
-                advertise: Some("203.0.113.9".parse().unwrap()),
-                names: [Some("priv".into()), Some("public".into())],
-            })
-        );
-        // an IP literal as the sender's iface names nothing
-        let fl = Flags {
-            in_iface: Some("10.0.0.1".into()),
-            ..fl
-        };
-        assert_eq!(placement(&fl).map(|p| p.names[0].clone()), Ok(None));
     }
 }

@@ -15,6 +15,7 @@
 //! Both sides' port pairs come from the one port pool (a port number is in use on at most one
 //! address); each side's sockets bind to its interface's listen address.
 
+use crate::control::codec::{MessageType, UpdateRequest};
 use crate::settings::RelayInterface;
 use std::io;
 use std::net::IpAddr;
@@ -26,6 +27,25 @@ pub struct Want {
     pub names: [String; 2],
     /// Each party's SDP address family when known (`true`: IPv6).
     pub v6: [Option<bool>; 2],
+}
+
+impl Want {
+    /// What the request that creates a session asks for: the names it carries, and the
+    /// family of its sender's SDP (the sender of a request is the caller, of a reply the
+    /// callee).
+    pub fn of_creating(req: &UpdateRequest) -> Want {
+        let sender = usize::from(req.kind == MessageType::Reply);
+        let mut v6 = [None, None];
+        v6[sender] = req
+            .media
+            .iter()
+            .find_map(|d| d.socket_addr())
+            .map(|a| a.is_ipv6());
+        Want {
+            names: req.interfaces.clone(),
+            v6,
+        }
+    }
 }
 
 /// The interface that faces each party and the address the SDP that party receives names.

@@ -40,7 +40,7 @@ use super::counters::Counters;
 use super::ice;
 use super::interfaces::{Facing, Want};
 use super::latch::SideConfig;
-use crate::control::codec::{MessageType, UpdateRequest};
+use crate::control::codec::UpdateRequest;
 use crate::media::{Direction, RelayAnswer, StreamDesc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -381,21 +381,10 @@ impl<B: Backend> SessionTable<B> {
                 if req.media.is_empty() {
                     return Err(TableError::NotFound);
                 }
-                // the creating request's sender: the caller for a request, else the callee
-                let sender = match req.kind {
-                    MessageType::Request => Party::Caller,
-                    MessageType::Reply => Party::Callee,
-                };
-                let mut want = Want {
-                    names: req.interfaces.clone(),
-                    v6: [None, None],
-                };
-                want.v6[sender.idx()] = req
-                    .media
-                    .iter()
-                    .find_map(|d| d.socket_addr())
-                    .map(|a| a.is_ipv6());
-                let facing = self.backend.facing(sig_ip, &want).map_err(TableError::Io)?;
+                let facing = self
+                    .backend
+                    .facing(sig_ip, &Want::of_creating(req))
+                    .map_err(TableError::Io)?;
                 self.next_id += 1;
                 let id = self.next_id;
                 let list = self.sessions.entry(req.call_id.clone()).or_default();

@@ -23,20 +23,13 @@ struct Fake {
 
 impl Backend for Fake {
     fn facing(&mut self, _: Option<IpAddr>, want: &Want) -> io::Result<Facing> {
-        // interface 1 ("v6"): 2001:db8::100, for a party named so or with an IPv6 SDP
-        let pick = |p: usize| want.names[p] == "v6" || want.v6[p] == Some(true);
-        let iface = [usize::from(pick(0)), usize::from(pick(1))];
-        let ip = |i: usize| -> IpAddr {
-            if i == 1 {
-                "2001:db8::100".parse().unwrap()
-            } else {
-                "192.0.2.100".parse().unwrap()
-            }
-        };
+        // interface 1: 2001:db8::100, for a party named "v6" or with an IPv6 SDP
+        let iface = [0, 1].map(|p| usize::from(want.names[p] == "v6" || want.v6[p] == Some(true)));
+        let ips = ["192.0.2.100", "2001:db8::100"].map(|t| t.parse::<IpAddr>().unwrap());
         self.ifaces.push(iface);
         Ok(Facing {
             iface,
-            ip: iface.map(ip),
+            ip: iface.map(|i| ips[i]),
         })
     }
     fn open(&mut self, _now: Instant, iface: [usize; 2]) -> Result<StreamHandle, OpenError> {
@@ -579,32 +572,33 @@ mod timers;
 #[test]
 fn each_party_gets_the_address_of_its_own_interface() {
     let (mut t, t0, _) = table(10);
+    // the caller's IPv6 SDP: the caller faces interface 1, the callee the one it is named
     let mut offer = msg(Request, 1, "ft", "", vec![audio("[2001:db8::1]", 4000)]);
     offer.interfaces = [String::new(), "v4".into()];
-    // the caller's IPv6 SDP: the caller faces interface 1; the callee the one it was named
-    // (the fake knows only "v6", everything else is interface 0)
-    let a = t.update(&offer, t0).unwrap();
-    assert_eq!(t.backend().ifaces, vec![[1, 0]]);
-    assert_eq!(t.backend().opened_on, vec![[1, 0]]);
-    // what the callee receives: the callee-facing (IPv4) address
-    assert_eq!(a.ip, "192.0.2.100".parse::<IpAddr>().unwrap());
-    let b = t
-        .update(
-            &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
-            t0,
-        )
-        .unwrap();
-    // what the caller receives: the caller-facing (IPv6) address
-    assert_eq!(b.ip, "2001:db8::100".parse::<IpAddr>().unwrap());
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        t.update(&offer, t0).unwrap().ip,
+        ip("192.0.2.100"),
+        "to the callee"
+    );
+    assert_eq!(
+        (t.backend().ifaces.clone(), t.backend().opened_on.clone()),
+        (vec![[1, 0]], vec![[1, 0]])
+    );
+    let ok = msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]);
+    assert_eq!(
+        t.update(&ok, t0).unwrap().ip,
+        ip("2001:db8::100"),
+        "to the caller"
+    );
     // chosen once: a re-INVITE does not ask again
     let re = msg(Request, 2, "ft", "tt", vec![audio("[2001:db8::1]", 4002)]);
-    let c = t.update(&re, t0).unwrap();
-    assert_eq!(c.ip, "192.0.2.100".parse::<IpAddr>().unwrap());
+    assert_eq!(t.update(&re, t0).unwrap().ip, ip("192.0.2.100"));
     assert_eq!(t.backend().ifaces.len(), 1);
     let json = t.sessions_json(t0);
     assert!(
-        json.contains("\"caller_local\":\"[2001:db8::100]:"),
+        json.contains("\"caller_local\":\"[2001:db8::100]:")
+            && json.contains("\"callee_local\":\"192.0.2.100:"),
         "{json}"
     );
-    assert!(json.contains("\"callee_local\":\"192.0.2.100:"), "{json}");
 }
