@@ -3,7 +3,7 @@
 //! Kamailio with `cfg-examples/kamailio.cfg`) runs in a network namespace linked to two
 //! user-agent namespaces ([`support::twonets`]) and does not route between them; it listens
 //! for SIP on both of its addresses. Its config is the example config with the lines of
-//! `cfg-examples/interfaces-*.cfg` spliced in (the ones `doc/mediaproxy.md` §1.12 shows).
+//! `cfg-examples/interfaces-*.cfg` spliced in (the ones `doc/mediaproxy.md` §1.13 shows).
 //!
 //! * `ipv6_caller_and_ipv4_callee_talk_through_the_relay`: the caller's namespace has only
 //!   IPv6, the callee's only IPv4 (`relay_interfaces = "v4=192.0.2.1; v6=2001:db8:6::1"`: the
@@ -146,7 +146,7 @@ fn headers(msg: &str, name: &str) -> Vec<String> {
 }
 
 /// The example config with the case's lines from `cfg-examples/<file>` (the ones
-/// `doc/mediaproxy.md` §1.12 shows): the SIP sockets of this proxy (`socket=` for OpenSIPS,
+/// `doc/mediaproxy.md` §1.13 shows): the SIP sockets of this proxy (`socket=` for OpenSIPS,
 /// `listen=` for Kamailio) instead of the example's one, the `modparam` lines, and the
 /// request route's INVITE block instead of the example's.
 fn config(proxy: &support::proxy::Proxy, site: &Site, case: &Case) -> std::path::PathBuf {

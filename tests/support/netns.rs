@@ -445,21 +445,6 @@ table inet mpx_ua {{
         ip(&["-n", &ns, "link", "set", "eth0", "up"]);
         ns
     }
-
-    /// Kills every process still inside one of our namespaces (all were started by this
-    /// test), by pid.
-    fn kill_leftovers(&self) {
-        for ns in &self.created {
-            let out = run(Command::new("ip").args(["netns", "pids", ns]));
-            for pid in String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                // SAFETY: plain kill(2) of a process that lives in our own namespace.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
