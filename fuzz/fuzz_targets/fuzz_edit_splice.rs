@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use mediaproxy::host::common::splice::model::{rebuild, Lump, Path};
 use mediaproxy::host::common::splice::plan;
-use mediaproxy::script::BufEdit;
+use mediaproxy::script::Edit;
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 5 {
@@ -32,10 +32,10 @@ fuzz_target!(|data: &[u8]| {
         at += e[0] as usize % 8;
         let delete = e[1] as usize % 6;
         let ins = e[2] as usize % 5;
-        edits.push(BufEdit {
+        edits.push(Edit {
             offset: at,
             delete,
-            insert: &buf[..ins.min(len)],
+            insert: buf[..ins.min(len)].to_vec(),
         });
         at += delete;
     }
@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
                 break;
             }
             out.extend_from_slice(&buf[pos..e.offset]);
-            out.extend_from_slice(e.insert);
+            out.extend_from_slice(&e.insert);
             pos = e.offset + e.delete;
         }
         ok.then(|| {
