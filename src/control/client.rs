@@ -174,6 +174,20 @@ impl Client {
         }
     }
 
+    /// Sends a `record` (our relay only): `Some(file)` for a start, `None` for a stop.
+    pub fn record(
+        &mut self,
+        req: &super::record::RecordRequest,
+    ) -> Result<Option<String>, ClientError> {
+        let wire = super::record::encode(req).map_err(ClientError::Encode)?;
+        let line = self.transact(wire.as_bytes())?;
+        match super::record::parse_reply(&line) {
+            Ok(r) => Ok(r),
+            Err(()) if line == "error" => Err(ClientError::Relay),
+            Err(()) => Err(ClientError::BadReply(line)),
+        }
+    }
+
     /// A management command (`sessions`, `summary`, `version`); returns the reply line.
     /// The `(from_tag, to_tag)` of every session of a Call-ID.
     pub fn tags(&mut self, call_id: &str) -> Result<Vec<(String, String)>, ClientError> {

@@ -102,6 +102,8 @@ pub enum Request {
     Remove(RemoveRequest),
     /// Extension: media copies of a session ([`super::copy`]).
     Copy(super::copy::CopyRequest),
+    /// Extension: record a session's media to a pcap file ([`super::record`]).
+    Record(super::record::RecordRequest),
     Sessions,
     Summary,
     /// Extension: the tags of every session of a Call-ID (`tags` with a `call_id` header),
@@ -336,7 +338,7 @@ pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, Codec
         "summary" => return Ok(Request::Summary),
         "version" => return Ok(Request::Version),
         "quit" | "exit" => return Ok(Request::Quit),
-        "update" | "remove" | "copy" | "tags" => {}
+        "update" | "remove" | "copy" | "tags" | "record" => {}
         c if c.starts_with("drain ") => {
             let name = c["drain ".len()..].trim();
             if name.is_empty() || name.contains(char::is_whitespace) {
@@ -375,6 +377,9 @@ pub fn parse_request(command: &str, headers: &[String]) -> Result<Request, Codec
         return Ok(Request::Tags {
             call_id: need("call_id")?.to_string(),
         });
+    }
+    if cmd == "record" {
+        return super::record::parse(get).map(Request::Record);
     }
     if cmd == "remove" {
         return Ok(Request::Remove(RemoveRequest {

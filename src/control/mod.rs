@@ -12,6 +12,7 @@ pub mod client;
 pub mod codec;
 pub mod copy;
 pub mod interfaces;
+pub mod record;
 pub mod server;
 
 pub use codec::{MessageType, RemoveRequest, Request, UpdateRequest};

@@ -59,6 +59,14 @@ pub struct Counters {
     pub packets_copy_failed: AtomicU64,
     /// Packets the kernel fast path forwarded (`relay_kernel`); also in `packets_relayed`.
     pub packets_kernel: AtomicU64,
+    /// Calls recorded (pcap files created, `recording_dir`).
+    pub recorded_calls: AtomicU64,
+    /// Packets written to recordings.
+    pub recorded_packets: AtomicU64,
+    /// Bytes written to recordings (pcap headers included).
+    pub recorded_bytes: AtomicU64,
+    /// Packets not recorded: the writer's queue was full or the call's recording had failed.
+    pub recording_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -91,6 +99,10 @@ impl Counters {
             packets_copied: AtomicU64::new(0),
             packets_copy_failed: AtomicU64::new(0),
             packets_kernel: AtomicU64::new(0),
+            recorded_calls: AtomicU64::new(0),
+            recorded_packets: AtomicU64::new(0),
+            recorded_bytes: AtomicU64::new(0),
+            recording_dropped: AtomicU64::new(0),
         }
     }
 

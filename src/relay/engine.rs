@@ -62,7 +62,7 @@ pub(super) struct RealStream {
 }
 
 pub(crate) struct RealBackend {
-    interfaces: Interfaces,
+    pub(super) interfaces: Interfaces,
     pool: PortPool,
     pub(super) workers: Vec<WorkerLink>,
     pub(super) streams: HashMap<u64, RealStream>,
@@ -73,6 +73,11 @@ pub(crate) struct RealBackend {
     pub(super) guard: Arc<Guard>,
     /// Media copies of the streams ([`super::mirror`]).
     pub(super) mirrors: Mirrors,
+    /// Recordings ([`super::recording`]): the writer, if `recording_dir` is set.
+    pub(super) recorder: Option<super::record::Recorder>,
+    /// Recorded streams: stream id → recording key.
+    pub(super) recorded: HashMap<u64, u64>,
+    pub(super) next_record: u64,
 }
 
 impl RealBackend {
@@ -97,6 +102,9 @@ impl RealBackend {
             log,
             guard,
             mirrors: Mirrors::default(),
+            recorder: None,
+            recorded: HashMap::new(),
+            next_record: 0,
         };
         b.update_port_counters();
         b
@@ -209,6 +217,7 @@ impl RealBackend {
         for b in self.mirrors.stream_ended(h.id) {
             self.give_back(b, rest_from);
         }
+        self.recorded.remove(&h.id);
         self.update_port_counters();
     }
 
@@ -351,6 +360,18 @@ impl Backend for RealBackend {
         });
         snap
     }
+
+    fn record_open(&mut self, call_id: &str) -> Option<(u64, String)> {
+        self.record_open_file(call_id)
+    }
+
+    fn record_stream(&mut self, h: &StreamHandle, key: u64, relay_ip: [IpAddr; 2]) {
+        self.record_attach(h, key, relay_ip);
+    }
+
+    fn record_close(&mut self, key: u64) {
+        self.record_detach(key);
+    }
 }
 
 /// Answers control requests; lives on the control thread.
@@ -437,6 +458,7 @@ impl Engine {
         }
         self.next_housekeeping = now + HOUSEKEEPING;
         self.table.backend_mut().wake_pool(now);
+        self.table.backend().record_counters(self.counters);
         let elapsed = now.saturating_duration_since(self.bps_mark.0);
         if elapsed >= BPS_PERIOD {
             let bytes = Counters::get(&self.counters.bytes_relayed);
@@ -524,6 +546,7 @@ impl Handler for Engine {
                 }
             }
             Request::Copy(c) => self.copy(c, now),
+            Request::Record(r) => self.record(r, now),
             Request::Sessions => self.table.sessions_json(now),
             Request::Summary => self.table.summary_json(
                 &self.summary_ip,

@@ -11,7 +11,7 @@
 use super::counters::Counters;
 use super::engine::RealBackend;
 use super::session::StreamHandle;
-use super::worker::mirror::{MirrorOp, Out};
+use super::worker::mirror::{MirrorOp, Out, Sink};
 use super::worker::Cmd;
 use crate::control::copy::CopyEntry;
 use std::collections::HashMap;
@@ -193,8 +193,7 @@ impl RealBackend {
                 let out = Out {
                     key,
                     party: entry.party,
-                    sock,
-                    dest: None,
+                    sink: Sink::Udp { sock, dest: None },
                 };
                 self.mirror_send(h.id, rtcp_flow, MirrorOp::Add(Box::new(out)));
             }

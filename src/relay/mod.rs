@@ -74,6 +74,7 @@ mod mirror;
 pub mod packet;
 pub mod pool;
 pub mod record;
+mod recording;
 pub mod serve;
 pub mod session;
 #[allow(unsafe_code)]
@@ -258,14 +259,26 @@ impl Relay {
             .first()
             .map(|i| i.advertised.unwrap_or(i.listen).to_string())
             .unwrap_or_default();
-        let backend = RealBackend::new(ifaces, pool, links, counters, epoch, sink.clone(), guard);
+        let mut backend =
+            RealBackend::new(ifaces, pool, links, counters, epoch, sink.clone(), guard);
+        if let Some(dir) = &cfg.recording_dir {
+            // the directory is not checked here: a failure is logged at the first recording
+            match recording::start_recorder(dir, sink.clone()) {
+                Ok(r) => backend.recorder = Some(r),
+                Err(e) => sink.send_log(
+                    LogLevel::Error,
+                    format!("cannot start the recording writer: {e}; calls are not recorded"),
+                ),
+            }
+        }
         let timeouts = Timeouts::from(&cfg);
-        let table = session::SessionTable::new(
+        let mut table = session::SessionTable::new(
             backend,
             timeouts,
             counters,
             (Instant::now(), SystemTime::now()),
         );
+        table.set_record_all(cfg.record_all);
         let limits = guard::Limits {
             max_streams: cfg.max_streams,
             max_sessions: cfg.max_sessions,

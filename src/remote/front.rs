@@ -67,6 +67,10 @@ impl Handler for LocalClient {
             Request::Version => self.client.command("version"),
             Request::Drain(_) => Ok("error".into()),
             Request::Copy(c) => self.client.copy(c).map(|a| super::wire::copy_reply(c, a)),
+            Request::Record(r) => self
+                .client
+                .record(r)
+                .map(|f| crate::control::record::encode_reply(f.as_deref())),
             Request::Tags { call_id } => self
                 .client
                 .tags(call_id)

@@ -401,6 +401,10 @@ impl Link {
                 Ok(a) => super::wire::copy_reply(&c, a),
                 Err(_) => "error".into(),
             },
+            Request::Record(r) => match self.client.record(&r) {
+                Ok(f) => crate::control::record::encode_reply(f.as_deref()),
+                Err(_) => "error".into(),
+            },
             Request::Version | Request::Quit | Request::Drain(_) => "error".into(),
         }
     }

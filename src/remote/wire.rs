@@ -81,6 +81,7 @@ pub fn frame_request(req: &Request, seq: u64) -> Result<String, CodecError> {
             })?,
         ),
         Request::Copy(c) => ("copy", crate::control::copy::encode(c)?),
+        Request::Record(r) => ("record", crate::control::record::encode(r)?),
         Request::Tags { call_id } => ("tags", codec::encode_tags(call_id)?),
         Request::Summary => return Ok(format!("summary {seq}\r\n\r\n")),
         Request::Sessions => return Ok(format!("sessions {seq}\r\n\r\n")),
@@ -257,7 +258,7 @@ impl CommandReader {
         }
         match b.command.as_str() {
             "drain" => LinkCommand::Drain { seq: b.seq },
-            "update" | "remove" | "copy" | "tags" | "summary" | "sessions" => {
+            "update" | "remove" | "copy" | "record" | "tags" | "summary" | "sessions" => {
                 match codec::parse_request(&b.command, &b.headers) {
                     Ok(req) => LinkCommand::Request {
                         seq: b.seq,

@@ -3,6 +3,7 @@
 //! [`RelayConfig::validate`] checks a value built by hand against the same rows.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Which system interface the relay workers use for packets (`relay_io`).
@@ -251,6 +252,10 @@ pub struct RelayConfig {
     pub connected_sockets: bool,
     /// Latched streams forwarded by the kernel fast path (`relay::kernel`).
     pub kernel: RelayKernel,
+    /// Directory of call recordings (pcap files); `None`: recording off.
+    pub recording_dir: Option<PathBuf>,
+    /// Every session is recorded from its first answer.
+    pub record_all: bool,
 }
 
 impl RelayConfig {
@@ -278,6 +283,8 @@ impl RelayConfig {
             batch_wait_us: 0,
             connected_sockets: false,
             kernel: RelayKernel::default(),
+            recording_dir: None,
+            record_all: false,
         }
     }
 

@@ -517,6 +517,43 @@ pub const SPECS: &[Spec] = &[
         show: |s| s.relay.kernel.as_str().into(),
     },
     Spec {
+        name: "recording_dir",
+        option: Some("--recording-dir"),
+        scope: Scope::Relay,
+        kind: Kind::Text {
+            accepted: "a directory path (empty: recording off)",
+        },
+        ty: "str",
+        default: None,
+        doc: "directory of call recordings (one pcap file per recorded call, see `start_recording()`); unset = recording off. Checked at the first recording, not at start-up: an unwritable directory or a full disk logs one line and stops that recording, never the call",
+        set: |s, v| {
+            let t = v.text();
+            s.relay.recording_dir = (!t.is_empty()).then(|| PathBuf::from(t));
+            Ok(())
+        },
+        show: |s| {
+            s.relay
+                .recording_dir
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+    },
+    Spec {
+        name: "record_all",
+        option: Some("--record-all"),
+        scope: Scope::Relay,
+        kind: Kind::Flag,
+        ty: "int",
+        default: Some("0"),
+        doc: "1 = every relayed call is recorded from its first answer (needs `recording_dir`; our relay only, not `relay_mode=external`)",
+        set: |s, v| {
+            s.relay.record_all = v.flag();
+            Ok(())
+        },
+        show: |s| u8::from(s.relay.record_all).to_string(),
+    },
+    Spec {
         name: "ring_buffers",
         option: Some("--ring-buffers"),
         scope: Scope::RelayOnly,

@@ -39,6 +39,10 @@ macro_rules! stat_list {
             copied_packets => |s| s.relay.packets_copied,
             copy_failed_packets => |s| s.relay.packets_copy_failed,
             kernel_relayed_packets => |s| s.relay.packets_kernel,
+            recorded_calls => |s| s.relay.recorded_calls,
+            recorded_packets => |s| s.relay.recorded_packets,
+            recorded_bytes => |s| s.relay.recorded_bytes,
+            recording_dropped => |s| s.relay.recording_dropped,
         }
     };
 }

@@ -131,7 +131,7 @@ impl EpollIo {
             // media copies, once the forwarded packets are sent
             for &(k, _) in &self.out {
                 if let Some(d) = self.recv.get(k) {
-                    mirror::copy(flow, i, d.payload, local);
+                    mirror::copy(flow, i, d.src, d.payload, local);
                 }
             }
         }

@@ -33,6 +33,7 @@
 //! [`stats`].
 
 mod apply;
+pub mod recording;
 mod stats;
 mod timers;
 
@@ -112,6 +113,17 @@ pub trait Backend {
     /// Gives back a stream opened for a request that is then refused: free at once.
     fn discard(&mut self, h: &StreamHandle);
     fn snapshot(&self, h: &StreamHandle) -> Snapshot;
+    /// Starts a recording of a session with this Call-ID: its key and file, `None` when the
+    /// backend records nothing ([`recording`]).
+    fn record_open(&mut self, _call_id: &str) -> Option<(u64, String)> {
+        None
+    }
+    /// Records a stream (both parties, RTP and RTCP) under recording `key`; the session
+    /// advertises `relay_ip` to each party. Called again for a stream recorded already: nothing
+    /// changes.
+    fn record_stream(&mut self, _h: &StreamHandle, _key: u64, _relay_ip: [IpAddr; 2]) {}
+    /// Ends recording `key`: its streams stop being recorded and its file is closed.
+    fn record_close(&mut self, _key: u64) {}
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,6 +234,8 @@ struct Session {
     id: u64,
     /// Where the session is filed in the timers.
     deadline: Option<Instant>,
+    /// The session's recording (key and file), while it records.
+    recording: Option<(u64, String)>,
 }
 
 /// Closed streams kept per session for the statistics (a re-INVITE loop cannot grow it).
@@ -246,6 +260,8 @@ pub struct SessionTable<B: Backend> {
     wall_base: (Instant, SystemTime),
     timers: Timers,
     next_id: u64,
+    /// Every session is recorded from its first answer (`record_all`).
+    record_all: bool,
 }
 
 fn side_config(d: &StreamDesc, signaling_ip: Option<IpAddr>, asymmetric: bool) -> SideConfig {
@@ -273,6 +289,7 @@ impl<B: Backend> SessionTable<B> {
             wall_base,
             timers: Timers::default(),
             next_id: 0,
+            record_all: false,
         }
     }
 
@@ -406,11 +423,16 @@ impl<B: Backend> SessionTable<B> {
                     last_signal: now,
                     id,
                     deadline: None,
+                    recording: None,
                 });
                 (list.len() - 1, true)
             }
         };
+        let was_answered = self.answered(&req.call_id, found);
         let result = self.apply(req, found, sig_ip, now);
+        if result.is_ok() {
+            self.keep_recording(&req.call_id, found, was_answered);
+        }
         match &result {
             Ok(_) if created => {
                 Counters::add(&self.counters.sessions_created, 1);
@@ -495,6 +517,9 @@ impl<B: Backend> SessionTable<B> {
         timed_out: bool,
         now: Instant,
     ) -> (String, bool) {
+        if let Some((key, _)) = &s.recording {
+            self.backend.record_close(*key);
+        }
         let slots = std::mem::take(&mut s.slots);
         for sl in slots {
             let st = if timed_out {

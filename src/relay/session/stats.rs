@@ -91,6 +91,9 @@ impl<B: Backend> SessionTable<B> {
                 (!s.dialog_id.is_empty()).then_some(s.dialog_id.as_str()),
             )
             .bool("timed_out", expiry == Some(false));
+        if let Some((_, path)) = &s.recording {
+            o.str("recording", path);
+        }
         if let Some(all_ice) = expiry {
             o.bool("all_streams_ice", all_ice);
         }
@@ -225,6 +228,10 @@ impl<B: Backend> SessionTable<B> {
             ("sessions_ice_unselected", &c.sessions_ice_unselected),
             ("packets_copied", &c.packets_copied),
             ("packets_copy_failed", &c.packets_copy_failed),
+            ("recorded_calls", &c.recorded_calls),
+            ("recorded_packets", &c.recorded_packets),
+            ("recorded_bytes", &c.recorded_bytes),
+            ("recording_dropped", &c.recording_dropped),
         ] {
             o.u64(name, Counters::get(counter));
         }

@@ -527,13 +527,27 @@ impl<H: Handler> Dispatcher<H> {
     /// A media copy of a running session goes to the session's relay (error when it has none
     /// or its relay is gone).
     fn copy(&mut self, c: crate::control::copy::CopyRequest) -> String {
-        let Some(key) = self.find_pin(&c.call_id, &c.from_tag, &c.to_tag) else {
+        let tags = (c.call_id.clone(), c.from_tag.clone(), c.to_tag.clone());
+        self.to_pinned("copy", tags, Request::Copy(c))
+    }
+
+    fn record(&mut self, r: crate::control::record::RecordRequest) -> String {
+        let tags = (r.call_id.clone(), r.from_tag.clone(), r.to_tag.clone());
+        self.to_pinned("record", tags, Request::Record(r))
+    }
+
+    /// Sends a request about one session (`copy`, `record`) to the relay the session is
+    /// pinned to; its answer line as it is.
+    fn to_pinned(
+        &mut self,
+        what: &str,
+        (call_id, from_tag, to_tag): (String, String, String),
+        req: Request,
+    ) -> String {
+        let Some(key) = self.find_pin(&call_id, &from_tag, &to_tag) else {
             self.log(
                 LogLevel::Info,
-                format!(
-                    "copy for unknown session {} (from_tag {})",
-                    c.call_id, c.from_tag
-                ),
+                format!("{what} for unknown session {call_id} (from_tag {from_tag})"),
             );
             return "error".into();
         };
@@ -545,7 +559,7 @@ impl<H: Handler> Dispatcher<H> {
         let Some(idx) = self.index_of(&relay) else {
             return "error".into();
         };
-        match self.ask(idx, Wire::Request(Box::new(Request::Copy(c)))) {
+        match self.ask(idx, Wire::Request(Box::new(req))) {
             Answer::Line(p) => p,
             Answer::Timeout => {
                 self.mark_timeout(idx);
@@ -602,6 +616,7 @@ impl<H: Handler> Handler for Dispatcher<H> {
             Request::Update(u) => self.update(u),
             Request::Remove(r) => self.remove(r),
             Request::Copy(c) => self.copy(c),
+            Request::Record(r) => self.record(r),
             Request::Tags { call_id } => self.tags(&call_id),
             Request::Sessions => self.sessions(),
             Request::Summary => self.summary(),

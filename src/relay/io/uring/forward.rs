@@ -118,7 +118,7 @@ impl UringIo {
                     (core.flows.get(slot), self.ring.datagram(bid, res))
                 {
                     // more copies this turn than room for: this one goes now
-                    mirror::copy(flow, side, d.payload, &mut core.pkt.local);
+                    mirror::copy(flow, side, d.src, d.payload, &mut core.pkt.local);
                 }
             }
             true

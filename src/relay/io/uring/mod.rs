@@ -387,7 +387,7 @@ impl UringIo {
                 continue;
             };
             if let Some(d) = self.ring.datagram(bid, res) {
-                mirror::copy(flow, side, d.payload, &mut core.pkt.local);
+                mirror::copy(flow, side, d.src, d.payload, &mut core.pkt.local);
             }
         }
     }
