@@ -78,6 +78,9 @@ pub(crate) struct RealBackend {
     /// Recorded streams: stream id → recording key.
     pub(super) recorded: HashMap<u64, u64>,
     pub(super) next_record: u64,
+    /// Recordings detached from their streams, closed once the copies the workers queued
+    /// before they saw the detach are surely written: (when, key).
+    pub(super) closing: Vec<(Instant, u64)>,
 }
 
 impl RealBackend {
@@ -105,6 +108,7 @@ impl RealBackend {
             recorder: None,
             recorded: HashMap::new(),
             next_record: 0,
+            closing: Vec::new(),
         };
         b.update_port_counters();
         b
@@ -369,8 +373,8 @@ impl Backend for RealBackend {
         self.record_attach(h, key, relay_ip);
     }
 
-    fn record_close(&mut self, key: u64) {
-        self.record_detach(key);
+    fn record_close(&mut self, key: u64, now: Instant) {
+        self.record_detach(key, now);
     }
 }
 
@@ -458,7 +462,9 @@ impl Engine {
         }
         self.next_housekeeping = now + HOUSEKEEPING;
         self.table.backend_mut().wake_pool(now);
-        self.table.backend().record_counters(self.counters);
+        self.table
+            .backend_mut()
+            .record_housekeeping(now, self.counters);
         let elapsed = now.saturating_duration_since(self.bps_mark.0);
         if elapsed >= BPS_PERIOD {
             let bytes = Counters::get(&self.counters.bytes_relayed);

@@ -16,7 +16,10 @@ use crate::control::record::RecordRequest;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long after its detach a recording's file is closed.
+const CLOSE_AFTER: Duration = Duration::from_millis(200);
 
 /// Recording keys live apart from media copy keys (`relay/mirror.rs` counts up from 1).
 const KEY_BASE: u64 = 1 << 63;
@@ -103,8 +106,10 @@ impl RealBackend {
         self.recorded.insert(h.id, key);
     }
 
-    /// Stops recording `key` on every stream and closes its file (after what is queued).
-    pub(super) fn record_detach(&mut self, key: u64) {
+    /// Stops recording `key` on every stream; its file is closed [`CLOSE_AFTER`] later (a
+    /// worker queues a packet's recorded copy just after sending the packet on: a copy may
+    /// still be on its way when the call's last packet has arrived).
+    pub(super) fn record_detach(&mut self, key: u64, now: Instant) {
         let ids: Vec<u64> = self
             .recorded
             .iter()
@@ -124,13 +129,22 @@ impl RealBackend {
                 }
             }
         }
-        if let Some(r) = &self.recorder {
-            r.close(key);
+        if self.recorder.is_some() {
+            self.closing.push((now + CLOSE_AFTER, key));
         }
     }
 
-    /// Brings the `recorded_*` counters up to date.
-    pub(super) fn record_counters(&self, c: &Counters) {
+    /// Closes the files due ([`RealBackend::record_detach`]) and brings the `recorded_*`
+    /// counters up to date.
+    pub(super) fn record_housekeeping(&mut self, now: Instant, c: &Counters) {
+        if let Some(r) = &self.recorder {
+            self.closing.retain(|&(at, key)| {
+                if at <= now {
+                    r.close(key);
+                }
+                at > now
+            });
+        }
         if let Some(r) = &self.recorder {
             let st = r.stats();
             for (to, from) in [
@@ -147,10 +161,10 @@ impl RealBackend {
 
 impl Engine {
     /// Answers a `record` request (see [`crate::control::record`]).
-    pub(super) fn record(&mut self, r: RecordRequest, _now: Instant) -> String {
+    pub(super) fn record(&mut self, r: RecordRequest, now: Instant) -> String {
         if !r.start {
             self.table
-                .stop_recording(&r.call_id, &r.from_tag, &r.to_tag);
+                .stop_recording(&r.call_id, &r.from_tag, &r.to_tag, now);
             return crate::control::record::encode_reply(None);
         }
         match self

@@ -123,7 +123,7 @@ pub trait Backend {
     /// changes.
     fn record_stream(&mut self, _h: &StreamHandle, _key: u64, _relay_ip: [IpAddr; 2]) {}
     /// Ends recording `key`: its streams stop being recorded and its file is closed.
-    fn record_close(&mut self, _key: u64) {}
+    fn record_close(&mut self, _key: u64, _now: Instant) {}
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -518,7 +518,7 @@ impl<B: Backend> SessionTable<B> {
         now: Instant,
     ) -> (String, bool) {
         if let Some((key, _)) = &s.recording {
-            self.backend.record_close(*key);
+            self.backend.record_close(*key, now);
         }
         let slots = std::mem::take(&mut s.slots);
         for sl in slots {

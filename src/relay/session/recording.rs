@@ -5,6 +5,7 @@
 //! whose statistics JSON names the file (`"recording"`).
 
 use super::{Backend, SessionTable};
+use std::time::Instant;
 
 /// Why a recording could not start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +81,13 @@ impl<B: Backend> SessionTable<B> {
     }
 
     /// `record stop`: closes the session's recording, if any; `false`: no such session.
-    pub fn stop_recording(&mut self, call_id: &str, from_tag: &str, to_tag: &str) -> bool {
+    pub fn stop_recording(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: &str,
+        now: Instant,
+    ) -> bool {
         let Some(idx) = self.find(call_id, from_tag, to_tag) else {
             return false;
         };
@@ -88,7 +95,7 @@ impl<B: Backend> SessionTable<B> {
             return false;
         };
         if let Some((key, _)) = s.recording.take() {
-            self.backend.record_close(key);
+            self.backend.record_close(key, now);
         }
         true
     }
