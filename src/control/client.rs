@@ -183,8 +183,8 @@ impl Client {
         let line = self.transact(wire.as_bytes())?;
         match super::record::parse_reply(&line) {
             Ok(r) => Ok(r),
-            Err(()) if line == "error" => Err(ClientError::Relay),
-            Err(()) => Err(ClientError::BadReply(line)),
+            Err("error") => Err(ClientError::Relay),
+            Err(_) => Err(ClientError::BadReply(line.clone())),
         }
     }
 

@@ -81,14 +81,14 @@ pub fn encode_reply(file: Option<&str>) -> String {
 }
 
 /// What a `record` reply says: `Some(path)` for `recording <path>`, `None` for `stopped`;
-/// anything else is an error reply.
-pub fn parse_reply(line: &str) -> Result<Option<String>, ()> {
+/// anything else (`error`, garbage) is returned as the error.
+pub fn parse_reply(line: &str) -> Result<Option<String>, &str> {
     if line == "stopped" {
         return Ok(None);
     }
     match line.strip_prefix("recording ") {
         Some(p) if !p.is_empty() => Ok(Some(p.to_string())),
-        _ => Err(()),
+        _ => Err(line),
     }
 }
 
