@@ -3,7 +3,8 @@
 //! session ended and the relay's statistics for it (JSON).
 //!
 //! Text: `call_id`, `from_tag`, `to_tag`, `reason`, `caller_codec`, `callee_codec` (first
-//! stream), `stats` (the relay's JSON). Numbers: `duration` (s), `streams`, `caller_packets`,
+//! stream), `stats` (the relay's JSON), `recording` (the session's pcap file, empty when it
+//! was not recorded). Numbers: `duration` (s), `streams`, `caller_packets`,
 //! `callee_packets`, `caller_bytes`, `callee_bytes` (sums over the streams), `timed_out` (0/1).
 
 use serde_json::Value;
@@ -45,6 +46,7 @@ impl Fields {
                 ("caller_codec", first("caller_codec")),
                 ("callee_codec", first("callee_codec")),
                 ("stats", stats_json.to_string()),
+                ("recording", text("recording")),
             ],
             numbers: vec![
                 (
@@ -109,7 +111,13 @@ mod tests {
         assert_eq!(f.get("callee_bytes"), Some(Field::Number(120)));
         assert_eq!(f.get("timed_out"), Some(Field::Number(1)));
         assert_eq!(f.get("nothing"), None);
-        assert_eq!(f.text.len() + f.numbers.len(), 14);
+        assert_eq!(f.get("recording"), Some(Field::Text("")));
+        assert_eq!(f.text.len() + f.numbers.len(), 15);
+        let rec = Fields::new("bye", r#"{"recording":"/var/rec/c1-20261203T135300Z-9.pcap"}"#);
+        assert_eq!(
+            rec.get("recording"),
+            Some(Field::Text("/var/rec/c1-20261203T135300Z-9.pcap"))
+        );
     }
 
     #[test]
