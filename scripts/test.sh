@@ -9,7 +9,8 @@
 #   "needs the proxy: ..."           OpenSIPS (OPENSIPS_BIN, else opensips on PATH) for the
 #                                    default build; Kamailio (KAMAILIO_BIN, else kamailio) for
 #                                    the Kamailio build
-#   "needs the proxy, root, ..."     also root, ip, nft and sipp (the NAT lab's namespaces)
+#   "needs the proxy, root, ..."     also root, ip, nft and sipp (the NAT lab's namespaces);
+#                                    "..., tshark" also tshark (recorded calls read back)
 #   "needs ... MEDIAPROXY_C_MODULE"  also MEDIAPROXY_C_MODULE (OpenSIPS's own C module)
 #   "needs the proxy with httpd and prometheus"  an OpenSIPS with those modules
 #   "needs the proxy with siprec, ..."  an OpenSIPS with siprec, media_exchange and
@@ -87,6 +88,9 @@ run_build() {
     why=""
     case "$reason" in
       "needs the proxy:"*) [ "$proxy" = 1 ] || why=$why_proxy ;;
+      "needs the proxy, root"*tshark*)
+        if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_lab" != 1 ]; then why=$why_lab;
+          elif [ "$have_tshark" != 1 ]; then why=$why_tshark; fi ;;
       "needs the proxy, root"*)
         if [ "$proxy" != 1 ]; then why=$why_proxy; elif [ "$have_lab" != 1 ]; then why=$why_lab; fi ;;
       "needs the proxy with siprec"*)

@@ -22,6 +22,9 @@ use std::time::Instant;
 /// recorders of both parties.
 pub(crate) const MAX_PER_STREAM: usize = 8;
 
+/// The high bit marks a copy's key (a flow's `Out`s share one key space).
+const COPY_KEYS: u64 = 1 << 63;
+
 /// One entry of a copy, as the control side keeps it.
 struct Rec {
     copy: (String, String),
@@ -52,7 +55,8 @@ impl Mirrors {
 
     fn insert(&mut self, rec: Rec) -> u64 {
         self.next_key += 1;
-        let key = self.next_key;
+        // apart from the recordings' keys (`relay/recording.rs`), which count up from 1
+        let key = COPY_KEYS | self.next_key;
         self.by_copy.entry(rec.copy.clone()).or_default().push(key);
         self.by_stream.entry(rec.stream_id).or_default().push(key);
         self.recs.insert(key, rec);

@@ -21,9 +21,6 @@ use std::time::{Duration, Instant};
 /// How long after its detach a recording's file is closed.
 const CLOSE_AFTER: Duration = Duration::from_millis(200);
 
-/// Recording keys live apart from media copy keys (`relay/mirror.rs` counts up from 1).
-const KEY_BASE: u64 = 1 << 63;
-
 /// Starts the writer for `dir`. Its notes become log lines: a failure (unwritable directory,
 /// full disk) once, then again only after a file was written in between; the call goes on.
 pub(crate) fn start_recorder(dir: &Path, log: EventSink) -> std::io::Result<Recorder> {
@@ -57,7 +54,8 @@ impl RealBackend {
     pub(super) fn record_open_file(&mut self, call_id: &str) -> Option<(u64, String)> {
         let rec = self.recorder.as_ref()?;
         self.next_record += 1;
-        let key = KEY_BASE | self.next_record;
+        // 1, 2, …: part of the file name; copies' keys have the high bit set (`relay/mirror.rs`)
+        let key = self.next_record;
         let path = rec.open(key, call_id);
         Some((key, path.to_string_lossy().into_owned()))
     }

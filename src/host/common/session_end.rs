@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(f.get("nothing"), None);
         assert_eq!(f.get("recording"), Some(Field::Text("")));
         assert_eq!(f.text.len() + f.numbers.len(), 15);
-        let rec = Fields::new("bye", r#"{"recording":"/var/rec/c1-20261203T135300Z-9.pcap"}"#);
+        let rec = Fields::new(
+            "bye",
+            r#"{"recording":"/var/rec/c1-20261203T135300Z-9.pcap"}"#,
+        );
         assert_eq!(
             rec.get("recording"),
             Some(Field::Text("/var/rec/c1-20261203T135300Z-9.pcap"))
