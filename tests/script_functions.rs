@@ -661,3 +661,85 @@ fn sipcall_ask(sock: &std::path::Path, cmd: &str) -> String {
     BufReader::new(s).read_line(&mut line).unwrap();
     line
 }
+
+/// `start_recording()` / `stop_recording()`: 1 when the relay records (a file appears in
+/// `recording_dir`) and stops, from either party's message; -1 with a line for an unknown
+/// call, for a relay without `recording_dir`, and with `relay_mode=external` (nothing sent).
+#[test]
+fn start_and_stop_recording_return_codes() {
+    let e = env_with("rec", (43900, 43999), |raw, dir| {
+        let rec = dir.join("rec");
+        std::fs::create_dir_all(&rec).unwrap();
+        *raw = std::mem::take(raw).set("recording_dir", rec.to_string_lossy().into_owned());
+    });
+    let inv = initial_invite("rec1@x", "", &offer("192.168.1.40", 4000));
+    let mut m = Fake::new(&inv, "198.51.100.7", 61000);
+    assert_eq!(script::use_media_proxy(&mut m, &e.cfg, &Ctx::default()), 1);
+    let ok = sip(
+        "SIP/2.0 200 OK",
+        "rec1@x",
+        "a1",
+        Some("b1"),
+        "1 INVITE",
+        "",
+        Some(&offer("192.168.2.50", 5000)),
+    );
+    let mut r = Fake::new(&ok, "198.51.100.9", 5060);
+    assert_eq!(script::use_media_proxy(&mut r, &e.cfg, &Ctx::default()), 1);
+    assert_eq!(script::start_recording(&r, &e.cfg), 1, "{:?}", r.logs);
+    let rec = e.dir.join("rec");
+    let files = || {
+        std::fs::read_dir(&rec)
+            .map(|d| d.flatten().map(|f| f.file_name()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while files().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let f = files();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].to_string_lossy().starts_with("rec1@x-"), "{f:?}");
+    // the callee's BYE names the session by the other tag
+    let bye = sip(
+        "BYE sip:alice@192.168.1.40:5080 SIP/2.0",
+        "rec1@x",
+        "b1",
+        Some("a1"),
+        "2 BYE",
+        "",
+        None,
+    );
+    let b = Fake::new(&bye, "198.51.100.9", 5060);
+    assert_eq!(script::stop_recording(&b, &e.cfg), 1, "{:?}", b.logs);
+    assert_eq!(script::end_media_session(&b, &e.cfg), 1);
+    // no such session any more
+    assert_eq!(script::start_recording(&b, &e.cfg), -1);
+    assert!(b.logged("relay:"), "{:?}", b.logs);
+
+    // a relay without recording_dir
+    let plain = env("recoff", (43800, 43899));
+    let inv = initial_invite("rec2@x", "", &offer("192.168.1.40", 4000));
+    let mut m = Fake::new(&inv, "198.51.100.7", 61000);
+    assert_eq!(
+        script::use_media_proxy(&mut m, &plain.cfg, &Ctx::default()),
+        1
+    );
+    assert_eq!(script::start_recording(&m, &plain.cfg), -1);
+    assert!(m.logged("relay:"), "{:?}", m.logs);
+
+    // relay_mode=external: refused before anything is sent, with a line saying why
+    let mut ext = e.cfg.clone();
+    ext.relay_mode = mediaproxy::config::RelayMode::External;
+    let m = Fake::new(&inv, "198.51.100.7", 61000);
+    assert_eq!(script::start_recording(&m, &ext), -1);
+    assert_eq!(script::stop_recording(&m, &ext), -1);
+    assert!(m.logged("relay_mode=external"), "{:?}", m.logs);
+    assert!(!m.logged("relay:"), "{:?}", m.logs);
+    // disable=1: -1, quietly
+    let mut off = e.cfg.clone();
+    off.disable = true;
+    let m = Fake::new(&inv, "198.51.100.7", 61000);
+    assert_eq!(script::start_recording(&m, &off), -1);
+    assert!(m.logs.borrow().is_empty());
+}

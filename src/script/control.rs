@@ -91,6 +91,14 @@ pub(crate) fn copy(
     with_client(cfg, |c| c.copy(req))
 }
 
+/// Sends a `record` (recordings, our relay only): the file for a start.
+pub(crate) fn record(
+    cfg: &Config,
+    req: &crate::control::record::RecordRequest,
+) -> Result<Option<String>, ClientError> {
+    with_client(cfg, |c| c.record(req))
+}
+
 /// Called once per ended session with why it ended and the relay's statistics (JSON), so a
 /// host can raise its own event (set once by the host before it forks).
 pub type SessionEndHook = fn(reason: &str, stats_json: &str);

@@ -61,6 +61,8 @@ pub enum ScriptError {
     NotSipUri,
     ContactSpans,
     ContactEdit(String),
+    /// A function that needs this project's relay, with `relay_mode=external`.
+    NotOurRelay,
 }
 
 impl ScriptError {
@@ -129,6 +131,10 @@ impl fmt::Display for ScriptError {
             ScriptError::NotSipUri => f.write_str("the Contact URI is not a sip: URI"),
             ScriptError::ContactSpans => f.write_str("inconsistent Contact URI spans"),
             ScriptError::ContactEdit(e) => write!(f, "cannot change the Contact: {e}"),
+            ScriptError::NotOurRelay => f.write_str(
+                "recording needs this module's relay (relay_mode=embedded, or mediaproxy-relay); \
+                 relay_mode=external names a MediaProxy dispatcher, which cannot record",
+            ),
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod end;
 pub mod engage;
 mod error;
 pub mod nat;
+pub mod record;
 pub mod use_;
 
 pub(crate) use control::copy;
@@ -43,6 +44,7 @@ pub use end::end_media_session;
 pub use engage::{can_engage, engage, Engage};
 pub use error::{report, ScriptError};
 pub use nat::{client_nat_test, fix_contact};
+pub use record::{start_recording, stop_recording};
 pub use use_::use_media_proxy;
 
 /// One byte edit, from the SDP rewrite to the host's lumps: delete `delete` bytes at `offset`,

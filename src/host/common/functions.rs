@@ -36,7 +36,7 @@ impl Function {
 }
 
 /// How many script functions there are.
-pub const COUNT: usize = 5;
+pub const COUNT: usize = 7;
 
 /// The script functions, in the order of the hosts' tables.
 pub const FUNCTIONS: [Function; COUNT] = [
@@ -70,6 +70,18 @@ pub const FUNCTIONS: [Function; COUNT] = [
         takes_string: false,
         body: |m, cfg, _| script::fix_contact(m, cfg),
     },
+    Function {
+        name: c"start_recording",
+        request_route_only: false,
+        takes_string: false,
+        body: |m, cfg, _| script::start_recording(m, cfg),
+    },
+    Function {
+        name: c"stop_recording",
+        request_route_only: false,
+        takes_string: false,
+        body: |m, cfg, _| script::stop_recording(m, cfg),
+    },
 ];
 
 /// The functions' rows of a host's `cmd_export_t` table, ending in `$end`: `$row(function,
@@ -78,7 +90,7 @@ pub const FUNCTIONS: [Function; COUNT] = [
 /// against [`FUNCTIONS`] at compile time.
 macro_rules! script_functions {
     ($row:ident, $entry:ident, $end:expr) => {
-        $crate::host::common::functions::script_functions!(@rows $row, $entry, $end, 0 1 2 3 4)
+        $crate::host::common::functions::script_functions!(@rows $row, $entry, $end, 0 1 2 3 4 5 6)
     };
     (@rows $row:ident, $entry:ident, $end:expr, $($n:literal)*) => {{
         const _: () = assert!(

@@ -136,6 +136,18 @@ pub fn mod_init<H: HostLogger>(
                 cfg.mediaproxy_socket.display()
             ),
         );
+        if cfg.relay_mode == RelayMode::External
+            && (cfg.relay.record_all || cfg.relay.recording_dir.is_some())
+        {
+            emit(
+                log,
+                Level::Warn,
+                "mod_init",
+                format_args!(
+                    "recording_dir and record_all apply to this module's relay only: with relay_mode=external nothing is recorded (run mediaproxy-relay with --recording-dir instead)"
+                ),
+            );
+        }
         install(cfg);
         0
     })
