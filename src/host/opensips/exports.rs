@@ -110,13 +110,18 @@ mod tests {
     #[test]
     fn functions_and_their_routes() {
         let t = &CMDS.0;
-        assert!(t[5].name.is_null());
-        let get = |n: &str| t[..5].iter().find(|c| name(c.name) == n).expect(n);
+        let n = crate::host::common::functions::COUNT;
+        assert!(t[n].name.is_null());
+        let get = |f: &str| t[..n].iter().find(|c| name(c.name) == f).expect(f);
         assert_eq!(get("engage_media_proxy").flags, 1);
         assert_eq!(get("use_media_proxy").flags, 1 | 2 | 4 | 8 | 32);
         assert_eq!(get("end_media_session").flags, 1 | 2 | 4 | 8 | 32);
         assert_eq!(get("client_nat_test").params[0].flags, 2);
         assert_eq!(get("client_nat_test").params[1].flags, 0);
         assert_eq!(get("fix_contact").params[0].flags, 0);
+        for f in ["start_recording", "stop_recording"] {
+            assert_eq!(get(f).flags, 1 | 2 | 4 | 8 | 32, "{f}");
+            assert_eq!(get(f).params[0].flags, 0, "{f}");
+        }
     }
 }
