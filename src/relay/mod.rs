@@ -60,6 +60,7 @@
 //! if it is not the wildcard; else the local address the kernel routes towards the session
 //! creator's `signaling_ip` (chosen once per session).
 
+mod control_loop;
 pub mod counters;
 mod engine;
 pub mod events;
@@ -290,7 +291,7 @@ impl Relay {
         let socket = server.path().to_path_buf();
         // on failure the closure is dropped: the workers see their channels disconnect and end
         let control = sys::spawn_blocked("mp-control".into(), move || {
-            engine::control_loop(server, engine, stop2, stopping2, handles)
+            control_loop::control_loop(server, engine, stop2, stopping2, handles)
         })?;
         let io_text = match (io_backend, fallback) {
             (
