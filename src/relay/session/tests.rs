@@ -19,6 +19,12 @@ struct Fake {
     opened_on: Vec<[usize; 2]>,
     /// Snapshots taken (what a timer check costs).
     snapshots: std::cell::Cell<usize>,
+    /// Recording: whether the backend records, recordings opened, streams attached (stream,
+    /// key), recordings closed.
+    recorder: bool,
+    rec_opened: u64,
+    rec_streams: Vec<(u64, u64)>,
+    rec_closed: Vec<u64>,
 }
 
 impl Backend for Fake {
@@ -61,6 +67,22 @@ impl Backend for Fake {
     fn snapshot(&self, h: &StreamHandle) -> Snapshot {
         self.snapshots.set(self.snapshots.get() + 1);
         self.snaps.get(&h.id).copied().unwrap_or_default()
+    }
+    fn record_open(&mut self, call_id: &str) -> Option<(u64, String)> {
+        if !self.recorder {
+            return None;
+        }
+        self.rec_opened += 1;
+        Some((
+            self.rec_opened,
+            format!("/rec/{call_id}-{}.pcap", self.rec_opened),
+        ))
+    }
+    fn record_stream(&mut self, h: &StreamHandle, key: u64, _relay_ip: IpAddr) {
+        self.rec_streams.push((h.id, key));
+    }
+    fn record_close(&mut self, key: u64, _now: Instant) {
+        self.rec_closed.push(key);
     }
 }
 
@@ -567,6 +589,7 @@ fn sessions_json_lists_only_answered_streams() {
     }
 }
 
+mod recording;
 mod timers;
 
 #[test]
