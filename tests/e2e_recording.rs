@@ -1,7 +1,8 @@
 //! Recording end to end: calls through the NAT lab (see `tests/e2e_nat.rs`) with the module's
-//! `recording_dir` and `record_all` set, in the proxy this build is for (OpenSIPS running
-//! `cfg-examples/opensips.cfg`, or with `--features kamailio` Kamailio running
-//! `cfg-examples/kamailio.cfg`).
+//! `recording_dir` set and `start_recording()` called by the script on every 200 OK, in the
+//! proxy this build is for (OpenSIPS running `cfg-examples/opensips.cfg`, or with
+//! `--features kamailio` Kamailio running `cfg-examples/kamailio.cfg`, the line added to their
+//! `onreply_route`).
 //!
 //! The recording directory is a small tmpfs of the test's own.
 //! 1. A call with RTP both ways that falls silent and is ended by the relay's media timeout
@@ -28,6 +29,9 @@ const TEST: &str = "recorded_calls_through_nat_match_the_relay_and_survive_a_rea
 const RELAY_PORTS: (u16, u16) = (40200, 40299);
 const MEDIA_TIMEOUT_S: u32 = 3;
 const MIN_PACKETS: u64 = 20;
+/// The example configs' reply route, and the line the test adds to it.
+const ONREPLY: &str = "onreply_route {";
+const START: &str = "\tif ($rs == \"200\" && $rm == \"INVITE\") start_recording();";
 
 /// A tmpfs on a fresh directory; unmounted and removed on drop (after the lab).
 struct Tmpfs(PathBuf);
@@ -125,11 +129,14 @@ fn recorded_calls_through_nat_match_the_relay_and_survive_a_read_only_directory(
     let fs = Tmpfs::mount();
     let extra = format!(
         "modparam(\"mediaproxy\", \"recording_dir\", \"{}\")\n\
-         modparam(\"mediaproxy\", \"record_all\", 1)\n\
          modparam(\"mediaproxy\", \"media_timeout\", {MEDIA_TIMEOUT_S})",
         fs.0.display()
     );
-    let mut w = Lab::start("rec", proxy, RELAY_PORTS, &extra);
+    // the script records every answered call: start_recording() on the 200 OK
+    let mut w = Lab::start_edited("rec", proxy, RELAY_PORTS, &extra, |cfg| {
+        assert!(cfg.contains(ONREPLY), "the example has an onreply_route");
+        cfg.replacen(ONREPLY, &format!("{ONREPLY}\n{START}"), 1)
+    });
     w.register_callee();
 
     // ---- 1. a recorded call, ended by the media timeout -------------------------------------

@@ -124,7 +124,19 @@ impl Lab {
     /// relay's ports `relay_ports`) in namespace "proxy" and waits for its relay to answer.
     /// `name` names the site directory and prefixes the Call-IDs.
     pub fn start(name: &str, proxy: Proxy, relay_ports: (u16, u16), extra: &str) -> Lab {
-        let mut lab = Self::start_unready(name, proxy, relay_ports, extra);
+        Self::start_edited(name, proxy, relay_ports, extra, |cfg| cfg.to_string())
+    }
+
+    /// [`Lab::start`] with the rendered config passed through `edit` (a test's own lines in
+    /// the example's routes).
+    pub fn start_edited(
+        name: &str,
+        proxy: Proxy,
+        relay_ports: (u16, u16),
+        extra: &str,
+        edit: impl FnOnce(&str) -> String,
+    ) -> Lab {
+        let mut lab = Self::start_unready_edited(name, proxy, relay_ports, extra, edit);
         lab.wait_for("the relay's control socket answers summary", |l| {
             l.summary().get("session_count").map(|_| ())
         });
@@ -134,9 +146,21 @@ impl Lab {
     /// [`Lab::start`] without waiting for the relay to answer (a proxy whose relays connect
     /// later).
     pub fn start_unready(name: &str, proxy: Proxy, relay_ports: (u16, u16), extra: &str) -> Lab {
+        Self::start_unready_edited(name, proxy, relay_ports, extra, |cfg| cfg.to_string())
+    }
+
+    fn start_unready_edited(
+        name: &str,
+        proxy: Proxy,
+        relay_ports: (u16, u16),
+        extra: &str,
+        edit: impl FnOnce(&str) -> String,
+    ) -> Lab {
         let topo = Topology::build(relay_ports);
         let site = Site::new(name, 5060, relay_ports).in_netns(&topo.proxy, netns::PROXY_IP);
         let cfg = proxy.render_example(&site, extra);
+        let text = std::fs::read_to_string(&cfg).expect("read the rendered config");
+        std::fs::write(&cfg, edit(&text)).expect("write the edited config");
         let check = proxy.check_config(&cfg);
         assert!(
             check.status.success(),
