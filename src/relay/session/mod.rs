@@ -237,6 +237,8 @@ struct Session {
     deadline: Option<Instant>,
     /// The session's recording (key and file), while it records.
     recording: Option<(u64, String)>,
+    /// The session's last recording file (kept after a stop, for the statistics).
+    recorded: Option<String>,
 }
 
 /// Closed streams kept per session for the statistics (a re-INVITE loop cannot grow it).
@@ -425,6 +427,7 @@ impl<B: Backend> SessionTable<B> {
                     id,
                     deadline: None,
                     recording: None,
+                    recorded: None,
                 });
                 (list.len() - 1, true)
             }

@@ -1,8 +1,8 @@
 //! A session's recording, as the table keeps it: started by `record start` (or, with
 //! `record_all`, by the session's first answer), it follows the session: every stream it has
 //! and every stream a later re-offer adds is recorded (the backend attaches the recording to
-//! each stream once), and it ends with `record stop` or the session's end (remove, expiry),
-//! whose statistics JSON names the file (`"recording"`).
+//! each stream once), and it ends with `record stop` or the session's end (remove, expiry).
+//! The statistics JSON names the session's last file (`"recording"`), also after a stop.
 
 use super::{Backend, SessionTable};
 use std::time::Instant;
@@ -45,6 +45,7 @@ impl<B: Backend> SessionTable<B> {
         };
         if s.recording.is_none() && self.record_all && s.answered && !was_answered {
             s.recording = self.backend.record_open(call_id);
+            s.recorded = s.recording.as_ref().map(|(_, p)| p.clone());
         }
         let Some((key, _)) = &s.recording else {
             return;
@@ -69,7 +70,9 @@ impl<B: Backend> SessionTable<B> {
             return Err(RecordError::NotFound);
         };
         if s.recording.is_none() {
-            s.recording = Some(self.backend.record_open(call_id).ok_or(RecordError::Off)?);
+            let (key, path) = self.backend.record_open(call_id).ok_or(RecordError::Off)?;
+            s.recorded = Some(path.clone());
+            s.recording = Some((key, path));
         }
         let Some((key, path)) = s.recording.clone() else {
             return Err(RecordError::Off);

@@ -91,7 +91,7 @@ impl<B: Backend> SessionTable<B> {
                 (!s.dialog_id.is_empty()).then_some(s.dialog_id.as_str()),
             )
             .bool("timed_out", expiry == Some(false));
-        if let Some((_, path)) = &s.recording {
+        if let Some(path) = &s.recorded {
             o.str("recording", path);
         }
         if let Some(all_ice) = expiry {

@@ -1,6 +1,6 @@
 //! A session's recording as the table keeps it: started by `record start` or (with
 //! `record_all`) by the first answer, attached to every stream including those a re-offer adds,
-//! closed by `stop` or the session's end, named in the statistics while it records.
+//! closed by `stop` or the session's end, named in the statistics (also after a stop).
 
 use super::*;
 use crate::relay::session::recording::RecordError;
@@ -92,7 +92,10 @@ fn record_all_starts_at_the_answer_and_stop_closes() {
     assert_eq!(t.backend().rec_closed, vec![1]);
     assert!(!t.stop_recording("call-2", "ft", "tt", t0));
     let json = t.remove("call-1", "ft", "tt", t0 + sec(1)).unwrap();
-    assert!(!json.contains("\"recording\""), "{json}");
+    assert!(
+        json.contains("\"recording\":\"/rec/call-1-1.pcap\""),
+        "the file stays named after the stop: {json}"
+    );
     assert_eq!(t.backend().rec_closed, vec![1], "closed once");
 }
 
