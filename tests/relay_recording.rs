@@ -362,3 +362,61 @@ fn a_read_only_directory_logs_once_and_leaves_calls_alone() {
     ) >= 80));
     assert_eq!(counter(&r.counters.recorded_calls), 0);
 }
+
+/// The kernel fast path never takes a recorded flow (its packets would not reach the
+/// recording): a recording started while the stream is in the kernel takes it back to the
+/// worker, every packet after it is recorded, and after the stop the kernel takes it again.
+#[test]
+#[ignore = "needs root and tshark"]
+fn a_recorded_flow_leaves_the_kernel_fast_path() {
+    common::kernel::with_fast_path("rec", || {
+        let dir = temp_dir("kernel");
+        let d2 = dir.clone();
+        let r = TestRelay::start_io(RelayIo::Epoll, "reck", (46800, 46899), move |c| {
+            c.recording_dir = Some(d2)
+        });
+        let mut c = r.client();
+        let call = new_call(&mut c, "kr-1");
+        let exchange = |from: u16, to: u16| {
+            for seq in from..to {
+                call.caller
+                    .send_to(&rtp(0, seq, 0xA, 1), call.to_a)
+                    .unwrap();
+                assert_eq!(recv(&call.callee).0, rtp(0, seq, 0xA, 1));
+                call.callee
+                    .send_to(&rtp(8, seq, 0xB, 2), call.to_b)
+                    .unwrap();
+                assert_eq!(recv(&call.caller).0, rtp(8, seq, 0xB, 2));
+            }
+        };
+        exchange(0, 50);
+        let k = r.relay().kernel().expect("the fast path runs");
+        assert!(
+            eventually(Duration::from_secs(5), || k.flows().unwrap().len() == 2),
+            "the latched stream is in the kernel"
+        );
+        let path = record(&mut c, "kr-1", true).unwrap().expect("a file");
+        assert!(
+            eventually(Duration::from_secs(5), || k.flows().unwrap().is_empty()),
+            "the recorded flow left the kernel: {:?}",
+            k.flows()
+        );
+        exchange(50, 70);
+        assert_eq!(record(&mut c, "kr-1", false).unwrap(), None);
+        wait_closed(&r, &path, &mut Vec::new());
+        assert!(
+            eventually(Duration::from_secs(5), || k.flows().unwrap().len() == 2),
+            "back in the kernel after the stop: {:?}",
+            k.flows()
+        );
+        let lines = tshark(Path::new(&path));
+        let (a, b) = (
+            call.caller.local_addr().unwrap(),
+            call.callee.local_addr().unwrap(),
+        );
+        assert_eq!(count(&lines, a, call.to_a), 20, "{lines:?}");
+        assert_eq!(count(&lines, b, call.to_b), 20, "{lines:?}");
+        assert_eq!(lines.len(), 40);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
