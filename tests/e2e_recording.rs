@@ -26,7 +26,7 @@ use support::netns;
 use support::process::loud;
 
 const TEST: &str = "recorded_calls_through_nat_match_the_relay_and_survive_a_read_only_directory";
-const RELAY_PORTS: (u16, u16) = (40200, 40299);
+const RELAY_PORTS: (u16, u16) = (40400, 40499);
 const MEDIA_TIMEOUT_S: u32 = 3;
 const MIN_PACKETS: u64 = 20;
 /// The example configs' reply route, and the line the test adds to it.

@@ -667,7 +667,7 @@ fn sipcall_ask(sock: &std::path::Path, cmd: &str) -> String {
 /// call, for a relay without `recording_dir`, and with `relay_mode=external` (nothing sent).
 #[test]
 fn start_and_stop_recording_return_codes() {
-    let e = env_with("rec", (43900, 43999), |raw, dir| {
+    let e = env_with("rec", (44400, 44499), |raw, dir| {
         let rec = dir.join("rec");
         std::fs::create_dir_all(&rec).unwrap();
         *raw = std::mem::take(raw).set("recording_dir", rec.to_string_lossy().into_owned());
@@ -718,7 +718,7 @@ fn start_and_stop_recording_return_codes() {
     assert!(b.logged("relay:"), "{:?}", b.logs);
 
     // a relay without recording_dir
-    let plain = env("recoff", (43800, 43899));
+    let plain = env("recoff", (44500, 44599));
     let inv = initial_invite("rec2@x", "", &offer("192.168.1.40", 4000));
     let mut m = Fake::new(&inv, "198.51.100.7", 61000);
     assert_eq!(
