@@ -528,17 +528,17 @@ impl<H: Handler> Dispatcher<H> {
     /// or its relay is gone).
     fn copy(&mut self, c: crate::control::copy::CopyRequest) -> String {
         let tags = (c.call_id.clone(), c.from_tag.clone(), c.to_tag.clone());
-        self.to_pinned("copy", tags, Request::Copy(c))
+        self.send_pinned("copy", tags, Request::Copy(c))
     }
 
     fn record(&mut self, r: crate::control::record::RecordRequest) -> String {
         let tags = (r.call_id.clone(), r.from_tag.clone(), r.to_tag.clone());
-        self.to_pinned("record", tags, Request::Record(r))
+        self.send_pinned("record", tags, Request::Record(r))
     }
 
     /// Sends a request about one session (`copy`, `record`) to the relay the session is
     /// pinned to; its answer line as it is.
-    fn to_pinned(
+    fn send_pinned(
         &mut self,
         what: &str,
         (call_id, from_tag, to_tag): (String, String, String),
