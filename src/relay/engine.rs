@@ -9,7 +9,7 @@ use super::latch::SideConfig;
 use super::mirror::Mirrors;
 use super::pool::PortPool;
 use super::session::{Backend, OpenError, Party, SessionTable, Snapshot, StreamHandle, TableError};
-use super::sys::{self, EventFd};
+use super::sys::EventFd;
 use super::worker::{Cmd, FlowInit, LatchEvent, StreamShared};
 use super::{EventSink, LogLevel, RelayEvent};
 use crate::control::codec::{encode_answer, CodecError, Request, UpdateRequest};

@@ -78,7 +78,7 @@ impl Backend for Fake {
             format!("/rec/{call_id}-{}.pcap", self.rec_opened),
         ))
     }
-    fn record_stream(&mut self, h: &StreamHandle, key: u64, _relay_ip: IpAddr) {
+    fn record_stream(&mut self, h: &StreamHandle, key: u64, _relay_ip: [IpAddr; 2]) {
         self.rec_streams.push((h.id, key));
     }
     fn record_close(&mut self, key: u64, _now: Instant) {
