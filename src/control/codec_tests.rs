@@ -1,5 +1,6 @@
 //! Tests of [`super`]: the media header, requests and replies, the request reader's framing.
 use super::*;
+use crate::media::Direction;
 
 fn sd(t: &str, a: &str, p: u16, d: Direction, ice: bool) -> StreamDesc {
     StreamDesc {
