@@ -152,6 +152,21 @@ fn last_cfg(t: &SessionTable<Fake>, id: u64, party: Party) -> Option<SocketAddr>
         .and_then(|(_, _, c)| c.sdp)
 }
 
+/// A call with one audio stream, offered by the caller ("ft") and answered by the callee
+/// ("tt") at `t0`.
+fn answered_call(t: &mut SessionTable<Fake>, t0: Instant) {
+    t.update(
+        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
+        t0,
+    )
+    .unwrap();
+    t.update(
+        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
+        t0,
+    )
+    .unwrap();
+}
+
 #[test]
 fn offer_answer_directions_and_remove() {
     let (mut t, t0, c) = table(10);
@@ -353,16 +368,7 @@ fn forked_early_media_last_answer_wins() {
 #[test]
 fn reinvite_adds_changes_and_removes_streams() {
     let (mut t, t0, c) = table(10);
-    t.update(
-        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
-        t0,
-    )
-    .unwrap();
-    t.update(
-        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
-        t0,
-    )
-    .unwrap();
+    answered_call(&mut t, t0);
     // add video, change the audio port
     let mut video = audio("10.0.0.1", 4002);
     video.media_type = "video".into();

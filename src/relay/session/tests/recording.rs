@@ -5,19 +5,6 @@
 use super::*;
 use crate::relay::session::recording::RecordError;
 
-fn call(t: &mut SessionTable<Fake>, t0: Instant) {
-    t.update(
-        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
-        t0,
-    )
-    .unwrap();
-    t.update(
-        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
-        t0,
-    )
-    .unwrap();
-}
-
 #[test]
 fn a_started_recording_follows_new_streams_and_ends_with_the_session() {
     let (mut t, t0, _) = table(10);
@@ -25,7 +12,7 @@ fn a_started_recording_follows_new_streams_and_ends_with_the_session() {
         t.start_recording("call-1", "ft", "tt"),
         Err(RecordError::NotFound)
     );
-    call(&mut t, t0);
+    answered_call(&mut t, t0);
     assert_eq!(
         t.start_recording("call-1", "ft", "tt"),
         Err(RecordError::Off),
@@ -103,7 +90,7 @@ fn record_all_starts_at_the_answer_and_stop_closes() {
 fn an_expired_session_closes_its_recording() {
     let (mut t, t0, _) = table(10);
     t.backend_mut().recorder = true;
-    call(&mut t, t0);
+    answered_call(&mut t, t0);
     t.start_recording("call-1", "ft", "tt").unwrap();
     let ended = t.tick(t0 + sec(3600));
     assert_eq!(ended.len(), 1);

@@ -2,7 +2,7 @@
 //! sessions that are due.
 
 use super::super::*;
-use super::{audio, msg, sec, snap_media, table};
+use super::{answered_call, audio, msg, sec, snap_media, table};
 use crate::control::codec::MessageType::{Reply, Request};
 use crate::media::Direction;
 
@@ -64,16 +64,7 @@ fn media_timeout_counts_from_the_last_packet() {
 #[test]
 fn hold_gets_the_long_timeout() {
     let (mut t, t0, _) = table(10);
-    t.update(
-        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
-        t0,
-    )
-    .unwrap();
-    t.update(
-        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
-        t0,
-    )
-    .unwrap();
+    answered_call(&mut t, t0);
     snap_media(&mut t, 1, t0 + sec(10));
     // caller puts the call on hold (sendonly), callee answers recvonly; media stops
     let mut hold = audio("10.0.0.1", 4000);
@@ -100,16 +91,7 @@ fn hold_gets_the_long_timeout() {
 #[test]
 fn old_style_hold_with_zero_address() {
     let (mut t, t0, _) = table(10);
-    t.update(
-        &msg(Request, 1, "ft", "", vec![audio("10.0.0.1", 4000)]),
-        t0,
-    )
-    .unwrap();
-    t.update(
-        &msg(Reply, 1, "ft", "tt", vec![audio("10.0.0.2", 5000)]),
-        t0,
-    )
-    .unwrap();
+    answered_call(&mut t, t0);
     let n = t.backend().configs.len();
     t.update(
         &msg(Request, 2, "ft", "tt", vec![audio("0.0.0.0", 4000)]),
