@@ -40,8 +40,7 @@
 #                         summary.txt: scripts/ramp-summary.py over the ramps (both capacity
 #                         rules, CPU per 1000 sessions at 250, steal).
 #
-# rtpload is copied to /tmp and built there (never inside the repo). Relay and generator run at
-# nice -10 so that unrelated low-priority work on a shared machine disturbs every relay alike.
+# Building and starting the relays: scripts/bench-lib.sh.
 # With kernel.sched_autogroup_enabled=1 nice only counts inside the session's autogroup: on a
 # shared machine also run `echo -10 > /proc/self/autogroup` in the invoking shell first.
 set -euo pipefail
@@ -56,16 +55,14 @@ kernels=${KERNEL:-off}
 relays=${RELAYS:-ours rtpengine}
 gen=(--gen-sockets "${GEN_SOCKETS:-0}")
 mkdir -p "$out"
-rm -rf /tmp/rtpload-bench && cp -r "$here/../shared/bench/rtpload" /tmp/rtpload-bench
-(cd /tmp/rtpload-bench && CARGO_TARGET_DIR=/tmp/rtpload-bench/target cargo build --release -q)
-(cd "$here" && cargo build --release -q --bin mediaproxy-relay)
-B=/tmp/rtpload-bench/target/release/rtpload
+# shellcheck source=scripts/bench-lib.sh
+. "$here/scripts/bench-lib.sh"
+build_bench_tools
 if [ "${BUSY_NEIGHBOUR:-0}" = 1 ]; then
   timeout 7200 nice -n 19 taskset -c 1 sh -c 'while :; do :; done' &
   hog=$!
   trap 'kill "$hog" 2>/dev/null || true' EXIT
 fi
-MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
 
 # Capacity mode: a cgroup with a CPU quota (cgroup v2 if its cpu controller is there, else v1).
 cg=
@@ -86,39 +83,6 @@ if [ -n "${QUOTA:-}" ]; then
     echo "QUOTA: no cgroup cpu controller here" >&2; exit 2
   fi
 fi
-# Runs "$@" inside the quota's cgroup (when there is one): the shell joins it, then execs.
-# Called as `in_cg ... &`: the background subshell execs too, so $! is the relay's PID.
-in_cg() {
-  if [ -n "$cg" ]; then
-    exec sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@"
-  else
-    exec "$@"
-  fi
-}
-
-start_mp() { # $1: relay_io, $2: relay_batch_wait (us), $3: relay_connected_sockets, $4: relay_kernel
-  rm -f /tmp/mp-bench.sock
-  in_cg nice -n -10 taskset -c 1 "$MP" --socket /tmp/mp-bench.sock --listen-ip 127.0.0.1 --port-range 30000-59999 \
-    --threads 1 --relay-io "$1" --batch-wait-us "$2" --connected-sockets "$3" --kernel "$4" --max-seconds 900 \
-    >>"$out/mediaproxy-relay.log" 2>&1 &
-  echo $! >/tmp/mp-bench.pid
-  for _ in $(seq 50); do [ -S /tmp/mp-bench.sock ] && break; sleep 0.1; done
-}
-start_re() {
-  in_cg nice -n -10 taskset -c 1 rtpengine --config-file=none --foreground --log-stderr --log-level=4 \
-    --table=-1 --interface=127.0.0.1 --listen-ng=127.0.0.1:2223 \
-    --port-min=30000 --port-max=59999 --delete-delay=0 --pidfile=/tmp/rtpengine-bench.pid \
-    --num-threads=1 --media-num-threads=1 >>"$out/rtpengine.log" 2>&1 &
-  echo $! >/tmp/re-bench.pid
-  for _ in $(seq 50); do "$B" ping --relay rtpengine --ctrl 127.0.0.1:2223 >/dev/null 2>&1 && break; sleep 0.1; done
-}
-start_fw() {
-  in_cg nice -n -10 taskset -c 1 "$B" forwarder --mode per-session --addr 127.0.0.1:40000 --sessions 5000 \
-    --max-seconds 900 >>"$out/forwarder.log" 2>&1 &
-  echo $! >/tmp/fw-bench.pid
-  sleep 0.5
-}
-stop() { kill "$(cat "$1")" 2>/dev/null || true; sleep 1; }
 
 # $1: ramp|run, $2: ours-<io>|rtpengine, then rtpload arguments
 measure() {
