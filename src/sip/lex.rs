@@ -464,3 +464,13 @@ mod tests {
         assert!(sip_hostport(b"tel:+1-212-555-0101").is_none());
     }
 }
+
+/// Offset of `sub` (a sub-slice of `buf`) in `buf`.
+pub(super) fn offset_in(buf: &[u8], sub: &[u8]) -> usize {
+    (sub.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
+}
+
+/// SP or HTAB.
+pub(super) fn is_sp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}

@@ -55,10 +55,14 @@
 //!   `get_body()` does (the host hands over one datagram / one framed message).
 
 mod error;
+mod fields;
 mod lex;
 mod msg;
 mod multipart;
+mod start_line;
 
 pub use error::{Error, ErrorKind, Excerpt, FailureKind, Located, Warnings};
+pub use fields::{Contact, ContentType, Spanned, Via};
 pub use lex::{uri_target, Params, UriTarget};
-pub use msg::{Contact, ContentType, Kind, Method, SipMsg, Spanned, Via};
+pub use msg::SipMsg;
+pub use start_line::{Kind, Method};

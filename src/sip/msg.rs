@@ -1,195 +1,14 @@
 //! The scanner: one pass over the start line and the header section, recording borrowed
 //! spans, then the body span (and the `application/sdp` part of a multipart/mixed body).
 
-use nom::bytes::complete::tag_no_case;
 use nom::character::complete::char;
 use nom::Parser;
 
 use super::error::{Error, ErrorKind, Warnings};
-use super::lex::{self, at_end, at_end_or_comma, name_addr, params, trim_lws, NameAddr, Params};
+use super::fields::{self, content_type, unquote, Contact, ContentType, Party, Via};
+use super::lex::{self, is_sp, trim_lws, Params};
 use super::multipart;
-
-/// A request method (RFC 3261 §7.1 and the extensions that carry SDP or matter to a proxy).
-/// Methods are case-sensitive; anything else is [`Method::Other`] (the bytes are kept in
-/// [`Kind::Request::method_bytes`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Method {
-    Invite,
-    Ack,
-    Bye,
-    Cancel,
-    Options,
-    Register,
-    Prack,
-    Subscribe,
-    Notify,
-    Publish,
-    Info,
-    Refer,
-    Message,
-    Update,
-    Other,
-}
-
-impl Method {
-    /// Maps a method token (case-sensitive, RFC 3261 §7.1).
-    pub fn from_bytes(m: &[u8]) -> Method {
-        match m {
-            b"INVITE" => Method::Invite,
-            b"ACK" => Method::Ack,
-            b"BYE" => Method::Bye,
-            b"CANCEL" => Method::Cancel,
-            b"OPTIONS" => Method::Options,
-            b"REGISTER" => Method::Register,
-            b"PRACK" => Method::Prack,
-            b"SUBSCRIBE" => Method::Subscribe,
-            b"NOTIFY" => Method::Notify,
-            b"PUBLISH" => Method::Publish,
-            b"INFO" => Method::Info,
-            b"REFER" => Method::Refer,
-            b"MESSAGE" => Method::Message,
-            b"UPDATE" => Method::Update,
-            _ => Method::Other,
-        }
-    }
-}
-
-/// Request or reply, from the start line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind<'a> {
-    /// Request-Line (RFC 3261 §7.1).
-    Request {
-        method: Method,
-        method_bytes: &'a [u8],
-        uri: &'a [u8],
-    },
-    /// Status-Line (RFC 3261 §7.2).
-    Reply { status: u16, reason: &'a [u8] },
-}
-
-/// Bytes of the scanned buffer together with their offset in it (for edits by the host).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Spanned<'a> {
-    pub bytes: &'a [u8],
-    pub offset: usize,
-}
-
-/// The first via-parm of the first Via header field (RFC 3261 §20.42, RFC 3581 `rport`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Via<'a> {
-    /// `transport` of sent-protocol (`UDP`, `TCP`, `TLS`, `SCTP`, `WS`, ...).
-    pub transport: &'a [u8],
-    /// sent-by host; an IPv6 reference keeps its brackets (see [`Via::ipv6`]).
-    pub host: Spanned<'a>,
-    pub ipv6: bool,
-    pub port: Option<u16>,
-    /// `None`: no `rport`; `Some(None)`: `rport` without value; `Some(Some(p))`: `rport=p`.
-    pub rport: Option<Option<u16>>,
-    /// `received` value as written (an IPv6 address may come with or without brackets).
-    pub received: Option<&'a [u8]>,
-    pub branch: Option<&'a [u8]>,
-    /// All via-params, for [`Via::param`].
-    pub params: &'a [u8],
-}
-
-impl<'a> Via<'a> {
-    /// Value of a via-param (case-insensitive name): `Some(None)` for a flag.
-    pub fn param(&self, name: &str) -> Option<Option<&'a [u8]>> {
-        Params::new(self.params).find(name)
-    }
-
-    /// The host without IPv6 brackets.
-    pub fn host_addr(&self) -> &'a [u8] {
-        strip_brackets(self.host.bytes)
-    }
-}
-
-/// The first contact of the first Contact header field (RFC 3261 §20.10).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Contact<'a> {
-    /// `Contact: *` (only valid in REGISTER); then `uri` is the `*` and there is no host.
-    pub star: bool,
-    /// Display name as written (quotes included), if any.
-    pub display: Option<&'a [u8]>,
-    /// The URI (inside `<>` for the name-addr form).
-    pub uri: Spanned<'a>,
-    /// Host of a `sip:`/`sips:` URI; an IPv6 reference keeps its brackets. `None` for other
-    /// schemes.
-    pub host: Option<Spanned<'a>>,
-    pub ipv6: bool,
-    /// Port digits of a `sip:`/`sips:` URI, with their value.
-    pub port: Option<Spanned<'a>>,
-    pub port_value: Option<u16>,
-    /// The contact-params after the URI (`;expires=..;q=..`), for [`Contact::param`].
-    pub params: &'a [u8],
-}
-
-impl<'a> Contact<'a> {
-    /// Value of a contact-param (case-insensitive name): `Some(None)` for a flag.
-    pub fn param(&self, name: &str) -> Option<Option<&'a [u8]>> {
-        Params::new(self.params).find(name)
-    }
-
-    /// The host without IPv6 brackets.
-    pub fn host_addr(&self) -> Option<&'a [u8]> {
-        self.host.map(|h| strip_brackets(h.bytes))
-    }
-}
-
-fn strip_brackets(h: &[u8]) -> &[u8] {
-    match h {
-        [b'[', inner @ .., b']'] => inner,
-        _ => h,
-    }
-}
-
-/// A From or To header field: URI and parameters (tag).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Party<'a> {
-    uri: &'a [u8],
-    params: &'a [u8],
-}
-
-/// Content-Type media type (RFC 3261 §20.15).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ContentType<'a> {
-    pub mtype: &'a [u8],
-    pub subtype: &'a [u8],
-    pub params: &'a [u8],
-    /// The whole value, trimmed.
-    pub raw: &'a [u8],
-}
-
-impl<'a> ContentType<'a> {
-    /// `type/subtype` equality, case-insensitive.
-    pub fn is(&self, mtype: &str, subtype: &str) -> bool {
-        self.mtype.eq_ignore_ascii_case(mtype.as_bytes())
-            && self.subtype.eq_ignore_ascii_case(subtype.as_bytes())
-    }
-
-    /// A media-type parameter (case-insensitive name); a quoted value keeps its quotes.
-    pub fn param(&self, name: &str) -> Option<Option<&'a [u8]>> {
-        Params::new(self.params).find(name)
-    }
-}
-
-/// Parses `m-type SLASH m-subtype *( SEMI m-parameter )` (RFC 3261 §20.15, §25.1).
-pub(crate) fn content_type(v: &[u8]) -> Option<ContentType<'_>> {
-    let (i, _) = lex::lws(v).ok()?;
-    let (i, mtype) = lex::token(i).ok()?;
-    let (i, _) = (lex::lws, char::<_, ()>('/'), lex::lws).parse(i).ok()?;
-    let (i, subtype) = lex::token(i).ok()?;
-    let (i, ps) = params(i).ok()?;
-    if !at_end(i) {
-        return None;
-    }
-    Some(ContentType {
-        mtype,
-        subtype,
-        params: ps,
-        raw: trim_lws(v),
-    })
-}
+use super::start_line::{start_line, Kind, Method};
 
 /// A scanned SIP message: borrowed spans into the input, nothing allocated.
 ///
@@ -286,202 +105,6 @@ fn check_no_cr(buf: &[u8], start: usize, end: usize) -> Result<(), Error> {
     }
 }
 
-fn offset_in(buf: &[u8], sub: &[u8]) -> usize {
-    (sub.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
-}
-
-fn is_sp(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
-/// `SIP-Version` (RFC 3261 §7.1: "SIP" "/" 1*DIGIT "." 1*DIGIT, case-insensitive); only 2.0.
-fn sip_version(i: &[u8]) -> nom::IResult<&[u8], (), ()> {
-    let (i, _) = tag_no_case("SIP/").parse(i)?;
-    let (i, (maj, _, min)) = (
-        lex::many1(|b: u8| b.is_ascii_digit()),
-        char('.'),
-        lex::many1(|b: u8| b.is_ascii_digit()),
-    )
-        .parse(i)?;
-    if lex::decimal(maj) == Some(2) && lex::decimal(min) == Some(0) {
-        Ok((i, ()))
-    } else {
-        Err(nom::Err::Failure(()))
-    }
-}
-
-fn sp1(i: &[u8]) -> nom::IResult<&[u8], &[u8], ()> {
-    lex::many1(is_sp)(i)
-}
-
-/// Start line (RFC 3261 §7.1 Request-Line, §7.2 Status-Line). Runs of SP/HTAB between the
-/// elements and trailing whitespace are accepted with a warning, as OpenSIPS accepts them.
-fn start_line<'a>(
-    buf: &'a [u8],
-    start: usize,
-    end: usize,
-    w: &mut Warnings,
-) -> Result<Kind<'a>, Error> {
-    let line = buf.get(start..end).unwrap_or(&[]);
-    let bad = |kind| Error::at(kind, buf, start);
-    if tag_no_case::<_, _, ()>("SIP/").parse(line).is_ok() {
-        let (i, _) = sip_version(line).map_err(|_| bad(ErrorKind::Version))?;
-        let (i, sp) = sp1(i).map_err(|_| bad(ErrorKind::StartLine))?;
-        let (i, code) = lex::many1(|b: u8| b.is_ascii_digit())(i)
-            .map_err(|_| Error::at(ErrorKind::Status, buf, offset_in(buf, i)))?;
-        let status = lex::decimal(code)
-            .filter(|c| code.len() == 3 && (100..=699).contains(c))
-            .ok_or_else(|| Error::at(ErrorKind::Status, buf, offset_in(buf, code)))?;
-        if sp.len() > 1 {
-            w.insert(Warnings::START_LINE_WHITESPACE);
-        }
-        // Reason-Phrase: anything up to the line end (UTF-8 allowed, RFC 3261 §25.1), may be
-        // empty (RFC 4475 §3.1.1.13); the separating SP is required unless nothing follows.
-        let reason = match i.first() {
-            None => i,
-            Some(&b) if is_sp(b) => i.get(1..).unwrap_or(&[]),
-            Some(_) => return Err(Error::at(ErrorKind::Status, buf, offset_in(buf, code))),
-        };
-        return Ok(Kind::Reply {
-            status: status as u16,
-            reason,
-        });
-    }
-    let (i, method) = lex::token(line).map_err(|_| bad(ErrorKind::StartLine))?;
-    let (i, sp_a) = sp1(i).map_err(|_| bad(ErrorKind::StartLine))?;
-    let (i, uri) = lex::many1(|b: u8| !is_sp(b))(i)
-        .map_err(|_| Error::at(ErrorKind::StartLine, buf, offset_in(buf, i)))?;
-    lex::scheme(uri).map_err(|_| Error::at(ErrorKind::StartLine, buf, offset_in(buf, uri)))?;
-    let (i, sp_b) = sp1(i).map_err(|_| Error::at(ErrorKind::StartLine, buf, offset_in(buf, i)))?;
-    let (i, _) =
-        sip_version(i).map_err(|_| Error::at(ErrorKind::Version, buf, offset_in(buf, i)))?;
-    let (i, trailing) = lex::many(is_sp)(i).map_err(|_| bad(ErrorKind::StartLine))?;
-    if !i.is_empty() {
-        return Err(Error::at(ErrorKind::StartLine, buf, offset_in(buf, i)));
-    }
-    if sp_a.len() > 1 || sp_b.len() > 1 || !trailing.is_empty() {
-        w.insert(Warnings::START_LINE_WHITESPACE);
-    }
-    Ok(Kind::Request {
-        method: Method::from_bytes(method),
-        method_bytes: method,
-        uri,
-    })
-}
-
-/// `via-parm` (RFC 3261 §20.42, §25.1): sent-protocol LWS sent-by *( SEMI via-params ).
-fn via_parm<'a>(buf: &'a [u8], v: &'a [u8]) -> Option<Via<'a>> {
-    let slash = |i| (lex::lws, char::<_, ()>('/'), lex::lws).parse(i);
-    let (i, _) = lex::lws(v).ok()?;
-    let (i, _name) = lex::token(i).ok()?;
-    let (i, _) = slash(i).ok()?;
-    let (i, _version) = lex::token(i).ok()?;
-    let (i, _) = slash(i).ok()?;
-    let (i, transport) = lex::token(i).ok()?;
-    let (i, _) = lex::lws(i).ok()?;
-    let (i, (host, ipv6)) = lex::host(i).ok()?;
-    let (i, port) = lex::opt_port(i).ok()?;
-    let (i, ps) = params(i).ok()?;
-    if !at_end_or_comma(i) {
-        return None;
-    }
-    let mut via = Via {
-        transport,
-        host: Spanned {
-            bytes: host,
-            offset: offset_in(buf, host),
-        },
-        ipv6,
-        port: port.map(|(_, p)| p),
-        rport: None,
-        received: None,
-        branch: None,
-        params: ps,
-    };
-    for (name, value) in Params::new(ps) {
-        if name.eq_ignore_ascii_case(b"rport") {
-            if via.rport.is_none() {
-                via.rport = Some(match value {
-                    None => None,
-                    Some(v) => Some(u16::try_from(lex::decimal(v)?).ok()?),
-                });
-            }
-        } else if name.eq_ignore_ascii_case(b"received") {
-            via.received = via.received.or(value);
-        } else if name.eq_ignore_ascii_case(b"branch") {
-            via.branch = via.branch.or(value);
-        }
-    }
-    Some(via)
-}
-
-/// First element of a Contact value (RFC 3261 §20.10): `*` or name-addr/addr-spec with params.
-fn contact<'a>(buf: &'a [u8], v: &'a [u8]) -> Option<Contact<'a>> {
-    let t = trim_lws(v);
-    if t == b"*" {
-        return Some(Contact {
-            star: true,
-            display: None,
-            uri: Spanned {
-                bytes: t,
-                offset: offset_in(buf, t),
-            },
-            host: None,
-            ipv6: false,
-            port: None,
-            port_value: None,
-            params: &[],
-        });
-    }
-    let (
-        rest,
-        NameAddr {
-            display,
-            uri,
-            params,
-        },
-    ) = name_addr(v).ok()?;
-    if !at_end_or_comma(rest) {
-        return None;
-    }
-    let hp = lex::sip_hostport(uri);
-    let spanned = |s: &'a [u8]| Spanned {
-        bytes: s,
-        offset: offset_in(buf, s),
-    };
-    Some(Contact {
-        star: false,
-        display,
-        uri: spanned(uri),
-        host: hp.as_ref().map(|h| spanned(h.host)),
-        ipv6: hp.as_ref().is_some_and(|h| h.ipv6),
-        port: hp.as_ref().and_then(|h| h.port).map(|(d, _)| spanned(d)),
-        port_value: hp.as_ref().and_then(|h| h.port).map(|(_, p)| p),
-        params,
-    })
-}
-
-/// From / To value (RFC 3261 §20.20, §20.39): one name-addr/addr-spec with params.
-fn party(v: &[u8]) -> Option<Party<'_>> {
-    let (rest, na) = name_addr(v).ok()?;
-    if !at_end(rest) {
-        return None;
-    }
-    Some(Party {
-        uri: na.uri,
-        params: na.params,
-    })
-}
-
-/// CSeq value (RFC 3261 §20.16): 1*DIGIT LWS Method; the number must fit 32 bits.
-fn cseq(v: &[u8]) -> Option<(u32, &[u8])> {
-    let (i, _) = lex::lws(v).ok()?;
-    let (i, n) = lex::number::<u32>(i).ok()?;
-    let (i, _) = lex::many1(lex::is_lws)(i).ok()?;
-    let (i, m) = lex::token(i).ok()?;
-    at_end(i).then_some((n, m))
-}
-
 impl<'a> SipMsg<'a> {
     /// Scans a whole SIP message (RFC 3261 §7): start line, header fields (compact names,
     /// case-insensitive names, folding per §7.3.1) and the body per §7.4/§18.3.
@@ -575,25 +198,26 @@ impl<'a> SipMsg<'a> {
         match header_id(name) {
             Hdr::Via => {
                 if self.via.is_none() {
-                    self.via = Some(via_parm(buf, value).ok_or_else(|| err(ErrorKind::Via))?);
+                    self.via =
+                        Some(fields::via_parm(buf, value).ok_or_else(|| err(ErrorKind::Via))?);
                 }
             }
             Hdr::Contact => {
                 if self.contact.is_none() {
                     self.contact =
-                        Some(contact(buf, value).ok_or_else(|| err(ErrorKind::Contact))?);
+                        Some(fields::contact(buf, value).ok_or_else(|| err(ErrorKind::Contact))?);
                 }
             }
             Hdr::From => {
                 dup = self.from.is_some();
                 if !dup {
-                    self.from = Some(party(value).ok_or_else(|| err(ErrorKind::From))?);
+                    self.from = Some(fields::party(value).ok_or_else(|| err(ErrorKind::From))?);
                 }
             }
             Hdr::To => {
                 dup = self.to.is_some();
                 if !dup {
-                    self.to = Some(party(value).ok_or_else(|| err(ErrorKind::To))?);
+                    self.to = Some(fields::party(value).ok_or_else(|| err(ErrorKind::To))?);
                 }
             }
             Hdr::CallId => {
@@ -609,7 +233,7 @@ impl<'a> SipMsg<'a> {
             Hdr::CSeq => {
                 dup = self.cseq.is_some();
                 if !dup {
-                    self.cseq = Some(cseq(value).ok_or_else(|| err(ErrorKind::CSeq))?);
+                    self.cseq = Some(fields::cseq(value).ok_or_else(|| err(ErrorKind::CSeq))?);
                 }
             }
             Hdr::UserAgent => {
@@ -805,12 +429,5 @@ impl<'a> SipMsg<'a> {
     /// Oddities met while scanning.
     pub fn warnings(&self) -> Warnings {
         self.warnings
-    }
-}
-
-fn unquote(v: &[u8]) -> &[u8] {
-    match v {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => v,
     }
 }

@@ -1,8 +1,8 @@
 //! Finding the `application/sdp` part of a `multipart/mixed` body (RFC 2046 §5.1.1,
 //! RFC 5621 §3). No allocation: parts are found by walking lines.
 
+use super::fields::content_type;
 use super::lex::trim_lws;
-use super::msg::content_type;
 
 /// Start of each line of `body` from `from` on (0 and every byte after an LF).
 fn line_starts(body: &[u8], from: usize) -> impl Iterator<Item = usize> + '_ {
