@@ -71,11 +71,13 @@
 //! the body byte for byte; lines no edit touches come out byte for byte.
 
 mod error;
+mod fields;
+mod model;
 mod parse;
 mod rewrite;
 
 pub use error::{Error, ErrorKind, Excerpt, Warning, WarningKind};
-pub use parse::{
+pub use model::{
     AddrType, Address, Connection, LineSpan, Media, Parsed, Rtcp, Sdp, Session, Span, Transport,
 };
 pub use rewrite::{apply, ice_foundation, Edit, IcePriority, RewriteOptions};

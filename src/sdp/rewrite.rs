@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::error::{Error, ErrorKind};
-use super::parse::{AddrType, Address, Sdp};
+use super::model::{AddrType, Address, Sdp};
 use crate::media::RelayAnswer;
 
 /// Whether to add a relay ICE candidate to streams that use ICE (prior-art §2.4).
