@@ -6,7 +6,8 @@
 //! another module first, plain or multipart. For each message:
 //! - the proxy is still alive;
 //! - the body it forwards is byte for byte what the pure rewriter makes of the input with the
-//!   stand-in dispatcher's answer (`support::dispatcher`), or the input itself when
+//!   stand-in dispatcher's answer (`support::dispatcher`: for every third body an IPv6 relay
+//!   address, so `c=IN IP4` lines become `c=IN IP6`), or the input itself when
 //!   `use_media_proxy()` returned -1 or -2 (the return code travels in a header the script
 //!   adds);
 //! - Content-Length matches the forwarded body.
@@ -28,7 +29,7 @@ use mediaproxy::control::codec::encode_update;
 use mediaproxy::control::UpdateRequest;
 use mediaproxy::sdp::{apply, IcePriority, RewriteOptions, Sdp};
 use mediaproxy::sip::SipMsg;
-use support::dispatcher::{answer_for, Dispatcher};
+use support::dispatcher::{answer_for, Dispatcher, V6_CALL};
 use support::process::Site;
 use support::sdpgen;
 
@@ -133,7 +134,8 @@ fn pure_rewrite(wire: &[u8], request: bool) -> Option<Vec<u8>> {
     let opts = RewriteOptions {
         ice_candidate: IcePriority::None,
     };
-    let edits = sdp.plan(&answer_for(&media), &opts).ok()?;
+    let call_id = std::str::from_utf8(msg.call_id()?).ok()?;
+    let edits = sdp.plan(&answer_for(call_id, &media), &opts).ok()?;
     let rel = off - body_start;
     let mut out = full[..rel].to_vec();
     out.extend_from_slice(&apply(sdp_bytes, &edits));
@@ -258,6 +260,8 @@ fn env_num(name: &str, default: u64) -> u64 {
 #[derive(Default, Debug)]
 struct Tally {
     rewritten: usize,
+    /// of them, answered with the IPv6 relay address
+    rewritten_v6: usize,
     unchanged_rc1: usize,
     refused: usize,
     /// refused by the host layer's check although the pure rewriter has a rewrite
@@ -327,7 +331,10 @@ fn every_body_goes_through_the_proxy_as_meant() {
     let mut sent = 0usize;
     for (i, (name, body)) in bodies.iter().enumerate() {
         for shape in [Shape::Invite, Shape::Ok200, shapes[i % shapes.len()]] {
-            let call_id = format!("d{i}-{shape:?}");
+            // every third body is answered with an IPv6 relay address (`c=IN IP6`): the leg
+            // a relay bridging IPv4 and IPv6 (relay_interfaces) hands the other side
+            let v6 = if i % 3 == 2 { V6_CALL } else { "" };
+            let call_id = format!("{v6}d{i}-{shape:?}");
             let wire = message(shape, body, &call_id, site.sip_port, uac_port);
             let (tx, rx) = match shape {
                 Shape::Ok200 => (&uas, &uac),
@@ -373,6 +380,9 @@ fn every_body_goes_through_the_proxy_as_meant() {
                 1 => match pure_rewrite(&wire, !matches!(shape, Shape::Ok200)) {
                     Some(b) => {
                         tally.rewritten += 1;
+                        if !v6.is_empty() && b.windows(7).any(|w| w == b"IN IP6 ") {
+                            tally.rewritten_v6 += 1;
+                        }
                         b
                     }
                     None => {
@@ -411,11 +421,12 @@ fn every_body_goes_through_the_proxy_as_meant() {
     run.terminate();
     drop(dispatcher);
     eprintln!(
-        "proxy_diff: {} ({}): {} bodies ({n} variations, seed {seed}), {sent} messages: {} rewritten, {} unchanged with 1, {} refused (-1; {} of them by the host layer's check), {} without SDP (-2), {} dropped by the proxy's parser",
+        "proxy_diff: {} ({}): {} bodies ({n} variations, seed {seed}), {sent} messages: {} rewritten ({} to an IPv6 relay address), {} unchanged with 1, {} refused (-1; {} of them by the host layer's check), {} without SDP (-2), {} dropped by the proxy's parser",
         proxy.name,
         proxy.host.version,
         bodies.len(),
         tally.rewritten,
+        tally.rewritten_v6,
         tally.unchanged_rc1,
         tally.refused,
         tally.host_refused,
@@ -429,6 +440,10 @@ fn every_body_goes_through_the_proxy_as_meant() {
     assert!(
         tally.rewritten > bodies.len(),
         "too few rewrites: {tally:?}"
+    );
+    assert!(
+        tally.rewritten_v6 * 5 > tally.rewritten,
+        "too few rewrites to the IPv6 relay address: {tally:?}"
     );
     // the host layer refuses only what the core would rebuild differently from our scan of
     // the message: none of these bodies is such a case

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,11 +18,23 @@ use mediaproxy::media::{RelayAnswer, StreamDesc};
 /// The address every answer names (loopback: nothing is ever sent to it in these tests).
 pub const RELAY_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 77));
 
-/// The answer to an `update` listing `media`: [`RELAY_IP`] and, per stream, port
-/// `40000 + 2 × index` (0 for a stream offered with port 0).
-pub fn answer_for(media: &[StreamDesc]) -> RelayAnswer {
+/// The IPv6 address the answers for a Call-ID starting with [`V6_CALL`] name (a documentation
+/// address: nothing is ever sent to it), as a relay bridging to an IPv6 interface answers.
+pub const RELAY_IP6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x77));
+
+/// A Call-ID starting with this is answered with [`RELAY_IP6`].
+pub const V6_CALL: &str = "v6-";
+
+/// The answer to an `update` of `call_id` listing `media`: [`RELAY_IP`] ([`RELAY_IP6`] for a
+/// Call-ID starting with [`V6_CALL`]) and, per stream, port `40000 + 2 × index` (0 for a
+/// stream offered with port 0).
+pub fn answer_for(call_id: &str, media: &[StreamDesc]) -> RelayAnswer {
     RelayAnswer {
-        ip: RELAY_IP,
+        ip: if call_id.starts_with(V6_CALL) {
+            RELAY_IP6
+        } else {
+            RELAY_IP
+        },
         ports: media
             .iter()
             .enumerate()
@@ -101,7 +113,7 @@ fn serve(mut conn: UnixStream, stop: &AtomicBool, updates: &AtomicU64) {
             let reply = match req {
                 Ok(Request::Update(u)) => {
                     updates.fetch_add(1, Ordering::Relaxed);
-                    encode_answer(&answer_for(&u.media))
+                    encode_answer(&answer_for(&u.call_id, &u.media))
                 }
                 Ok(Request::Remove(_)) => "removed".to_string(),
                 _ => "error".to_string(),
