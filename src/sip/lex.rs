@@ -402,6 +402,16 @@ pub(crate) fn at_end(i: &[u8]) -> bool {
     trim_lws(i).is_empty()
 }
 
+/// Offset of `sub` (a sub-slice of `buf`) in `buf`.
+pub(super) fn offset_in(buf: &[u8], sub: &[u8]) -> usize {
+    (sub.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
+}
+
+/// SP or HTAB.
+pub(super) fn is_sp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,14 +473,4 @@ mod tests {
         assert!(sip_hostport(b"sip:h:99999").is_none());
         assert!(sip_hostport(b"tel:+1-212-555-0101").is_none());
     }
-}
-
-/// Offset of `sub` (a sub-slice of `buf`) in `buf`.
-pub(super) fn offset_in(buf: &[u8], sub: &[u8]) -> usize {
-    (sub.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
-}
-
-/// SP or HTAB.
-pub(super) fn is_sp(b: u8) -> bool {
-    b == b' ' || b == b'\t'
 }
