@@ -26,6 +26,9 @@
 #                         relay needs six descriptors per session (four ports and a connected
 #                         socket per latched leg) and the machine's hard RLIMIT_NOFILE is 20 000),
 #                         then the same without the fast path
+#   PROFILE_SESSIONS=1500  a profile of the fast path at that many sessions (0: none): the
+#                         generator with two threads, `perf record -a -g` for 5 s of the measured
+#                         window, the top symbols per command in profile.txt
 #   DURATION=10
 # Results: points.jsonl / ceiling.jsonl / wide.jsonl (rtpload rows), summary.txt
 # (scripts/kernel-summary.py). Every process started here stops by itself (--max-seconds,
@@ -117,6 +120,22 @@ if [ "$pairs" -gt 0 ]; then
     sleep 2
     cat "$out"/wide-"$kern"-*.txt >>"$out/wide.txt"
   done
+fi
+
+# 4. where the time goes with the fast path at PROFILE_SESSIONS sessions
+prof=${PROFILE_SESSIONS:-1500}
+if [ "$prof" -gt 0 ] && command -v perf >/dev/null; then
+  start_mp io_uring 0 1 ebpf
+  nice -n -10 taskset -c 0,1 "$B" run --relay mediaproxy --ctrl /tmp/mp-bench.sock \
+    --relay-pid "$(cat /tmp/mp-bench.pid)" --gen-sockets 0 --threads 2 --sessions "$prof" \
+    --duration "$dur" --label profile >"$out/profile-run.txt" 2>&1 &
+  gen=$!
+  sleep 5
+  perf record -q -a -g -o "$out/perf.data" -- sleep 5 >/dev/null 2>&1 || true
+  wait "$gen" || true
+  stop /tmp/mp-bench.pid
+  perf report -i "$out/perf.data" --no-children --sort comm,sym --stdio 2>/dev/null \
+    | grep -v '^$' | grep -E '^ +[0-9]' | head -40 >"$out/profile.txt" || true
 fi
 
 python3 "$here/scripts/kernel-summary.py" "$out" | tee "$out/summary.txt"

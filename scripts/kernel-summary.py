@@ -9,6 +9,7 @@ cost = whole machine minus the generator alone ("direct") of the same round and 
 sessions per core = sessions / cost, and the cost per 1000 sessions.
 ceiling runs (ceiling.jsonl): per ramp, the last step with loss <= 0.1 % and the CPU split there.
 wide run (wide.jsonl): per relay_kernel, the sessions, packet rates, loss and CPU of all pairs.
+profile (profile.txt): the top of perf's report with the fast path.
 """
 import json
 import os
@@ -120,6 +121,12 @@ def main():
     cost_runs(rows(os.path.join(d, "points.jsonl")))
     ceiling_runs(rows(os.path.join(d, "ceiling.jsonl")))
     wide_runs(rows(os.path.join(d, "wide.jsonl")))
+    prof = os.path.join(d, "profile.txt")
+    if os.path.exists(prof):
+        print("\nprofile with the fast path (perf, both CPUs, % of samples, command and symbol)")
+        with open(prof) as f:
+            for line in f.readlines()[:25]:
+                print(line.rstrip())
 
 
 if __name__ == "__main__":
