@@ -208,3 +208,18 @@ pub fn sdp_lines(msg: &str) -> Vec<String> {
     let body = msg.split("\r\n\r\n").nth(1).unwrap_or("");
     body.split("\r\n").map(str::to_string).collect()
 }
+
+/// The address an SDP's first audio stream names (`c=IN IP4` and `m=audio` port).
+pub fn target(msg: &str) -> std::net::SocketAddr {
+    let lines = sdp_lines(msg);
+    let ip = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .expect("c= line");
+    let port = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .expect("m= line");
+    format!("{ip}:{port}").parse().expect("address")
+}
