@@ -1,5 +1,6 @@
-# Shared by the relay benchmarks (scripts/bench-relay.sh, scripts/bench-kernel.sh): building the
-# generator and the relay, starting and stopping the relays. Source it after setting `here` (the
+# Shared by the relay benchmarks (scripts/bench-relay.sh, scripts/bench-kernel.sh,
+# scripts/bench-remote.sh): building the generator and the relay, CPU quotas, starting and
+# stopping the relays, reading a ramp's capacity. Source it after setting `here` (the
 # repository) and `out` (the result directory); `cg` (a cgroup directory) may name a CPU quota
 # the relays run in.
 #
@@ -13,6 +14,51 @@ build_bench_tools() {
   (cd "$here" && cargo build --release -q --bin mediaproxy-relay)
   B=/tmp/rtpload-bench/target/release/rtpload
   MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
+}
+
+# Checks that $1 is a percentage of one core, 10-100 (exits 2 otherwise): the kernel's smallest
+# CFS quota is 1 ms, a tenth of the 10 ms period used here.
+check_quota() {
+  case $1 in ''|*[!0-9]*) echo "QUOTA: a percentage of one core, 10-100" >&2; exit 2 ;; esac
+  if [ "$1" -lt 10 ] || [ "$1" -gt 100 ]; then echo "QUOTA: 10-100" >&2; exit 2; fi
+}
+
+# Creates (or resets) cgroup $1 limited to $2 % of one core (CFS quota, 10 ms period; cgroup v2
+# if its cpu controller is there, else v1) and prints its directory; exits 2 without a cpu
+# controller or when the kernel refuses the quota (call it as `cg=$(cg_create ...)`).
+cg_create() {
+  local dir
+  if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    dir=/sys/fs/cgroup/$1
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    mkdir -p "$dir" || exit 2
+    echo "$(($2 * 100)) 10000" >"$dir/cpu.max" || exit 2
+  elif [ -d /sys/fs/cgroup/cpu ]; then
+    dir=/sys/fs/cgroup/cpu/$1
+    mkdir -p "$dir" || exit 2
+    echo 10000 >"$dir/cpu.cfs_period_us" || exit 2
+    echo "$(($2 * 100))" >"$dir/cpu.cfs_quota_us" || exit 2
+  else
+    echo "QUOTA: no cgroup cpu controller here" >&2; exit 2
+  fi
+  echo "$dir"
+}
+
+# The capacity of one rtpload ramp: the last of the comma-separated steps $2 before the step
+# that stopped the ramp printed in file $1; ">=N (all steps passed)" when none stopped it,
+# ">=N (generator-bound)" when the generator's CPU did.
+ramp_capacity() {
+  local stopped cap=0 n
+  stopped=$(sed -n -e 's/^# stop: step \([0-9]*\) failed.*/\1/p' \
+    -e 's/^# stop: .* at \([0-9]*\) sessions.*/\1/p' "$1")
+  for n in ${2//,/ }; do
+    if [ -n "$stopped" ] && [ "$n" -ge "$stopped" ]; then break; fi
+    cap=$n
+  done
+  if [ -z "$stopped" ]; then echo ">=$cap (all steps passed)"
+  elif grep -q '^# stop: generator CPU' "$1"; then echo ">=$cap (generator-bound)"
+  else echo "$cap"
+  fi
 }
 
 # Runs "$@" inside the quota's cgroup (when there is one): the shell joins it, then execs.

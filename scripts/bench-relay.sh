@@ -67,21 +67,8 @@ fi
 # Capacity mode: a cgroup with a CPU quota (cgroup v2 if its cpu controller is there, else v1).
 cg=
 if [ -n "${QUOTA:-}" ]; then
-  case $QUOTA in ''|*[!0-9]*) echo "QUOTA: a percentage of one core, 5-100" >&2; exit 2 ;; esac
-  if [ "$QUOTA" -lt 5 ] || [ "$QUOTA" -gt 100 ]; then echo "QUOTA: 5-100" >&2; exit 2; fi
-  if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-    cg=/sys/fs/cgroup/mpx-bench
-    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
-    mkdir -p "$cg"
-    echo "$((QUOTA * 100)) 10000" >"$cg/cpu.max"
-  elif [ -d /sys/fs/cgroup/cpu ]; then
-    cg=/sys/fs/cgroup/cpu/mpx-bench
-    mkdir -p "$cg"
-    echo 10000 >"$cg/cpu.cfs_period_us"
-    echo "$((QUOTA * 100))" >"$cg/cpu.cfs_quota_us"
-  else
-    echo "QUOTA: no cgroup cpu controller here" >&2; exit 2
-  fi
+  check_quota "$QUOTA"
+  cg=$(cg_create mpx-bench "$QUOTA")
 fi
 
 # $1: ramp|run, $2: ours-<io>|rtpengine, then rtpload arguments
@@ -137,16 +124,7 @@ if [ -n "$cg" ]; then
       measure ramp "$w" --steps "$qsteps" --max-relay-cpu "$maxcpu" --json "$out/ramp.jsonl" \
         | tee "$out/ramp-$w-$rep.txt" | tee -a "$out/ramp.txt"
       # the last step before the one that stopped the ramp
-      stopped=$(sed -n -e 's/^# stop: step \([0-9]*\) failed.*/\1/p' \
-        -e 's/^# stop: .* at \([0-9]*\) sessions.*/\1/p' "$out/ramp-$w-$rep.txt")
-      cap=0
-      for n in ${qsteps//,/ }; do
-        if [ -n "$stopped" ] && [ "$n" -ge "$stopped" ]; then break; fi
-        cap=$n
-      done
-      if [ -z "$stopped" ]; then cap=">=$cap (all steps passed)"
-      elif grep -q '^# stop: generator CPU' "$out/ramp-$w-$rep.txt"; then cap=">=$cap (generator-bound)"
-      fi
+      cap=$(ramp_capacity "$out/ramp-$w-$rep.txt" "$qsteps")
       echo "$w repeat $rep: capacity $cap sessions at $QUOTA % of a core" | tee -a "$out/capacity.txt"
     done
   done
