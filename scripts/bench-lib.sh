@@ -1,6 +1,7 @@
 # Shared by the relay benchmarks (scripts/bench-relay.sh, scripts/bench-kernel.sh,
-# scripts/bench-remote.sh): building the generator and the relay, CPU quotas, starting and
-# stopping the relays, reading a ramp's capacity. Source it after setting `here` (the
+# scripts/bench-remote.sh, scripts/bench-remote-sip.sh): building the generator and the relay,
+# CPU quotas, starting and stopping the relays (local and remote), certificates for the remote
+# relays' TLS link, reading a ramp's capacity. Source it after setting `here` (the
 # repository) and `out` (the result directory); `cg` (a cgroup directory) may name a CPU quota
 # the relays run in.
 #
@@ -11,8 +12,13 @@ cg=${cg:-}
 build_bench_tools() {
   rm -rf /tmp/rtpload-bench && cp -r "$here/../shared/bench/rtpload" /tmp/rtpload-bench
   (cd /tmp/rtpload-bench && CARGO_TARGET_DIR=/tmp/rtpload-bench/target cargo build --release -q)
-  (cd "$here" && cargo build --release -q --bin mediaproxy-relay)
+  build_relay
   B=/tmp/rtpload-bench/target/release/rtpload
+}
+
+# Builds mediaproxy-relay (release) in CARGO_TARGET_DIR (default target/); MP: the binary.
+build_relay() {
+  (cd "$here" && cargo build --release -q --bin mediaproxy-relay)
   MP=${CARGO_TARGET_DIR:-$here/target}/release/mediaproxy-relay
 }
 
@@ -104,3 +110,115 @@ start_fw() {
 
 # Stops the process whose PID is in file $1.
 stop() { kill "$(cat "$1")" 2>/dev/null || true; sleep 1; }
+
+# ---- remote relays (`mediaproxy-relay --dispatcher`) -------------------------------------------
+
+# Stops process $1: TERM, then (bounded) a second TERM (a draining relay stops at once), then KILL.
+stop_pid() {
+  local p=$1 i
+  kill "$p" 2>/dev/null || return 0
+  for i in $(seq 30); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; [ "$i" = 15 ] && kill "$p" 2>/dev/null; done
+  kill -KILL "$p" 2>/dev/null || true
+}
+
+# Certificates in directory $1 (the recipe of doc/mediaproxy.md 1.12): a CA (ca.pem, ca.key) and
+# one leaf per further argument (NAME.pem, NAME.key; server and client use). openssl's output
+# goes to $out/openssl.log (shown when it fails; exits 1 then).
+make_certs() {
+  local dir=$1
+  shift
+  (
+    cd "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -subj "/CN=bench CA" -keyout ca.key -out ca.pem
+    printf 'extendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' >leaf.ext
+    for name in "$@"; do
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
+        -keyout "$name.key" -out "$name.csr"
+      openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile leaf.ext -out "$name.pem"
+    done
+  ) >"$out/openssl.log" 2>&1 || { cat "$out/openssl.log" >&2; exit 1; }
+}
+
+# The port span of each of $1 relays: 30000-59999 split evenly, each range small enough for the
+# relay's descriptors (two sockets a port with connected sockets, plus 1000). Raise the open-file
+# limit first (`ulimit -n 65536`).
+relay_port_span() {
+  local span=$((30000 / $1)) fds
+  fds=$(ulimit -n)
+  if [ "$fds" != unlimited ] && [ "$span" -gt $(((fds - 1000) / 2)) ]; then span=$(((fds - 1000) / 2)); fi
+  echo "$span"
+}
+
+# The dispatcher's `summary` on control socket $1 (one JSON array, an object per relay); fails
+# when it does not answer within 2 s.
+dispatcher_summary() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])
+s.sendall(b"summary\r\n")
+buf = b""
+while not buf.endswith(b"\n"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    buf += chunk
+sys.stdout.write(buf.decode())
+EOF
+}
+
+# Appends to cgs $2 cgroups named $1-1, $1-2, ... limited to $3 % of one core each (cg_create;
+# exits 2 when that fails).
+make_relay_cgroups() {
+  local i dir
+  for i in $(seq "$2"); do
+    dir=$(cg_create "$1-$i" "$3") || exit 2
+    cgs+=("$dir")
+  done
+}
+
+# Relays active in the summary of control socket $1 (0 when it does not answer).
+active_relays() {
+  dispatcher_summary "$1" 2>/dev/null \
+    | python3 -c 'import json, sys; print(sum(1 for r in json.load(sys.stdin) if r.get("relay_state") == "active"))' \
+      2>/dev/null || echo 0
+}
+
+# Starts $1 `mediaproxy-relay --dispatcher $2` processes on CPU 1 at nice -10: relay i with
+# certificate $certs/relay<i>.pem (CA $certs/ca.pem), $span ports from 30000 + (i - 1) * $span,
+# in cgroup ${cgs[i - 1]}, --max-seconds $max_seconds, logging to $out/relay<i>.log. Appends
+# their PIDs to relay_pids and copies each cgroup's cpu.stat to $certs/cpu.stat.<i>.
+start_remote_relays() {
+  local count=$1 addr=$2 i lo
+  for i in $(seq "$count"); do
+    lo=$((30000 + (i - 1) * span))
+    cg=${cgs[$((i - 1))]} in_cg nice -n -10 taskset -c 1 "$MP" --dispatcher "$addr" \
+      --cert "$certs/relay$i.pem" --key "$certs/relay$i.key" --ca "$certs/ca.pem" \
+      --socket "$certs/relay$i.sock" --listen-ip 127.0.0.1 --port-range "$lo-$((lo + span - 1))" \
+      --threads 1 --max-seconds "$max_seconds" >>"$out/relay$i.log" 2>&1 &
+    relay_pids+=($!)
+    cp "${cgs[$((i - 1))]}/cpu.stat" "$certs/cpu.stat.$i"
+  done
+}
+
+# Waits (20 s at most) until the summary of control socket $1 shows $2 relays active; says how
+# many were on stderr and fails otherwise.
+wait_relays_active() {
+  local active=0
+  for _ in $(seq 100); do
+    active=$(active_relays "$1")
+    [ "$active" = "$2" ] && return 0
+    sleep 0.2
+  done
+  echo "$active of $2 relays connected after 20 s (relay*.log)" >&2
+  return 1
+}
+
+# Relay $1's quota accounting (cpu.stat) since start_remote_relays: counters as differences.
+cg_delta() {
+  awk 'NR == FNR { a[$1] = $2; next } { printf "%s %s ", $1, $2 - a[$1] }' \
+    "$certs/cpu.stat.$1" "${cgs[$(($1 - 1))]}/cpu.stat"
+}

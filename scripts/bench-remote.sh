@@ -83,9 +83,7 @@ if [ "$most" -gt 8 ]; then echo "RELAY_COUNTS: at most 8 relays" >&2; exit 2; fi
 # descriptors (two sockets a port with connected sockets, plus 1000); the generator's ports are
 # below 30000.
 ulimit -n 65536 2>/dev/null || true
-span=$((30000 / most))
-fds=$(ulimit -n)
-if [ "$fds" != unlimited ] && [ "$span" -gt $(((fds - 1000) / 2)) ]; then span=$(((fds - 1000) / 2)); fi
+span=$(relay_port_span "$most")
 limit=$((span / 4 * least))
 [ "$limit" -gt 10000 ] && limit=10000
 for v in ${steps//,/ } "$n"; do
@@ -101,18 +99,12 @@ build_bench_tools  # B: rtpload, MP: mediaproxy-relay
 DISP=${CARGO_TARGET_DIR:-$here/target}/release/examples/bench-dispatcher
 
 work=$(mktemp -d /tmp/mp-remote-bench.XXXXXX)
+certs=$work  # certificates, relay sockets, cgroup counters (bench-lib.sh)
 sock=$work/dispatcher.sock
 disp_pid=
 relay_pids=()
 cgs=()
 
-# TERM, then (bounded) a second TERM (a draining relay stops at once), then KILL.
-stop_pid() {
-  local p=$1 i
-  kill "$p" 2>/dev/null || return 0
-  for i in $(seq 30); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; [ "$i" = 15 ] && kill "$p" 2>/dev/null; done
-  kill -KILL "$p" 2>/dev/null || true
-}
 stop_set() {
   local p
   for p in "${relay_pids[@]}"; do stop_pid "$p"; done
@@ -129,46 +121,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Certificates: a CA, the dispatcher's and one per relay (the recipe of doc/mediaproxy.md 1.12).
-(
-  cd "$work"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -subj "/CN=bench CA" -keyout ca.key -out ca.pem
-  printf 'extendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' >leaf.ext
-  for name in dispatcher $(seq -f 'relay%g' "$most"); do
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$name" \
-      -keyout "$name.key" -out "$name.csr"
-    openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-      -extfile leaf.ext -out "$name.pem"
-  done
-) >"$out/openssl.log" 2>&1 || { cat "$out/openssl.log" >&2; exit 1; }
+make_certs "$work" dispatcher $(seq -f 'relay%g' "$most")
 
-for i in $(seq "$most"); do
-  dir=$(cg_create "mpx-remote-$i" "$quota")
-  cgs+=("$dir")
-done
-
-# Relays active in the dispatcher's summary (0 when it does not answer).
-active_relays() {
-  python3 - "$sock" <<'EOF' 2>/dev/null || echo 0
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(2)
-s.connect(sys.argv[1])
-s.sendall(b"summary\r\n")
-buf = b""
-while not buf.endswith(b"\n"):
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    buf += chunk
-print(sum(1 for r in json.loads(buf) if r.get("relay_state") == "active"))
-EOF
-}
+make_relay_cgroups mpx-remote "$most" "$quota"
 
 # Starts the dispatcher and $1 relays (each its own port range and cgroup); waits (bounded)
 # until the dispatcher sees every relay active.
 start_set() {
-  local count=$1 i lo
+  local count=$1
   rm -f "$sock"
   nice -n -10 taskset -c 1 "$DISP" --socket "$sock" --listen "127.0.0.1:$port" \
     --cert "$work/dispatcher.pem" --key "$work/dispatcher.key" --ca "$work/ca.pem" \
@@ -176,29 +136,8 @@ start_set() {
   disp_pid=$!
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
   [ -S "$sock" ] || { echo "bench-remote: the dispatcher did not start (dispatcher.log)" >&2; exit 1; }
-  for i in $(seq "$count"); do
-    lo=$((30000 + (i - 1) * span))
-    cg=${cgs[$((i - 1))]} in_cg nice -n -10 taskset -c 1 "$MP" --dispatcher "127.0.0.1:$port" \
-      --cert "$work/relay$i.pem" --key "$work/relay$i.key" --ca "$work/ca.pem" \
-      --socket "$work/relay$i.sock" --listen-ip 127.0.0.1 --port-range "$lo-$((lo + span - 1))" \
-      --threads 1 --max-seconds "$max_seconds" >>"$out/relay$i.log" 2>&1 &
-    relay_pids+=($!)
-    cp "${cgs[$((i - 1))]}/cpu.stat" "$work/cpu.stat.$i"
-  done
-  local active=0
-  for _ in $(seq 100); do
-    active=$(active_relays)
-    [ "$active" = "$count" ] && return 0
-    sleep 0.2
-  done
-  echo "bench-remote: $active of $count relays connected after 20 s (dispatcher.log, relay*.log)" >&2
-  exit 1
-}
-
-# Relay $1's quota accounting (cpu.stat) since start_set: counters as differences.
-cg_delta() {
-  awk 'NR == FNR { a[$1] = $2; next } { printf "%s %s ", $1, $2 - a[$1] }' \
-    "$work/cpu.stat.$1" "${cgs[$(($1 - 1))]}/cpu.stat"
+  start_remote_relays "$count" "127.0.0.1:$port"
+  wait_relays_active "$sock" "$count" || { echo "bench-remote: not every relay connected (dispatcher.log)" >&2; exit 1; }
 }
 
 # The set-up rate of one set-up measurement ($1: its JSON lines): sessions / slowest setup.
