@@ -141,11 +141,11 @@ make_certs() {
   ) >"$out/openssl.log" 2>&1 || { cat "$out/openssl.log" >&2; exit 1; }
 }
 
-# The port span of each of $1 relays: 30000-59999 split evenly, each range small enough for the
-# relay's descriptors (two sockets a port with connected sockets, plus 1000). Raise the open-file
-# limit first (`ulimit -n 65536`).
+# The port span of each of $1 relays: $relay_port_base (default 30000) to 59999 split evenly,
+# each range small enough for the relay's descriptors (two sockets a port with connected
+# sockets, plus 1000). Raise the open-file limit first (`ulimit -n 65536`).
 relay_port_span() {
-  local span=$((30000 / $1)) fds
+  local span=$(((60000 - ${relay_port_base:-30000}) / $1)) fds
   fds=$(ulimit -n)
   if [ "$fds" != unlimited ] && [ "$span" -gt $(((fds - 1000) / 2)) ]; then span=$(((fds - 1000) / 2)); fi
   echo "$span"
@@ -188,17 +188,19 @@ active_relays() {
 }
 
 # Starts $1 `mediaproxy-relay --dispatcher $2` processes on CPU 1 at nice -10: relay i with
-# certificate $certs/relay<i>.pem (CA $certs/ca.pem), $span ports from 30000 + (i - 1) * $span,
-# in cgroup ${cgs[i - 1]}, --max-seconds $max_seconds, logging to $out/relay<i>.log. Appends
-# their PIDs to relay_pids and copies each cgroup's cpu.stat to $certs/cpu.stat.<i>.
+# certificate $certs/relay<i>.pem (CA $certs/ca.pem), $span ports from $relay_port_base (default
+# 30000) + (i - 1) * $span, in cgroup ${cgs[i - 1]}, --max-seconds $max_seconds, further
+# arguments as further options, logging to $out/relay<i>.log. Appends their PIDs to relay_pids
+# and copies each cgroup's cpu.stat to $certs/cpu.stat.<i>.
 start_remote_relays() {
   local count=$1 addr=$2 i lo
+  shift 2
   for i in $(seq "$count"); do
-    lo=$((30000 + (i - 1) * span))
+    lo=$((${relay_port_base:-30000} + (i - 1) * span))
     cg=${cgs[$((i - 1))]} in_cg nice -n -10 taskset -c 1 "$MP" --dispatcher "$addr" \
       --cert "$certs/relay$i.pem" --key "$certs/relay$i.key" --ca "$certs/ca.pem" \
       --socket "$certs/relay$i.sock" --listen-ip 127.0.0.1 --port-range "$lo-$((lo + span - 1))" \
-      --threads 1 --max-seconds "$max_seconds" >>"$out/relay$i.log" 2>&1 &
+      --threads 1 --max-seconds "$max_seconds" "$@" >>"$out/relay$i.log" 2>&1 &
     relay_pids+=($!)
     cp "${cgs[$((i - 1))]}/cpu.stat" "$certs/cpu.stat.$i"
   done
