@@ -40,8 +40,8 @@
 #   RELAY_QUARANTINE=1        the relays' --quarantine (s; default of the product: 10): a port
 #                             pair rests that long after its call. Every rate must fit the
 #                             ports of the smallest relay count: 4 ports a call for
-#                             HOLD_MS + RELAY_QUARANTINE + 1 s (with one relay and the defaults:
-#                             1250 calls/s)
+#                             HOLD_MS + RELAY_QUARANTINE + 0.5 s (with one relay, the defaults
+#                             and an open-file limit of 20000: 950 calls/s)
 #   MAX_SECONDS=3600          the relays' --max-seconds
 #
 # Output in outdir: opensips.cfg (the proxy's configuration), uac.xml/uas.xml (the SIPp
@@ -51,7 +51,7 @@
 # and summary.txt: one line per relay count and rate with the
 # calls attempted, successful, failed and unfinished (still open when SIPp stopped), the
 # achieved rate (successful calls / (seconds from the start to the last success - the hold)),
-# the mean set-up time (INVITE to 200), the CPU each process used in % of one core over the run,
+# the mean set-up time (INVITE to 200; SIPp measures it in whole milliseconds), the CPU each process used in % of one core over the run,
 # and the sessions each relay was given (the module's summary, `sessions_created`).
 #
 # With kernel.sched_autogroup_enabled=1 nice only counts inside the session's autogroup: on a
@@ -99,9 +99,9 @@ uac_port=$((sip_port + 10))
 uas_port=$((sip_port + 20))
 ulimit -n 65536 2>/dev/null || true
 span=$(relay_port_span "$most")
-# calls holding ports at once at rate R: R * (hold + quarantine + 1 s), 4 ports each
+# calls holding ports at once at rate R: R * (hold + quarantine + 0.5 s), 4 ports each
 for r in $rates; do
-  need=$((4 * r * (hold + 1000 * quarantine + 1000) / 1000))
+  need=$((4 * r * (hold + 1000 * quarantine + 500) / 1000))
   if [ "$need" -gt $((span * least)) ]; then
     echo "RATES: $r calls/s hold about $need relay ports, more than the $((span * least)) of $least relay(s) (lower HOLD_MS or RELAY_QUARANTINE)" >&2
     exit 2
@@ -505,7 +505,8 @@ python3 - "$out/results.jsonl" "$quota" <<'EOF' | tee "$out/summary.txt"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("# relays rate repeat: attempted succeeded failed unfinished, achieved calls/s "
-      "(successful / (seconds to the last success - hold)), mean set-up ms (INVITE to 200); "
+      "(successful / (seconds to the last success - hold)), mean set-up ms (INVITE to 200; SIPp "
+      "counts whole ms); "
       "CPU in %% of one core over the run: proxy, relays (quota %s %% each), SIPp; sessions per relay"
       % sys.argv[2])
 for r in sorted(rows, key=lambda r: (r["relays"], r["rate"], r["repeat"])):
