@@ -28,7 +28,7 @@ mod remote;
 mod support;
 
 use mediaproxy::remote::tls::TlsFiles;
-use remote::{signal, wait_exit, Pki, Proc};
+use remote::{relay_args, signal, wait_exit, Pki, Proc};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -101,22 +101,13 @@ fn relay_box(lab: &Lab, label: &str, ns: &str, ip: &str, files: &TlsFiles) -> Pr
     Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(env!("CARGO_BIN_EXE_mediaproxy-relay"))
-        .args(["--dispatcher", &format!("{}:{LINK_PORT}", netns::PROXY_IP)])
-        .arg("--cert")
-        .arg(&files.cert)
-        .arg("--key")
-        .arg(&files.key)
-        .arg("--ca")
-        .arg(&files.ca)
-        .args(["--listen-ip", ip, "--port-range", &ports])
-        .args([
-            "--threads",
-            "1",
-            "--quarantine",
-            "0",
-            "--max-seconds",
-            "600",
-        ])
+        .args(relay_args(
+            files,
+            &format!("{}:{LINK_PORT}", netns::PROXY_IP),
+            ip,
+            &ports,
+            600,
+        ))
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)

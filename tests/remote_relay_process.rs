@@ -24,22 +24,13 @@ fn spawn_relay_with(
     extra: &[&str],
 ) -> Proc {
     Command::new(env!("CARGO_BIN_EXE_mediaproxy-relay"))
-        .args(["--dispatcher", &dispatcher.to_string()])
-        .arg("--cert")
-        .arg(&files.cert)
-        .arg("--key")
-        .arg(&files.key)
-        .arg("--ca")
-        .arg(&files.ca)
-        .args(["--listen-ip", "127.0.0.1", "--port-range", ports])
-        .args([
-            "--threads",
-            "1",
-            "--quarantine",
-            "0",
-            "--max-seconds",
-            "120",
-        ])
+        .args(relay_args(
+            files,
+            &dispatcher.to_string(),
+            "127.0.0.1",
+            ports,
+            120,
+        ))
         .args(extra)
         .stdin(Stdio::null())
         .spawn()

@@ -269,3 +269,40 @@ pub fn signal(c: &Proc, sig: &str) {
         .expect("kill runs");
     assert!(st.success());
 }
+
+/// The command line of a `mediaproxy-relay` serving `dispatcher` ("HOST:PORT") with `files`,
+/// on `listen_ip` and `ports` ("MIN-MAX"): one thread, no port quarantine, stopping by itself
+/// after `max_seconds`.
+pub fn relay_args(
+    files: &TlsFiles,
+    dispatcher: &str,
+    listen_ip: &str,
+    ports: &str,
+    max_seconds: u32,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["--dispatcher".into(), dispatcher.into()];
+    for (flag, file) in [
+        ("--cert", &files.cert),
+        ("--key", &files.key),
+        ("--ca", &files.ca),
+    ] {
+        args.push(flag.into());
+        args.push(file.into());
+    }
+    let max = max_seconds.to_string();
+    for a in [
+        "--listen-ip",
+        listen_ip,
+        "--port-range",
+        ports,
+        "--threads",
+        "1",
+        "--quarantine",
+        "0",
+        "--max-seconds",
+        &max,
+    ] {
+        args.push(a.into());
+    }
+    args
+}
