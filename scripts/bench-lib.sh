@@ -224,3 +224,37 @@ cg_delta() {
   awk 'NR == FNR { a[$1] = $2; next } { printf "%s %s ", $1, $2 - a[$1] }' \
     "$certs/cpu.stat.$1" "${cgs[$(($1 - 1))]}/cpu.stat"
 }
+
+# A remote-relay benchmark's workspace: a temporary directory ($work, also $certs) for the
+# certificates, the control socket ($sock) and the cgroup counters; the PIDs of a set (the
+# dispatcher or the proxy in front_pid, the relays in relay_pids, anything else in other_pids)
+# and the relays' cgroups (cgs); and the cleanup that stops them all when the script exits,
+# however it exits. $1: the temporary directory's name prefix.
+remote_workspace() {
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  certs=$work
+  sock=$work/dispatcher.sock
+  front_pid=
+  relay_pids=()
+  other_pids=()
+  cgs=()
+  trap remote_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+# Stops a set: the other processes, the relays, then the front.
+stop_set() {
+  local p
+  for p in "${other_pids[@]}"; do stop_pid "$p"; done
+  other_pids=()
+  for p in "${relay_pids[@]}"; do stop_pid "$p"; done
+  relay_pids=()
+  if [ -n "$front_pid" ]; then stop_pid "$front_pid"; front_pid=; fi
+}
+
+remote_cleanup() {
+  stop_set
+  local cg
+  for cg in "${cgs[@]}"; do rmdir "$cg" 2>/dev/null || true; done
+  rm -rf "$work"
+}

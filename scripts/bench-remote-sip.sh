@@ -125,30 +125,7 @@ done
 [ -n "$mpath" ] || { echo "bench-remote-sip: no modules directory beside $osbin" >&2; exit 2; }
 
 mkdir -p "$out"
-work=$(mktemp -d /tmp/mp-remote-sip.XXXXXX)
-certs=$work  # certificates, relay sockets, cgroup counters (bench-lib.sh)
-sock=$work/dispatcher.sock
-proxy_pid=
-relay_pids=()
-sipp_pids=()
-cgs=()
-
-stop_set() {
-  local p
-  for p in "${sipp_pids[@]}"; do stop_pid "$p"; done
-  sipp_pids=()
-  for p in "${relay_pids[@]}"; do stop_pid "$p"; done
-  relay_pids=()
-  if [ -n "$proxy_pid" ]; then stop_pid "$proxy_pid"; proxy_pid=; fi
-}
-cleanup() {
-  stop_set
-  local cg
-  for cg in "${cgs[@]}"; do rmdir "$cg" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+remote_workspace mp-remote-sip  # work, certs, sock, the set's PIDs, stop_set, cleanup
 
 make_certs "$work" proxy $(seq -f 'relay%g' "$most")
 make_relay_cgroups mpx-remote-sip "$most" "$quota"
@@ -347,8 +324,8 @@ cpu_s() {
 }
 # The proxy's processes: the main one and its children.
 proxy_procs() {
-  echo "$proxy_pid"
-  ps -o pid= --ppid "$proxy_pid" 2>/dev/null || true
+  echo "$front_pid"
+  ps -o pid= --ppid "$front_pid" 2>/dev/null || true
 }
 
 # Starts OpenSIPS and $1 relays (each its own port range and cgroup) and waits (bounded) until
@@ -358,7 +335,7 @@ start_set() {
   rm -f "$sock"
   nice -n -10 taskset -c 1 "$osbin" -F -m 256 -M 32 -w "$work" -P "$work/opensips.pid" \
     -f "$out/opensips.cfg" >>"$out/opensips.log" 2>&1 &
-  proxy_pid=$!
+  front_pid=$!
   for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
   [ -S "$sock" ] || { echo "bench-remote-sip: OpenSIPS did not open $sock (opensips.log)" >&2; exit 1; }
   start_remote_relays "$count" "127.0.0.1:$relay_port" --quarantine "$quarantine"
@@ -397,7 +374,7 @@ run_rate() {
     -trace_screen -screen_file "$out/uas-$tag.screen" -trace_err -error_file "$out/uas-$tag.errors" \
     >/dev/null 2>>"$out/sipp.log" &
   uas=$!
-  sipp_pids+=("$uas")
+  other_pids+=("$uas")
   sleep 0.5
   t0=$(date +%s.%N)
   p0=$(cpu_s $(proxy_procs))
@@ -408,7 +385,7 @@ run_rate() {
     -trace_screen -screen_file "$out/uac-$tag.screen" -trace_err -error_file "$out/uac-$tag.errors" \
     >/dev/null 2>>"$out/sipp.log" &
   uac=$!
-  sipp_pids+=("$uac")
+  other_pids+=("$uac")
   deadline=$(($(date +%s) + budget + 15))
   s1=0
   p1=$p0
@@ -429,7 +406,7 @@ run_rate() {
   u1=$(cpu_s "${relay_pids[@]}")
   stop_pid "$uas"
   wait "$uas" 2>/dev/null || true
-  sipp_pids=()
+  other_pids=()
   wait_relays_idle
   relay_counts >"$work/after"
   for i in $(seq "$r"); do

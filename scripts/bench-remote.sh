@@ -98,27 +98,7 @@ build_bench_tools  # B: rtpload, MP: mediaproxy-relay
 (cd "$here" && cargo build --release -q --example bench-dispatcher)
 DISP=${CARGO_TARGET_DIR:-$here/target}/release/examples/bench-dispatcher
 
-work=$(mktemp -d /tmp/mp-remote-bench.XXXXXX)
-certs=$work  # certificates, relay sockets, cgroup counters (bench-lib.sh)
-sock=$work/dispatcher.sock
-disp_pid=
-relay_pids=()
-cgs=()
-
-stop_set() {
-  local p
-  for p in "${relay_pids[@]}"; do stop_pid "$p"; done
-  relay_pids=()
-  if [ -n "$disp_pid" ]; then stop_pid "$disp_pid"; disp_pid=; fi
-}
-cleanup() {
-  stop_set
-  local cg
-  for cg in "${cgs[@]}"; do rmdir "$cg" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+remote_workspace mp-remote-bench  # work, certs, sock, the set's PIDs, stop_set, cleanup
 
 # Certificates: a CA, the dispatcher's and one per relay (the recipe of doc/mediaproxy.md 1.12).
 make_certs "$work" dispatcher $(seq -f 'relay%g' "$most")
@@ -133,7 +113,7 @@ start_set() {
   nice -n -10 taskset -c 1 "$DISP" --socket "$sock" --listen "127.0.0.1:$port" \
     --cert "$work/dispatcher.pem" --key "$work/dispatcher.key" --ca "$work/ca.pem" \
     --max-seconds "$max_seconds" >>"$out/dispatcher.log" 2>&1 &
-  disp_pid=$!
+  front_pid=$!
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
   [ -S "$sock" ] || { echo "bench-remote: the dispatcher did not start (dispatcher.log)" >&2; exit 1; }
   start_remote_relays "$count" "127.0.0.1:$port"
