@@ -71,15 +71,7 @@ fn offer_and_answer_are_rewritten_to_the_relay_and_the_session_ends() {
     assert_ne!(rport, port, "caller-facing and callee-facing ports differ");
     assert!(rl.contains(&"c=IN IP4 127.0.0.1".to_string()));
 
-    let bye = sip(
-        "BYE sip:alice@192.168.1.40:5080 SIP/2.0",
-        "c1@x",
-        "b1",
-        Some("a1"),
-        "2 BYE",
-        "",
-        None,
-    );
+    let bye = callee_bye("c1@x");
     let b = Fake::new(&bye, "198.51.100.9", 5060);
     assert_eq!(script::end_media_session(&b, &e.cfg), 1, "{:?}", b.logs);
     // the session is gone: a second remove is an error
@@ -444,15 +436,7 @@ fn start_and_stop_recording_return_codes() {
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].to_string_lossy().starts_with("rec1@x-"), "{f:?}");
     // the callee's BYE names the session by the other tag
-    let bye = sip(
-        "BYE sip:alice@192.168.1.40:5080 SIP/2.0",
-        "rec1@x",
-        "b1",
-        Some("a1"),
-        "2 BYE",
-        "",
-        None,
-    );
+    let bye = callee_bye("rec1@x");
     let b = Fake::new(&bye, "198.51.100.9", 5060);
     assert_eq!(script::stop_recording(&b, &e.cfg), 1, "{:?}", b.logs);
     assert_eq!(script::end_media_session(&b, &e.cfg), 1);

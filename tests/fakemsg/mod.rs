@@ -223,3 +223,17 @@ pub fn target(msg: &str) -> std::net::SocketAddr {
         .expect("m= line");
     format!("{ip}:{port}").parse().expect("address")
 }
+
+/// The callee's BYE (From-tag "b1", To-tag "a1") of the call `call` that [`initial_invite`]
+/// started.
+pub fn callee_bye(call: &str) -> String {
+    sip(
+        "BYE sip:alice@192.168.1.40:5080 SIP/2.0",
+        call,
+        "b1",
+        Some("a1"),
+        "2 BYE",
+        "",
+        None,
+    )
+}
