@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use support::natlab::{body, header};
 use support::process::{replace_once, wait_until, Running, Site};
-use support::sipcall::{recv_sip, rtp, try_ask};
+use support::sipcall::{latch_both, recv_sip, rtp, try_ask};
 use support::twonets::{Link, TwoNets};
 
 const RELAY_PORTS: (u16, u16) = (42000, 42099);
@@ -302,21 +302,10 @@ fn run(test: &str, case: Case) {
 
     // RTP both ways: one packet from each side to latch, drained; then one at a time
     let mut buf = [0u8; 2048];
-    caller_rtp
-        .send_to(&rtp(0, 0xA), to_relay_from_caller)
-        .unwrap();
-    callee_rtp
-        .send_to(&rtp(0, 0xB), to_relay_from_callee)
-        .unwrap();
-    for s in [&caller_rtp, &callee_rtp] {
-        s.set_read_timeout(Some(Duration::from_millis(300)))
-            .unwrap();
-        while s
-            .recv_from(&mut buf)
-            .is_ok_and(|(n, _)| n > 4 && buf[2..4] == [0, 0])
-        {}
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    }
+    latch_both(
+        (&caller_rtp, to_relay_from_caller),
+        (&callee_rtp, to_relay_from_callee),
+    );
     let (mut at_callee, mut at_caller) = (0u64, 0u64);
     for seq in 1..=PACKETS {
         caller_rtp

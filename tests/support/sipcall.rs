@@ -234,23 +234,10 @@ impl Call {
         // SDPs hold private addresses); those first packets may find no peer yet and are not
         // counted here.
         let mut buf = [0u8; 2048];
-        caller_rtp
-            .send_to(&rtp(0, 0xA), to_relay_from_caller)
-            .unwrap();
-        callee_rtp
-            .send_to(&rtp(0, 0xB), to_relay_from_callee)
-            .unwrap();
-        // each latch packet reached the other side (the relay sends to an SDP address it
-        // can route to before it learnt the side), or was dropped: drain them
-        for s in [caller_rtp, callee_rtp] {
-            s.set_read_timeout(Some(Duration::from_millis(300)))
-                .unwrap();
-            while s
-                .recv_from(&mut buf)
-                .is_ok_and(|(n, _)| n > 4 && buf[2..4] == [0, 0])
-            {}
-            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        }
+        latch_both(
+            (caller_rtp, to_relay_from_caller),
+            (callee_rtp, to_relay_from_callee),
+        );
         for seq in 1..=5u16 {
             caller_rtp
                 .send_to(&rtp(seq, 0xA), to_relay_from_caller)
@@ -308,4 +295,23 @@ pub fn call(site: &Site, control: &Path, relay_range: (u16, u16)) {
     let c = establish(site, relay_range, true);
     c.media(control);
     c.bye(control);
+}
+
+/// One RTP packet (sequence 0) from each side to the relay address its SDP got, so that the
+/// relay latches both; each reached the other side (the relay sends to an SDP address it can
+/// route to before it learnt the side) or was dropped: drained here. The sockets' read timeout
+/// is 5 s afterwards.
+pub fn latch_both(caller: (&UdpSocket, SocketAddr), callee: (&UdpSocket, SocketAddr)) {
+    caller.0.send_to(&rtp(0, 0xA), caller.1).unwrap();
+    callee.0.send_to(&rtp(0, 0xB), callee.1).unwrap();
+    let mut buf = [0u8; 2048];
+    for s in [caller.0, callee.0] {
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        while s
+            .recv_from(&mut buf)
+            .is_ok_and(|(n, _)| n > 4 && buf[2..4] == [0, 0])
+        {}
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
 }
